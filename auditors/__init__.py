@@ -1,0 +1,64 @@
+"""Auditors: read a run through the store, infer the implicit reward, write findings.
+
+The public names below are imported lazily (PEP 562 ``__getattr__``): the ``iterdeploy`` CLI loads
+``auditors.cli`` on every invocation through an entry point, and importing scikit-learn and pandas
+eagerly here would cost about two seconds on ``iterdeploy --help``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from auditors.features import (
+        AuditorConfigError,
+        Denominators,
+        FeatureTable,
+        build_feature_table,
+    )
+    from auditors.findings import FindingView, findings_to_json, make_finding
+    from auditors.implicit_reward import (
+        AUDITOR_NAME,
+        FeatureEffect,
+        ImplicitRewardAuditor,
+        LogisticFit,
+        audit_run,
+    )
+
+_EXPORTS = {
+    "AuditorConfigError": "auditors.features",
+    "Denominators": "auditors.features",
+    "FeatureTable": "auditors.features",
+    "build_feature_table": "auditors.features",
+    "FindingView": "auditors.findings",
+    "findings_to_json": "auditors.findings",
+    "make_finding": "auditors.findings",
+    "AUDITOR_NAME": "auditors.implicit_reward",
+    "FeatureEffect": "auditors.implicit_reward",
+    "ImplicitRewardAuditor": "auditors.implicit_reward",
+    "LogisticFit": "auditors.implicit_reward",
+    "audit_run": "auditors.implicit_reward",
+}
+
+__all__ = [
+    "AUDITOR_NAME",
+    "AuditorConfigError",
+    "Denominators",
+    "FeatureEffect",
+    "FeatureTable",
+    "FindingView",
+    "ImplicitRewardAuditor",
+    "LogisticFit",
+    "audit_run",
+    "build_feature_table",
+    "findings_to_json",
+    "make_finding",
+]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'auditors' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -1,0 +1,144 @@
+"""Building and presenting :class:`~simulator.store.FindingRow` values.
+
+A finding crosses two boundaries (the store, and ``--json`` output read by the dashboard and by
+scripts), so its numbers are normalised here once: numpy scalars become Python numbers, NaN and
+infinities become ``null`` (JSON has no NaN), and floats are rounded to a fixed number of
+significant digits so that the same fit gives the same bytes on every platform.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from simulator.store import FindingRow, dumps
+
+Severity = Literal["info", "low", "medium", "high"]
+"""How much a stakeholder should care about a finding (the store's closed set)."""
+
+SIGNIFICANT_DIGITS = 6
+"""Floats in findings keep this many significant digits."""
+
+
+def to_json_value(value: object) -> JsonValue:
+    """Turn numbers, arrays and containers into plain JSON values.
+
+    Args:
+        value: Anything built from dicts, lists, tuples, numpy arrays and scalars, str and None.
+
+    Returns:
+        The same data with NaN/inf as None and floats rounded to :data:`SIGNIFICANT_DIGITS`.
+
+    Raises:
+        TypeError: For a value with no JSON form (a programming error, not user input).
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        if not math.isfinite(x):
+            return None
+        return float(f"{x:.{SIGNIFICANT_DIGITS}g}")
+    if isinstance(value, np.ndarray):
+        return to_json_value(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    raise TypeError(f"cannot put {type(value).__name__} into a finding: {value!r}")
+
+
+def utc_now_iso() -> str:
+    """Timezone-aware UTC timestamp; metadata only, never compared for determinism."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def make_finding(
+    *,
+    auditor: str,
+    kind: str,
+    severity: Severity,
+    generation: int | None,
+    claim: str,
+    numbers: Mapping[str, object],
+    evidence: Mapping[str, object],
+    created_at: str | None = None,
+) -> FindingRow:
+    """Build a finding row with canonical JSON columns.
+
+    ``finding_id`` is set to 0: :meth:`simulator.store.RunWriter.replace_findings` assigns the
+    counter id when the finding is stored.
+
+    Args:
+        auditor: Registered auditor name with version, e.g. ``implicit-reward-v1``.
+        kind: Finding kind, e.g. ``implicit-reward``.
+        severity: How much a stakeholder should care.
+        generation: Generation the finding is about, None for the whole run.
+        claim: One plain-language sentence.
+        numbers: The numbers behind the claim (weights, intervals, denominators).
+        evidence: Store keys the claim rests on (run id, generations, trace ids).
+        created_at: ISO-8601 UTC timestamp; now when None.
+
+    Returns:
+        The row, ready for ``replace_findings``.
+    """
+    return FindingRow(
+        finding_id=0,
+        auditor=auditor,
+        kind=kind,
+        severity=severity,
+        generation=generation,
+        claim=claim,
+        numbers_json=dumps(to_json_value(numbers)),
+        evidence_json=dumps(to_json_value(evidence)),
+        created_at=created_at or utc_now_iso(),
+    )
+
+
+class FindingView(BaseModel):
+    """A finding as ``iterdeploy audit --json`` prints it: JSON columns decoded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    auditor: str
+    """Registered auditor name with version."""
+    kind: str
+    """Finding kind (implicit-reward, drift, ...)."""
+    severity: Severity
+    """How much a stakeholder should care."""
+    generation: int | None
+    """Generation the finding is about (None for the whole run)."""
+    claim: str
+    """One plain-language sentence."""
+    numbers: dict[str, JsonValue]
+    """The numbers behind the claim."""
+    evidence: dict[str, JsonValue]
+    """Store keys the claim rests on."""
+
+    @classmethod
+    def from_row(cls, row: FindingRow) -> FindingView:
+        """Decode a stored finding."""
+        return cls(
+            auditor=row.auditor,
+            kind=row.kind,
+            severity=row.severity,
+            generation=row.generation,
+            claim=row.claim,
+            numbers=json.loads(row.numbers_json),
+            evidence=json.loads(row.evidence_json),
+        )
+
+
+def findings_to_json(rows: Sequence[FindingRow]) -> str:
+    """The ``--json`` output: a JSON list of :class:`FindingView` objects."""
+    return json.dumps([FindingView.from_row(r).model_dump(mode="json") for r in rows], indent=2)

@@ -1,0 +1,269 @@
+"""Turn a run store into the plain tables the dashboard draws.
+
+Everything here is a pure function of a :class:`~simulator.store.RunReader` (or of a run directory
+opened through one), so the numbers on the page are testable without Streamlit and every number
+comes from :func:`simulator.store.summarize`, the same definition ``iterdeploy summary`` prints.
+Nothing in this module writes to a run.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+
+from simulator.errors import StoreError
+from simulator.store import DB_NAME, GenerationSummary, RunReader, RunStatus, summarize
+
+RUN_DIR_ENV = "ITERDEPLOY_RUN_DIR"
+"""Environment variable naming the run directory when none is passed on the command line."""
+
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(GenerationSummary.model_fields)
+"""Columns of :func:`summary_frame`, in the order of :class:`GenerationSummary`."""
+
+SUMMARY_LABELS: dict[str, str] = {
+    "generation": "generation",
+    "evaluated": "eval tasks",
+    "solved": "eval solved",
+    "mean_plan_length": "mean valid plan length",
+    "longest_plan_length": "longest valid plan",
+    "train_size": "training-set size",
+    "deploy_tasks": "deploy tasks",
+    "deploy_solved": "deploy solved",
+    "published": "published traces",
+    "largest_solved_size": "largest solved size",
+}
+"""Human column headers for the summary table (stakeholders read the page, not the schema)."""
+
+FINDING_COLUMNS: tuple[str, ...] = ("severity", "generation", "claim", "kind", "auditor")
+"""Columns of :func:`findings_frame`."""
+
+SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2, "info": 3}
+"""Findings are listed most severe first, so the one a stakeholder must see is on top."""
+
+
+@dataclass(frozen=True)
+class RunOverview:
+    """What the page header says about a run."""
+
+    run_id: str
+    name: str
+    seed: int
+    status: RunStatus
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The numbers of the metric tiles: the paper's claim is "last generation vs generation 0"."""
+
+    n_generations: int
+    last_generation: int
+    evaluated: int
+    solved_first: int
+    solved_last: int
+    longest_first: int | None
+    longest_last: int | None
+
+    @property
+    def solved_delta(self) -> int:
+        """Evaluation tasks solved by the last generation beyond generation 0."""
+        return self.solved_last - self.solved_first
+
+    @property
+    def solved_ratio(self) -> float | None:
+        """Last-generation solved / generation-0 solved (None when generation 0 solved none)."""
+        if self.solved_first == 0:
+            return None
+        return self.solved_last / self.solved_first
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything the page shows, read in one go so the store is opened once per refresh."""
+
+    run_dir: Path
+    overview: RunOverview
+    summary: pd.DataFrame
+    findings: pd.DataFrame
+    headline: Headline | None
+
+
+def resolve_run_dir(argv: Sequence[str], environ: Mapping[str, str]) -> Path | None:
+    """The run directory the page was started for.
+
+    ``streamlit run dashboards/app.py -- RUN_DIR`` puts RUN_DIR in ``sys.argv[1]``; the environment
+    variable is the fallback for hosts that cannot pass script arguments.
+
+    Args:
+        argv: The script's ``sys.argv`` (program name first).
+        environ: The process environment.
+
+    Returns:
+        The path, or None when neither names one.
+    """
+    if len(argv) > 1 and argv[1].strip():
+        return Path(argv[1])
+    value = environ.get(RUN_DIR_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def store_version(run_dir: Path) -> tuple[int, int, int, int]:
+    """A key that changes whenever the store's content may have changed.
+
+    A run being written is in WAL mode: committed generations land in ``run.sqlite-wal`` and reach
+    ``run.sqlite`` only at a checkpoint, so the database file's mtime alone would keep a stale page.
+    The key therefore combines mtime and size of both files.
+
+    Args:
+        run_dir: The run directory.
+
+    Returns:
+        ``(db mtime_ns, db size, wal mtime_ns, wal size)``; zeros for a missing file.
+    """
+    parts: list[int] = []
+    for name in (DB_NAME, f"{DB_NAME}-wal"):
+        try:
+            st = os.stat(run_dir / name)
+        except OSError:
+            parts += [0, 0]
+        else:
+            parts += [st.st_mtime_ns, st.st_size]
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Fail early with a message that names the problem with ``run_dir``.
+
+    Args:
+        run_dir: The directory to check.
+
+    Raises:
+        StoreError: The path is missing or not a directory (the store itself is checked by
+            :class:`RunReader` on open).
+    """
+    if not run_dir.exists():
+        raise StoreError(f"{run_dir}: no such directory; pass the directory `iterdeploy run` printed")
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: not a directory; pass the run directory, not a file in it")
+    if not (run_dir / DB_NAME).is_file():
+        raise StoreError(
+            f"{run_dir}: not a run directory (no {DB_NAME}); pass the directory `iterdeploy run` printed"
+        )
+
+
+def overview(reader: RunReader) -> RunOverview:
+    """The header facts of the run."""
+    run = reader.run()
+    return RunOverview(
+        run_id=run.run_id, name=run.name, seed=run.seed, status=run.status, created_at=run.created_at
+    )
+
+
+def summary_frame(reader: RunReader) -> pd.DataFrame:
+    """The per-generation summary as a DataFrame, one row per committed generation.
+
+    Missing numbers (no valid plan in a generation) stay missing (NaN/None) rather than 0, so a
+    chart shows a gap instead of a fake drop.
+    """
+    rows = [r.model_dump() for r in summarize(reader)]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def findings_frame(reader: RunReader) -> pd.DataFrame:
+    """Auditor findings, most severe first, then by generation (whole-run findings last).
+
+    Returns:
+        Columns :data:`FINDING_COLUMNS`; ``generation`` is a nullable integer.
+    """
+    rows = [
+        {"severity": f.severity, "generation": f.generation, "claim": f.claim, "kind": f.kind,
+         "auditor": f.auditor, "_id": f.finding_id}
+        for f in reader.findings()
+    ]
+    rows.sort(key=lambda r: (
+        SEVERITY_ORDER.get(str(r["severity"]), len(SEVERITY_ORDER)),
+        r["generation"] is None,
+        r["generation"] if r["generation"] is not None else 0,
+        r["_id"],
+    ))
+    frame = pd.DataFrame(rows, columns=[*FINDING_COLUMNS, "_id"]).drop(columns="_id")
+    frame["generation"] = frame["generation"].astype("Int64")
+    return frame.reset_index(drop=True)
+
+
+def headline(summary: pd.DataFrame) -> Headline | None:
+    """The metric-tile numbers, or None when no generation has been committed yet."""
+    if summary.empty:
+        return None
+    first, last = summary.iloc[0], summary.iloc[-1]
+
+    def _opt_int(value: float | None) -> int | None:
+        return None if value is None or pd.isna(value) else int(value)
+
+    return Headline(
+        n_generations=len(summary),
+        last_generation=int(last["generation"]),
+        evaluated=int(last["evaluated"]),
+        solved_first=int(first["solved"]),
+        solved_last=int(last["solved"]),
+        longest_first=_opt_int(first["longest_plan_length"]),
+        longest_last=_opt_int(last["longest_plan_length"]),
+    )
+
+
+def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with readable headers, indexed by generation, for the page's table.
+
+    Count columns that may be missing become nullable integers, so a table shows ``12``, not
+    ``12.0``, and an empty cell where a generation wrote no valid plan.
+    """
+    frame = summary.copy()
+    for col in SUMMARY_COLUMNS:
+        if col != "mean_plan_length":
+            frame[col] = frame[col].astype("Int64")
+    frame["mean_plan_length"] = frame["mean_plan_length"].astype("Float64").round(2)
+    return frame.rename(columns=SUMMARY_LABELS).set_index(SUMMARY_LABELS["generation"])
+
+
+def display_findings(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings with readable cells: ``whole run`` where a finding is about no one generation."""
+    frame = findings.copy()
+    frame["generation"] = [
+        "whole run" if pd.isna(g) else str(int(g)) for g in frame["generation"]
+    ]
+    return frame.reset_index(drop=True)
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read everything the page shows from ``run_dir``, read-only, and close the store.
+
+    Args:
+        run_dir: A run directory written by ``iterdeploy run``.
+
+    Returns:
+        The run's overview, summary, findings and headline numbers.
+
+    Raises:
+        StoreError: The directory is not a readable run store; the message names the problem.
+    """
+    check_run_dir(run_dir)
+    try:
+        with RunReader(run_dir) as reader:
+            ov = overview(reader)
+            summary = summary_frame(reader)
+            findings = findings_frame(reader)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{run_dir / DB_NAME}: cannot read the run store ({exc})") from exc
+    except ValidationError as exc:
+        raise StoreError(
+            f"{run_dir / DB_NAME}: a row does not match the store schema "
+            f"({exc.error_count()} error(s), first: {exc.errors()[0]['msg']})"
+        ) from exc
+    return RunData(run_dir=run_dir, overview=ov, summary=summary, findings=findings,
+                   headline=headline(summary))

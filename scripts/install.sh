@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install iterdeploy into ./.venv on a fresh machine.
+#   scripts/install.sh         the toolkit (torch from the CPU wheel, then the project)
+#   scripts/install.sh --dev   plus test tools and the headless browser for the dashboard tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch first, pinned: this version lies on the machine as a CPU wheel; an unpinned torch would
+# pull a multi-GB CUDA build.
+.venv/bin/pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+if [ "${1:-}" = "--dev" ]; then
+  .venv/bin/pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
+  bash scripts/install-browser.sh
+else
+  .venv/bin/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
+fi
+.venv/bin/python -c "import simulator, torch, transformers, peft, pddlgym" \
+  || { echo "install failed: see pip output above" >&2; exit 1; }

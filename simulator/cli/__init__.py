@@ -1,0 +1,41 @@
+"""The ``iterdeploy`` command: a thin shell over public functions.
+
+Subcommands of the simulator live here; ``auditors`` and ``dashboards`` plug theirs in through the
+entry-point group ``iterdeploy.commands`` (each entry is a ``register(app)`` function), so the
+simulator never imports the layers above it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import typer
+
+from simulator.cli import run_cmd, summary_cmd
+
+app = typer.Typer(
+    name="iterdeploy",
+    help="Simulate iterative deployment of a language model on planning tasks, and audit the "
+    "implicit reward that curation puts into it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+run_cmd.register(app)
+summary_cmd.register(app)
+
+
+def _load_plugins() -> None:
+    for entry in importlib.metadata.entry_points(group="iterdeploy.commands"):
+        try:
+            register = entry.load()
+        except ImportError as exc:  # a broken plugin must not take the whole CLI down
+            typer.echo(f"warning: command {entry.name!r} unavailable ({exc})", err=True)
+            continue
+        register(app)
+
+
+def main() -> None:
+    """Console entry point."""
+    _load_plugins()
+    app()

@@ -1,0 +1,53 @@
+"""``iterdeploy summary RUN_DIR``: the per-generation table, from the store alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simulator.cli._common import fail
+from simulator.errors import IterdeployError
+from simulator.store import GenerationSummary, RunReader, summarize
+
+
+def summary_table(rows: list[GenerationSummary], title: str) -> Table:
+    """The summary as a rich table (shared by ``run`` and ``summary``)."""
+    table = Table(title=title)
+    for col in ("gen", "eval solved", "mean len", "longest", "train size", "deploy solved",
+                "largest solved"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r.generation), f"{r.solved}/{r.evaluated}",
+            "-" if r.mean_plan_length is None else f"{r.mean_plan_length:.1f}",
+            "-" if r.longest_plan_length is None else str(r.longest_plan_length),
+            str(r.train_size), f"{r.deploy_solved}/{r.deploy_tasks}",
+            "-" if r.largest_solved_size is None else str(r.largest_solved_size),
+        )
+    return table
+
+
+def summary(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `iterdeploy run`."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects instead."),
+) -> None:
+    """Print the per-generation summary of a run (solved tasks, plan lengths, training set)."""
+    try:
+        with RunReader(run_dir) as reader:
+            rows = summarize(reader)
+            name = reader.run().name
+    except IterdeployError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
+    else:
+        Console().print(summary_table(rows, f"{name}: {run_dir}"))
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the command."""
+    app.command("summary")(summary)

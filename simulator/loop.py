@@ -1,0 +1,435 @@
+"""The deployment loop: evaluate → deploy → validate → curate → pool → train, per generation.
+
+Generation g deploys model_g: it is evaluated on the fixed evaluation pool, users bring new tasks
+and receive K sampled completions per task, the validator judges every completion, each user's
+curation policy decides what is published, the published traces join the data pool, and
+model_{g+1} is trained on the pool. Everything a generation produced is committed to the run
+store in one transaction, so a run killed at any point resumes from its last committed
+generation and, every random draw being derived from (seed, name, generation), ends exactly as an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import StoreError
+from simulator.models._format import extract_plan, name_map, render_prompt
+from simulator.models.embedded import ensure_base
+from simulator.models.hf_planner import Completion, HfPlanner, TrainConfig
+from simulator.models.training import Example
+from simulator.planning import GroundTask, breadth_first_plan, problem_to_pddl, validate_plan
+from simulator.planning.blocksworld import generate_task
+from simulator.scenario import ScenarioSpec
+from simulator.store import (
+    CurationRow,
+    EvaluationRow,
+    GenerationBundle,
+    GenerationRow,
+    GenerationSummary,
+    ModelRow,
+    RunReader,
+    RunRow,
+    RunWriter,
+    TaskRow,
+    TraceRow,
+    TrainingExampleRow,
+    dumps,
+    summarize,
+)
+from simulator.users import CandidateTrace, Population
+
+OPTIMAL_LENGTH_MAX_SIZE = 6
+"""Tasks up to this size get a proven optimal plan length (breadth-first search)."""
+
+Phase = Callable[[str, int], Callable[[int], None]]
+"""Progress reporting: ``phase(description, total)`` returns ``advance(n)``."""
+
+
+def derive_seed(seed: int, name: str, *index: int) -> int:
+    """A stable 32-bit seed for the stream ``name`` (never dependent on call order)."""
+    seq = np.random.SeedSequence([seed, zlib.crc32(name.encode()), *index])
+    return int(seq.generate_state(1)[0])
+
+
+def derive_rng(seed: int, name: str, *index: int) -> np.random.Generator:
+    """A generator for the stream ``name``."""
+    return np.random.default_rng(derive_seed(seed, name, *index))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _versions() -> str:
+    out = {}
+    for pkg in ("iterdeploy", "torch", "transformers", "peft", "pddlgym"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return json.dumps(out, sort_keys=True)
+
+
+@contextmanager
+def _silent_phase(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    yield lambda n: None
+
+
+def _task_key(task: GroundTask) -> tuple[object, ...]:
+    return (task.domain, tuple(sorted(task.init)), tuple(sorted(task.goal)))
+
+
+def _draw_tasks(
+    spec: ScenarioSpec, rng: np.random.Generator, n: int, sizes: tuple[int, int], prefix: str,
+    exclude: set[tuple[object, ...]],
+) -> list[GroundTask]:
+    tasks: list[GroundTask] = []
+    while len(tasks) < n:
+        size = int(rng.integers(sizes[0], sizes[1] + 1))
+        task = generate_task(size, rng, name=f"{prefix}-{len(tasks)}-n{size}")
+        key = _task_key(task)
+        if key in exclude:
+            continue
+        exclude.add(key)
+        tasks.append(task)
+    return tasks
+
+
+def _optimal_length(task: GroundTask) -> int | None:
+    if task.size > OPTIMAL_LENGTH_MAX_SIZE:
+        return None
+    plan = breadth_first_plan(task, max_nodes=60_000)
+    return None if plan is None else len(plan)
+
+
+@dataclass
+class _Sampled:
+    task_index: int
+    sample_index: int
+    completion: Completion
+    plan_text: str
+
+
+class DeploymentLoop:
+    """Runs a scenario into a run directory, resuming whatever was committed there."""
+
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        scenario_yaml: str,
+        run_dir: str | Path,
+        *,
+        phase: Callable[[str, int], object] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.scenario_yaml = scenario_yaml
+        self.run_dir = Path(run_dir)
+        self._phase = phase
+        self._log = log or (lambda msg: None)
+        self._tasks: dict[int, GroundTask] = {}
+
+    # -- progress -----------------------------------------------------------------------------
+    def _progress(self, description: str, total: int) -> Callable[[int], None]:
+        if self._phase is None:
+            return lambda n: None
+        return self._phase(description, total)  # type: ignore[return-value]
+
+    # -- setup --------------------------------------------------------------------------------
+    def _open_store(self, writer: RunWriter) -> int:
+        """Create or check the run row; returns the first generation still to run."""
+        rows = writer.conn.execute("SELECT scenario_json, status FROM runs").fetchall()
+        if not rows:
+            writer.create_run(RunRow(
+                run_id=str(uuid.uuid4()), name=self.spec.name, seed=self.spec.seed,
+                scenario_yaml=self.scenario_yaml, scenario_json=self.spec.to_json(),
+                status="started", created_at=_now(), package_versions=_versions(),
+            ))
+            return 0
+        if rows[0]["scenario_json"] != self.spec.to_json():
+            raise StoreError(
+                f"{self.run_dir}: holds a run of a different scenario (or other overrides); "
+                "use a new --out directory, or the same scenario to resume"
+            )
+        done = writer.conn.execute("SELECT MAX(generation) FROM generations").fetchone()[0]
+        writer.set_status("started")
+        return 0 if done is None else int(done) + 1
+
+    def _eval_pool(self) -> list[GroundTask]:
+        spec = self.spec
+        rng = derive_rng(spec.seed, "eval-pool")
+        sizes = (spec.evaluation.sizes.min, spec.evaluation.sizes.max)
+        return _draw_tasks(spec, rng, spec.evaluation.n_tasks, sizes, "eval", set())
+
+    def _deploy_tasks(self, generation: int, exclude: set[tuple[object, ...]]) -> list[GroundTask]:
+        spec = self.spec
+        rng = derive_rng(spec.seed, "deploy-tasks", generation)
+        sizes = (spec.deploy.sizes.min, spec.deploy.sizes.max)
+        return _draw_tasks(
+            spec, rng, spec.deploy.tasks_per_generation, sizes, f"g{generation}", exclude
+        )
+
+    # -- phases -------------------------------------------------------------------------------
+    def _sample(
+        self, planner: HfPlanner, tasks: Sequence[GroundTask], *, n: int, temperature: float,
+        seed: int, description: str,
+    ) -> list[_Sampled]:
+        maps = [name_map(t) for t in tasks]
+        prompts = [render_prompt(t, m) for t, m in zip(tasks, maps, strict=True)]
+        advance = self._progress(description, len(prompts) * n)
+        completions = planner.sample(
+            prompts, n=n, temperature=temperature, max_new_tokens=self.spec.deploy.max_new_tokens,
+            seed=seed, on_batch=advance,
+        )
+        out = []
+        for ti, (task_maps, comps) in enumerate(zip(maps, completions, strict=True)):
+            for si, comp in enumerate(comps):
+                out.append(_Sampled(ti, si, comp, extract_plan(comp.text, task_maps)))
+        return out
+
+    def run(self) -> list[GenerationSummary]:
+        """Run (or resume) every generation of the scenario; returns the summary table."""
+        spec = self.spec
+        writer = RunWriter(self.run_dir)
+        try:
+            start_gen = self._open_store(writer)
+            if start_gen > spec.generations:
+                self._log("all generations already committed")
+                writer.set_status("completed")
+                return self._summary()
+            try:
+                self._run_generations(writer, start_gen)
+            except KeyboardInterrupt:
+                writer.set_status("cancelled")
+                raise
+            except BaseException:
+                writer.set_status("error")
+                raise
+            writer.set_status("completed")
+        finally:
+            writer.close()
+        return self._summary()
+
+    def _summary(self) -> list[GenerationSummary]:
+        with RunReader(self.run_dir) as reader:
+            return summarize(reader)
+
+    def _run_generations(self, writer: RunWriter, start_gen: int) -> None:
+        spec = self.spec
+        advance = self._progress("pretraining base model (cached after the first run)",
+                                 spec.model.embedded.pretrain_steps)
+        base_dir = ensure_base(spec.model.embedded, on_step=lambda s, loss: advance(1))
+        planner = HfPlanner(base_dir)
+        base_name = f"{spec.model.name}@{base_dir.name}"
+        eval_tasks = self._eval_pool()
+        seen = {_task_key(t) for t in eval_tasks}
+        eval_ids = list(range(1, len(eval_tasks) + 1))
+        if start_gen > 0:
+            # rebuild the exclusion set and the deploy-task history exactly as the first run did
+            for g in range(start_gen):
+                self._deploy_tasks(g, seen)
+            previous = writer.conn.execute(
+                "SELECT adapter_path FROM models WHERE generation=?", (start_gen,)
+            ).fetchone()
+            if previous is not None and previous[0]:
+                planner.load_adapter(self.run_dir / previous[0])
+        users = Population([(u.name, u.policy, u.weight) for u in spec.users])
+        for g in range(start_gen, spec.generations + 1):
+            t0 = time.perf_counter()
+            bundle = self._one_generation(writer, planner, g, eval_tasks, eval_ids, seen, users,
+                                          base_name)
+            bundle.generation = bundle.generation.model_copy(
+                update={"wall_time_s": round(time.perf_counter() - t0, 2)}
+            )
+            writer.commit_generation(bundle)
+            self._log(
+                f"generation {g} committed: {bundle.generation.n_published} published, "
+                f"train set {bundle.generation.train_size}, {bundle.generation.wall_time_s:.0f}s"
+            )
+
+    def _one_generation(
+        self, writer: RunWriter, planner: HfPlanner, g: int, eval_tasks: list[GroundTask],
+        eval_ids: list[int], seen: set[tuple[object, ...]], users: Population, base_name: str,
+    ) -> GenerationBundle:
+        spec = self.spec
+        bundle = GenerationBundle(generation=GenerationRow(
+            generation=g, model_id=g, n_deploy_tasks=0, n_deploy_traces=0, n_published=0,
+            train_size=0, wall_time_s=0.0, committed_at=_now(),
+        ))
+        next_task = writer.next_id("tasks", "task_id")
+        next_trace = writer.next_id("traces", "trace_id")
+        next_decision = writer.next_id("curation_decisions", "decision_id")
+        if g == 0:
+            bundle.models.append(ModelRow(
+                model_id=0, generation=0, base=base_name, parent_id=None, adapter_path=None,
+                hyperparameters_json=dumps(spec.model.embedded.model_dump()), train_loss=None,
+                n_train_examples=0, train_time_s=0.0,
+            ))
+            for task, task_id in zip(eval_tasks, eval_ids, strict=True):
+                bundle.tasks.append(self._task_row(task, task_id, "eval", None))
+            next_task = len(eval_tasks) + 1
+
+        # 1. evaluate model_g on the fixed pool
+        ev = spec.evaluation
+        sampled = self._sample(planner, eval_tasks, n=ev.samples_per_task, temperature=ev.temperature,
+                               seed=derive_seed(spec.seed, "eval-sampling", g),
+                               description=f"gen {g}: evaluating")
+        eval_traces = self._trace_rows(sampled, eval_tasks, eval_ids, g, "eval", next_trace)
+        next_trace += len(eval_traces)
+        bundle.traces.extend(eval_traces)
+        for ti, task_id in enumerate(eval_ids):
+            mine = [t for t, s in zip(eval_traces, sampled, strict=True) if s.task_index == ti]
+            valid = [t.plan_length for t in mine if t.is_valid]
+            bundle.evaluations.append(EvaluationRow(
+                generation=g, task_id=task_id, n_samples=len(mine), n_valid=len(valid),
+                solved=bool(valid), best_plan_length=min(valid) if valid else None,
+            ))
+
+        # 2. deploy: users bring tasks, the model answers K times each
+        tasks = self._deploy_tasks(g, seen)
+        task_ids = list(range(next_task, next_task + len(tasks)))
+        bundle.tasks.extend(self._task_row(t, i, "deploy", g) for t, i in zip(tasks, task_ids, strict=True))
+        sampled = self._sample(planner, tasks, n=spec.deploy.samples_per_task,
+                               temperature=spec.deploy.temperature,
+                               seed=derive_seed(spec.seed, "deploy-sampling", g),
+                               description=f"gen {g}: sampling + validating")
+        traces = self._trace_rows(sampled, tasks, task_ids, g, "deploy", next_trace)
+        bundle.traces.extend(traces)
+
+        # 3. curate: the task's user decides, A(tau) recorded under the whole population
+        advance = self._progress(f"gen {g}: curating", len(tasks))
+        curate_rng = derive_rng(spec.seed, "curation", g)
+        owners = users.assign(len(tasks), derive_rng(spec.seed, "task-owners", g))
+        published: list[int] = []
+        for ti, task_id in enumerate(task_ids):
+            mine = [t for t in traces if t.task_id == task_id]
+            cands = [CandidateTrace(t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length,
+                                    t.n_tokens) for t in mine]
+            for d in users.curate(owners[ti], cands, curate_rng):
+                bundle.decisions.append(CurationRow(
+                    decision_id=next_decision, generation=g, trace_id=d.trace_id, user=d.user,
+                    policy=d.policy, kept=d.kept, reason=d.reason, acceptance_prob=d.acceptance_prob,
+                ))
+                next_decision += 1
+                if d.kept:
+                    published.append(d.trace_id)
+            advance(1)
+
+        # 4. pool: accumulate (paper) or replace
+        if spec.pool.mode == "accumulate" and g > 0:
+            pool_ids = [int(r[0]) for r in writer.conn.execute(
+                "SELECT trace_id FROM training_sets WHERE generation=?", (g,)).fetchall()]
+        else:
+            pool_ids = []
+        pool_ids = sorted(set(pool_ids) | set(published))
+        bundle.generation = bundle.generation.model_copy(update={
+            "n_deploy_tasks": len(tasks), "n_deploy_traces": len(traces),
+            "n_published": len(published), "train_size": len(pool_ids),
+        })
+
+        # 5. train model_{g+1} on the pool (not after the last generation)
+        if g < spec.generations:
+            bundle.training_set.extend(TrainingExampleRow(generation=g + 1, trace_id=i) for i in pool_ids)
+            examples = self._examples(writer, pool_ids, bundle)
+            tr = spec.training
+            config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
+                                 lora_alpha=tr.lora_alpha, lr=tr.lr, n_epochs=tr.n_epochs,
+                                 batch_size=tr.batch_size)
+            n_steps = -(-len(examples) * tr.n_epochs // tr.batch_size)
+            advance = self._progress(f"gen {g}: training gen {g + 1}", max(1, n_steps))
+            stats = planner.train(examples, config, seed=derive_seed(spec.seed, "training", g + 1),
+                                  on_step=lambda s, loss: advance(1))
+            rel = f"adapters/gen-{g + 1}"
+            target = self.run_dir / rel
+            if target.exists():  # left by a generation that died before its commit
+                shutil.rmtree(target)
+            planner.save(target)
+            parent = g if tr.mode == "chained" else 0
+            bundle.models.append(ModelRow(
+                model_id=g + 1, generation=g + 1, base=base_name, parent_id=parent,
+                adapter_path=rel, hyperparameters_json=dumps(config.__dict__),
+                train_loss=stats.final_loss, n_train_examples=len(examples),
+                train_time_s=round(stats.train_time_s, 2),
+            ))
+        return bundle
+
+    # -- row builders ---------------------------------------------------------------------------
+    def _task_row(self, task: GroundTask, task_id: int, pool: str, g: int | None) -> TaskRow:
+        self._tasks[task_id] = task
+        return TaskRow(
+            task_id=task_id, pool=pool, generation=g, domain=task.domain, name=task.name,  # type: ignore[arg-type]
+            size=task.size, params_json=dumps(task.param_dict()),
+            optimal_length=_optimal_length(task), problem_pddl=problem_to_pddl(task),
+        )
+
+    def _trace_rows(
+        self, sampled: list[_Sampled], tasks: Sequence[GroundTask], task_ids: Sequence[int],
+        g: int, purpose: str, first_id: int,
+    ) -> list[TraceRow]:
+        rows = []
+        for offset, s in enumerate(sampled):
+            verdict = validate_plan(tasks[s.task_index], s.plan_text)
+            rows.append(TraceRow(
+                trace_id=first_id + offset, generation=g, task_id=task_ids[s.task_index],
+                purpose=purpose, sample_index=s.sample_index,  # type: ignore[arg-type]
+                completion=s.completion.text, plan_text=s.plan_text,
+                n_tokens=s.completion.n_tokens, n_reasoning_tokens=0,
+                hit_token_limit=s.completion.hit_token_limit, status=verdict.status,
+                is_valid=verdict.is_valid, plan_length=verdict.plan_length,
+                verdict_json=dumps(verdict.to_dict()),
+            ))
+        return rows
+
+    def _examples(self, writer: RunWriter, trace_ids: list[int], bundle: GenerationBundle) -> list[Example]:
+        """Training pairs for ``trace_ids``: the task's prompt and the published completion."""
+        fresh = {t.trace_id: t for t in bundle.traces}
+        examples = []
+        for trace_id in trace_ids:
+            if trace_id in fresh:
+                trace = fresh[trace_id]
+                completion, task_id = trace.completion, trace.task_id
+            else:
+                row = writer.conn.execute(
+                    "SELECT completion, task_id FROM traces WHERE trace_id=?", (trace_id,)
+                ).fetchone()
+                completion, task_id = row[0], row[1]
+            task = self._tasks.get(task_id)
+            if task is None:  # resumed run: tasks of earlier generations come from the store
+                pddl = writer.conn.execute(
+                    "SELECT problem_pddl FROM tasks WHERE task_id=?", (task_id,)).fetchone()[0]
+                task = _task_from_pddl(pddl, self.spec.domain)
+                self._tasks[task_id] = task
+            examples.append(Example(render_prompt(task, name_map(task)), completion))
+        return examples
+
+
+def _task_from_pddl(problem_pddl: str, domain: str) -> GroundTask:
+    """Rebuild a task from the PDDL stored with it (the store is the source of truth)."""
+    import tempfile
+
+    from simulator.planning import domain_path, load_task
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "problem.pddl"
+        path.write_text(problem_pddl)
+        return load_task(domain_path(domain), path)
+
+
+def run_scenario(
+    spec: ScenarioSpec, scenario_yaml: str, run_dir: str | Path, **kwargs: object
+) -> list[GenerationSummary]:
+    """Run or resume ``spec`` in ``run_dir``; the public entry point behind ``iterdeploy run``."""
+    return DeploymentLoop(spec, scenario_yaml, run_dir, **kwargs).run()  # type: ignore[arg-type]

@@ -1,0 +1,149 @@
+"""The embedded default base model: a small Llama pretrained here on reference plans.
+
+No GPU and no model hub are available on a default machine, so the toolkit pretrains its own base
+model on plans of *small* Blocksworld tasks written by the reference planner. Like the paper's base
+model it solves small tasks and fails larger ones, which leaves the deployment loop room to show
+its effect. The result is cached by a content hash of everything that determines it, so a second
+run with the same settings loads it in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from simulator.models._format import name_map, render_plan, render_prompt, vocabulary
+from simulator.models._tokenizer import build_tokenizer
+from simulator.models.training import Example, train_sft
+from simulator.planning import load_domain_schemas
+from simulator.planning.blocksworld import canonical_plan, generate_task
+
+FORMAT_VERSION = 1
+"""Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
+
+
+class EmbeddedModelSpec(BaseModel):
+    """Architecture and pretraining recipe of the embedded base model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_layers: int = Field(4, ge=1, le=12)
+    """Transformer blocks."""
+    hidden_size: int = Field(192, ge=32, le=1024)
+    """Model width."""
+    n_heads: int = Field(4, ge=1, le=16)
+    """Attention heads (RoPE positions)."""
+    intermediate_size: int = Field(512, ge=32, le=4096)
+    """MLP width."""
+    pretrain_min_blocks: int = Field(2, ge=2, le=20)
+    """Smallest task in the pretraining corpus."""
+    pretrain_max_blocks: int = Field(4, ge=2, le=20)
+    """Largest task in the pretraining corpus: the base model's reach."""
+    pretrain_steps: int = Field(600, ge=1)
+    """Optimiser steps of pretraining (each on freshly generated tasks)."""
+    pretrain_batch_size: int = Field(32, ge=1)
+    """Examples per pretraining step."""
+    pretrain_lr: float = Field(2e-3, gt=0)
+    """Peak learning rate of pretraining."""
+    seed: int = 0
+    """Seed of the corpus and the initial weights."""
+
+    def content_hash(self) -> str:
+        """Hash of everything that determines the weights."""
+        payload = json.dumps(
+            {"spec": self.model_dump(), "format": FORMAT_VERSION, "vocab": _vocab()}, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _vocab() -> list[str]:
+    schemas = load_domain_schemas("blocksworld")
+    predicates = sorted({a[0] for s in schemas for a in (*s.preconditions, *s.add_effects)})
+    return vocabulary(predicates, sorted(s.name for s in schemas))
+
+
+def cache_root() -> Path:
+    """Where pretrained base models are cached (``ITERDEPLOY_CACHE`` overrides)."""
+    default = Path.home() / ".cache" / "iterdeploy"
+    return Path(os.environ.get("ITERDEPLOY_CACHE", default)) / "models"
+
+
+def reference_example(n_blocks: int, rng: np.random.Generator) -> Example:
+    """One pretraining pair: a random task and its reference plan, under random object names."""
+    task = generate_task(n_blocks, rng)
+    names = name_map(task, rng)
+    plan = [(a.name, a.args) for a in canonical_plan(task)]
+    return Example(render_prompt(task, names), render_plan(plan, names))
+
+
+def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
+    """A freshly initialised (untrained) model and its tokenizer."""
+    tok = build_tokenizer(_vocab())
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.n_layers,
+        num_attention_heads=spec.n_heads,
+        num_key_value_heads=spec.n_heads,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(spec.seed)
+    return LlamaForCausalLM(config), tok
+
+
+def pretrain(
+    spec: EmbeddedModelSpec, on_step: Callable[[int, float], None] | None = None
+) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, float | None]:
+    """Pretrain the base model on freshly generated reference plans; returns (model, tok, loss)."""
+    model, tok = build_base(spec)
+    rng = np.random.default_rng([spec.seed, 17])
+    sizes = np.arange(spec.pretrain_min_blocks, spec.pretrain_max_blocks + 1)
+
+    def batch(step: int) -> Sequence[Example]:
+        return [reference_example(int(rng.choice(sizes)), rng) for _ in range(spec.pretrain_batch_size)]
+
+    stats = train_sft(
+        model, tok, batch, n_steps=spec.pretrain_steps, lr=spec.pretrain_lr, seed=spec.seed,
+        warmup_steps=min(50, spec.pretrain_steps // 10), on_step=on_step,
+    )
+    return model, tok, stats.final_loss
+
+
+def ensure_base(
+    spec: EmbeddedModelSpec, on_step: Callable[[int, float], None] | None = None
+) -> Path:
+    """Directory of the pretrained base for ``spec``, pretraining it first if not cached.
+
+    The directory appears atomically (written aside, then renamed), so an interrupted
+    pretraining never leaves a half-written cache entry behind.
+    """
+    target = cache_root() / f"embedded-{spec.content_hash()}"
+    if (target / "config.json").is_file():
+        return target
+    model, tok, loss = pretrain(spec, on_step)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)
+    (tmp / "iterdeploy_spec.json").write_text(
+        json.dumps({"spec": spec.model_dump(), "final_loss": loss}, indent=2)
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished first; theirs is identical
+        if not (target / "config.json").is_file():
+            raise
+    return target

@@ -1,0 +1,139 @@
+"""Supervised fine-tuning on (prompt, completion) pairs with the loss on the completion only.
+
+One loop serves the embedded model's pretraining and every generation's fine-tuning (LoRA or
+full). It is a plain PyTorch loop rather than ``transformers.Trainer``: for a model of a few
+million parameters on a CPU the per-step overhead of the Trainer machinery is a large share of the
+step, and the loop needs nothing the Trainer adds (no distributed training, no checkpoints: a run
+is checkpointed per generation by the run store). Measured figures are in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training pair: the model learns to write ``completion`` after ``prompt``."""
+
+    prompt: str
+    completion: str
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """What one training call did."""
+
+    n_examples: int
+    n_steps: int
+    final_loss: float | None
+    train_time_s: float
+
+
+def encode_example(tok: PreTrainedTokenizerFast, ex: Example, max_len: int) -> tuple[list[int], list[int]]:
+    """Token ids and labels (prompt positions masked with -100), truncated to ``max_len``."""
+    prompt_ids = [tok.bos_token_id, *tok(ex.prompt, add_special_tokens=False)["input_ids"]]
+    comp_ids = [*tok(" " + ex.completion, add_special_tokens=False)["input_ids"], tok.eos_token_id]
+    ids = (prompt_ids + comp_ids)[:max_len]
+    labels = ([IGNORE] * len(prompt_ids) + comp_ids)[:max_len]
+    return [int(i) for i in ids], [int(x) for x in labels]
+
+
+def collate(batch: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch of (ids, labels)."""
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, labs) in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(labs)] = torch.tensor(labs)
+        mask[row, : len(ids)] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
+
+
+def train_sft(
+    model: PreTrainedModel,
+    tok: PreTrainedTokenizerFast,
+    batches: Callable[[int], Sequence[Example]],
+    *,
+    n_steps: int,
+    lr: float,
+    seed: int,
+    max_len: int = 512,
+    warmup_steps: int = 0,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainStats:
+    """Train ``model`` (its trainable parameters) for ``n_steps`` AdamW steps.
+
+    Args:
+        model: a causal LM; only parameters with ``requires_grad`` are updated (LoRA or full).
+        tok: its tokenizer.
+        batches: step index → the examples of that step (the caller decides sampling/epochs).
+        n_steps: optimiser steps.
+        lr: peak learning rate; linear warm-up then cosine decay to 10%.
+        seed: seeds torch for dropout and anything else stochastic.
+        max_len: truncation length in tokens.
+        warmup_steps: steps of linear warm-up.
+        on_step: called with (step, loss) after every step (progress bars).
+    """
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, n_steps - warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    model.train()
+    start = time.perf_counter()
+    recent: list[float] = []
+    n_seen = 0
+    for step in range(n_steps):
+        examples = batches(step)
+        n_seen += len(examples)
+        batch = collate([encode_example(tok, ex, max_len) for ex in examples], tok.pad_token_id)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        recent = [*recent, value][-20:]
+        if on_step is not None:
+            on_step(step, value)
+    model.eval()
+    return TrainStats(
+        n_examples=n_seen,
+        n_steps=n_steps,
+        final_loss=float(np.mean(recent)) if recent else None,
+        train_time_s=time.perf_counter() - start,
+    )
+
+
+def epoch_batches(
+    examples: Sequence[Example], *, batch_size: int, n_epochs: int, rng: np.random.Generator
+) -> tuple[Callable[[int], Sequence[Example]], int]:
+    """Shuffled mini-batches over ``n_epochs`` passes; returns (step → batch, number of steps)."""
+    order: list[int] = []
+    for _ in range(n_epochs):
+        order.extend(rng.permutation(len(examples)).tolist())
+    n_steps = math.ceil(len(order) / batch_size) if order else 0
+
+    def batch(step: int) -> Sequence[Example]:
+        return [examples[i] for i in order[step * batch_size : (step + 1) * batch_size]]
+
+    return batch, n_steps

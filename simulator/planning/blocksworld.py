@@ -1,0 +1,146 @@
+"""Blocksworld: a seeded task generator and a fast reference planner.
+
+The domain file is the IPC-2023 learning-track one (``domains/blocksworld.pddl``), so a generated
+problem and an official problem mean the same thing. States are drawn as random towers: a random
+permutation of the blocks cut at random points. Goals are another random tower configuration,
+stated as ``on``/``on-table`` atoms (``clear`` is implied).
+
+The reference planner is the classic "misplaced blocks to the table, then build" strategy (at most
+twice the optimal length, linear time). It writes the pretraining corpus of the embedded model: a
+systematic strategy that a small transformer can learn and that extends to more blocks, which is
+what lets the deployment loop push the model to larger tasks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.planning._pddl import load_domain_schemas, problem_to_pddl
+from simulator.planning._task import Atom, GroundAction, GroundTask
+
+DOMAIN = "blocksworld"
+
+
+def _random_towers(blocks: list[str], rng: np.random.Generator) -> list[list[str]]:
+    order = [blocks[i] for i in rng.permutation(len(blocks))]
+    towers: list[list[str]] = [[order[0]]]
+    for block in order[1:]:
+        if rng.random() < 0.5:
+            towers.append([block])
+        else:
+            towers[-1].append(block)
+    return towers
+
+
+def _tower_atoms(towers: list[list[str]]) -> set[Atom]:
+    atoms: set[Atom] = set()
+    for tower in towers:
+        atoms.add(("on-table", tower[0]))
+        for below, above in zip(tower, tower[1:], strict=False):
+            atoms.add(("on", above, below))
+    return atoms
+
+
+def generate_task(n_blocks: int, rng: np.random.Generator, *, name: str | None = None) -> GroundTask:
+    """A random solvable Blocksworld task with ``n_blocks`` blocks whose goal is not already true.
+
+    Args:
+        n_blocks: number of blocks (>= 2).
+        rng: the generator all randomness comes from.
+        name: task name; defaults to one derived from the size.
+
+    Raises:
+        ValueError: for fewer than 2 blocks (no non-trivial task exists).
+    """
+    if n_blocks < 2:
+        raise ValueError(f"n_blocks must be at least 2, got {n_blocks}")
+    blocks = [f"b{i + 1}" for i in range(n_blocks)]
+    while True:
+        init_towers = _random_towers(blocks, rng)
+        goal_towers = _random_towers(blocks, rng)
+        init = _tower_atoms(init_towers)
+        goal = _tower_atoms(goal_towers)
+        if not goal <= init:
+            break
+    init |= {("clear", t[-1]) for t in init_towers}
+    init.add(("arm-empty",))
+    return GroundTask(
+        domain=DOMAIN,
+        name=name or f"bw-{n_blocks}",
+        objects=tuple(blocks),
+        init=frozenset(init),
+        goal=frozenset(goal),
+        schemas=load_domain_schemas(DOMAIN),
+        params=(("n_blocks", n_blocks),),
+    )
+
+
+def canonical_plan(task: GroundTask) -> list[GroundAction]:
+    """Plan by moving misplaced blocks to the table, then building the goal towers bottom-up.
+
+    A block is *well placed* when it sits where the goal wants it (on the table or on its goal
+    block) and the block below is well placed too; goal-unconstrained blocks count as well placed
+    where they stand only if nothing misplaced is beneath them.
+    """
+    state = set(task.init)
+    below: dict[str, str | None] = {}
+    for atom in state:
+        if atom[0] == "on":
+            below[atom[1]] = atom[2]
+        elif atom[0] == "on-table":
+            below[atom[1]] = None
+    goal_below: dict[str, str | None] = {}
+    for atom in task.goal:
+        if atom[0] == "on":
+            goal_below[atom[1]] = atom[2]
+        elif atom[0] == "on-table":
+            goal_below[atom[1]] = None
+    schemas = {s.name: s for s in task.schemas}
+    plan: list[GroundAction] = []
+
+    def well_placed(block: str) -> bool:
+        cur: str | None = block
+        while cur is not None:
+            if goal_below.get(cur) != below[cur]:
+                return False  # unconstrained blocks belong on the table
+            cur = below[cur]
+        return True
+
+    def is_clear(block: str) -> bool:
+        return all(b != block for b in below.values())
+
+    def do(name: str, *args: str) -> None:
+        action = schemas[name].ground(args)
+        plan.append(action)
+
+    # phase 1: unstack misplaced blocks (top-down) onto the table
+    changed = True
+    while changed:
+        changed = False
+        for block in sorted(below):
+            if below[block] is not None and is_clear(block) and not well_placed(block):
+                do("unstack", block, below[block])  # type: ignore[arg-type]
+                do("putdown", block)
+                below[block] = None
+                changed = True
+                break
+    # phase 2: stack blocks whose goal support is well placed and clear
+    changed = True
+    while changed:
+        changed = False
+        for block in sorted(goal_below):
+            target = goal_below[block]
+            if target is None or below[block] == target:
+                continue
+            if below[block] is None and is_clear(block) and is_clear(target) and well_placed(target):
+                do("pickup", block)
+                do("stack", block, target)
+                below[block] = target
+                changed = True
+                break
+    return plan
+
+
+def write_problem(task: GroundTask) -> str:
+    """The task as a PDDL problem file for the IPC Blocksworld domain."""
+    return problem_to_pddl(task)

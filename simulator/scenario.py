@@ -1,0 +1,217 @@
+"""The scenario schema: a YAML file validated into a frozen :class:`ScenarioSpec`.
+
+This is the only place input is validated. Every field has a default, so an empty file is the
+quickstart; unknown keys and wrong types are errors that name the key path and the line.
+
+Name map (YAML key → field → store): the whole resolved spec is stored as JSON in
+``runs.scenario_json`` and the file as given in ``runs.scenario_yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulator.errors import ScenarioError
+from simulator.models.embedded import EmbeddedModelSpec
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SizeRange(_Spec):
+    """An inclusive range of task sizes (blocks for Blocksworld), drawn uniformly."""
+
+    min: int = Field(3, ge=2, le=24)
+    """Smallest size."""
+    max: int = Field(10, ge=2, le=24)
+    """Largest size."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SizeRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class DeploySpec(_Spec):
+    """What users bring to each deployed generation and how the model answers."""
+
+    tasks_per_generation: int = Field(64, ge=1)
+    """New tasks users bring per generation (disjoint from the evaluation pool)."""
+    sizes: SizeRange = SizeRange()
+    """Size distribution of those tasks."""
+    samples_per_task: int = Field(8, ge=1)
+    """Completions sampled per task (K)."""
+    temperature: float = Field(1.0, ge=0.0, le=5.0)
+    """Sampling temperature (0 = greedy)."""
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    """Token limit per completion; longer ones are cut and recorded as such."""
+
+
+class EvaluationSpec(_Spec):
+    """The fixed evaluation pool, the same for every generation."""
+
+    n_tasks: int = Field(80, ge=1)
+    """Tasks in the pool."""
+    sizes: SizeRange = SizeRange()
+    """Size distribution (same as deployment by default; the pools are disjoint)."""
+    samples_per_task: int = Field(4, ge=1)
+    """Samples per task; a task counts as solved if any is valid."""
+    temperature: float = Field(1.0, ge=0.0, le=5.0)
+    """Sampling temperature for evaluation."""
+
+
+class ModelSpec(_Spec):
+    """The base model."""
+
+    name: Literal["embedded-tiny-v1"] = "embedded-tiny-v1"
+    """Registered model name; the embedded model is pretrained and cached on first use."""
+    embedded: EmbeddedModelSpec = EmbeddedModelSpec()
+    """Architecture and pretraining recipe of the embedded model."""
+
+
+class TrainingSpec(_Spec):
+    """How each generation is fine-tuned."""
+
+    method: Literal["lora", "full"] = "lora"
+    """LoRA adapter (paper) or full fine-tuning."""
+    mode: Literal["fresh", "chained"] = "fresh"
+    """Fresh adapter on the fixed base each generation (paper), or continue the previous one."""
+    lora_r: int = Field(16, ge=1, le=256)
+    """LoRA rank."""
+    lora_alpha: int = Field(32, ge=1)
+    """LoRA scaling numerator."""
+    lr: float = Field(1e-3, gt=0, le=1.0)
+    """Peak learning rate."""
+    n_epochs: int = Field(3, ge=1, le=100)
+    """Passes over the training set."""
+    batch_size: int = Field(16, ge=1)
+    """Examples per optimiser step."""
+
+
+class UserSpec(_Spec):
+    """A group of simulated users with one curation policy."""
+
+    name: str = "validators"
+    """Name of the user group (recorded with every decision)."""
+    policy: Literal["validity"] = "validity"
+    """Curation policy: ``validity`` keeps valid plans, the shortest per task (the paper's)."""
+    weight: float = Field(1.0, gt=0)
+    """Share of the traffic."""
+
+
+class PoolSpec(_Spec):
+    """How published traces become the next training set."""
+
+    mode: Literal["accumulate", "replace"] = "accumulate"
+    """Union over all generations so far (paper) or the latest generation only."""
+
+
+class ScenarioSpec(_Spec):
+    """A whole scenario: one curation-bias question, fully specified."""
+
+    name: str = "quickstart"
+    """Scenario name."""
+    question: str = ""
+    """The question the scenario answers, in one paragraph."""
+    seed: int = 0
+    """Seed of everything in the run."""
+    domain: Literal["blocksworld"] = "blocksworld"
+    """PDDL domain."""
+    generations: int = Field(3, ge=0, le=50)
+    """Fine-tuned generations after generation 0 (the base model)."""
+    deploy: DeploySpec = DeploySpec()
+    """Deployment: tasks, samples, temperature."""
+    evaluation: EvaluationSpec = EvaluationSpec()
+    """The fixed evaluation pool."""
+    model: ModelSpec = ModelSpec()
+    """The base model."""
+    training: TrainingSpec = TrainingSpec()
+    """Fine-tuning of each generation."""
+    users: tuple[UserSpec, ...] = (UserSpec(),)
+    """The user population."""
+    pool: PoolSpec = PoolSpec()
+    """Data pooling across generations."""
+    declared_objective: str = "validity"
+    """The objective the operator says the curation serves (auditors compare against it)."""
+
+    def to_json(self) -> str:
+        """Canonical JSON of the resolved scenario."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``path`` (the deepest one that exists)."""
+    line = None
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == str(key)), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def parse_scenario(
+    text: str, source: str = "<scenario>", overrides: dict[str, Any] | None = None
+) -> ScenarioSpec:
+    """Validate scenario YAML text (plus ``--set`` overrides) into a :class:`ScenarioSpec`.
+
+    Raises:
+        ScenarioError: naming ``source``, each bad key path and its line.
+    """
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{source}: expected a mapping of settings at the top level, got {type(data).__name__}"
+        )
+    for dotted, value in (overrides or {}).items():
+        cursor = data
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            cursor = cursor.setdefault(key, {})
+            if not isinstance(cursor, dict):
+                raise ScenarioError(f"--set {dotted}: {key} is not a mapping")
+        cursor[keys[-1]] = value
+    try:
+        return ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = tuple(err["loc"])
+            dotted = ".".join(str(p) for p in path) or "(top level)"
+            line = _line_of(node, path)
+            where = f"{source}:{line}" if line else source
+            kind = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            got = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
+            problems.append(f"{where}: {dotted}: {kind}{got}")
+        raise ScenarioError("invalid scenario:\n  " + "\n  ".join(problems)) from None
+
+
+def load_scenario(
+    path: str | Path, overrides: dict[str, Any] | None = None
+) -> tuple[ScenarioSpec, str]:
+    """Read and validate a scenario file; returns (spec, text as given)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ScenarioError(f"{file}: no such scenario file")
+    text = file.read_text()
+    return parse_scenario(text, str(file), overrides), text

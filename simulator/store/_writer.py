@@ -1,0 +1,145 @@
+"""The only code that writes a run store.
+
+A generation's rows (tasks, traces, decisions, training set, model, evaluations, the generation row
+itself) are written in one SQLite transaction, so a run killed at any moment holds whole
+generations only and resumes from the last committed one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.errors import StoreError
+from simulator.store.schema import (
+    INDEXES,
+    SCHEMA_VERSION,
+    TABLES,
+    CurationRow,
+    EvaluationRow,
+    FindingRow,
+    GenerationRow,
+    ModelRow,
+    RunRow,
+    RunStatus,
+    TaskRow,
+    TraceRow,
+    TrainingExampleRow,
+    _Row,
+    create_table_sql,
+)
+
+DB_NAME = "run.sqlite"
+
+
+def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open the store database (WAL mode for writers, URI read-only mode for readers)."""
+    if read_only:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(db_path)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@dataclass
+class GenerationBundle:
+    """Everything one generation produced, committed together."""
+
+    generation: GenerationRow
+    tasks: list[TaskRow] = field(default_factory=list)
+    traces: list[TraceRow] = field(default_factory=list)
+    decisions: list[CurationRow] = field(default_factory=list)
+    training_set: list[TrainingExampleRow] = field(default_factory=list)
+    models: list[ModelRow] = field(default_factory=list)
+    evaluations: list[EvaluationRow] = field(default_factory=list)
+
+
+class RunWriter:
+    """Creates a run store and appends whole generations to it."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open connection (opened and migrated on first use)."""
+        if self._conn is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.run_dir / DB_NAME)
+            with conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
+                elif int(row[0]) != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.run_dir}: store schema version {row[0]}, this iterdeploy writes "
+                        f"version {SCHEMA_VERSION}; start a new run directory"
+                    )
+                for table in TABLES:
+                    conn.execute(create_table_sql(table))
+                for index in INDEXES:
+                    conn.execute(index)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _insert(self, table: str, rows: Sequence[_Row]) -> None:
+        if not rows:
+            return
+        cols = list(TABLES[table][0].model_fields)
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        self.conn.executemany(sql, [tuple(getattr(r, c) for c in cols) for r in rows])
+
+    def create_run(self, run: RunRow) -> None:
+        """Record the run row (once)."""
+        with self.conn:
+            self._insert("runs", [run])
+
+    def set_status(self, status: RunStatus) -> None:
+        """Move the run to ``status``."""
+        with self.conn:
+            self.conn.execute("UPDATE runs SET status=?", (status,))
+
+    def commit_generation(self, bundle: GenerationBundle) -> None:
+        """Write one generation atomically: all of it or, on any error, none of it."""
+        with self.conn:
+            self._insert("tasks", bundle.tasks)
+            self._insert("traces", bundle.traces)
+            self._insert("curation_decisions", bundle.decisions)
+            self._insert("training_sets", bundle.training_set)
+            self._insert("models", bundle.models)
+            self._insert("evaluations", bundle.evaluations)
+            self._insert("generations", [bundle.generation])
+
+    def replace_findings(self, auditor: str, findings: Sequence[FindingRow]) -> None:
+        """Replace every finding of ``auditor`` with ``findings`` (re-auditing is idempotent)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM findings WHERE auditor=?", (auditor,))
+            start = self.conn.execute("SELECT COALESCE(MAX(finding_id), 0) FROM findings").fetchone()[0]
+            rows = [f.model_copy(update={"finding_id": start + i + 1}) for i, f in enumerate(findings)]
+            self._insert("findings", rows)
+
+    def next_id(self, table: str, column: str) -> int:
+        """Next counter id for ``table`` (ids are counters, never random)."""
+        value = self.conn.execute(f"SELECT COALESCE(MAX({column}), 0) FROM {table}").fetchone()[0]
+        return int(value) + 1
+
+
+def dumps(value: object) -> str:
+    """Canonical JSON for store columns (sorted keys, so equal data gives equal bytes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

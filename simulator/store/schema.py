@@ -1,0 +1,252 @@
+"""The run store schema: the single contract between the simulator, auditors and dashboards.
+
+Every table is described by a pydantic model whose fields carry a docstring; the SQL DDL below is
+generated from nothing else, so the column list and the documentation cannot drift apart.
+Changing a column bumps :data:`SCHEMA_VERSION` and adds a step to ``migrations.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+"""Version of the table layout written by this code."""
+
+RunStatus = Literal["started", "completed", "cancelled", "error"]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunRow(_Row):
+    """One run: the scenario as given, its seed and where it stands."""
+
+    run_id: str
+    """UUID of the run (the only random id in the store)."""
+    name: str
+    """Scenario name."""
+    seed: int
+    """The scenario seed every generator is derived from."""
+    scenario_yaml: str
+    """The scenario file as given, byte for byte."""
+    scenario_json: str
+    """The fully resolved scenario (defaults filled in) as JSON."""
+    status: RunStatus
+    """started | completed | cancelled | error; half-finished runs stay readable."""
+    created_at: str
+    """ISO-8601 UTC timestamp of creation."""
+    package_versions: str
+    """JSON object of the versions of iterdeploy, torch, transformers, peft, pddlgym."""
+
+
+class GenerationRow(_Row):
+    """One committed generation: everything below is written in the same transaction."""
+
+    generation: int
+    """0 = base model, then one per fine-tuning round."""
+    model_id: int
+    """The model deployed in this generation (see ``models``)."""
+    n_deploy_tasks: int
+    """Tasks users brought in this generation."""
+    n_deploy_traces: int
+    """Completions sampled for those tasks."""
+    n_published: int
+    """Traces the users kept and published this generation."""
+    train_size: int
+    """Size of the training set the next generation is trained on (after pooling)."""
+    wall_time_s: float
+    """Seconds this generation took end to end."""
+    committed_at: str
+    """ISO-8601 UTC timestamp of the commit."""
+
+
+class TaskRow(_Row):
+    """A planning task of the deployment or the fixed evaluation pool."""
+
+    task_id: int
+    """Counter id."""
+    pool: Literal["deploy", "eval"]
+    """Which pool the task belongs to; the two are disjoint."""
+    generation: int | None
+    """Generation whose users brought the task (None for the evaluation pool)."""
+    domain: str
+    """PDDL domain name."""
+    name: str
+    """Task name."""
+    size: int
+    """Main size parameter (blocks for Blocksworld)."""
+    params_json: str
+    """All generator parameters as JSON."""
+    optimal_length: int | None
+    """Optimal plan length when the reference planner proved it, else None."""
+    problem_pddl: str
+    """The problem as PDDL, so the task can be re-validated with any tool."""
+
+
+class TraceRow(_Row):
+    """One sampled completion and what the validator said about it."""
+
+    trace_id: int
+    """Counter id."""
+    generation: int
+    """Generation of the model that wrote it."""
+    task_id: int
+    """The task it answers."""
+    purpose: Literal["deploy", "eval"]
+    """Deployment sample (users see it) or evaluation sample (only the operator sees it)."""
+    sample_index: int
+    """Index among the samples for the same task in the same generation."""
+    completion: str
+    """The raw completion text (reasoning included)."""
+    plan_text: str
+    """The plan extracted from the completion."""
+    n_tokens: int
+    """Completion length in tokens."""
+    n_reasoning_tokens: int
+    """Tokens of reasoning text before the plan (0 for models that do not reason)."""
+    hit_token_limit: bool
+    """True when generation was cut at the token limit rather than ending by itself."""
+    status: str
+    """Validator status: valid, invalid_step, goal_not_reached, unknown_action, wrong_arity,
+    unknown_object, unparseable, empty."""
+    is_valid: bool
+    """True when the plan is executable and reaches the goal."""
+    plan_length: int
+    """Number of parsed actions."""
+    verdict_json: str
+    """The whole validator verdict as JSON (failing step, unmet preconditions, ...)."""
+
+
+class CurationRow(_Row):
+    """One user's decision on one deployment trace."""
+
+    decision_id: int
+    """Counter id."""
+    generation: int
+    """Generation the trace belongs to."""
+    trace_id: int
+    """The trace decided on."""
+    user: str
+    """The user (or user group) who decided."""
+    policy: str
+    """Registered policy name with its parameters, e.g. ``validity-v1``."""
+    kept: bool
+    """True when the user published the trace."""
+    reason: str
+    """Why, in a few words (e.g. ``invalid_step``, ``longer than best``)."""
+    acceptance_prob: float
+    """Population acceptance probability A(τ) of this trace under the policies in force."""
+
+
+class TrainingExampleRow(_Row):
+    """Membership of a trace in the training set of a generation."""
+
+    generation: int
+    """The generation trained on this set (g+1 is trained on data published up to g)."""
+    trace_id: int
+    """A published trace."""
+
+
+class ModelRow(_Row):
+    """A model of the lineage."""
+
+    model_id: int
+    """Counter id (equal to the generation it serves)."""
+    generation: int
+    """Generation it was deployed in."""
+    base: str
+    """Base model name and content hash."""
+    parent_id: int | None
+    """Model it was fine-tuned from (None for the base; the base for fresh adapters)."""
+    adapter_path: str | None
+    """Adapter directory relative to the run directory (safetensors), None for the base."""
+    hyperparameters_json: str
+    """Training hyperparameters as JSON."""
+    train_loss: float | None
+    """Mean loss of the last training epoch."""
+    n_train_examples: int
+    """Examples it was trained on."""
+    train_time_s: float
+    """Seconds spent training it."""
+
+
+class EvaluationRow(_Row):
+    """Result of one generation's model on one evaluation task."""
+
+    generation: int
+    """Generation evaluated."""
+    task_id: int
+    """Evaluation task."""
+    n_samples: int
+    """Samples drawn."""
+    n_valid: int
+    """Valid plans among them."""
+    solved: bool
+    """True when at least one sample is a valid plan."""
+    best_plan_length: int | None
+    """Shortest valid plan length, None when unsolved."""
+
+
+class FindingRow(_Row):
+    """A finding written by an auditor; cites its evidence and its denominators."""
+
+    finding_id: int
+    """Counter id."""
+    auditor: str
+    """Registered auditor name with version."""
+    kind: str
+    """implicit-reward | drift | capability | ..."""
+    severity: Literal["info", "low", "medium", "high"]
+    """How much a stakeholder should care."""
+    generation: int | None
+    """Generation the finding is about (None for the whole run)."""
+    claim: str
+    """One plain-language sentence for a stakeholder."""
+    numbers_json: str
+    """The numbers behind the claim (weights, intervals, statistics, denominators) as JSON."""
+    evidence_json: str
+    """Store keys the claim rests on (trace ids, generations) as JSON."""
+    created_at: str
+    """ISO-8601 UTC timestamp."""
+
+
+TABLES: dict[str, tuple[type[_Row], tuple[str, ...]]] = {
+    "runs": (RunRow, ("run_id",)),
+    "generations": (GenerationRow, ("generation",)),
+    "tasks": (TaskRow, ("task_id",)),
+    "traces": (TraceRow, ("trace_id",)),
+    "curation_decisions": (CurationRow, ("decision_id",)),
+    "training_sets": (TrainingExampleRow, ("generation", "trace_id")),
+    "models": (ModelRow, ("model_id",)),
+    "evaluations": (EvaluationRow, ("generation", "task_id")),
+    "findings": (FindingRow, ("finding_id",)),
+}
+"""Table name → (row model, primary key)."""
+
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS traces_by_generation ON traces(generation, purpose)",
+    "CREATE INDEX IF NOT EXISTS decisions_by_trace ON curation_decisions(trace_id)",
+)
+
+
+def _sql_type(annotation: object) -> str:
+    text = str(annotation)
+    if "int" in text or "bool" in text:
+        return "INTEGER"
+    if "float" in text:
+        return "REAL"
+    return "TEXT"
+
+
+def create_table_sql(table: str) -> str:
+    """``CREATE TABLE`` statement for ``table``, derived from its row model."""
+    model, key = TABLES[table]
+    cols = []
+    for name, info in model.model_fields.items():
+        nullable = "None" in str(info.annotation)
+        cols.append(f"{name} {_sql_type(info.annotation)}{'' if nullable else ' NOT NULL'}")
+    cols.append(f"PRIMARY KEY ({', '.join(key)})")
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(cols)})"

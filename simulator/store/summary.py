@@ -1,0 +1,74 @@
+"""The per-generation summary table, computed from the store alone.
+
+``iterdeploy run`` prints it at the end, ``iterdeploy summary`` prints it again, and the dashboard
+and scripts read it as JSON, so there is one definition of every number in it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from simulator.store.reader import RunReader
+
+
+class GenerationSummary(BaseModel):
+    """One line of the summary table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation: int
+    """Generation (0 = base model)."""
+    evaluated: int
+    """Tasks in the fixed evaluation pool."""
+    solved: int
+    """Evaluation tasks with at least one valid sampled plan."""
+    mean_plan_length: float | None
+    """Mean length of the valid plans this generation wrote (evaluation and deployment)."""
+    longest_plan_length: int | None
+    """Longest valid plan this generation wrote."""
+    train_size: int
+    """Examples in the training set built from data published up to this generation."""
+    deploy_tasks: int
+    """Tasks users brought this generation."""
+    deploy_solved: int
+    """Of those, tasks with at least one valid sample (the paper's way of counting)."""
+    published: int
+    """Traces users published this generation."""
+    largest_solved_size: int | None
+    """Largest task size (e.g. blocks) with a valid plan this generation."""
+
+
+def summarize(reader: RunReader) -> list[GenerationSummary]:
+    """Summary rows for every committed generation, in order."""
+    rows = reader.query(
+        """
+        SELECT g.generation, g.train_size, g.n_deploy_tasks, g.n_published,
+          (SELECT COUNT(*) FROM evaluations e WHERE e.generation = g.generation) AS evaluated,
+          (SELECT COUNT(*) FROM evaluations e WHERE e.generation = g.generation AND e.solved)
+              AS solved,
+          (SELECT AVG(t.plan_length) FROM traces t WHERE t.generation = g.generation
+              AND t.is_valid) AS mean_len,
+          (SELECT MAX(t.plan_length) FROM traces t WHERE t.generation = g.generation
+              AND t.is_valid) AS max_len,
+          (SELECT COUNT(DISTINCT t.task_id) FROM traces t WHERE t.generation = g.generation
+              AND t.purpose = 'deploy' AND t.is_valid) AS deploy_solved,
+          (SELECT MAX(k.size) FROM traces t JOIN tasks k ON k.task_id = t.task_id
+              WHERE t.generation = g.generation AND t.is_valid) AS max_size
+        FROM generations g ORDER BY g.generation
+        """
+    )
+    return [
+        GenerationSummary(
+            generation=r["generation"],
+            evaluated=r["evaluated"],
+            solved=r["solved"],
+            mean_plan_length=None if r["mean_len"] is None else round(float(r["mean_len"]), 2),
+            longest_plan_length=r["max_len"],
+            train_size=r["train_size"],
+            deploy_tasks=r["n_deploy_tasks"],
+            deploy_solved=r["deploy_solved"],
+            published=r["n_published"],
+            largest_solved_size=r["max_size"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,255 @@
+"""Synthetic run stores for the auditor tests.
+
+The rows are made up (no model, no planner): each trace gets a validity, a plan length and a token
+count from a seeded generator, and a known curation rule decides what users keep. That is enough to
+test the auditor's bookkeeping and that it recovers the rule's direction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pytest
+
+from simulator.store import (
+    DB_NAME,
+    CurationRow,
+    GenerationBundle,
+    GenerationRow,
+    RunRow,
+    RunWriter,
+    TaskRow,
+    TraceRow,
+)
+
+Rule = Literal["shortest", "validity", "accept_all", "reject_all"]
+
+INVALID_STATUSES = ("invalid_step", "goal_not_reached", "unknown_action", "unparseable")
+
+
+def run_row() -> RunRow:
+    """A run row with fixed values."""
+    return RunRow(
+        run_id="00000000-0000-4000-8000-000000000000",
+        name="synthetic",
+        seed=0,
+        scenario_yaml="name: synthetic\n",
+        scenario_json="{}",
+        status="completed",
+        created_at="2025-01-01T00:00:00+00:00",
+        package_versions="{}",
+    )
+
+
+def generation_row(generation: int, n_tasks: int, n_traces: int, n_published: int) -> GenerationRow:
+    """A generation row with fixed bookkeeping values."""
+    return GenerationRow(
+        generation=generation,
+        model_id=generation,
+        n_deploy_tasks=n_tasks,
+        n_deploy_traces=n_traces,
+        n_published=n_published,
+        train_size=n_published,
+        wall_time_s=1.0,
+        committed_at="2025-01-01T00:00:00+00:00",
+    )
+
+
+def task_row(task_id: int, generation: int | None, size: int, pool: str = "deploy") -> TaskRow:
+    """A Blocksworld-like task row."""
+    return TaskRow(
+        task_id=task_id,
+        pool=pool,  # type: ignore[arg-type]
+        generation=generation,
+        domain="blocksworld",
+        name=f"task-{task_id}",
+        size=size,
+        params_json="{}",
+        optimal_length=2 * size,
+        problem_pddl="(define (problem p))",
+    )
+
+
+def trace_row(
+    trace_id: int,
+    generation: int,
+    task_id: int,
+    *,
+    status: str,
+    plan_length: int,
+    n_tokens: int,
+    sample_index: int = 0,
+    purpose: str = "deploy",
+) -> TraceRow:
+    """A trace row; ``is_valid`` follows from ``status``."""
+    return TraceRow(
+        trace_id=trace_id,
+        generation=generation,
+        task_id=task_id,
+        purpose=purpose,  # type: ignore[arg-type]
+        sample_index=sample_index,
+        completion="(completion text)",
+        plan_text="(plan)",
+        n_tokens=n_tokens,
+        n_reasoning_tokens=0,
+        hit_token_limit=False,
+        status=status,
+        is_valid=status == "valid",
+        plan_length=plan_length,
+        verdict_json="{}",
+    )
+
+
+def decision_row(
+    decision_id: int, trace: TraceRow, *, kept: bool, user: str = "alice", prob: float | None = None
+) -> CurationRow:
+    """One user's decision; the acceptance probability defaults to the decision itself."""
+    return CurationRow(
+        decision_id=decision_id,
+        generation=trace.generation,
+        trace_id=trace.trace_id,
+        user=user,
+        policy="synthetic-v1",
+        kept=kept,
+        reason="kept" if kept else "rejected",
+        acceptance_prob=float(kept) if prob is None else prob,
+    )
+
+
+def _keep(rule: Rule, traces: list[TraceRow]) -> set[int]:
+    if rule == "accept_all":
+        return {t.trace_id for t in traces}
+    if rule == "reject_all":
+        return set()
+    valid = [t for t in traces if t.is_valid]
+    if rule == "validity":
+        return {t.trace_id for t in valid}
+    if not valid:
+        return set()
+    best = min(valid, key=lambda t: (t.plan_length, t.n_tokens, t.trace_id))
+    return {best.trace_id}
+
+
+def make_bundles(
+    *,
+    seed: int = 0,
+    n_generations: int = 3,
+    n_tasks: int = 30,
+    n_samples: int = 4,
+    rules: Rule | Sequence[Rule] = "shortest",
+    p_valid: float = 0.5,
+) -> list[GenerationBundle]:
+    """Synthetic generations curated by a known rule (one rule, or one per generation).
+
+    Valid plans are the task's optimal length plus an even detour of 0 to 8 steps, so "shortest
+    valid plan wins" is a rule about length; invalid plans have random lengths, unparseable ones
+    length 0.
+    """
+    rng = np.random.default_rng(seed)
+    per_gen = [rules] * n_generations if isinstance(rules, str) else list(rules)
+    bundles = []
+    task_id = trace_id = decision_id = 0
+    for g in range(n_generations):
+        tasks, traces, decisions = [], [], []
+        for _ in range(n_tasks):
+            task_id += 1
+            size = int(rng.integers(4, 6))
+            tasks.append(task_row(task_id, g, size))
+            siblings = []
+            for k in range(n_samples):
+                trace_id += 1
+                if rng.random() < p_valid:
+                    status = "valid"
+                    length = 2 * size + 2 * int(rng.integers(0, 5))
+                else:
+                    status = str(rng.choice(INVALID_STATUSES))
+                    length = 0 if status == "unparseable" else int(rng.integers(1, 4 * size))
+                siblings.append(
+                    trace_row(
+                        trace_id,
+                        g,
+                        task_id,
+                        status=status,
+                        plan_length=length,
+                        n_tokens=12 * length + int(rng.integers(5, 30)),
+                        sample_index=k,
+                    )
+                )
+            kept = _keep(per_gen[g], siblings)
+            for t in siblings:
+                decision_id += 1
+                decisions.append(decision_row(decision_id, t, kept=t.trace_id in kept))
+            traces += siblings
+        n_published = sum(d.kept for d in decisions)
+        bundles.append(
+            GenerationBundle(
+                generation=generation_row(g, n_tasks, len(traces), n_published),
+                tasks=tasks,
+                traces=traces,
+                decisions=decisions,
+            )
+        )
+    return bundles
+
+
+def write_store(run_dir: Path, bundles: Sequence[GenerationBundle]) -> Path:
+    """Write a run row and ``bundles`` to a new store in ``run_dir``."""
+    writer = RunWriter(run_dir)
+    try:
+        writer.create_run(run_row())
+        for bundle in bundles:
+            writer.commit_generation(bundle)
+    finally:
+        writer.close()
+    return run_dir
+
+
+def dump_tables(run_dir: Path, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows (sorted), for before/after comparisons."""
+    conn = sqlite3.connect(f"file:{run_dir / DB_NAME}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+            for name in sorted(names)
+            if name not in skip
+        }
+    finally:
+        conn.close()
+
+
+class SyntheticRuns:
+    """The helpers above, handed to tests through the ``synthetic`` fixture.
+
+    Tests get them from a fixture rather than ``from conftest import ...`` so they work under any
+    pytest import mode.
+    """
+
+    run_row = staticmethod(run_row)
+    generation_row = staticmethod(generation_row)
+    task_row = staticmethod(task_row)
+    trace_row = staticmethod(trace_row)
+    decision_row = staticmethod(decision_row)
+    make_bundles = staticmethod(make_bundles)
+    write_store = staticmethod(write_store)
+    dump_tables = staticmethod(dump_tables)
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> SyntheticRuns:
+    """Builders of synthetic run stores."""
+    return SyntheticRuns()
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``make_store(name, **make_bundles_kwargs)`` writes a synthetic store."""
+
+    def factory(name: str = "run", **kwargs: object) -> Path:
+        return write_store(tmp_path / name, make_bundles(**kwargs))  # type: ignore[arg-type]
+
+    return factory

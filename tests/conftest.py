@@ -1,0 +1,42 @@
+"""Shared fixtures: a small real embedded model, pretrained once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TINY_OVERRIDES: dict[str, object] = {
+    "generations": 1,
+    "deploy.tasks_per_generation": 6,
+    "deploy.samples_per_task": 4,
+    "deploy.sizes.min": 2,
+    "deploy.sizes.max": 4,
+    "deploy.max_new_tokens": 64,
+    "evaluation.n_tasks": 6,
+    "evaluation.samples_per_task": 2,
+    "evaluation.sizes.min": 2,
+    "evaluation.sizes.max": 4,
+    "model.embedded.n_layers": 2,
+    "model.embedded.hidden_size": 64,
+    "model.embedded.intermediate_size": 128,
+    "model.embedded.pretrain_steps": 120,
+    "model.embedded.pretrain_max_blocks": 3,
+    "training.n_epochs": 2,
+}
+"""A scenario small enough for a test: a real model and real training, seconds not minutes."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep pretrained test models in one cache for the session (or ITERDEPLOY_TEST_CACHE)."""
+    cache = os.environ.get("ITERDEPLOY_TEST_CACHE")
+    path = Path(cache) if cache else tmp_path_factory.mktemp("model-cache")
+    os.environ["ITERDEPLOY_CACHE"] = str(path)
+
+
+@pytest.fixture
+def tiny_overrides() -> dict[str, object]:
+    """A fresh copy of the tiny-scenario overrides."""
+    return dict(TINY_OVERRIDES)

@@ -1,0 +1,177 @@
+"""Synthetic run stores for the dashboard tests.
+
+The rows are made up but written through :class:`RunWriter` with the real row models, so the
+dashboard reads exactly the store format the loop writes, in milliseconds instead of a training run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from simulator.store import (
+    CurationRow,
+    EvaluationRow,
+    FindingRow,
+    GenerationBundle,
+    GenerationRow,
+    ModelRow,
+    RunRow,
+    RunStatus,
+    RunWriter,
+    TaskRow,
+    TraceRow,
+    TrainingExampleRow,
+    dumps,
+)
+
+SCENARIO_NAME = "curation-bias-demo"
+SEED = 7
+EVAL_SIZES = (2, 3, 4, 5, 6)
+"""Blocks of the five evaluation tasks."""
+SOLVED = (1, 2, 4, 5)
+"""Evaluation tasks generation g solves: the first SOLVED[g] tasks of EVAL_SIZES."""
+DEPLOY_SIZES = (2, 3)
+"""Each generation's users bring two tasks; the first of two samples is valid and published."""
+NOW = "2025-06-01T12:00:00+00:00"
+
+MakeRun = Callable[..., Path]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``browser`` marker (tests that drive a real headless chromium)."""
+    config.addinivalue_line(
+        "markers", "browser: drives the Streamlit page in headless chromium "
+        "(needs /usr/bin/chromium: run scripts/install-browser.sh)",
+    )
+
+
+def eval_plan_length(size: int, generation: int) -> int:
+    """Valid evaluation plans get longer with size and with generation."""
+    return 2 * size + generation
+
+
+def _trace(trace_id: int, generation: int, task_id: int, purpose: str, index: int,
+           is_valid: bool, length: int) -> TraceRow:
+    return TraceRow(
+        trace_id=trace_id, generation=generation, task_id=task_id, purpose=purpose,  # type: ignore[arg-type]
+        sample_index=index, completion="(unstack a b)\n" * length,
+        plan_text="(unstack a b)\n" * length, n_tokens=5 * length, n_reasoning_tokens=0,
+        hit_token_limit=False, status="valid" if is_valid else "goal_not_reached",
+        is_valid=is_valid, plan_length=length, verdict_json=dumps({"valid": is_valid}),
+    )
+
+
+def _task(task_id: int, pool: str, generation: int | None, size: int) -> TaskRow:
+    return TaskRow(
+        task_id=task_id, pool=pool, generation=generation, domain="blocksworld",  # type: ignore[arg-type]
+        name=f"{pool}-{task_id}", size=size, params_json=dumps({"n_blocks": size}),
+        optimal_length=2 * size, problem_pddl=f"(define (problem p{task_id}))",
+    )
+
+
+def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunStatus = "completed",
+              with_findings: bool = True, all_invalid: bool = False) -> Path:
+    """Write a synthetic run store to ``run_dir`` and close it (so no WAL is left behind).
+
+    Args:
+        run_dir: Where to create the run.
+        n_generations: Generations to commit (0 = only the run row).
+        status: The run status to leave.
+        with_findings: Whether to add two auditor findings.
+        all_invalid: Make every trace invalid (a generation that solved nothing).
+
+    Returns:
+        ``run_dir``.
+    """
+    writer = RunWriter(run_dir)
+    try:
+        writer.create_run(RunRow(
+            run_id="00000000-0000-4000-8000-000000000007", name=SCENARIO_NAME, seed=SEED,
+            scenario_yaml=f"name: {SCENARIO_NAME}\nseed: {SEED}\n",
+            scenario_json=dumps({"name": SCENARIO_NAME, "seed": SEED}), status="started",
+            created_at=NOW, package_versions=dumps({"iterdeploy": "0.1.0"}),
+        ))
+        eval_tasks = [_task(i + 1, "eval", None, s) for i, s in enumerate(EVAL_SIZES)]
+        next_task, next_trace, next_decision, published = len(eval_tasks) + 1, 1, 1, []
+        for g in range(n_generations):
+            bundle = GenerationBundle(generation=GenerationRow(
+                generation=g, model_id=g, n_deploy_tasks=len(DEPLOY_SIZES),
+                n_deploy_traces=2 * len(DEPLOY_SIZES), n_published=0, train_size=0,
+                wall_time_s=1.5, committed_at=NOW,
+            ))
+            if g == 0:
+                bundle.tasks.extend(eval_tasks)
+            for i, task in enumerate(eval_tasks):
+                solved = i < SOLVED[g] and not all_invalid
+                length = eval_plan_length(task.size, g) if solved else 3
+                bundle.traces.append(_trace(next_trace, g, task.task_id, "eval", 0, solved, length))
+                bundle.evaluations.append(EvaluationRow(
+                    generation=g, task_id=task.task_id, n_samples=1, n_valid=int(solved),
+                    solved=solved, best_plan_length=length if solved else None,
+                ))
+                next_trace += 1
+            kept_now = []
+            for size in DEPLOY_SIZES:
+                task = _task(next_task, "deploy", g, size)
+                bundle.tasks.append(task)
+                next_task += 1
+                for index in range(2):
+                    is_valid = index == 0 and not all_invalid
+                    bundle.traces.append(
+                        _trace(next_trace, g, task.task_id, "deploy", index, is_valid, 2 * size)
+                    )
+                    bundle.decisions.append(CurationRow(
+                        decision_id=next_decision, generation=g, trace_id=next_trace, user="u0",
+                        policy="validity-v1", kept=is_valid,
+                        reason="valid" if is_valid else "goal_not_reached",
+                        acceptance_prob=1.0 if is_valid else 0.0,
+                    ))
+                    if is_valid:
+                        kept_now.append(next_trace)
+                    next_trace += 1
+                    next_decision += 1
+            bundle.training_set.extend(TrainingExampleRow(generation=g, trace_id=t) for t in published)
+            published += kept_now
+            bundle.models.append(ModelRow(
+                model_id=g, generation=g, base="tiny@abc", parent_id=None if g == 0 else 0,
+                adapter_path=None if g == 0 else f"adapters/gen{g}", hyperparameters_json="{}",
+                train_loss=None, n_train_examples=len(bundle.training_set), train_time_s=0.0,
+            ))
+            bundle.generation = bundle.generation.model_copy(
+                update={"n_published": len(kept_now), "train_size": len(published)}
+            )
+            writer.commit_generation(bundle)
+        if with_findings and n_generations:
+            writer.replace_findings("implicit-reward-v1", [
+                FindingRow(finding_id=0, auditor="implicit-reward-v1", kind="implicit-reward",
+                           severity="info", generation=None,
+                           claim="Curation rewards validity only, as declared.",
+                           numbers_json="{}", evidence_json="{}", created_at=NOW),
+                FindingRow(finding_id=0, auditor="implicit-reward-v1", kind="drift",
+                           severity="high", generation=2,
+                           claim="Plans grew 40% longer between generations 1 and 2.",
+                           numbers_json="{}", evidence_json="{}", created_at=NOW),
+            ])
+        writer.set_status(status)
+    finally:
+        writer.close()
+    return run_dir
+
+
+@pytest.fixture
+def make_run(tmp_path: Path) -> MakeRun:
+    """Factory: ``make_run(name="run", **build_run_kwargs)`` → a fresh run directory."""
+
+    def _make(name: str = "run", **kwargs: object) -> Path:
+        return build_run(tmp_path / name, **kwargs)  # type: ignore[arg-type]
+
+    return _make
+
+
+@pytest.fixture
+def run_dir(make_run: MakeRun) -> Path:
+    """A completed four-generation run with two findings."""
+    return make_run()

@@ -1,0 +1,152 @@
+"""The dashboard's tables, checked against numbers worked out by hand from the synthetic store."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dashboards.data import (
+    FINDING_COLUMNS,
+    RUN_DIR_ENV,
+    SUMMARY_COLUMNS,
+    display_findings,
+    display_summary,
+    findings_frame,
+    headline,
+    load_run,
+    resolve_run_dir,
+    store_version,
+    summary_frame,
+)
+from simulator.errors import StoreError
+from simulator.store import DB_NAME, RunReader, summarize
+
+
+def test_summary_frame_matches_hand_computed_numbers(run_dir: Path) -> None:
+    with RunReader(run_dir) as reader:
+        frame = summary_frame(reader)
+    assert list(frame.columns) == list(SUMMARY_COLUMNS)
+    assert frame["generation"].tolist() == [0, 1, 2, 3]
+    assert frame["evaluated"].tolist() == [5, 5, 5, 5]
+    assert frame["solved"].tolist() == [1, 2, 4, 5]
+    assert frame["longest_plan_length"].tolist() == [6, 7, 12, 15]
+    assert frame["mean_plan_length"].tolist() == [4.67, 5.5, 7.67, 9.29]
+    assert frame["train_size"].tolist() == [2, 4, 6, 8]
+    assert frame["deploy_solved"].tolist() == [2, 2, 2, 2]
+    assert frame["published"].tolist() == [2, 2, 2, 2]
+    assert frame["largest_solved_size"].tolist() == [3, 3, 5, 6]
+
+
+def test_summary_frame_is_summarize_row_for_row(run_dir: Path) -> None:
+    """One definition of every number: the page shows exactly what ``iterdeploy summary`` prints."""
+    with RunReader(run_dir) as reader:
+        frame = summary_frame(reader)
+        rows = [r.model_dump() for r in summarize(reader)]
+    assert frame.to_dict("records") == rows
+
+
+def test_headline_compares_last_generation_with_generation_zero(run_dir: Path) -> None:
+    with RunReader(run_dir) as reader:
+        head = headline(summary_frame(reader))
+    assert head is not None
+    assert (head.n_generations, head.last_generation, head.evaluated) == (4, 3, 5)
+    assert (head.solved_first, head.solved_last, head.solved_delta) == (1, 5, 4)
+    assert head.solved_ratio == 5.0
+    assert (head.longest_first, head.longest_last) == (6, 15)
+
+
+def test_findings_most_severe_first_with_whole_run_label(run_dir: Path) -> None:
+    with RunReader(run_dir) as reader:
+        frame = findings_frame(reader)
+    assert list(frame.columns) == list(FINDING_COLUMNS)
+    assert frame["severity"].tolist() == ["high", "info"]
+    assert frame["generation"].tolist() == [2, pd.NA]
+    shown = display_findings(frame)
+    assert shown["generation"].tolist() == ["2", "whole run"]
+    assert "40% longer" in shown.loc[0, "claim"]
+
+
+def test_run_without_findings_or_generations(make_run) -> None:  # type: ignore[no-untyped-def]
+    data = load_run(make_run(n_generations=0, status="started", with_findings=False))
+    assert data.overview.status == "started"
+    assert data.summary.empty and list(data.summary.columns) == list(SUMMARY_COLUMNS)
+    assert data.findings.empty and list(data.findings.columns) == list(FINDING_COLUMNS)
+    assert data.headline is None
+
+
+def test_generation_without_valid_plans_stays_missing_not_zero(make_run) -> None:  # type: ignore[no-untyped-def]
+    data = load_run(make_run(n_generations=1, all_invalid=True))
+    assert data.summary.loc[0, "solved"] == 0
+    assert pd.isna(data.summary.loc[0, "longest_plan_length"])
+    assert data.headline is not None and data.headline.longest_last is None
+    assert data.headline.solved_ratio is None
+    table = display_summary(data.summary)
+    assert table.index.name == "generation"
+    assert table["longest valid plan"].isna().all()
+    assert str(table["eval solved"].dtype) == "Int64"
+
+
+def test_load_run_reads_overview(run_dir: Path) -> None:
+    data = load_run(run_dir)
+    assert (data.overview.name, data.overview.seed, data.overview.status) == (
+        "curation-bias-demo", 7, "completed")
+    assert len(data.summary) == 4 and len(data.findings) == 2
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "empty_dir", "garbage_db", "empty_db"])
+def test_bad_run_dirs_raise_store_error_naming_the_problem(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "bad"
+    expected = {"missing": "no such directory", "file": "not a directory",
+                "empty_dir": "not a run directory", "garbage_db": "not a readable run store",
+                "empty_db": "not a readable run store"}[kind]
+    if kind == "file":
+        path.write_text("x")
+    elif kind != "missing":
+        path.mkdir()
+    if kind == "garbage_db":
+        (path / DB_NAME).write_bytes(b"this is not sqlite" * 100)
+    if kind == "empty_db":
+        sqlite3.connect(path / DB_NAME).execute("CREATE TABLE other (x)").connection.close()
+    with pytest.raises(StoreError, match=expected) as info:
+        load_run(path)
+    assert str(path) in str(info.value)
+
+
+def test_resolve_run_dir_prefers_argv_then_env() -> None:
+    assert resolve_run_dir(["app.py", "/runs/a"], {RUN_DIR_ENV: "/runs/b"}) == Path("/runs/a")
+    assert resolve_run_dir(["app.py"], {RUN_DIR_ENV: "/runs/b"}) == Path("/runs/b")
+    assert resolve_run_dir(["app.py"], {}) is None
+    assert resolve_run_dir(["app.py", " "], {RUN_DIR_ENV: ""}) is None
+
+
+def test_store_version_changes_when_a_generation_is_committed(make_run) -> None:  # type: ignore[no-untyped-def]
+    """The cache key must move on a commit even while the database file itself is untouched (WAL)."""
+    from simulator.store import GenerationBundle, GenerationRow, RunWriter
+
+    run_dir = make_run(n_generations=1)
+    before = store_version(run_dir)
+    writer = RunWriter(run_dir)
+    try:
+        writer.commit_generation(GenerationBundle(generation=GenerationRow(
+            generation=1, model_id=1, n_deploy_tasks=0, n_deploy_traces=0, n_published=0,
+            train_size=0, wall_time_s=0.0, committed_at="2025-06-01T12:00:00+00:00")))
+        during = store_version(run_dir)  # writer still open: the commit sits in the WAL
+        assert during != before
+        assert len(load_run(run_dir).summary) == 2
+    finally:
+        writer.close()
+    assert store_version(run_dir) != before
+
+
+def test_load_run_does_not_write(run_dir: Path) -> None:
+    db = run_dir / DB_NAME
+    digest, mtime = hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns
+    load_run(run_dir)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    assert db.stat().st_mtime_ns == mtime
+    wal = run_dir / f"{DB_NAME}-wal"
+    assert not wal.exists() or wal.stat().st_size == 0

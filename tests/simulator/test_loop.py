@@ -1,0 +1,106 @@
+"""End to end: the real loop (real small model, real LoRA training) into a real run store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simulator.errors import StoreError
+from simulator.loop import run_scenario
+from simulator.scenario import parse_scenario
+from simulator.store import RunReader, summarize
+
+
+def _run(tmp: Path, overrides: dict[str, object], name: str = "run") -> Path:
+    spec = parse_scenario("name: tiny\n", overrides=overrides)
+    run_scenario(spec, "name: tiny\n", tmp / name)
+    return tmp / name
+
+
+def test_two_generations_store_holds_what_the_loop_produced(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    run_dir = _run(tmp_path, tiny_overrides)
+    with RunReader(run_dir) as reader:
+        run = reader.run()
+        assert run.status == "completed"
+        gens = reader.generations()
+        assert [g.generation for g in gens] == [0, 1]
+        n_eval = tiny_overrides["evaluation.n_tasks"]
+        n_deploy = tiny_overrides["deploy.tasks_per_generation"]
+        k = tiny_overrides["deploy.samples_per_task"]
+        assert len(reader.tasks("eval")) == n_eval
+        assert len(reader.tasks("deploy")) == 2 * n_deploy
+        for g in gens:
+            deploy = reader.traces(g.generation, "deploy")
+            assert len(deploy) == g.n_deploy_traces == n_deploy * k
+            assert len(reader.traces(g.generation, "eval")) == n_eval * 2
+            # every deploy trace has exactly one decision; kept ones are valid and the shortest
+            decisions = reader.decisions(g.generation)
+            assert sorted(d.trace_id for d in decisions) == sorted(t.trace_id for t in deploy)
+            by_id = {t.trace_id: t for t in deploy}
+            kept = [by_id[d.trace_id] for d in decisions if d.kept]
+            assert all(t.is_valid for t in kept)
+            assert g.n_published == len(kept)
+            assert len({t.task_id for t in kept}) == len(kept), "one published trace per task"
+        # the training set of generation 1 is exactly what generation 0 published
+        published0 = sorted(d.trace_id for d in reader.decisions(0) if d.kept)
+        assert reader.training_set(1) == published0
+        models = reader.models()
+        assert [m.generation for m in models] == [0, 1]
+        assert models[1].parent_id == 0 and models[1].n_train_examples == len(published0)
+        assert (run_dir / models[1].adapter_path / "adapter_model.safetensors").is_file()
+        # eval pool and deploy tasks are disjoint
+        eval_pddl = {t.problem_pddl.split("(:objects")[1] for t in reader.tasks("eval")}
+        deploy_pddl = {t.problem_pddl.split("(:objects")[1] for t in reader.tasks("deploy")}
+        assert not eval_pddl & deploy_pddl
+        rows = summarize(reader)
+        assert [r.generation for r in rows] == [0, 1]
+        assert all(r.evaluated == n_eval for r in rows)
+        # every trace's verdict is stored whole and agrees with its columns
+        for t in reader.traces():
+            verdict = json.loads(t.verdict_json)
+            assert verdict["status"] == t.status and verdict["is_valid"] == t.is_valid
+
+
+def test_same_seed_same_run_and_resume_after_a_crash(
+    tmp_path: Path, tiny_overrides: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = _run(tmp_path, tiny_overrides, "full")
+
+    # crash inside generation 1 (after generation 0 committed), then resume
+    import simulator.loop as loop
+
+    original = loop.DeploymentLoop._one_generation
+
+    def crash_in_gen1(self, writer, planner, g, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if g == 1:
+            raise RuntimeError("killed")
+        return original(self, writer, planner, g, *args, **kwargs)
+
+    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", crash_in_gen1)
+    with pytest.raises(RuntimeError, match="killed"):
+        _run(tmp_path, tiny_overrides, "resumed")
+    with RunReader(tmp_path / "resumed") as reader:
+        assert reader.run().status == "error"
+        assert [g.generation for g in reader.generations()] == [0]
+    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", original)
+    _run(tmp_path, tiny_overrides, "resumed")
+
+    def fingerprint(run_dir: Path) -> list[tuple[object, ...]]:
+        with RunReader(run_dir) as reader:
+            return [(t.trace_id, t.completion, t.status) for t in reader.traces()] + [
+                (r.generation, r.solved, r.train_size) for r in summarize(reader)
+            ]
+
+    assert fingerprint(full) == fingerprint(tmp_path / "resumed")
+
+
+def test_resume_refuses_a_different_scenario(tmp_path: Path, tiny_overrides: dict[str, object]) -> None:
+    overrides = {**tiny_overrides, "generations": 0}
+    _run(tmp_path, overrides)
+    other = {**overrides, "seed": 99}
+    with pytest.raises(StoreError, match="different scenario"):
+        _run(tmp_path, other)
