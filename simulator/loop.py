@@ -121,6 +121,7 @@ class _Sampled:
     sample_index: int
     completion: Completion
     plan_text: str
+    n_reasoning_tokens: int
 
 
 class DeploymentLoop:
@@ -197,7 +198,8 @@ class DeploymentLoop:
         out = []
         for ti, (task_maps, comps) in enumerate(zip(maps, completions, strict=True)):
             for si, comp in enumerate(comps):
-                out.append(_Sampled(ti, si, comp, extract_plan(comp.text, task_maps)))
+                extracted = extract_plan(comp.text, task_maps)
+                out.append(_Sampled(ti, si, comp, extracted.plan_text, extracted.n_reasoning_tokens))
         return out
 
     def run(self) -> list[GenerationSummary]:
@@ -386,7 +388,7 @@ class DeploymentLoop:
                 trace_id=first_id + offset, generation=g, task_id=task_ids[s.task_index],
                 purpose=purpose, sample_index=s.sample_index,  # type: ignore[arg-type]
                 completion=s.completion.text, plan_text=s.plan_text,
-                n_tokens=s.completion.n_tokens, n_reasoning_tokens=0,
+                n_tokens=s.completion.n_tokens, n_reasoning_tokens=s.n_reasoning_tokens,
                 hit_token_limit=s.completion.hit_token_limit, status=verdict.status,
                 is_valid=verdict.is_valid, plan_length=verdict.plan_length,
                 verdict_json=dumps(verdict.to_dict()),

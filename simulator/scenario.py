@@ -29,7 +29,7 @@ class SizeRange(_Spec):
 
     min: int = Field(3, ge=2, le=24)
     """Smallest size."""
-    max: int = Field(10, ge=2, le=24)
+    max: int = Field(8, ge=2, le=24)
     """Largest size."""
 
     @model_validator(mode="after")
@@ -42,7 +42,7 @@ class SizeRange(_Spec):
 class DeploySpec(_Spec):
     """What users bring to each deployed generation and how the model answers."""
 
-    tasks_per_generation: int = Field(64, ge=1)
+    tasks_per_generation: int = Field(160, ge=1)
     """New tasks users bring per generation (disjoint from the evaluation pool)."""
     sizes: SizeRange = SizeRange()
     """Size distribution of those tasks."""
@@ -50,14 +50,14 @@ class DeploySpec(_Spec):
     """Completions sampled per task (K)."""
     temperature: float = Field(1.0, ge=0.0, le=5.0)
     """Sampling temperature (0 = greedy)."""
-    max_new_tokens: int = Field(256, ge=1, le=8192)
+    max_new_tokens: int = Field(320, ge=1, le=8192)
     """Token limit per completion; longer ones are cut and recorded as such."""
 
 
 class EvaluationSpec(_Spec):
     """The fixed evaluation pool, the same for every generation."""
 
-    n_tasks: int = Field(80, ge=1)
+    n_tasks: int = Field(96, ge=1)
     """Tasks in the pool."""
     sizes: SizeRange = SizeRange()
     """Size distribution (same as deployment by default; the pools are disjoint)."""
@@ -83,13 +83,13 @@ class TrainingSpec(_Spec):
     """LoRA adapter (paper) or full fine-tuning."""
     mode: Literal["fresh", "chained"] = "fresh"
     """Fresh adapter on the fixed base each generation (paper), or continue the previous one."""
-    lora_r: int = Field(16, ge=1, le=256)
+    lora_r: int = Field(32, ge=1, le=256)
     """LoRA rank."""
-    lora_alpha: int = Field(32, ge=1)
+    lora_alpha: int = Field(64, ge=1)
     """LoRA scaling numerator."""
-    lr: float = Field(1e-3, gt=0, le=1.0)
+    lr: float = Field(2e-3, gt=0, le=1.0)
     """Peak learning rate."""
-    n_epochs: int = Field(3, ge=1, le=100)
+    n_epochs: int = Field(4, ge=1, le=100)
     """Passes over the training set."""
     batch_size: int = Field(16, ge=1)
     """Examples per optimiser step."""
@@ -124,7 +124,7 @@ class ScenarioSpec(_Spec):
     """Seed of everything in the run."""
     domain: Literal["blocksworld"] = "blocksworld"
     """PDDL domain."""
-    generations: int = Field(3, ge=0, le=50)
+    generations: int = Field(5, ge=0, le=50)
     """Fine-tuned generations after generation 0 (the base model)."""
     deploy: DeploySpec = DeploySpec()
     """Deployment: tasks, samples, temperature."""

@@ -25,7 +25,15 @@ run_cmd.register(app)
 summary_cmd.register(app)
 
 
+_plugins_loaded = False
+
+
 def _load_plugins() -> None:
+    """Attach the commands of the upper layers (once)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
     for entry in importlib.metadata.entry_points(group="iterdeploy.commands"):
         try:
             register = entry.load()

@@ -15,7 +15,7 @@ err_console = Console(stderr=True)
 
 def fail(exc: IterdeployError) -> typer.Exit:
     """Print ``exc`` as a one-screen error and return the exit (code 2: bad input)."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

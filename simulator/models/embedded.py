@@ -26,7 +26,7 @@ from simulator.models.training import Example, train_sft
 from simulator.planning import load_domain_schemas
 from simulator.planning.blocksworld import canonical_plan, generate_task
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
 
 
@@ -37,17 +37,23 @@ class EmbeddedModelSpec(BaseModel):
 
     n_layers: int = Field(4, ge=1, le=12)
     """Transformer blocks."""
-    hidden_size: int = Field(192, ge=32, le=1024)
+    hidden_size: int = Field(128, ge=32, le=1024)
     """Model width."""
     n_heads: int = Field(4, ge=1, le=16)
     """Attention heads (RoPE positions)."""
-    intermediate_size: int = Field(512, ge=32, le=4096)
+    intermediate_size: int = Field(384, ge=32, le=4096)
     """MLP width."""
     pretrain_min_blocks: int = Field(2, ge=2, le=20)
     """Smallest task in the pretraining corpus."""
     pretrain_max_blocks: int = Field(4, ge=2, le=20)
     """Largest task in the pretraining corpus: the base model's reach."""
-    pretrain_steps: int = Field(600, ge=1)
+    pretrain_tail_mass: float = Field(0.15, ge=0.0, lt=1.0)
+    """Share of the corpus drawn from sizes above ``pretrain_max_blocks`` (a thin tail, so the
+    base model solves a few slightly larger tasks, as a pretrained LLM would, and the loop has a
+    frontier to push; 0 gives a hard cliff at ``pretrain_max_blocks``)."""
+    pretrain_tail_decay: float = Field(0.5, gt=0.0, le=1.0)
+    """Each size above the maximum is this much rarer than the one below it."""
+    pretrain_steps: int = Field(1200, ge=1)
     """Optimiser steps of pretraining (each on freshly generated tasks)."""
     pretrain_batch_size: int = Field(32, ge=1)
     """Examples per pretraining step."""
@@ -81,7 +87,20 @@ def reference_example(n_blocks: int, rng: np.random.Generator) -> Example:
     task = generate_task(n_blocks, rng)
     names = name_map(task, rng)
     plan = [(a.name, a.args) for a in canonical_plan(task)]
-    return Example(render_prompt(task, names), render_plan(plan, names))
+    return Example(render_prompt(task, names), render_plan(task, plan, names))
+
+
+def pretrain_size_distribution(spec: EmbeddedModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes of the pretraining corpus and their probabilities (uniform body, geometric tail)."""
+    body = np.arange(spec.pretrain_min_blocks, spec.pretrain_max_blocks + 1)
+    tail = np.arange(spec.pretrain_max_blocks + 1, spec.pretrain_max_blocks + 4)
+    tail = tail[tail <= 20]
+    body_p = np.full(len(body), (1.0 - spec.pretrain_tail_mass) / len(body))
+    tail_w = spec.pretrain_tail_decay ** np.arange(len(tail))
+    tail_p = spec.pretrain_tail_mass * tail_w / tail_w.sum() if len(tail) else tail_w
+    sizes = np.concatenate([body, tail])
+    probs = np.concatenate([body_p, tail_p])
+    return sizes, probs / probs.sum()
 
 
 def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
@@ -110,10 +129,13 @@ def pretrain(
     """Pretrain the base model on freshly generated reference plans; returns (model, tok, loss)."""
     model, tok = build_base(spec)
     rng = np.random.default_rng([spec.seed, 17])
-    sizes = np.arange(spec.pretrain_min_blocks, spec.pretrain_max_blocks + 1)
+    sizes, probs = pretrain_size_distribution(spec)
 
     def batch(step: int) -> Sequence[Example]:
-        return [reference_example(int(rng.choice(sizes)), rng) for _ in range(spec.pretrain_batch_size)]
+        return [
+            reference_example(int(rng.choice(sizes, p=probs)), rng)
+            for _ in range(spec.pretrain_batch_size)
+        ]
 
     stats = train_sft(
         model, tok, batch, n_steps=spec.pretrain_steps, lr=spec.pretrain_lr, seed=spec.seed,

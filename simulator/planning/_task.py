@@ -21,7 +21,8 @@ class ActionSchema:
     """A lifted STRIPS action: parameters and atom templates over those parameters.
 
     Templates hold parameter names (``?ob``) or constants in argument positions; grounding an
-    action substitutes objects for parameters.
+    action substitutes objects for parameters. ``negative_preconditions`` are atoms that must be
+    false (PDDL ``:negative-preconditions``, e.g. ``(not (at-ferry ?to))``).
     """
 
     name: str
@@ -29,6 +30,7 @@ class ActionSchema:
     preconditions: tuple[Atom, ...]
     add_effects: tuple[Atom, ...]
     delete_effects: tuple[Atom, ...]
+    negative_preconditions: tuple[Atom, ...] = ()
 
     @property
     def arity(self) -> int:
@@ -50,22 +52,25 @@ class ActionSchema:
             preconditions=subst(self.preconditions),
             add_effects=subst(self.add_effects),
             delete_effects=subst(self.delete_effects),
+            negative_preconditions=subst(self.negative_preconditions),
         )
 
 
 @dataclass(frozen=True)
 class GroundAction:
-    """One action instance: applicable when its preconditions are a subset of the state."""
+    """One action instance: applicable when its preconditions are a subset of the state (and
+    none of its negative preconditions is in it)."""
 
     name: str
     args: tuple[str, ...]
     preconditions: frozenset[Atom]
     add_effects: frozenset[Atom]
     delete_effects: frozenset[Atom]
+    negative_preconditions: frozenset[Atom] = frozenset()
 
     def is_applicable(self, state: State) -> bool:
-        """True when every precondition holds in ``state``."""
-        return self.preconditions <= state
+        """True when every precondition holds in ``state`` and no negative one does."""
+        return self.preconditions <= state and self.negative_preconditions.isdisjoint(state)
 
     def apply(self, state: State) -> State:
         """Successor state (STRIPS semantics: delete first, then add)."""
@@ -82,7 +87,7 @@ class GroundTask:
 
     ``params`` tags the task with its generator's size parameters (e.g. ``{"n_blocks": 5}``) so
     capability can be reported by size; ``optimal_length`` is filled in when the reference planner
-    proved it.
+    proved it. ``objects`` are the problem's objects and the domain's constants.
     """
 
     domain: str
@@ -93,12 +98,25 @@ class GroundTask:
     schemas: tuple[ActionSchema, ...]
     params: tuple[tuple[str, int], ...] = ()
     optimal_length: int | None = None
+    object_types: tuple[tuple[str, str], ...] = ()
+    """(object, declared type) pairs for typed domains, empty otherwise. Types are compiled into
+    static ``("type:T", object)`` atoms of ``init`` and matching schema preconditions, so nothing
+    else needs to know about them; this field only lets a task be written back as PDDL."""
     _schema_index: dict[str, ActionSchema] = field(
-        default_factory=dict, compare=False, repr=False, hash=False
+        init=False, compare=False, repr=False, hash=False
     )
 
+    _object_set: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
+
     def __post_init__(self) -> None:
-        self._schema_index.update({s.name: s for s in self.schemas})
+        # not an init field, so ``dataclasses.replace`` rebuilds it from the new schemas
+        object.__setattr__(self, "_schema_index", {s.name: s for s in self.schemas})
+        object.__setattr__(self, "_object_set", frozenset(self.objects))
+
+    @property
+    def object_set(self) -> frozenset[str]:
+        """The objects as a set (for membership tests on the validation hot path)."""
+        return self._object_set
 
     def schema(self, name: str) -> ActionSchema | None:
         """The action schema called ``name`` (lower case), or None."""
@@ -120,12 +138,17 @@ class GroundTask:
     def applicable_actions(self, state: State) -> list[GroundAction]:
         """Every ground action applicable in ``state`` (used by the reference planner).
 
-        Grounds by matching preconditions against the state one schema parameter at a time, so
-        cost grows with the state, not with |objects|^arity.
+        Grounds by matching preconditions against the state one precondition at a time, so cost
+        grows with the state, not with |objects|^arity. Parameters that no precondition mentions
+        range over all objects. Repeated arguments (``stack b1 b1``) are allowed, as in PDDL; they
+        are returned only when their preconditions hold.
         """
+        by_predicate: dict[tuple[str, int], list[Atom]] = {}
+        for atom in state:
+            by_predicate.setdefault((atom[0], len(atom)), []).append(atom)
         actions: list[GroundAction] = []
         for schema in self.schemas:
-            for binding in _bindings(schema, state, self.objects):
+            for binding in _bindings(schema, by_predicate, self.objects):
                 args = tuple(binding[p] for p in schema.parameters)
                 action = schema.ground(args)
                 if action.is_applicable(state):
@@ -134,20 +157,21 @@ class GroundTask:
 
 
 def _bindings(
-    schema: ActionSchema, state: State, objects: tuple[str, ...]
+    schema: ActionSchema,
+    by_predicate: dict[tuple[str, int], list[Atom]],
+    objects: tuple[str, ...],
 ) -> list[dict[str, str]]:
-    """Parameter bindings consistent with the schema's preconditions in ``state``."""
+    """Parameter bindings consistent with the schema's preconditions in the indexed state."""
     partial: list[dict[str, str]] = [{}]
     for pre in schema.preconditions:
+        candidates = by_predicate.get((pre[0], len(pre)), [])
         nxt: list[dict[str, str]] = []
         for binding in partial:
-            for atom in state:
-                if atom[0] != pre[0] or len(atom) != len(pre):
-                    continue
+            for atom in candidates:
                 new = dict(binding)
                 ok = True
                 for template, value in zip(pre[1:], atom[1:], strict=True):
-                    if template.startswith("?"):
+                    if template.startswith("?") and template in schema.parameters:
                         if new.setdefault(template, value) != value:
                             ok = False
                             break
@@ -157,6 +181,8 @@ def _bindings(
                 if ok:
                     nxt.append(new)
         partial = nxt
+        if not partial:
+            return []
     # parameters not constrained by any precondition range over all objects
     result: list[dict[str, str]] = []
     for binding in partial:

@@ -4,10 +4,22 @@ A plan is judged by replaying it on the :class:`GroundTask`, never by trusting w
 about it. The verdict says *why* a plan fails (which step, which action, which precondition or goal
 atom), because curation policies, auditors and people all need the reason, not just a bit.
 
-Plan text is whatever a model wrote: one action a line or ``;``-separated, with or without
-parentheses, any case, numbered lines, trailing comments. Lines that are clearly not actions
-(blank, comments) are ignored and reported; a line that looks like an attempt but cannot be read as
-an action makes the plan ``unparseable``. No input raises.
+Plan text is whatever a model wrote: one action a line or several on a line, with or without
+parentheses, any case, numbered or bulleted lines, trailing comments. The rules, in order:
+
+1. Lines split on any line break. Blank lines and Markdown code fences are skipped silently.
+2. A line whose first non-blank character is ``;`` or ``#`` (or that starts with ``//``) is a
+   comment: ignored and reported in :attr:`Verdict.ignored_lines`.
+3. Inside a line, ``;;``, ``#`` and ``//`` start a comment that runs to the end of the line.
+4. A single ``;`` separates actions (``pickup b1; stack b1 b2``), except in a line written with
+   parentheses, where ``;`` starts a PDDL comment unless the next non-blank character is ``(``:
+   ``(pickup b1) ; then stack`` is one action and a comment, ``(pickup b1); (stack b1 b2)`` is two.
+5. Each piece loses its numbering (``1.``, ``1)``, ``1:``, ``Step 1:``) or bullet (``-``, ``*``).
+6. A piece made only of parenthesised groups, ``(a x)(b y)`` or ``(a x), (b y)``, is one action a
+   group; anything else is one candidate action.
+7. A piece that carries nothing after steps 3-5 (``2.`` alone) is ignored and reported.
+
+A candidate that cannot be read as ``name arg ...`` makes the plan ``unparseable``. No input raises.
 """
 
 from __future__ import annotations
@@ -29,16 +41,23 @@ VerdictStatus = Literal[
     "empty",
 ]
 
-_NUMBERING = re.compile(r"^\s*(?:step\s*)?\d+\s*[:.)\-]\s*", re.IGNORECASE)
-_COMMENT = re.compile(r"\s*(?:;;|#|//).*$")
-_ACTION = re.compile(r"^\(?\s*([a-z][a-z0-9_\-]*)((?:\s+[a-z0-9_\-]+)*)\s*\)?$")
+_FENCE = re.compile(r"^`{3,}[\w+\-]*$")
+_INLINE_COMMENT = re.compile(r"(?:;;|#|//).*$")
+_PDDL_COMMENT = re.compile(r";(?!\s*\().*$")
+_NUMBERING = re.compile(r"^\s*(?:(?:step\s*)?\d+\s*[:.)\-]|[-*\u2022])\s*", re.IGNORECASE)
+_GROUP = re.compile(r"\(([^()]*)\)")
+_GROUP_JOINER = re.compile(r"[\s,]+")
+_ACTION = re.compile(r"([a-z][a-z0-9_\-]*)((?:\s+[a-z0-9_\-]+)*)")
 
 
 @dataclass(frozen=True)
 class Verdict:
     """What the validator concluded about one plan.
 
-    ``plan_length`` counts the parsed actions; ``failed_step`` is 0-based into ``actions``.
+    ``plan_length`` counts the parsed actions; ``failed_step`` is 0-based into ``actions`` (for
+    ``unparseable``, into the candidate action lines, and ``failed_action`` is the unreadable text).
+    ``unmet_preconditions`` lists atoms that had to hold, and ``(not ...)`` for atoms that had to
+    be false.
     """
 
     status: VerdictStatus
@@ -82,33 +101,50 @@ def _fmt(atom: Atom) -> str:
 
 
 def split_plan_lines(text: str) -> tuple[list[str], list[str]]:
-    """Split plan text into candidate action lines and ignored lines.
+    """Split plan text into candidate action lines and ignored lines (rules in the module doc).
 
     Returns:
-        ``(action_lines, ignored)``: action lines stripped of numbering and comments, and the raw
-        lines that carried nothing (blank or comment only).
+        ``(action_lines, ignored)``: candidate actions stripped of numbering and comments, and the
+        stripped lines or pieces that carried nothing (comment-only lines, bare numbering).
     """
     lines: list[str] = []
     ignored: list[str] = []
-    for raw in text.replace("\r", "\n").split("\n"):
-        # ``)(`` on one line and ``;`` separated actions both mean several actions
-        for piece in re.split(r"\)\s*\(|(?<!;);(?!;)", raw):
-            chunk = piece
-            if piece is not raw and raw.count("(") > 1:
-                chunk = "(" + piece.strip().strip("()") + ")"
-            cleaned = _COMMENT.sub("", chunk)
-            cleaned = _NUMBERING.sub("", cleaned).strip()
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or _FENCE.match(line):
+            continue
+        if line.startswith((";", "#", "//")):
+            ignored.append(line)
+            continue
+        line = _INLINE_COMMENT.sub("", line)
+        if "(" in line:
+            line = _PDDL_COMMENT.sub("", line)
+        for piece in line.split(";"):
+            cleaned = _NUMBERING.sub("", piece).strip()
             if not cleaned:
                 if piece.strip():
                     ignored.append(piece.strip())
                 continue
-            lines.append(cleaned)
+            groups = _GROUP.findall(cleaned)
+            if len(groups) > 1 and not _GROUP_JOINER.sub("", _GROUP.sub("", cleaned)):
+                lines.extend(f"({g.strip()})" for g in groups)
+            else:
+                lines.append(cleaned)
     return lines, ignored
 
 
 def parse_action_line(line: str) -> tuple[str, tuple[str, ...]] | None:
-    """Read ``(name arg ...)`` or ``name arg ...`` (any case); None if it is not an action."""
-    match = _ACTION.match(line.strip().lower())
+    """Read ``(name arg ...)`` or ``name arg ...`` (any case); None if it is not an action.
+
+    Names are PDDL names: a letter, then letters, digits, ``-`` and ``_``. Parentheses must come
+    as one enclosing pair or not at all.
+    """
+    body = line.strip().lower()
+    if body.startswith("(") and body.endswith(")"):
+        body = body[1:-1].strip()
+    if "(" in body or ")" in body:
+        return None
+    match = _ACTION.fullmatch(body)
     if match is None:
         return None
     return match.group(1), tuple(match.group(2).split())
@@ -117,18 +153,26 @@ def parse_action_line(line: str) -> tuple[str, tuple[str, ...]] | None:
 def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
     """Replay ``plan_text`` on ``task`` and explain the outcome.
 
+    The plan is read whole first (an unreadable line makes it ``unparseable``), then replayed step
+    by step; the first step that fails decides the status (unknown action, wrong arity, unknown
+    object, or unmet preconditions), and a plan that runs to the end without reaching the goal is
+    ``goal_not_reached``. Lines are read by the rules in the module docstring.
+
     Args:
         task: the grounded task the plan is for.
-        plan_text: the plan as a model or a person wrote it.
+        plan_text: the plan as a model or a person wrote it (bytes are decoded leniently).
 
     Returns:
         A :class:`Verdict`; never raises on any text.
     """
-    if not isinstance(plan_text, str):  # defensive: bytes or None from a broken backend
-        return Verdict(status="unparseable", message="plan is not text")
-    lines, ignored = split_plan_lines(plan_text)
+    if isinstance(plan_text, bytes | bytearray):
+        plan_text = bytes(plan_text).decode("utf-8", errors="replace")
+    if not isinstance(plan_text, str):  # defensive: None or worse from a broken backend
+        return Verdict(status="unparseable", message=f"plan is not text but {type(plan_text).__name__}")
+    lines, ignored_list = split_plan_lines(plan_text)
+    ignored = tuple(ignored_list)
     if not lines:
-        return Verdict(status="empty", message="no action found", ignored_lines=tuple(ignored))
+        return Verdict(status="empty", message="no action found", ignored_lines=ignored)
     parsed: list[tuple[str, tuple[str, ...]]] = []
     for i, line in enumerate(lines):
         action = parse_action_line(line)
@@ -136,43 +180,42 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
             return Verdict(
                 status="unparseable",
                 failed_step=i,
-                message=f"line {i + 1} is not an action: {line[:80]!r}",
-                ignored_lines=tuple(ignored),
+                failed_action=line[:80],
+                message=f"action {i + 1} is not of the form 'name arg ...': {line[:80]!r}",
+                ignored_lines=ignored,
             )
         parsed.append(action)
     names = tuple("(" + " ".join((n, *a)) + ")" for n, a in parsed)
+    n_steps = len(parsed)
+
+    def failure(status: VerdictStatus, step: int, message: str, unmet: tuple[str, ...] = ()) -> Verdict:
+        return Verdict(
+            status=status, actions=names, plan_length=n_steps, failed_step=step,
+            failed_action=names[step], unmet_preconditions=unmet, message=message,
+            ignored_lines=ignored,
+        )
+
     state = task.init
-    objects = set(task.objects)
+    objects = task.object_set
     for i, (name, args) in enumerate(parsed):
-        common = {
-            "actions": names,
-            "plan_length": len(parsed),
-            "failed_step": i,
-            "failed_action": names[i],
-            "ignored_lines": tuple(ignored),
-        }
         schema = task.schema(name)
         if schema is None:
-            return Verdict(status="unknown_action", message=f"no action named {name!r}", **common)
+            known = sorted(s.name for s in task.schemas)
+            return failure("unknown_action", i, f"step {i + 1}: no action named {name!r}; known: {known}")
         if len(args) != schema.arity:
-            return Verdict(
-                status="wrong_arity",
-                message=f"{name} takes {schema.arity} arguments, got {len(args)}",
-                **common,
+            return failure(
+                "wrong_arity", i, f"step {i + 1}: {name} takes {schema.arity} arguments, got {len(args)}"
             )
         unknown = [a for a in args if a not in objects]
         if unknown:
-            return Verdict(
-                status="unknown_object", message=f"unknown object(s) {unknown}", **common
-            )
+            return failure("unknown_object", i, f"step {i + 1}: unknown object(s) {unknown}")
         ground = schema.ground(args)
         missing = ground.preconditions - state
-        if missing:
-            return Verdict(
-                status="invalid_step",
-                unmet_preconditions=tuple(sorted(_fmt(a) for a in missing)),
-                message=f"step {i + 1} {names[i]} is not applicable",
-                **common,
+        violated = ground.negative_preconditions & state
+        if missing or violated:
+            unmet_text = sorted(_fmt(a) for a in missing) + sorted(f"(not {_fmt(a)})" for a in violated)
+            return failure(
+                "invalid_step", i, f"step {i + 1} {names[i]} is not applicable", tuple(unmet_text)
             )
         state = ground.apply(state)
     unmet = task.goal - state
@@ -180,11 +223,9 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
         return Verdict(
             status="goal_not_reached",
             actions=names,
-            plan_length=len(parsed),
+            plan_length=n_steps,
             unmet_goals=tuple(sorted(_fmt(a) for a in unmet)),
             message=f"{len(unmet)} goal atom(s) not reached",
-            ignored_lines=tuple(ignored),
+            ignored_lines=ignored,
         )
-    return Verdict(
-        status="valid", actions=names, plan_length=len(parsed), ignored_lines=tuple(ignored)
-    )
+    return Verdict(status="valid", actions=names, plan_length=n_steps, ignored_lines=ignored)

@@ -6,7 +6,7 @@ permutation of the blocks cut at random points. Goals are another random tower c
 stated as ``on``/``on-table`` atoms (``clear`` is implied).
 
 The reference planner is the classic "misplaced blocks to the table, then build" strategy (at most
-twice the optimal length, linear time). It writes the pretraining corpus of the embedded model: a
+twice the optimal length when the goal places every block, as generated goals do; polynomial time). It writes the pretraining corpus of the embedded model: a
 systematic strategy that a small transformer can learn and that extends to more blocks, which is
 what lets the deployment loop push the model to larger tasks.
 """
@@ -79,12 +79,15 @@ def canonical_plan(task: GroundTask) -> list[GroundAction]:
     """Plan by moving misplaced blocks to the table, then building the goal towers bottom-up.
 
     A block is *well placed* when it sits where the goal wants it (on the table or on its goal
-    block) and the block below is well placed too; goal-unconstrained blocks count as well placed
-    where they stand only if nothing misplaced is beneath them.
+    block) and the block below is well placed too; blocks the goal says nothing about belong on
+    the table. A block held in the initial state is put down first. Works on any Blocksworld task
+    with a consistent goal (generated or IPC, full or partial goals; ``clear`` and ``arm-empty``
+    goals follow from the construction). For goals that place every block the plan is at most
+    twice the optimal length: each misplaced block moves at most twice, and must move at least once.
     """
-    state = set(task.init)
     below: dict[str, str | None] = {}
-    for atom in state:
+    held = [atom[1] for atom in task.init if atom[0] == "holding"]
+    for atom in task.init:
         if atom[0] == "on":
             below[atom[1]] = atom[2]
         elif atom[0] == "on-table":
@@ -97,6 +100,9 @@ def canonical_plan(task: GroundTask) -> list[GroundAction]:
             goal_below[atom[1]] = None
     schemas = {s.name: s for s in task.schemas}
     plan: list[GroundAction] = []
+    for block in held:
+        plan.append(schemas["putdown"].ground((block,)))
+        below[block] = None
 
     def well_placed(block: str) -> bool:
         cur: str | None = block

@@ -101,7 +101,8 @@ class RunReader:
 
     def traces(self, generation: int | None = None, purpose: str | None = None) -> list[TraceRow]:
         """Traces, filtered by generation and/or purpose."""
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[object] = []
         if generation is not None:
             clauses.append("generation=?")
             args.append(generation)

@@ -17,8 +17,8 @@ def test_reference_plan_survives_render_and_extract() -> None:
         task = generate_task(n, rng)
         names = name_map(task)
         plan = [(a.name, a.args) for a in canonical_plan(task)]
-        text = render_plan(plan, names)
-        assert validate_plan(task, extract_plan(text, names)).is_valid
+        text = render_plan(task, plan, names)
+        assert validate_plan(task, extract_plan(text, names).plan_text).is_valid
 
 
 def test_name_map_is_stable_and_injective() -> None:
@@ -35,7 +35,7 @@ def test_name_map_is_stable_and_injective() -> None:
 @given(st.text(max_size=400) | st.binary(max_size=400).map(lambda b: b.decode("utf-8", "replace")))
 def test_garbage_completion_gets_a_verdict(text: str) -> None:
     task = generate_task(4, np.random.default_rng(1))
-    verdict = validate_plan(task, extract_plan(text, name_map(task)))
+    verdict = validate_plan(task, extract_plan(text, name_map(task)).plan_text)
     assert verdict.status in {
         "valid", "invalid_step", "goal_not_reached", "unknown_action", "wrong_arity",
         "unknown_object", "unparseable", "empty",
@@ -45,5 +45,5 @@ def test_garbage_completion_gets_a_verdict(text: str) -> None:
 def test_ten_thousand_tokens_of_nonsense() -> None:
     task = generate_task(5, np.random.default_rng(2))
     words = np.random.default_rng(0).choice(["on", "o3", ";", "stack", "zz", "(", "plan"], 10_000)
-    verdict = validate_plan(task, extract_plan(" ".join(words), name_map(task)))
+    verdict = validate_plan(task, extract_plan(" ".join(words), name_map(task)).plan_text)
     assert not verdict.is_valid
