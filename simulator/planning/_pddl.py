@@ -19,7 +19,9 @@ pddlgym's parser (0.0.7) is the project's PDDL front end, but it has traps, all 
 
 The result is converted at once into our own :class:`ActionSchema` / :class:`GroundTask` values;
 only STRIPS constructs are accepted (conjunctive preconditions, negated atoms allowed;
-conjunctive positive goals; add/delete effects); nothing of pddlgym leaks out, and pddlgym is never on the validation hot path.
+conjunctive positive goals; add/delete effects). PDDL types are compiled away into static
+``(type:T o)`` atoms and matching preconditions (see :data:`TYPE_PREFIX`). Nothing of pddlgym
+leaks out, and pddlgym is never on the validation hot path.
 """
 
 from __future__ import annotations
@@ -251,7 +253,7 @@ def _check_domain_tree(
         for sym, parent in _typed_pairs(types.items[1:], source, ":types"):
             if sym.text != "object":
                 parents[sym.text] = parent
-        for typ, parent in list(parents.items()):
+        for parent in list(parents.values()):
             if parent != "object" and parent not in parents:
                 parents[parent] = "object"
     declared = set(parents) | {"object"}
@@ -450,6 +452,17 @@ def _each_typed(items: tuple[_Sym | _List, ...]) -> tuple[_Sym | _List, ...]:
         pending.append(item)
         i += 1
     return (*out, *pending)
+
+
+def normalised_pddl(path: str | Path) -> str:
+    """A PDDL file as the canonical text pddlgym is given (after the structural checks).
+
+    Raises:
+        PddlError: if the file is missing or malformed.
+    """
+    root = _read_sexpr(_read_text(path), str(path))
+    _check_requirements(root, str(path))
+    return _render(root) + "\n"
 
 
 @contextlib.contextmanager

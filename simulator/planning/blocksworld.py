@@ -6,12 +6,15 @@ permutation of the blocks cut at random points. Goals are another random tower c
 stated as ``on``/``on-table`` atoms (``clear`` is implied).
 
 The reference planner is the classic "misplaced blocks to the table, then build" strategy (at most
-twice the optimal length when the goal places every block, as generated goals do; polynomial time). It writes the pretraining corpus of the embedded model: a
-systematic strategy that a small transformer can learn and that extends to more blocks, which is
-what lets the deployment loop push the model to larger tasks.
+twice the optimal length when the goal places every block, as generated goals do; polynomial
+time). It writes the pretraining corpus of the embedded model: a systematic strategy that a
+small transformer can learn and that extends to more blocks, which is what lets the deployment
+loop push the model to larger tasks.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -36,7 +39,7 @@ def _tower_atoms(towers: list[list[str]]) -> set[Atom]:
     atoms: set[Atom] = set()
     for tower in towers:
         atoms.add(("on-table", tower[0]))
-        for below, above in zip(tower, tower[1:], strict=False):
+        for below, above in itertools.pairwise(tower):
             atoms.add(("on", above, below))
     return atoms
 

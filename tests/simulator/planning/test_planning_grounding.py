@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import ActionSchema, Atom, GroundAction, GroundTask, State
+from simulator.planning import ActionSchema, Atom, GroundAction, GroundTask, State, load_task
 from simulator.planning.blocksworld import generate_task
 
 
@@ -69,6 +71,10 @@ TOY_SCHEMAS = (
     ActionSchema("go-home", ("?x",), (("edge", "home", "?x"),), (("at", "?x"),), ()),
     ActionSchema("reset", (), (("done",),), (("brush",),), (("done",),)),
     ActionSchema("mark", ("?x",), (("node", "?x", "?x"),), (("marked", "?x"),), ()),
+    ActionSchema(  # a negative precondition, and an inequality through it
+        "cut", ("?x", "?y"), (("edge", "?x", "?y"),), (), (("edge", "?x", "?y"),),
+        (("edge", "?y", "?x"), ("node", "?x", "?y")),
+    ),
 )
 TOY_OBJECTS = ("home", "p", "q")
 
@@ -105,3 +111,29 @@ def test_generic_grounding_examples() -> None:
     assert ("go-home", ("p",)) in got and ("go-home", ("home",)) not in got  # constant matched
     assert ("mark", ("q",)) in got and ("mark", ("p",)) not in got
     assert not any(name == "reset" for name, _ in got)
+    assert ("cut", ("home", "p")) in got
+
+
+def test_negative_preconditions_block_an_action() -> None:
+    cut = TOY_SCHEMAS[-1].ground(("p", "q"))
+    assert cut.is_applicable(frozenset({("edge", "p", "q")}))
+    assert not cut.is_applicable(frozenset({("edge", "p", "q"), ("edge", "q", "p")}))
+    assert not cut.is_applicable(frozenset({("edge", "p", "q"), ("node", "p", "q")}))
+
+
+IPC = Path(__file__).resolve().parents[3] / ".." / "shared" / "ipc2023"
+
+
+@pytest.mark.skipif(not IPC.is_dir(), reason=f"IPC-2023 files not found at {IPC}")
+@pytest.mark.timeout(120)
+def test_typed_ipc_grounding_matches_brute_force() -> None:
+    """Type atoms, constants and negative preconditions, on small real tasks."""
+    checked = 0
+    for domain in sorted(d for d in IPC.iterdir() if (d / "domain.pddl").is_file()):
+        task = load_task(domain / "domain.pddl", domain / "base_cases" / "p01.pddl")
+        if sum(len(task.objects) ** s.arity for s in task.schemas) > 20_000:
+            continue
+        for state in random_walk(task, np.random.default_rng(0), 6):
+            assert set(task.applicable_actions(state)) == brute_force(task, state), domain.name
+        checked += 1
+    assert checked >= 5

@@ -150,10 +150,10 @@ def all_mutants(task: GroundTask, plan: list[Step]) -> list[list[Step]]:
     ]
     state = task.init
     for at in range(len(plan) + 1):
-        mutants += [plan[:at] + [a] + plan[at:] for a in every_action]
+        mutants += [[*plan[:at], a, *plan[at:]] for a in every_action]
         for action in task.applicable_actions(state):
             back = (INVERSE[action.name], action.args)
-            mutants.append(plan[:at] + [(action.name, action.args), back] + plan[at:])
+            mutants.append([*plan[:at], (action.name, action.args), back, *plan[at:]])
         if at < len(plan):
             name, args = plan[at]
             state = task.schema(name).ground(args).apply(state)  # type: ignore[union-attr]
@@ -191,3 +191,71 @@ def test_problem_pddl_round_trips_through_the_parser(n: int, seed: int) -> None:
         again = load_task(domain_path("blocksworld"), path)
     assert again == task
     assert again.params == (("n_blocks", n),)
+
+
+# --------------------------------------------------------------------------- IPC-2023 domains
+
+IPC = Path(__file__).resolve().parents[3] / ".." / "shared" / "ipc2023"
+IPC_DOMAINS = sorted(d.name for d in IPC.iterdir() if (d / "domain.pddl").is_file()) if IPC.is_dir() else []
+
+
+def _pddlgym_parse(path: Path, parse: Any) -> Any:
+    """pddlgym on the raw file; on the normalised text where pddlgym cannot read the raw file."""
+    from simulator.planning._pddl import normalised_pddl
+
+    try:
+        return parse(str(path))
+    except Exception:
+        with tempfile.TemporaryDirectory() as tmp:
+            clean = Path(tmp) / path.name
+            clean.write_text(normalised_pddl(path))
+            return parse(str(clean))
+
+
+@pytest.mark.skipif(not IPC_DOMAINS, reason=f"IPC-2023 files not found at {IPC}")
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("domain_name", IPC_DOMAINS or ["none"])
+def test_ipc_plans_and_mutants_are_judged_as_pddlgym_judges_them(domain_name: str) -> None:
+    """Typed domains, constants, negative preconditions and equality, against pddlgym."""
+    from pddlgym.core import InvalidAction, get_successor_state
+    from pddlgym.inference import check_goal
+    from pddlgym.parser import PDDLDomainParser, PDDLProblemParser
+    from pddlgym.structs import State
+
+    stdout = sys.stdout
+    folder = IPC / domain_name
+    domain = _pddlgym_parse(folder / "domain.pddl", lambda f: PDDLDomainParser(
+        f, expect_action_preds=False, operators_as_actions=True))
+    for problem_file in sorted((folder / "base_cases").glob("*.pddl"))[:2]:
+        task = load_task(folder / "domain.pddl", problem_file)
+        problem = _pddlgym_parse(problem_file, lambda f: PDDLProblemParser(
+            f, domain.domain_name, domain.types, domain.predicates, domain.actions, domain.constants))
+        objects = {o.name: o for o in problem.objects}
+        found = breadth_first_plan(task, max_nodes=50_000)
+        assert found is not None, problem_file
+        plan = [(a.name, a.args) for a in found]
+        rng = np.random.default_rng(0)
+        mutants = [plan] + [plan[:i] + plan[i + 1:] for i in range(len(plan))]
+        for _ in range(30):
+            i, j = sorted(rng.choice(len(plan), size=2, replace=False)) if len(plan) > 1 else (0, 0)
+            m = list(plan)
+            m[i], m[j] = m[j], m[i]
+            mutants.append(m)
+            schema = task.schemas[int(rng.integers(len(task.schemas)))]  # any objects, any types
+            args = tuple(str(a) for a in rng.choice(task.objects, size=schema.arity))
+            mutants.append([*plan[:i], (schema.name, args), *plan[i:]])
+        for mutant in mutants:
+            state = State(frozenset(problem.initial_state), frozenset(problem.objects), problem.goal)
+            expected: tuple[int | None, bool] | None = None
+            for k, (name, args) in enumerate(mutant):
+                action = domain.predicates[name](*(objects[a] for a in args))
+                try:
+                    state = get_successor_state(state, action, domain, inference_mode="csp",
+                                                raise_error_on_invalid_action=True)
+                except InvalidAction:
+                    expected = (k, False)
+                    break
+            if expected is None:
+                expected = (None, bool(check_goal(state, problem.goal)))
+            assert our_judgement(task, mutant) == expected, (problem_file.name, render(mutant))
+    assert sys.stdout is stdout

@@ -94,7 +94,7 @@ def test_shipped_domain_schemas() -> None:
     assert stack.parameters == ("?ob", "?underob")
     assert set(stack.preconditions) == {("clear", "?underob"), ("holding", "?ob")}
     assert set(stack.delete_effects) == {("clear", "?underob"), ("holding", "?ob")}
-    with pytest.raises(PddlError, match="no shipped domain 'nope'.*blocksworld"):
+    with pytest.raises(PddlError, match=r"no shipped domain 'nope'.*blocksworld"):
         domain_path("nope")
 
 
@@ -151,6 +151,69 @@ def test_an_edited_domain_file_is_read_again(tmp_path: Path, domain_file: Path) 
     domain_file.write_text(domain_file.read_text().replace("(:action stack", "(:action put-on"))
     task = load_task(domain_file, problem)
     assert task.schema("stack") is None and task.schema("put-on") is not None
+
+
+TYPED_DOMAIN = """(define (domain ferry)
+ (:requirements :strips :typing :negative-preconditions)
+ (:types car location - object
+         port - location)
+ (:constants home - port)
+ (:predicates (at-ferry ?l - location) (at ?c - car ?l - location) (empty-ferry) (on ?c - car))
+ (:action sail :parameters (?from ?to - location)
+   :precondition (and (at-ferry ?from) (not (at-ferry ?to)))
+   :effect (and (at-ferry ?to) (not (at-ferry ?from))))
+ (:action board :parameters (?car - car ?loc - location)
+   :precondition (and (at ?car ?loc) (at-ferry ?loc) (empty-ferry))
+   :effect (and (on ?car) (not (at ?car ?loc)) (not (empty-ferry))))
+ (:action debark :parameters (?car - car ?loc - location)
+   :precondition (and (on ?car) (at-ferry ?loc))
+   :effect (and (at ?car ?loc) (empty-ferry) (not (on ?car)))))"""
+
+TYPED_PROBLEM = """(define (problem f1) (:domain ferry)
+ (:objects c1 c2 - car l1 - location dock - port)
+ (:init (at-ferry home) (empty-ferry) (at c1 l1) (at c2 dock))
+ (:goal (and (at c1 home) (at c2 l1))))"""
+
+
+def test_typed_domain_with_constants_and_negative_preconditions(tmp_path: Path) -> None:
+    domain = write(tmp_path, TYPED_DOMAIN, name="ferry.pddl")
+    task = load_task(domain, write(tmp_path, TYPED_PROBLEM))
+    assert task.objects == ("c1", "c2", "dock", "home", "l1")
+    assert task.object_types == (("c1", "car"), ("c2", "car"), ("dock", "port"), ("home", "port"),
+                                 ("l1", "location"))
+    # types are compiled into static atoms, supertypes included
+    assert {("type:port", "dock"), ("type:location", "dock"), ("type:car", "c1")} <= task.init
+    assert not any(a[0] == "type:object" for a in task.init)
+    plan = breadth_first_plan(task)
+    assert plan is not None and validate_plan(task, plan_text(plan)).is_valid
+    # a wrongly typed argument is an inapplicable step naming the type atom
+    verdict = validate_plan(task, "(board home l1)")
+    assert verdict.status == "invalid_step"
+    assert "(type:car home)" in verdict.unmet_preconditions
+    # a violated negative precondition is reported as (not ...)
+    verdict = validate_plan(task, "(sail home home)")
+    assert verdict.status == "invalid_step"
+    assert verdict.unmet_preconditions == ("(not (at-ferry home))",)
+    # and the typed task survives a round trip through PDDL
+    again = load_task(domain, write(tmp_path, problem_to_pddl(task), name="again.pddl"))
+    assert again == task
+
+
+def test_problem_without_objects_section_loads(tmp_path: Path, domain_file: Path) -> None:
+    text = "(define (problem none) (:domain blocksworld) (:init (arm-empty)) (:goal (and (arm-empty))))"
+    task = load_task(domain_file, write(tmp_path, text))
+    assert task.objects == () and task.goal_reached(task.init)
+
+
+def test_undeclared_types_are_reported(tmp_path: Path) -> None:
+    domain = write(tmp_path, TYPED_DOMAIN, name="ferry.pddl")
+    bad = write(tmp_path, TYPED_PROBLEM.replace("l1 - location", "l1 - harbour"), name="bad.pddl")
+    with pytest.raises(PddlError, match=r"bad\.pddl:2: object 'l1' has undeclared type 'harbour'"):
+        load_task(domain, bad)
+    bad_domain = write(tmp_path, TYPED_DOMAIN.replace("?car - car ?loc", "?car - truck ?loc"),
+                       name="bad-domain.pddl")
+    with pytest.raises(PddlError, match=r"bad-domain\.pddl:10: '\?car' has undeclared type 'truck'"):
+        load_task(bad_domain, write(tmp_path, TYPED_PROBLEM))
 
 
 # --------------------------------------------------------------------------- malformed files
@@ -306,3 +369,21 @@ def test_corrupted_domain_files_load_or_raise_pddl_error(
     except PddlError as exc:
         assert "fuzz-domain.pddl" in str(exc) or "problem.pddl" in str(exc)
     assert sys.stdout is stdout
+
+
+IPC_ROOT = IPC.parent
+
+
+@pytest.mark.skipif(not IPC_ROOT.is_dir(), reason=f"IPC-2023 files not found at {IPC_ROOT}")
+@pytest.mark.timeout(120)
+def test_every_ipc_domain_base_case_loads_and_p01_is_solved() -> None:
+    domains = sorted(d for d in IPC_ROOT.iterdir() if (d / "domain.pddl").is_file())
+    assert len(domains) == 10
+    for domain in domains:
+        for problem in sorted((domain / "base_cases").glob("*.pddl")):
+            task = load_task(domain / "domain.pddl", problem)
+            assert task.goal and task.objects, problem
+        task = load_task(domain / "domain.pddl", domain / "base_cases" / "p01.pddl")
+        plan = breadth_first_plan(task, max_nodes=50_000)
+        assert plan is not None, domain.name
+        assert validate_plan(task, plan_text(plan)).is_valid, domain.name

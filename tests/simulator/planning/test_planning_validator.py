@@ -130,7 +130,7 @@ def test_empty(swap_task: GroundTask, text: str) -> None:
 def test_non_text_input_gets_a_verdict(swap_task: GroundTask) -> None:
     assert validate_plan(swap_task, None).status == "unparseable"  # type: ignore[arg-type]
     assert validate_plan(swap_task, 42).status == "unparseable"  # type: ignore[arg-type]
-    raw = "(unstack a b)\n(putdown a)\n(pickup b)\n(stack b a)".encode()
+    raw = b"(unstack a b)\n(putdown a)\n(pickup b)\n(stack b a)"
     assert validate_plan(swap_task, raw).is_valid  # type: ignore[arg-type]
 
 

@@ -1,0 +1,5 @@
+"""``python -m simulator.cli`` runs the ``iterdeploy`` command."""
+
+from simulator.cli import main
+
+main()
