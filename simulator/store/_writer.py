@@ -47,6 +47,29 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def read_schema_version(conn: sqlite3.Connection, db_path: Path) -> int | None:
+    """The store's schema version, or None for a database that has none yet.
+
+    Shared by the writer and the reader so both treat a damaged file the same way.
+
+    Raises:
+        StoreError: when the file is not an SQLite database (corrupt, or something else); the
+            connection is closed first.
+    """
+    try:
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        row = (
+            conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if has_meta else None
+        )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{db_path}: not a readable run store ({exc})") from exc
+    return int(row[0]) if row else None
+
+
 @dataclass
 class GenerationBundle:
     """Everything one generation produced, committed together."""
@@ -72,18 +95,23 @@ class RunWriter:
         """The open connection (opened and migrated on first use)."""
         if self._conn is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            conn = connect(self.run_dir / DB_NAME)
+            db = self.run_dir / DB_NAME
+            try:
+                conn = connect(db)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{db}: not a readable run store ({exc})") from exc
+            version = read_schema_version(conn, db)
+            if version is not None and version != SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"{self.run_dir}: store schema version {version}, this iterdeploy writes "
+                    f"version {SCHEMA_VERSION}; start a new run directory"
+                )
             with conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if row is None:
+                if version is None:
+                    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
                     conn.execute(
                         "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
-                elif int(row[0]) != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.run_dir}: store schema version {row[0]}, this iterdeploy writes "
-                        f"version {SCHEMA_VERSION}; start a new run directory"
                     )
                 for table in TABLES:
                     conn.execute(create_table_sql(table))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.errors import StoreError
-from simulator.store._writer import DB_NAME, connect
+from simulator.store._writer import DB_NAME, connect, read_schema_version
 from simulator.store.schema import (
     SCHEMA_VERSION,
     TABLES,
@@ -47,12 +47,13 @@ class RunReader:
                     "pass the directory that `iterdeploy run` printed"
                 )
             conn = connect(db, read_only=True)
-            try:
-                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            except sqlite3.DatabaseError as exc:
+            version = read_schema_version(conn, db)
+            if version is None:
                 conn.close()
-                raise StoreError(f"{db}: not a readable run store ({exc})") from exc
-            version = int(row[0]) if row else None
+                raise StoreError(
+                    f"{db}: not a readable run store (it records no schema version, so "
+                    "iterdeploy did not write it)"
+                )
             if version != SCHEMA_VERSION:
                 conn.close()
                 raise StoreError(

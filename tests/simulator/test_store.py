@@ -110,3 +110,11 @@ def test_close_twice_is_fine(tmp_path: Path) -> None:
     reader.run()
     reader.close()
     reader.close()
+
+
+def test_writer_refuses_a_corrupt_store_and_leaves_it_alone(tmp_path: Path) -> None:
+    garbage = b"this is not sqlite" * 100
+    (tmp_path / "run.sqlite").write_bytes(garbage)
+    with pytest.raises(StoreError, match="not a readable run store"):
+        RunWriter(tmp_path).create_run(_run_row())
+    assert (tmp_path / "run.sqlite").read_bytes() == garbage
