@@ -17,8 +17,7 @@ import shutil
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,17 +82,12 @@ def _versions() -> str:
     return json.dumps(out, sort_keys=True)
 
 
-@contextmanager
-def _silent_phase(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    yield lambda n: None
-
-
 def _task_key(task: GroundTask) -> tuple[object, ...]:
     return (task.domain, tuple(sorted(task.init)), tuple(sorted(task.goal)))
 
 
 def _draw_tasks(
-    spec: ScenarioSpec, rng: np.random.Generator, n: int, sizes: tuple[int, int], prefix: str,
+    rng: np.random.Generator, n: int, sizes: tuple[int, int], prefix: str,
     exclude: set[tuple[object, ...]],
 ) -> list[GroundTask]:
     tasks: list[GroundTask] = []
@@ -133,7 +127,7 @@ class DeploymentLoop:
         scenario_yaml: str,
         run_dir: str | Path,
         *,
-        phase: Callable[[str, int], object] | None = None,
+        phase: Phase | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.spec = spec
@@ -147,7 +141,7 @@ class DeploymentLoop:
     def _progress(self, description: str, total: int) -> Callable[[int], None]:
         if self._phase is None:
             return lambda n: None
-        return self._phase(description, total)  # type: ignore[return-value]
+        return self._phase(description, total)
 
     # -- setup --------------------------------------------------------------------------------
     def _open_store(self, writer: RunWriter) -> int:
@@ -173,14 +167,14 @@ class DeploymentLoop:
         spec = self.spec
         rng = derive_rng(spec.seed, "eval-pool")
         sizes = (spec.evaluation.sizes.min, spec.evaluation.sizes.max)
-        return _draw_tasks(spec, rng, spec.evaluation.n_tasks, sizes, "eval", set())
+        return _draw_tasks(rng, spec.evaluation.n_tasks, sizes, "eval", set())
 
     def _deploy_tasks(self, generation: int, exclude: set[tuple[object, ...]]) -> list[GroundTask]:
         spec = self.spec
         rng = derive_rng(spec.seed, "deploy-tasks", generation)
         sizes = (spec.deploy.sizes.min, spec.deploy.sizes.max)
         return _draw_tasks(
-            spec, rng, spec.deploy.tasks_per_generation, sizes, f"g{generation}", exclude
+            rng, spec.deploy.tasks_per_generation, sizes, f"g{generation}", exclude
         )
 
     # -- phases -------------------------------------------------------------------------------
