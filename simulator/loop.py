@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import StoreError
-from simulator.models._format import extract_plan, name_map, render_prompt
+from simulator.models._format import extract_plan, name_map, render_plan, render_prompt
 from simulator.models.embedded import ensure_base
 from simulator.models.hf_planner import Completion, HfPlanner, TrainConfig
 from simulator.models.training import Example
 from simulator.planning import GroundTask, breadth_first_plan, problem_to_pddl, validate_plan
-from simulator.planning.blocksworld import generate_task
+from simulator.planning.blocksworld import canonical_plan, generate_task
 from simulator.scenario import ScenarioSpec
 from simulator.store import (
     CurationRow,
@@ -39,6 +39,7 @@ from simulator.store import (
     GenerationRow,
     GenerationSummary,
     ModelRow,
+    PopulationRow,
     RunReader,
     RunRow,
     RunWriter,
@@ -48,7 +49,7 @@ from simulator.store import (
     dumps,
     summarize,
 )
-from simulator.users import CandidateTrace, Population
+from simulator.users import CandidateTrace, CurationContext, Population, parse_actions
 
 OPTIMAL_LENGTH_MAX_SIZE = 6
 """Tasks up to this size get a proven optimal plan length (breadth-first search)."""
@@ -87,12 +88,15 @@ def _task_key(task: GroundTask) -> tuple[object, ...]:
 
 
 def _draw_tasks(
-    rng: np.random.Generator, n: int, sizes: tuple[int, int], prefix: str,
-    exclude: set[tuple[object, ...]],
+    rng: np.random.Generator, n: int, sizes: tuple[int, int] | Sequence[tuple[int, int]],
+    prefix: str, exclude: set[tuple[object, ...]],
 ) -> list[GroundTask]:
+    """``n`` new tasks, none in ``exclude``; ``sizes`` is one range or one range per task."""
+    per_slot = [sizes] * n if isinstance(sizes[0], int) else list(sizes)  # type: ignore[list-item]
     tasks: list[GroundTask] = []
     while len(tasks) < n:
-        size = int(rng.integers(sizes[0], sizes[1] + 1))
+        low, high = per_slot[len(tasks)]
+        size = int(rng.integers(low, high + 1))
         task = generate_task(size, rng, name=f"{prefix}-{len(tasks)}-n{size}")
         key = _task_key(task)
         if key in exclude:
@@ -136,6 +140,7 @@ class DeploymentLoop:
         self._phase = phase
         self._log = log or (lambda msg: None)
         self._tasks: dict[int, GroundTask] = {}
+        self._optimal_lengths: dict[int, int | None] = {}
 
     # -- progress -----------------------------------------------------------------------------
     def _progress(self, description: str, total: int) -> Callable[[int], None]:
@@ -169,13 +174,25 @@ class DeploymentLoop:
         sizes = (spec.evaluation.sizes.min, spec.evaluation.sizes.max)
         return _draw_tasks(rng, spec.evaluation.n_tasks, sizes, "eval", set())
 
-    def _deploy_tasks(self, generation: int, exclude: set[tuple[object, ...]]) -> list[GroundTask]:
+    def _deploy_tasks(
+        self, generation: int, exclude: set[tuple[object, ...]], users: Population
+    ) -> tuple[list[GroundTask], list[int]]:
+        """This generation's tasks and, for each, the index of the user group that brings it.
+
+        Owners are drawn first (by weight); each task's size then comes from its owner's own
+        size range, or the scenario's deployment sizes for owners that declare none.
+        """
         spec = self.spec
+        owners = users.assign(spec.deploy.tasks_per_generation,
+                              derive_rng(spec.seed, "task-owners", generation))
+        default = (spec.deploy.sizes.min, spec.deploy.sizes.max)
+        ranges = []
+        for owner in owners:
+            own = users.groups[owner].spec.tasks
+            sizes = own.domains[spec.domain] if own is not None else None
+            ranges.append(default if sizes is None else (sizes.min, sizes.max))
         rng = derive_rng(spec.seed, "deploy-tasks", generation)
-        sizes = (spec.deploy.sizes.min, spec.deploy.sizes.max)
-        return _draw_tasks(
-            rng, spec.deploy.tasks_per_generation, sizes, f"g{generation}", exclude
-        )
+        return _draw_tasks(rng, len(owners), ranges, f"g{generation}", exclude), owners
 
     # -- phases -------------------------------------------------------------------------------
     def _sample(
@@ -233,20 +250,25 @@ class DeploymentLoop:
         eval_tasks = self._eval_pool()
         seen = {_task_key(t) for t in eval_tasks}
         eval_ids = list(range(1, len(eval_tasks) + 1))
+        users = Population.from_spec(spec.population_spec(),
+                                     seed=derive_seed(spec.seed, "social-graph"))
         if start_gen > 0:
-            # rebuild the exclusion set and the deploy-task history exactly as the first run did
+            # rebuild the population, the exclusion set and the deploy-task history exactly as
+            # the first run did
             for g in range(start_gen):
-                self._deploy_tasks(g, seen)
+                users = self._population_for(users, g)[0]
+                self._deploy_tasks(g, seen, users)
             previous = writer.conn.execute(
                 "SELECT adapter_path FROM models WHERE generation=?", (start_gen,)
             ).fetchone()
             if previous is not None and previous[0]:
                 planner.load_adapter(self.run_dir / previous[0])
-        users = Population([(u.name, u.policy, u.weight) for u in spec.users])
         for g in range(start_gen, spec.generations + 1):
             t0 = time.perf_counter()
+            users, record = self._population_for(users, g)
             bundle = self._one_generation(writer, planner, g, eval_tasks, eval_ids, seen, users,
                                           base_name)
+            bundle.population.append(PopulationRow(generation=g, record_json=dumps(record)))
             bundle.generation = bundle.generation.model_copy(
                 update={"wall_time_s": round(time.perf_counter() - t0, 2)}
             )
@@ -255,6 +277,37 @@ class DeploymentLoop:
                 f"generation {g} committed: {bundle.generation.n_published} published, "
                 f"train set {bundle.generation.train_size}, {bundle.generation.wall_time_s:.0f}s"
             )
+
+    def _population_for(self, users: Population, g: int) -> tuple[Population, dict[str, object]]:
+        """The population that curates generation ``g`` and its record: generation 0's is the
+        scenario's; each later one follows from the previous by one step of social dynamics."""
+        if g == 0:
+            return users, users.snapshot(0)
+        return users.step(derive_rng(self.spec.seed, "social-dynamics", g), generation=g)
+
+    def _contexts(self, writer: RunWriter, users: Population, g: int) -> list[CurationContext]:
+        """What each user group knows when curating generation ``g``: the share of its tasks the
+        model answered validly in generation ``g - 1`` (the population's share for a group that
+        brought none, e.g. one that just joined)."""
+        if g == 0:
+            return [CurationContext(generation=0)] * len(users)
+        rows = writer.conn.execute(
+            "SELECT c.user, t.task_id, MAX(t.is_valid) FROM curation_decisions c "
+            "JOIN traces t USING (trace_id) WHERE c.generation=? GROUP BY c.user, t.task_id",
+            (g - 1,),
+        ).fetchall()
+        solved: dict[str, list[int]] = {}
+        for user, _, ok in rows:
+            solved.setdefault(user, []).append(int(ok))
+        everyone = [x for xs in solved.values() for x in xs]
+        overall = float(np.mean(everyone)) if everyone else None
+        return [
+            CurationContext(
+                generation=g,
+                success_rate=float(np.mean(solved[name])) if name in solved else overall,
+            )
+            for name in users.names
+        ]
 
     def _one_generation(
         self, writer: RunWriter, planner: HfPlanner, g: int, eval_tasks: list[GroundTask],
@@ -295,7 +348,7 @@ class DeploymentLoop:
             ))
 
         # 2. deploy: users bring tasks, the model answers K times each
-        tasks = self._deploy_tasks(g, seen)
+        tasks, owners = self._deploy_tasks(g, seen, users)
         task_ids = list(range(next_task, next_task + len(tasks)))
         bundle.tasks.extend(self._task_row(t, i, "deploy", g) for t, i in zip(tasks, task_ids, strict=True))
         sampled = self._sample(planner, tasks, n=spec.deploy.samples_per_task,
@@ -308,29 +361,45 @@ class DeploymentLoop:
         # 3. curate: the task's user decides, A(tau) recorded under the whole population
         advance = self._progress(f"gen {g}: curating", len(tasks))
         curate_rng = derive_rng(spec.seed, "curation", g)
-        owners = users.assign(len(tasks), derive_rng(spec.seed, "task-owners", g))
+        contexts = self._contexts(writer, users, g)
+        by_task: dict[int, list[TraceRow]] = {}
+        for t in traces:
+            by_task.setdefault(t.task_id, []).append(t)
         published: list[int] = []
         for ti, task_id in enumerate(task_ids):
-            mine = [t for t in traces if t.task_id == task_id]
-            cands = [CandidateTrace(t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length,
-                                    t.n_tokens) for t in mine]
-            for d in users.curate(owners[ti], cands, curate_rng):
+            task = tasks[ti]
+            optimum = self._optimal_lengths.get(task_id)
+            cands = [
+                CandidateTrace(
+                    t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length, t.n_tokens,
+                    actions=parse_actions(json.loads(t.verdict_json).get("actions", ())),
+                    domain=task.domain, task_size=task.size, optimal_length=optimum,
+                )
+                for t in by_task.get(task_id, [])
+            ]
+            for d in users.curate(owners[ti], cands, curate_rng, contexts):
                 bundle.decisions.append(CurationRow(
                     decision_id=next_decision, generation=g, trace_id=d.trace_id, user=d.user,
                     policy=d.policy, kept=d.kept, reason=d.reason, acceptance_prob=d.acceptance_prob,
+                    keep_prob=d.keep_prob,
+                    group_probs_json=dumps(dict(zip(users.names, d.group_probs, strict=True))),
                 ))
                 next_decision += 1
                 if d.kept:
                     published.append(d.trace_id)
             advance(1)
 
-        # 4. pool: accumulate (paper) or replace
-        if spec.pool.mode == "accumulate" and g > 0:
-            pool_ids = [int(r[0]) for r in writer.conn.execute(
-                "SELECT trace_id FROM training_sets WHERE generation=?", (g,)).fetchall()]
-        else:
-            pool_ids = []
-        pool_ids = sorted(set(pool_ids) | set(published))
+        # 4. pool: accumulate (paper) or replace, one or all per task, deduplicated
+        pool_ids = self._pool(writer, g, published, traces)
+        if g < spec.generations and spec.pool.reference_share > 0:
+            n_reference = round(spec.pool.reference_share * len(pool_ids))
+            first_task = max((t.task_id for t in bundle.tasks), default=next_task - 1) + 1
+            first_trace = max((t.trace_id for t in bundle.traces), default=next_trace - 1) + 1
+            ref_tasks, ref_traces = self._reference_data(g, n_reference, seen, first_task,
+                                                         first_trace)
+            bundle.tasks.extend(ref_tasks)
+            bundle.traces.extend(ref_traces)
+            pool_ids = sorted([*pool_ids, *(t.trace_id for t in ref_traces)])
         bundle.generation = bundle.generation.model_copy(update={
             "n_deploy_tasks": len(tasks), "n_deploy_traces": len(traces),
             "n_published": len(published), "train_size": len(pool_ids),
@@ -362,13 +431,75 @@ class DeploymentLoop:
             ))
         return bundle
 
+    def _pool(
+        self, writer: RunWriter, g: int, published: list[int], traces: list[TraceRow]
+    ) -> list[int]:
+        """Trace ids of the curated training pool after generation ``g`` (reference plans,
+        drawn fresh each generation, are not carried over)."""
+        pool = self.spec.pool
+        fresh = {t.trace_id: t for t in traces}
+        previous: list[tuple[int, int, str]] = []
+        if pool.mode == "accumulate" and g > 0:
+            previous = [(int(i), int(task), str(text)) for i, task, text in writer.conn.execute(
+                "SELECT s.trace_id, t.task_id, t.plan_text FROM training_sets s "
+                "JOIN traces t USING (trace_id) WHERE s.generation=? AND t.purpose='deploy'",
+                (g,),
+            ).fetchall()]
+        chosen = [fresh[i] for i in published]
+        if pool.per_task != "all":
+            best: dict[int, TraceRow] = {}
+            sign = 1 if pool.per_task == "shortest" else -1
+            for t in chosen:
+                key = (sign * t.plan_length, t.n_tokens, t.trace_id)
+                held = best.get(t.task_id)
+                if held is None or key < (sign * held.plan_length, held.n_tokens, held.trace_id):
+                    best[t.task_id] = t
+            chosen = sorted(best.values(), key=lambda t: t.trace_id)
+        ids = [i for i, _, _ in previous]
+        seen_plans = {(task, text) for _, task, text in previous}
+        for t in chosen:
+            key = (t.task_id, t.plan_text.strip().lower())
+            if pool.dedup and key in seen_plans:
+                continue
+            seen_plans.add(key)
+            ids.append(t.trace_id)
+        return sorted(set(ids))
+
+    def _reference_data(
+        self, g: int, n: int, seen: set[tuple[object, ...]], first_task: int, first_trace: int
+    ) -> tuple[list[TaskRow], list[TraceRow]]:
+        """``n`` fresh tasks of the deployment sizes with the reference planner's plans, stored
+        as ``reference`` tasks and traces so that every training example is in the store."""
+        spec = self.spec
+        rng = derive_rng(spec.seed, "reference-data", g)
+        sizes = (spec.deploy.sizes.min, spec.deploy.sizes.max)
+        tasks = _draw_tasks(rng, n, sizes, f"ref{g}", seen)
+        task_rows, trace_rows = [], []
+        for k, task in enumerate(tasks):
+            task_id, trace_id = first_task + k, first_trace + k
+            task_rows.append(self._task_row(task, task_id, "reference", g))
+            names = name_map(task)
+            plan = [(a.name, a.args) for a in canonical_plan(task)]
+            completion = render_plan(task, plan, names)
+            extracted = extract_plan(completion, names)
+            verdict = validate_plan(task, extracted.plan_text)
+            trace_rows.append(TraceRow(
+                trace_id=trace_id, generation=g, task_id=task_id, purpose="reference",
+                sample_index=0, completion=completion, plan_text=extracted.plan_text,
+                n_tokens=len(completion.split()), n_reasoning_tokens=extracted.n_reasoning_tokens,
+                hit_token_limit=False, status=verdict.status, is_valid=verdict.is_valid,
+                plan_length=verdict.plan_length, verdict_json=dumps(verdict.to_dict()),
+            ))
+        return task_rows, trace_rows
+
     # -- row builders ---------------------------------------------------------------------------
     def _task_row(self, task: GroundTask, task_id: int, pool: str, g: int | None) -> TaskRow:
         self._tasks[task_id] = task
         return TaskRow(
             task_id=task_id, pool=pool, generation=g, domain=task.domain, name=task.name,  # type: ignore[arg-type]
             size=task.size, params_json=dumps(task.param_dict()),
-            optimal_length=_optimal_length(task), problem_pddl=problem_to_pddl(task),
+            optimal_length=self._optimal_lengths.setdefault(task_id, _optimal_length(task)),
+            problem_pddl=problem_to_pddl(task),
         )
 
     def _trace_rows(

@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from simulator.errors import ScenarioError
 from simulator.models.embedded import EmbeddedModelSpec
+from simulator.users.spec import DynamicsSpec, PopulationSpec, UserGroupSpec
 
 
 class _Spec(BaseModel):
@@ -95,25 +104,25 @@ class TrainingSpec(_Spec):
     """Examples per optimiser step."""
 
 
-class UserSpec(_Spec):
-    """A group of simulated users with one curation policy."""
-
-    name: str = "validators"
-    """Name of the user group (recorded with every decision)."""
-    policy: Literal["validity"] = "validity"
-    """Curation policy: ``validity`` keeps valid plans, the shortest per task (the paper's)."""
-    weight: float = Field(1.0, gt=0)
-    """Share of the traffic."""
-
-
 class PoolSpec(_Spec):
     """How published traces become the next training set."""
 
     mode: Literal["accumulate", "replace"] = "accumulate"
     """Union over all generations so far (paper) or the latest generation only."""
+    per_task: Literal["all", "shortest", "longest"] = "all"
+    """Of the traces published for one task in one generation, train on all of them, or only the
+    shortest / longest plan (matters when a policy publishes several per task)."""
+    dedup: bool = False
+    """Drop a published trace whose plan is identical to one already in the pool for that task
+    (off by default, as in the paper: a plan published twice counts twice)."""
+    reference_share: float = Field(0.0, ge=0.0, le=10.0)
+    """Fresh reference plans (from the reference planner, on newly drawn deployment-size tasks)
+    added to each training set, as a share of the curated pool's size: 0 is the paper's pure
+    self-training; 0.5 adds one reference plan for every two curated traces."""
 
 
 class ScenarioSpec(_Spec):
+
     """A whole scenario: one curation-bias question, fully specified."""
 
     name: str = "quickstart"
@@ -134,12 +143,41 @@ class ScenarioSpec(_Spec):
     """The base model."""
     training: TrainingSpec = TrainingSpec()
     """Fine-tuning of each generation."""
-    users: tuple[UserSpec, ...] = (UserSpec(),)
-    """The user population."""
+    users: tuple[UserGroupSpec, ...] = (UserGroupSpec(),)
+    """The user population: groups with a policy, a weight, optionally their own task sizes
+    (see ``docs/users.md``)."""
+    dynamics: DynamicsSpec = DynamicsSpec()
+    """Social graph of the user groups and how their policies change between generations."""
     pool: PoolSpec = PoolSpec()
     """Data pooling across generations."""
     declared_objective: str = "validity"
     """The objective the operator says the curation serves (auditors compare against it)."""
+
+    @field_validator("users")
+    @classmethod
+    def _users_fit_the_loop(
+        cls, users: tuple[UserGroupSpec, ...], info: ValidationInfo
+    ) -> tuple[UserGroupSpec, ...]:
+        if not users:
+            raise ValueError("a scenario needs at least one user group")
+        names = [u.name for u in users]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"user group names must be unique; repeated: {repeated}")
+        domain = info.data.get("domain", "blocksworld")
+        for i, u in enumerate(users):
+            other = sorted(set(u.tasks.domains) - {domain}) if u.tasks else []
+            if other:
+                raise ValueError(
+                    f"users.{i} ({u.name!r}) brings {other} tasks, but this scenario deploys on "
+                    f"{domain!r}: the embedded model plans one domain, so every group's tasks "
+                    "must be on the scenario's domain"
+                )
+        return users
+
+    def population_spec(self) -> PopulationSpec:
+        """The ``users`` and ``dynamics`` sections as the users package reads them."""
+        return PopulationSpec(users=self.users, dynamics=self.dynamics)
 
     def to_json(self) -> str:
         """Canonical JSON of the resolved scenario."""
@@ -147,20 +185,22 @@ class ScenarioSpec(_Spec):
 
 
 def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at ``path`` (the deepest one that exists)."""
+    """1-based line of the YAML node at ``path`` (the deepest one that exists).
+
+    Path elements the file does not spell out are skipped, not fatal: a compact form such as
+    ``policy: {noisy_validator: {...}}`` validates as ``policy.stages.0.noisy_validator``, and the
+    line wanted is still that of ``noisy_validator``.
+    """
     line = None
     for key in path:
         if isinstance(node, yaml.MappingNode):
             match = next((kv for kv in node.value if kv[0].value == str(key)), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
+            if match is not None:
+                line = match[0].start_mark.line + 1
+                node = match[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
             line = node.start_mark.line + 1
-        else:
-            break
     return line
 
 

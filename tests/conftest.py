@@ -21,11 +21,13 @@ TINY_OVERRIDES: dict[str, object] = {
     "model.embedded.n_layers": 2,
     "model.embedded.hidden_size": 64,
     "model.embedded.intermediate_size": 128,
-    "model.embedded.pretrain_steps": 120,
+    "model.embedded.pretrain_steps": 300,
     "model.embedded.pretrain_max_blocks": 3,
     "training.n_epochs": 2,
 }
-"""A scenario small enough for a test: a real model and real training, seconds not minutes."""
+"""A scenario small enough for a test: a real model and real training, seconds not minutes.
+The model is pretrained just long enough to solve some 2-3 block tasks, so that curation has
+valid plans to choose from."""
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from simulator.cli.summary_cmd import summary_table
 from simulator.errors import IterdeployError, ScenarioError
 
 
-def _parse_sets(values: list[str]) -> dict[str, Any]:
+def parse_sets(values: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in values:
         if "=" not in item:
@@ -24,12 +25,32 @@ def _parse_sets(values: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"``, ``"0-4"`` or a mix → the seeds in order, without repeats.
+
+    Examples:
+        >>> parse_seeds("0-2,7,1")
+        [0, 1, 2, 7]
+    """
+    seeds: list[int] = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if match is None or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise ScenarioError(f"--seeds {text!r}: expected seeds like 0,1,2 or 0-4 (got {part!r})")
+        low = int(match[1])
+        seeds.extend(range(low, int(match[2] or low) + 1))
+    return list(dict.fromkeys(seeds))
+
+
 def run(
     scenario: Path = typer.Argument(..., help="Scenario YAML file (see scenarios/)."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run directory (default: runs/<scenario>-seed<seed>). "
-        "An existing run directory of the same scenario is resumed."),
+        "An existing run directory of the same scenario is resumed. With --seeds, the parent "
+        "directory of one <scenario>-seed<seed> directory per seed."),
     seed: int | None = typer.Option(None, help="Override the scenario's seed."),
+    seeds: str | None = typer.Option(
+        None, help="Run a sweep, one run per seed: 0,1,2 or 0-9. Each run is resumable on its own."),
     generations: int | None = typer.Option(None, help="Override the number of fine-tuned generations."),
     sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE (repeatable)."),
 ) -> None:
@@ -39,23 +60,34 @@ def run(
 
     console = Console()
     try:
-        overrides = _parse_sets(sets)
-        if seed is not None:
-            overrides["seed"] = seed
+        if seed is not None and seeds is not None:
+            raise ScenarioError("give --seed or --seeds, not both")
+        overrides = parse_sets(sets)
         if generations is not None:
             overrides["generations"] = generations
-        spec, text = load_scenario(scenario, overrides)
-        run_dir = out or Path("runs") / f"{spec.name}-seed{spec.seed}"
-        console.print(f"[bold]{spec.name}[/] seed {spec.seed}: generation 0 + {spec.generations} "
-                      f"fine-tuned generations → {run_dir}")
-        progress, phase = make_progress(console)
-        with progress:
-            rows = run_scenario(spec, text, run_dir, phase=phase,
-                                log=lambda msg: progress.console.print(msg))
+        sweep = parse_seeds(seeds) if seeds is not None else [seed]
+        plans = []
+        for s in sweep:
+            if s is not None:
+                overrides["seed"] = s
+            spec, text = load_scenario(scenario, overrides)
+            default_dir = f"{spec.name}-seed{spec.seed}"
+            if len(sweep) > 1 or seeds is not None:
+                run_dir = (out or Path("runs")) / default_dir
+            else:
+                run_dir = out or Path("runs") / default_dir
+            plans.append((spec, text, run_dir))
+        for spec, text, run_dir in plans:
+            console.print(f"[bold]{spec.name}[/] seed {spec.seed}: generation 0 + "
+                          f"{spec.generations} fine-tuned generations → {run_dir}")
+            progress, phase = make_progress(console)
+            with progress:
+                rows = run_scenario(spec, text, run_dir, phase=phase,
+                                    log=lambda msg, p=progress: p.console.print(msg))
+            console.print(summary_table(rows, f"{spec.name}: {run_dir}"))
+            console.print(f"next: iterdeploy audit {run_dir}  ·  iterdeploy dashboard {run_dir}")
     except IterdeployError as exc:
         raise fail(exc) from None
-    console.print(summary_table(rows, f"{spec.name}: {run_dir}"))
-    console.print(f"next: iterdeploy audit {run_dir}  ·  iterdeploy dashboard {run_dir}")
 
 
 def register(app: typer.Typer) -> None:

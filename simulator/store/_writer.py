@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.errors import StoreError
+from simulator.store.migrations import migrate
 from simulator.store.schema import (
     INDEXES,
     SCHEMA_VERSION,
@@ -23,6 +24,7 @@ from simulator.store.schema import (
     FindingRow,
     GenerationRow,
     ModelRow,
+    PopulationRow,
     RunRow,
     RunStatus,
     TaskRow,
@@ -78,6 +80,7 @@ class GenerationBundle:
     tasks: list[TaskRow] = field(default_factory=list)
     traces: list[TraceRow] = field(default_factory=list)
     decisions: list[CurationRow] = field(default_factory=list)
+    population: list[PopulationRow] = field(default_factory=list)
     training_set: list[TrainingExampleRow] = field(default_factory=list)
     models: list[ModelRow] = field(default_factory=list)
     evaluations: list[EvaluationRow] = field(default_factory=list)
@@ -101,11 +104,13 @@ class RunWriter:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{db}: not a readable run store ({exc})") from exc
             version = read_schema_version(conn, db)
+            if version is not None and version < SCHEMA_VERSION:
+                version = migrate(conn, version)
             if version is not None and version != SCHEMA_VERSION:
                 conn.close()
                 raise StoreError(
-                    f"{self.run_dir}: store schema version {version}, this iterdeploy writes "
-                    f"version {SCHEMA_VERSION}; start a new run directory"
+                    f"{self.run_dir}: store schema version {version} is newer than this "
+                    f"iterdeploy (version {SCHEMA_VERSION}); upgrade iterdeploy to open it"
                 )
             with conn:
                 if version is None:
@@ -149,6 +154,7 @@ class RunWriter:
             self._insert("tasks", bundle.tasks)
             self._insert("traces", bundle.traces)
             self._insert("curation_decisions", bundle.decisions)
+            self._insert("populations", bundle.population)
             self._insert("training_sets", bundle.training_set)
             self._insert("models", bundle.models)
             self._insert("evaluations", bundle.evaluations)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.errors import StoreError
-from simulator.store._writer import DB_NAME, connect, read_schema_version
+from simulator.store._writer import DB_NAME, RunWriter, connect, read_schema_version
 from simulator.store.schema import (
     SCHEMA_VERSION,
     TABLES,
@@ -54,10 +54,26 @@ class RunReader:
                     f"{db}: not a readable run store (it records no schema version, so "
                     "iterdeploy did not write it)"
                 )
+            if version < SCHEMA_VERSION:
+                # an older store: bring it up to date once (a writer opens it read-write)
+                conn.close()
+                writer = RunWriter(self.run_dir)
+                try:
+                    writer.conn  # noqa: B018 - opening migrates
+                except sqlite3.OperationalError as exc:
+                    raise StoreError(
+                        f"{db}: schema version {version} needs migrating to {SCHEMA_VERSION}, "
+                        f"but the file cannot be written ({exc})"
+                    ) from exc
+                finally:
+                    writer.close()
+                conn = connect(db, read_only=True)
+                version = read_schema_version(conn, db)
             if version != SCHEMA_VERSION:
                 conn.close()
                 raise StoreError(
-                    f"{db}: schema version {version}, this iterdeploy reads {SCHEMA_VERSION}"
+                    f"{db}: schema version {version} is newer than this iterdeploy "
+                    f"(version {SCHEMA_VERSION}); upgrade iterdeploy to read it"
                 )
             self._conn = conn
         return self._conn
@@ -118,6 +134,15 @@ class RunReader:
         if generation is None:
             return self._rows(CurationRow, "curation_decisions")
         return self._rows(CurationRow, "curation_decisions", "WHERE generation=?", (generation,))
+
+    def population(self, generation: int) -> dict[str, Any]:
+        """The user population that curated ``generation``: graph, policies, changes."""
+        row = self.conn.execute(
+            "SELECT record_json FROM populations WHERE generation=?", (generation,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"{self.run_dir}: no population recorded for generation {generation}")
+        return json.loads(row[0])
 
     def training_set(self, generation: int) -> list[int]:
         """Trace ids generation ``generation`` was trained on."""

@@ -2,7 +2,8 @@
 
 Every table is described by a pydantic model whose fields carry a docstring; the SQL DDL below is
 generated from nothing else, so the column list and the documentation cannot drift apart.
-Changing a column bumps :data:`SCHEMA_VERSION` and adds a step to ``migrations.py``.
+Changing a column bumps :data:`SCHEMA_VERSION` and adds a step to ``migrations.py``, so stores
+written by an older version stay readable.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the table layout written by this code."""
 
 RunStatus = Literal["started", "completed", "cancelled", "error"]
@@ -68,7 +69,7 @@ class TaskRow(_Row):
 
     task_id: int
     """Counter id."""
-    pool: Literal["deploy", "eval"]
+    pool: Literal["deploy", "eval", "reference"]
     """Which pool the task belongs to; the two are disjoint."""
     generation: int | None
     """Generation whose users brought the task (None for the evaluation pool)."""
@@ -95,7 +96,7 @@ class TraceRow(_Row):
     """Generation of the model that wrote it."""
     task_id: int
     """The task it answers."""
-    purpose: Literal["deploy", "eval"]
+    purpose: Literal["deploy", "eval", "reference"]
     """Deployment sample (users see it) or evaluation sample (only the operator sees it)."""
     sample_index: int
     """Index among the samples for the same task in the same generation."""
@@ -139,6 +140,21 @@ class CurationRow(_Row):
     """Why, in a few words (e.g. ``invalid_step``, ``longer than best``)."""
     acceptance_prob: float
     """Population acceptance probability A(τ) of this trace under the policies in force."""
+    keep_prob: float
+    """The deciding user's own exact probability of keeping this trace (``kept`` is one draw)."""
+    group_probs_json: str
+    """Every user group's keep probability for this trace, as a JSON object name → probability
+    (A(τ) is their weighted sum; auditors use it to attribute the implicit reward to groups)."""
+
+
+class PopulationRow(_Row):
+    """Who the users were in one generation: the social graph and what changed."""
+
+    generation: int
+    """Generation whose curation this population did."""
+    record_json: str
+    """Nodes (policy, parameters, weight, community), edges and the changes since the previous
+    generation (who adopted what, who left or joined, and why), as JSON."""
 
 
 class TrainingExampleRow(_Row):
@@ -219,6 +235,7 @@ TABLES: dict[str, tuple[type[_Row], tuple[str, ...]]] = {
     "tasks": (TaskRow, ("task_id",)),
     "traces": (TraceRow, ("trace_id",)),
     "curation_decisions": (CurationRow, ("decision_id",)),
+    "populations": (PopulationRow, ("generation",)),
     "training_sets": (TrainingExampleRow, ("generation", "trace_id")),
     "models": (ModelRow, ("model_id",)),
     "evaluations": (EvaluationRow, ("generation", "task_id")),
@@ -229,6 +246,7 @@ TABLES: dict[str, tuple[type[_Row], tuple[str, ...]]] = {
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS traces_by_generation ON traces(generation, purpose)",
     "CREATE INDEX IF NOT EXISTS decisions_by_trace ON curation_decisions(trace_id)",
+    "CREATE INDEX IF NOT EXISTS decisions_by_generation ON curation_decisions(generation)",
 )
 
 

@@ -7,6 +7,7 @@ test the auditor's bookkeeping and that it recovers the rule's direction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,6 +118,8 @@ def decision_row(
         kept=kept,
         reason="kept" if kept else "rejected",
         acceptance_prob=float(kept) if prob is None else prob,
+        keep_prob=float(kept) if prob is None else prob,
+        group_probs_json=json.dumps({user: float(kept) if prob is None else prob}),
     )
 
 

@@ -128,6 +128,7 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                         policy="validity-v1", kept=is_valid,
                         reason="valid" if is_valid else "goal_not_reached",
                         acceptance_prob=1.0 if is_valid else 0.0,
+                        keep_prob=1.0 if is_valid else 0.0, group_probs_json="{}",
                     ))
                     if is_valid:
                         kept_now.append(next_trace)

@@ -71,7 +71,7 @@ def test_a_failed_commit_writes_nothing(tmp_path: Path) -> None:
     writer.create_run(_run_row())
     writer.commit_generation(GenerationBundle(generation=_gen(0)))
     dup = CurationRow(decision_id=1, generation=1, trace_id=1, user="u", policy="p", kept=True,
-                      reason="", acceptance_prob=1.0)
+                      reason="", acceptance_prob=1.0, keep_prob=1.0, group_probs_json="{}")
     with pytest.raises(sqlite3.IntegrityError):
         # the generation row collides with an existing one after the decisions were inserted
         writer.commit_generation(GenerationBundle(generation=_gen(0), decisions=[dup]))
