@@ -11,7 +11,7 @@ import importlib.metadata
 
 import typer
 
-from simulator.cli import run_cmd, summary_cmd
+from simulator.cli import planning_cmd, run_cmd, scenario_cmd, summary_cmd
 
 app = typer.Typer(
     name="iterdeploy",
@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 run_cmd.register(app)
 summary_cmd.register(app)
+scenario_cmd.register(app)
+planning_cmd.register(app)
 
 
 _plugins_loaded = False

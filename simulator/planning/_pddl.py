@@ -649,6 +649,49 @@ def load_task(domain_file: str | Path, problem_file: str | Path) -> GroundTask:
     )
 
 
+def build_task(
+    domain_file: str | Path,
+    name: str,
+    typed_objects: list[tuple[str, str]],
+    init: set[Atom] | frozenset[Atom],
+    goal: set[Atom] | frozenset[Atom],
+    params: tuple[tuple[str, int], ...] = (),
+) -> GroundTask:
+    """A :class:`GroundTask` from objects and atoms, exactly as :func:`load_task` would build it.
+
+    Task generators use this instead of writing PDDL and parsing it back (pddlgym is slow and
+    generators run in loops): type atoms, domain constants and equality are compiled in the same
+    way, so ``load_task(domain_file, file_with(problem_to_pddl(task)))`` equals the result.
+
+    Args:
+        domain_file: the domain the task belongs to (parsed once per process).
+        name: problem name.
+        typed_objects: ``(object, type)`` pairs (type ``object`` for untyped domains); domain
+            constants are added here and need not be listed.
+        init: initial atoms without type atoms.
+        goal: goal atoms (positive).
+        params: generator parameters to tag the task with.
+    """
+    path = str(Path(domain_file).resolve())
+    domain = _parse_domain(path, _read_text(path))
+    typed = list(typed_objects) + list(domain.constant_types)
+    objects = tuple(sorted({o for o, _ in typed}))
+    atoms = frozenset(init) | domain.type_atoms(typed)
+    if "=" in domain.parser.predicates:
+        atoms |= {("=", o, o) for o in objects}
+    return GroundTask(
+        domain=domain.name, name=name, objects=objects, init=atoms, goal=frozenset(goal),
+        schemas=domain.schemas, params=params,
+        object_types=tuple(sorted(set(typed))) if domain.type_parents else (),
+    )
+
+
+def domain_constants(domain_file: str | Path) -> tuple[str, ...]:
+    """The constants a domain file declares (e.g. Childsnack's ``kitchen``)."""
+    path = str(Path(domain_file).resolve())
+    return _parse_domain(path, _read_text(path)).constants
+
+
 def _read_params(text: str, source: str) -> tuple[tuple[str, int], ...]:
     match = _PARAMS_COMMENT.search(text)
     if match is None:
@@ -662,13 +705,16 @@ def _read_params(text: str, source: str) -> tuple[tuple[str, int], ...]:
     return tuple(params)
 
 
-def problem_to_pddl(task: GroundTask) -> str:
+def problem_to_pddl(task: GroundTask, *, constants: tuple[str, ...] | frozenset[str] = ()) -> str:
     """Render ``task`` as a PDDL problem file.
 
-    Objects are untyped (as in the IPC Blocksworld files) unless the task records
-    :attr:`GroundTask.object_types`. Compiled-away atoms (equality, ``type:`` atoms) are left
-    out. The generator parameters go into a ``;; iterdeploy-params:`` comment, so
-    ``load_task(domain, file)`` gives back the same task, tags included.
+    Objects are untyped on one line (as in the IPC Blocksworld files) unless the task records
+    :attr:`GroundTask.object_types`; typed objects are listed one type a line
+    (``car1 car2 - car``), as in the IPC files. ``constants`` (the domain's, see
+    :func:`domain_constants`) are left out of ``:objects``, since the domain declares them.
+    Compiled-away atoms (equality, ``type:`` atoms) are left out. The generator parameters go into
+    a ``;; iterdeploy-params:`` comment, so ``load_task(domain, file)`` gives back the same task,
+    tags included.
     """
     def fmt(atom: Atom) -> str:
         return "(" + " ".join(atom) + ")"
@@ -677,15 +723,25 @@ def problem_to_pddl(task: GroundTask) -> str:
         fmt(a) for a in sorted(task.init) if a[0] != "=" and not a[0].startswith(TYPE_PREFIX)
     )
     if task.object_types:
-        objects = " ".join(f"{o} - {t}" for o, t in task.object_types)
+        by_type: dict[str, list[str]] = {}
+        for obj, typ in task.object_types:
+            if obj not in constants:
+                by_type.setdefault(typ, []).append(obj)
+        lines = [" ".join(sorted(objs, key=_natural_key)) + f" - {typ}" for typ, objs in by_type.items()]
+        objects = "".join(f"\n    {line}" for line in lines) + "\n "
     else:
-        objects = " ".join(task.objects)
+        objects = " " + " ".join(o for o in task.objects if o not in constants)
     goal = "\n    ".join(fmt(a) for a in sorted(task.goal))
     header = ""
     if task.params:
         header = ";; iterdeploy-params: " + " ".join(f"{k}={v}" for k, v in task.params) + "\n"
     return (
         f"{header}(define (problem {task.name})\n (:domain {task.domain})\n"
-        f" (:objects {objects})\n"
+        f" (:objects{objects})\n"
         f" (:init\n    {init}\n )\n (:goal (and\n    {goal}\n )))\n"
     )
+
+
+def _natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that puts ``loc2`` before ``loc10`` (objects are listed as people number them)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name))

@@ -1,0 +1,195 @@
+"""``iterdeploy validate | tasks | plan``: the planning substrate from the shell.
+
+``validate`` judges a plan file as the deployment loop does; ``tasks`` writes generated problems;
+``plan`` runs the reference planner. Exit codes: 0 success (valid plan, tasks written, plan found),
+1 a negative answer (invalid plan, no plan found), 2 input that could not be read (missing file,
+malformed PDDL, bad parameters), 3 the planner itself is missing or failed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from simulator.cli._common import err_console, fail, make_progress
+from simulator.errors import IterdeployError
+from simulator.planning import (
+    GeneratorParamError,
+    Verdict,
+    describe_generators,
+    domain_names,
+    domain_path,
+    fast_downward_plan,
+    generate_tasks,
+    load_task,
+    resolve_params,
+    tag_optimal_length,
+    validate_plan,
+)
+
+EXIT_NEGATIVE = 1
+EXIT_PLANNER = 3
+
+
+def _read_plan(path: Path) -> str:
+    """Plan file text (undecodable bytes replaced: the validator judges what it can read)."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise IterdeployError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from exc
+
+
+def _verdict_lines(verdict: Verdict) -> list[str]:
+    if verdict.is_valid:
+        lines = [f"valid: {verdict.plan_length} step(s) reach the goal"]
+    else:
+        lines = [f"invalid ({verdict.status}): {verdict.message}"]
+        if verdict.unmet_preconditions:
+            lines.append("  unmet preconditions: " + " ".join(verdict.unmet_preconditions))
+        if verdict.unmet_goals:
+            lines.append("  unmet goals: " + " ".join(verdict.unmet_goals))
+    if verdict.ignored_lines:
+        lines.append(f"  ignored {len(verdict.ignored_lines)} line(s): "
+                     + " | ".join(line[:60] for line in verdict.ignored_lines))
+    return lines
+
+
+def validate(
+    domain: Path = typer.Argument(..., help="PDDL domain file."),
+    problem: Path = typer.Argument(..., help="PDDL problem file."),
+    plan: Path = typer.Argument(..., help="Plan: one action a line, '(pickup b1)' or 'pickup b1'; "
+                                "numbering, bullets and ';' comments are tolerated."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as a JSON object."),
+) -> None:
+    """Check a plan against a task by replaying it: exit 0 valid, 1 invalid, 2 unreadable input.
+
+    The verdict says why a plan fails: the first step whose preconditions do not hold (and which),
+    an unknown action or object, a wrong number of arguments, or the goal atoms still unmet.
+    """
+    try:
+        task = load_task(domain, problem)
+        text = _read_plan(plan)
+    except IterdeployError as exc:
+        raise fail(exc) from None
+    verdict = validate_plan(task, text)
+    if as_json:
+        payload = {**verdict.to_dict(), "domain_file": str(domain), "problem_file": str(problem),
+                   "plan_file": str(plan)}
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for line in _verdict_lines(verdict):
+            typer.echo(line)
+    raise typer.Exit(0 if verdict.is_valid else EXIT_NEGATIVE)
+
+
+def _parse_sizes(domain: str, sizes: list[str]) -> dict[str, int]:
+    params: dict[str, int] = {}
+    for item in sizes:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"\s*-?\d+\s*", value):
+            raise GeneratorParamError(f"--size {item!r}: expected PARAM=INTEGER, e.g. n_cars=3")
+        params[key.strip()] = int(value)
+    return resolve_params(domain, params)  # errors name the domain and the parameter
+
+
+def tasks(
+    domain: str = typer.Argument(..., help=f"Domain: {', '.join(domain_names())}."),
+    sizes: list[str] = typer.Option(
+        [], "--size", "-s", help="A size parameter PARAM=VALUE (repeatable); the others take their "
+        "defaults, which follow the first parameter. Parameters per domain below."),
+    n: int = typer.Option(10, "--n", "-n", min=1, help="Number of tasks."),
+    seed: int = typer.Option(0, "--seed", help="Seed; task i depends only on (seed, domain, i)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (created; files overwritten)."),
+    optimal: bool = typer.Option(False, "--optimal", help="Find each task's optimal plan length "
+                                 "(breadth-first search, then Fast Downward) and record it in the index."),
+    time_limit: float = typer.Option(5.0, "--time-limit", min=0.1, help="Seconds per task for --optimal."),
+) -> None:
+    """Write N seeded, solvable tasks of DOMAIN as PDDL problems, with the domain file and an index.
+
+    OUT gets domain.pddl, DOMAIN-001.pddl, ... and index.json: per task its file, name, params,
+    witness_length (a valid plan known by construction) and optimal_length (null unless --optimal
+    proved it).
+    """
+    console = Console(stderr=True)
+    try:
+        params = _parse_sizes(domain, sizes)
+        out.mkdir(parents=True, exist_ok=True)
+        progress, phase = make_progress(console)
+        index: list[dict[str, object]] = []
+        with progress:
+            advance = phase(f"{domain} {' '.join(f'{k}={v}' for k, v in params.items())}"[:44], n)
+            for generated in generate_tasks(domain, params, seed=seed, n=n):
+                if optimal:
+                    generated = tag_optimal_length(generated, time_limit_s=time_limit)
+                path = out / f"{generated.name}.pddl"
+                path.write_text(generated.problem_pddl, encoding="utf-8")
+                index.append({"file": path.name, "name": generated.name, "domain": domain,
+                              "params": dict(generated.params),
+                              "witness_length": len(generated.witness_plan),
+                              "optimal_length": generated.optimal_length})
+                advance(1)
+        shutil.copyfile(domain_path(domain), out / "domain.pddl")
+        (out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    except (IterdeployError, OSError) as exc:
+        raise fail(exc if isinstance(exc, IterdeployError) else IterdeployError(str(exc))) from None
+    proven = sum(1 for row in index if row["optimal_length"] is not None)
+    note = f"; optimal length proven for {proven}/{n}" if optimal else ""
+    typer.echo(f"wrote {n} {domain} task(s), domain.pddl and index.json to {out}{note}")
+
+
+def plan(
+    domain: Path = typer.Argument(..., help="PDDL domain file."),
+    problem: Path = typer.Argument(..., help="PDDL problem file."),
+    optimal: bool = typer.Option(False, "--optimal", help="Optimal plan (A* with LM-cut) instead of "
+                                 "a quick satisficing one (LAMA, first plan)."),
+    time_limit: float = typer.Option(10.0, "--time-limit", min=0.1, help="Wall-clock seconds."),
+    memory_limit: int = typer.Option(2048, "--memory-limit", min=64, help="Memory limit in MiB."),
+    as_json: bool = typer.Option(False, "--json", help="Print the planner result as JSON."),
+) -> None:
+    """Run the reference planner (Fast Downward) and print the plan, one '(action args)' a line.
+
+    The plan is validated before it is printed. Exit 1 when no plan is found (time or memory
+    limit, unsolvable task), 2 for unreadable input, 3 when the planner is missing or fails.
+    """
+    try:
+        task = load_task(domain, problem)
+    except IterdeployError as exc:
+        raise fail(exc) from None
+    result = fast_downward_plan(domain, problem, optimal=optimal, time_limit_s=time_limit,
+                                memory_limit_mb=memory_limit, task=task)
+    if as_json:
+        typer.echo(json.dumps({**result.to_dict(), "domain_file": str(domain),
+                               "problem_file": str(problem)}, indent=2))
+    elif result.solved:
+        for line in result.plan:
+            typer.echo(line)
+        kind = "optimal" if result.optimal else "not proven optimal"
+        err_console.print(f"; {len(result.plan)} step(s), {kind} ({result.config}, {result.wall_s:.2f} s)",
+                          highlight=False)
+    if not result.solved:
+        if not as_json:
+            err_console.print(f"[bold red]no plan:[/] {result.message}", highlight=False, soft_wrap=True)
+        code = EXIT_PLANNER if result.status in ("unavailable", "error", "invalid_plan") else EXIT_NEGATIVE
+        raise typer.Exit(code)
+
+
+def _help(command: Callable[..., None]) -> str:
+    """The command's docstring with its paragraphs unwrapped (the terminal wraps them)."""
+    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the commands."""
+    app.command("validate", help=_help(validate))(validate)
+    app.command("tasks", help=_help(tasks), epilog="Domains and their parameters (range, default):\n\n"
+                + describe_generators())(tasks)
+    app.command("plan", help=_help(plan))(plan)
+

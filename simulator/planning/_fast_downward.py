@@ -1,0 +1,262 @@
+"""The reference planner: Fast Downward, run as a subprocess under a time and a memory limit.
+
+Fast Downward comes from the PyPI package ``up-fast-downward``, whose wheel ships the planner
+binary and its driver script (``up_fast_downward/downward/fast-downward.py``). We run the driver
+directly with this interpreter and never import the package (its ``__init__`` needs the
+unified-planning library, which we do not use). ``ITERDEPLOY_FAST_DOWNWARD`` names another driver
+(a ``fast-downward.py`` or an executable), e.g. a source build.
+
+Why a subprocess with limits: search can take any amount of time and memory, and callers (task
+tagging, the ``plan`` command) must carry on without an answer rather than hang or be killed. So
+the planner runs in its own session with ``RLIMIT_AS``/``RLIMIT_CPU`` set in ``preexec_fn``, the
+driver's own limits set too (so it exits with a proper code), and the whole process group is
+killed at the wall-clock limit. Every outcome is a :class:`PlannerResult`; nothing raises for a
+timeout, an exhausted memory limit or a missing planner. A plan is trusted only after our
+validator replays it on the task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from simulator.planning._pddl import domain_constants, load_task, problem_to_pddl
+from simulator.planning._search import breadth_first_plan
+from simulator.planning._task import GroundTask
+from simulator.planning._validate import validate_plan
+
+PlannerStatus = Literal[
+    "solved", "unsolvable", "not_found", "timed_out", "out_of_memory", "unavailable", "error",
+    "invalid_plan",
+]
+"""``solved``: a validated plan; ``unsolvable``: proven to have no plan; ``not_found``: an
+incomplete search ended without a plan; ``timed_out`` / ``out_of_memory``: a limit was hit;
+``unavailable``: no planner installed; ``error``: the planner failed (message has its output);
+``invalid_plan``: the planner's plan did not validate (never trusted)."""
+
+ENV_DRIVER = "ITERDEPLOY_FAST_DOWNWARD"
+OPTIMAL_ALIAS = "seq-opt-lmcut"
+"""A* with LM-cut: optimal plan lengths for small tasks (unit costs)."""
+SATISFICING_ALIAS = "lama-first"
+"""LAMA's first iteration: a plan quickly, for tasks too large to solve optimally."""
+_GRACE_S = 1.0
+_INSTALL_HINT = (
+    "install the reference planner with `pip install up-fast-downward` (its wheel ships the Fast "
+    f"Downward binary) or set {ENV_DRIVER} to a fast-downward.py driver"
+)
+_KILLED = {-signal.SIGKILL, -signal.SIGXCPU, 256 - signal.SIGKILL, 256 - signal.SIGXCPU}
+"""Exit codes of a planner killed by a time limit (the driver reports a killed component as
+``256 - signal``)."""
+_EXIT_STATUS: dict[int, PlannerStatus] = {
+    10: "unsolvable", 11: "unsolvable", 12: "not_found",
+    20: "out_of_memory", 22: "out_of_memory", 24: "out_of_memory",
+    21: "timed_out", 23: "timed_out",
+}
+
+
+@dataclass(frozen=True)
+class PlannerResult:
+    """What the reference planner did: a status, the plan when solved, and how long it took."""
+
+    status: PlannerStatus
+    plan: tuple[str, ...] = ()
+    """One ``(action args)`` per step, validated, when ``status == "solved"``."""
+    optimal: bool = False
+    """True when the plan was found by the optimal configuration (its length is the optimum)."""
+    wall_s: float = 0.0
+    message: str = ""
+    config: str = ""
+    """The Fast Downward alias used."""
+
+    @property
+    def solved(self) -> bool:
+        """True when a validated plan is available."""
+        return self.status == "solved"
+
+    @property
+    def plan_length(self) -> int | None:
+        """Number of steps of the plan, None when unsolved."""
+        return len(self.plan) if self.solved else None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "status": self.status, "plan": list(self.plan), "plan_length": self.plan_length,
+            "optimal": self.optimal, "wall_s": round(self.wall_s, 3), "message": self.message,
+            "config": self.config,
+        }
+
+
+def find_fast_downward() -> Path | None:
+    """The Fast Downward driver to run: ``$ITERDEPLOY_FAST_DOWNWARD``, else the one in the
+    installed ``up-fast-downward`` package, else None."""
+    override = os.environ.get(ENV_DRIVER)
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec("up_fast_downward")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    driver = Path(next(iter(spec.submodule_search_locations))) / "downward" / "fast-downward.py"
+    return driver if driver.is_file() else None
+
+
+def fast_downward_plan(
+    domain_file: str | Path,
+    problem_file: str | Path,
+    *,
+    optimal: bool = False,
+    time_limit_s: float = 10.0,
+    memory_limit_mb: int = 2048,
+    task: GroundTask | None = None,
+    driver: Path | None = None,
+) -> PlannerResult:
+    """Run Fast Downward on a domain and a problem file and validate its plan.
+
+    Args:
+        domain_file: PDDL domain.
+        problem_file: PDDL problem.
+        optimal: ``seq-opt-lmcut`` (optimal) instead of ``lama-first`` (satisficing).
+        time_limit_s: wall-clock limit; the planner's process group is killed shortly after.
+        memory_limit_mb: address-space limit of the planner processes.
+        task: the grounded task, when the caller has it (else the files are loaded to validate).
+        driver: the driver to run (default :func:`find_fast_downward`).
+
+    Returns:
+        A :class:`PlannerResult`. It never raises for a timeout, memory exhaustion or a missing
+        planner.
+
+    Raises:
+        PddlError: when the files cannot be read or are malformed (input errors, not planner ones).
+    """
+    task = task if task is not None else load_task(domain_file, problem_file)
+    alias = OPTIMAL_ALIAS if optimal else SATISFICING_ALIAS
+    driver = driver if driver is not None else find_fast_downward()
+    if driver is None or not driver.is_file():
+        where = f" ({driver} does not exist)" if driver is not None else ""
+        return PlannerResult("unavailable", message=f"Fast Downward not found{where}; {_INSTALL_HINT}",
+                             config=alias)
+    with tempfile.TemporaryDirectory(prefix="iterdeploy-fd-") as tmp:
+        plan_file = Path(tmp) / "plan.txt"
+        prefix = [sys.executable, str(driver)] if driver.suffix == ".py" else [str(driver)]
+        cmd = [
+            *prefix, "--plan-file", str(plan_file),
+            # the driver's own limit (CPU seconds, floored per component) only buys a clean exit
+            # code; the wall-clock kill below is what enforces time_limit_s
+            "--overall-time-limit", f"{math.ceil(time_limit_s) + 1}s",
+            "--overall-memory-limit", f"{memory_limit_mb}M",
+            "--alias", alias, str(Path(domain_file).resolve()), str(Path(problem_file).resolve()),
+        ]
+        start = time.perf_counter()
+        code, output = _run(cmd, Path(tmp), time_limit_s + _GRACE_S, _limits(time_limit_s, memory_limit_mb))
+        wall = time.perf_counter() - start
+        plans = sorted(Path(tmp).glob("plan.txt*"), key=lambda p: (len(p.name), p.name))
+        plan_text = plans[-1].read_text(encoding="utf-8", errors="replace") if plans else None
+    return _result(task, code, output, plan_text, wall, alias, optimal)
+
+
+def plan_task(
+    task: GroundTask,
+    domain_file: str | Path,
+    *,
+    optimal: bool = False,
+    time_limit_s: float = 10.0,
+    memory_limit_mb: int = 2048,
+    driver: Path | None = None,
+) -> PlannerResult:
+    """:func:`fast_downward_plan` for a task held in memory (its problem written to a temp file)."""
+    with tempfile.TemporaryDirectory(prefix="iterdeploy-task-") as tmp:
+        problem = Path(tmp) / "problem.pddl"
+        problem.write_text(problem_to_pddl(task, constants=domain_constants(domain_file)), encoding="utf-8")
+        return fast_downward_plan(domain_file, problem, optimal=optimal, time_limit_s=time_limit_s,
+                                  memory_limit_mb=memory_limit_mb, task=task, driver=driver)
+
+
+def optimal_length(
+    task: GroundTask,
+    domain_file: str | Path,
+    *,
+    time_limit_s: float = 5.0,
+    bfs_nodes: int = 2_000,
+) -> int | None:
+    """The optimal plan length of ``task`` if a planner proves it in time, else None.
+
+    Breadth-first search first with a small node budget (tiny tasks, no process to start), then
+    Fast Downward's optimal configuration under ``time_limit_s``. None when neither succeeds or
+    the planner is not installed.
+    """
+    plan = breadth_first_plan(task, max_nodes=bfs_nodes)
+    if plan is not None:
+        return len(plan)
+    result = plan_task(task, domain_file, optimal=True, time_limit_s=time_limit_s)
+    return result.plan_length if result.solved and result.optimal else None
+
+
+def _limits(time_limit_s: float, memory_limit_mb: int) -> Callable[[], None]:
+    """Resource limits for the planner's processes (inherited by the translator and search)."""
+    memory = memory_limit_mb * 1024 * 1024
+    cpu = math.ceil(time_limit_s) + 3  # a backstop: the driver's own limit ends search first
+
+    def apply() -> None:  # runs in the child between fork and exec
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+    return apply
+
+
+def _run(cmd: list[str], cwd: Path, wall_s: float, preexec: Callable[[], None]) -> tuple[int | None, str]:
+    """Run ``cmd`` in its own session; kill the whole group after ``wall_s``.
+
+    Returns:
+        ``(exit code, output)``; the code is None when the wall-clock limit killed it.
+    """
+    try:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace", start_new_session=True, preexec_fn=preexec,
+        )
+    except OSError as exc:
+        return 127, f"cannot start {cmd[0]}: {exc}"
+    try:
+        output, _ = proc.communicate(timeout=wall_s)
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        return None, output
+
+
+def _result(
+    task: GroundTask, code: int | None, output: str, plan_text: str | None, wall: float, alias: str,
+    optimal: bool,
+) -> PlannerResult:
+    def done(status: PlannerStatus, message: str) -> PlannerResult:
+        return PlannerResult(status, wall_s=wall, message=message, config=alias)
+
+    if code is None or code in _KILLED:
+        return done("timed_out", f"no plan within the time limit ({alias})")
+    if code in (0, 1, 2, 3) and plan_text is not None:
+        verdict = validate_plan(task, plan_text)
+        if not verdict.is_valid:
+            return done("invalid_plan", f"Fast Downward's plan failed validation: {verdict.message}")
+        return PlannerResult("solved", plan=verdict.actions, optimal=optimal and code == 0, wall_s=wall,
+                             message=f"{verdict.plan_length} steps", config=alias)
+    status = _EXIT_STATUS.get(code)
+    if status is not None:
+        what = {"unsolvable": "the task has no plan", "not_found": "search ended without a plan",
+                "out_of_memory": "memory limit reached", "timed_out": "time limit reached"}[status]
+        return done(status, f"{what} ({alias}, exit code {code})")
+    tail = "\n".join(output.strip().splitlines()[-8:])
+    return done("error", f"Fast Downward failed with exit code {code}: {tail}")

@@ -1,0 +1,187 @@
+"""Seeded task generators for the ten IPC-2023 learning-track domains, in one registry.
+
+``generate(domain, params, rng)`` is the one entry point: it resolves and range-checks the
+parameters (unknown names and out-of-range values are errors that name the domain and the
+parameter), builds the task from ``rng`` alone, replays the domain's witness plan to prove the task
+solvable, and renders the PDDL problem for the shipped domain file. Each domain module states how
+its tasks mirror the IPC-2023 generators (object names, types, predicate usage) and why they are
+solvable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import zlib
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+from simulator.planning._fast_downward import optimal_length
+from simulator.planning._pddl import domain_constants, domain_path, problem_to_pddl
+from simulator.planning.generators import (
+    blocksworld,
+    childsnack,
+    ferry,
+    floortile,
+    miconic,
+    rovers,
+    satellite,
+    sokoban,
+    spanner,
+    transport,
+)
+from simulator.planning.generators._spec import (
+    DomainSpec,
+    GeneratedTask,
+    GeneratorParamError,
+    ParamSpec,
+    PlanBuilder,
+)
+
+GENERATORS: dict[str, DomainSpec] = {
+    m.SPEC.name: m.SPEC
+    for m in (blocksworld, childsnack, ferry, floortile, miconic, rovers, satellite, sokoban, spanner,
+              transport)
+}
+"""Registry name → generator, in alphabetical order."""
+
+__all__ = [
+    "GENERATORS",
+    "DomainSpec",
+    "GeneratedTask",
+    "GeneratorParamError",
+    "ParamSpec",
+    "PlanBuilder",
+    "describe_generators",
+    "domain_names",
+    "domain_spec",
+    "generate",
+    "generate_tasks",
+    "resolve_params",
+    "tag_optimal_length",
+    "task_rng",
+]
+
+
+def domain_names() -> tuple[str, ...]:
+    """Names of the registered generators (``blocksworld`` ... ``transport``)."""
+    return tuple(GENERATORS)
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def domain_spec(domain: str) -> DomainSpec:
+    """The generator registered as ``domain``.
+
+    Raises:
+        GeneratorParamError: naming the unknown domain and the known ones.
+    """
+    spec = GENERATORS.get(domain)
+    if spec is None:
+        raise GeneratorParamError(
+            f"unknown domain {domain!r}{_did_you_mean(domain, list(GENERATORS))} "
+            f"Domains: {', '.join(GENERATORS)}"
+        )
+    return spec
+
+
+def resolve_params(domain: str, params: Mapping[str, int] | None = None) -> dict[str, int]:
+    """All parameters of ``domain``: the given ones checked, the rest filled with their defaults.
+
+    Raises:
+        GeneratorParamError: for an unknown domain or parameter, a value that is not an integer or
+            is out of range, or values that contradict each other (the message names them).
+    """
+    spec = domain_spec(domain)
+    given = dict(params or {})
+    names = [p.name for p in spec.params]
+    for key in given:
+        if key not in names:
+            raise GeneratorParamError(
+                f"{domain}: unknown parameter {key!r}{_did_you_mean(key, names)} "
+                f"Parameters: {', '.join(names)}"
+            )
+    resolved: dict[str, int] = {}
+    for param in spec.params:
+        if param.name not in given:
+            resolved[param.name] = param.default_for(resolved)
+            continue
+        value = given[param.name]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise GeneratorParamError(f"{domain}: {param.name}={value!r} is not an integer")
+        if not param.low <= value <= param.high:
+            raise GeneratorParamError(
+                f"{domain}: {param.name}={value} is out of range; expected "
+                f"{param.low} <= {param.name} <= {param.high}"
+            )
+        resolved[param.name] = int(value)
+    problem = spec.check(resolved)
+    if problem:
+        raise GeneratorParamError(f"{domain}: {problem}")
+    return resolved
+
+
+def generate(
+    domain: str,
+    params: Mapping[str, int] | None,
+    rng: np.random.Generator,
+    *,
+    name: str | None = None,
+) -> GeneratedTask:
+    """A random solvable task of ``domain`` with the given size parameters.
+
+    Args:
+        domain: registry name (see :func:`domain_names`).
+        params: size parameters; missing ones take their defaults (see :func:`describe_generators`).
+        rng: the generator all randomness comes from (same state, same task).
+        name: problem name; defaults to one derived from the parameters.
+
+    Returns:
+        The task tagged with its parameters, its PDDL problem text and a witness plan.
+
+    Raises:
+        GeneratorParamError: for an unknown domain, unknown parameters or out-of-range values.
+    """
+    spec = domain_spec(domain)
+    resolved = resolve_params(domain, params)
+    task, witness = spec.build(dict(resolved), rng, name)
+    builder = PlanBuilder(task)
+    witness(builder)
+    if not task.goal_reached(builder.state):  # a generator bug, never a user error
+        raise RuntimeError(f"{domain} {resolved}: the witness plan does not reach the goal")
+    text = problem_to_pddl(task, constants=domain_constants(domain_path(domain)))
+    return GeneratedTask(domain, task, text, resolved, tuple(builder.actions))
+
+
+def task_rng(seed: int, domain: str, index: int) -> np.random.Generator:
+    """The generator of task ``index`` in a seeded batch: stable per (seed, domain, index), so
+    task 3 is the same whether 5 or 500 tasks are drawn."""
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(domain.encode()), index]))
+
+
+def generate_tasks(
+    domain: str, params: Mapping[str, int] | None, *, seed: int, n: int
+) -> Iterator[GeneratedTask]:
+    """``n`` tasks named ``<domain>-001`` ..., task i drawn from :func:`task_rng` ``(seed, domain, i)``."""
+    resolve_params(domain, params)  # fail before the first task, not after
+    for i in range(n):
+        yield generate(domain, params, task_rng(seed, domain, i), name=f"{domain}-{i + 1:03d}")
+
+
+def tag_optimal_length(generated: GeneratedTask, *, time_limit_s: float = 5.0) -> GeneratedTask:
+    """``generated`` with ``task.optimal_length`` set when a planner proves it within the limit
+    (breadth-first search for tiny tasks, else Fast Downward's optimal configuration); unchanged
+    when none does or no planner is installed."""
+    length = optimal_length(generated.task, generated.domain_file, time_limit_s=time_limit_s)
+    if length is None:
+        return generated
+    return dataclasses.replace(generated, task=dataclasses.replace(generated.task, optimal_length=length))
+
+
+def describe_generators() -> str:
+    """Every domain with its parameters, ranges and defaults (the ``tasks --help`` text)."""
+    return "\n\n".join(spec.describe() for spec in GENERATORS.values())
