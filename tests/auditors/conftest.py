@@ -27,7 +27,7 @@ from simulator.store import (
     TraceRow,
 )
 
-Rule = Literal["shortest", "validity", "accept_all", "reject_all"]
+Rule = Literal["shortest", "validity", "accept_all", "reject_all", "length_bias"]
 
 INVALID_STATUSES = ("invalid_step", "goal_not_reached", "unknown_action", "unparseable")
 
@@ -133,6 +133,8 @@ def _keep(rule: Rule, traces: list[TraceRow]) -> set[int]:
         return {t.trace_id for t in valid}
     if not valid:
         return set()
+    if rule == "length_bias" and traces[0].task_id % 10 < 3:  # 30% of tasks: the longest plan
+        return {max(valid, key=lambda t: (t.plan_length, -t.n_tokens, -t.trace_id)).trace_id}
     best = min(valid, key=lambda t: (t.plan_length, t.n_tokens, t.trace_id))
     return {best.trace_id}
 
