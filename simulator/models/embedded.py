@@ -24,7 +24,7 @@ from simulator.models._format import name_map, render_plan, render_prompt, vocab
 from simulator.models._tokenizer import build_tokenizer
 from simulator.models.training import Example, train_sft
 from simulator.planning import load_domain_schemas
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
@@ -53,6 +53,10 @@ class EmbeddedModelSpec(BaseModel):
     frontier to push; 0 gives a hard cliff at ``pretrain_max_blocks``)."""
     pretrain_tail_decay: float = Field(0.5, gt=0.0, le=1.0)
     """Each size above the maximum is this much rarer than the one below it."""
+    pretrain_direct_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of pretraining plans written by the direct (near-optimal) planner instead of the
+    canonical one (all misplaced blocks to the table first). Above 0 the base model writes plans of
+    different lengths for one task, so curation rules about plan length have something to act on."""
     pretrain_steps: int = Field(1200, ge=1)
     """Optimiser steps of pretraining (each on freshly generated tasks)."""
     pretrain_batch_size: int = Field(32, ge=1)
@@ -64,10 +68,17 @@ class EmbeddedModelSpec(BaseModel):
 
     def content_hash(self) -> str:
         """Hash of everything that determines the weights."""
-        payload = json.dumps(
-            {"spec": self.model_dump(), "format": FORMAT_VERSION, "vocab": _vocab()}, sort_keys=True
-        )
+        spec = self.model_dump()
+        for name, neutral in _ADDED_LATER.items():  # older caches stay valid
+            if spec[name] == neutral:
+                del spec[name]
+        payload = json.dumps({"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+_ADDED_LATER: dict[str, object] = {"pretrain_direct_share": 0.0}
+"""Fields added after models were cached, with the value that reproduces the older weights; at that
+value they are left out of the content hash."""
 
 
 def _vocab() -> list[str]:
@@ -82,11 +93,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("ITERDEPLOY_CACHE", default)) / "models"
 
 
-def reference_example(n_blocks: int, rng: np.random.Generator) -> Example:
+def reference_example(n_blocks: int, rng: np.random.Generator, direct_share: float = 0.0) -> Example:
     """One pretraining pair: a random task and its reference plan, under random object names."""
     task = generate_task(n_blocks, rng)
     names = name_map(task, rng)
-    plan = [(a.name, a.args) for a in canonical_plan(task)]
+    # no extra draw when the share is 0, so older corpora (and cached weights) are reproduced
+    direct = direct_share > 0 and rng.random() < direct_share
+    steps = direct_plan(task, rng) if direct else canonical_plan(task)
+    plan = [(a.name, a.args) for a in steps]
     return Example(render_prompt(task, names), render_plan(task, plan, names))
 
 
@@ -133,7 +147,7 @@ def pretrain(
 
     def batch(step: int) -> Sequence[Example]:
         return [
-            reference_example(int(rng.choice(sizes, p=probs)), rng)
+            reference_example(int(rng.choice(sizes, p=probs)), rng, spec.pretrain_direct_share)
             for _ in range(spec.pretrain_batch_size)
         ]
 

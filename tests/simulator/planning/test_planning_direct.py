@@ -1,0 +1,41 @@
+"""The direct Blocksworld planner that gives the embedded model's corpus plans of varied length."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.planning import breadth_first_plan, validate_plan
+from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task
+
+
+def _text(plan: list) -> str:
+    return "\n".join(f"({a.name} {' '.join(a.args)})" for a in plan)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(st.integers(2, 12), st.integers(0, 2**31), st.booleans())
+def test_direct_plans_are_valid_and_never_longer_than_canonical(
+    n_blocks: int, seed: int, randomised: bool
+) -> None:
+    task = generate_task(n_blocks, np.random.default_rng(seed))
+    plan = direct_plan(task, np.random.default_rng(seed) if randomised else None)
+    assert validate_plan(task, _text(plan)).is_valid
+    assert len(plan) <= len(canonical_plan(task))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(2, 5), st.integers(0, 2**31))
+def test_direct_plans_are_near_optimal_on_small_tasks(n_blocks: int, seed: int) -> None:
+    task = generate_task(n_blocks, np.random.default_rng(seed))
+    optimal = breadth_first_plan(task)
+    assert optimal is not None
+    assert len(optimal) <= len(direct_plan(task)) <= 2 * len(optimal)
+
+
+def test_direct_and_canonical_plans_differ_often_on_larger_tasks() -> None:
+    rng = np.random.default_rng(0)
+    tasks = [generate_task(7, rng) for _ in range(40)]
+    shorter = sum(len(direct_plan(t)) < len(canonical_plan(t)) for t in tasks)
+    assert shorter >= 15, "a mixed corpus must contain plans of different lengths per task"
