@@ -1,8 +1,10 @@
-"""Auditors: read a run through the store, infer the implicit reward, write findings.
+"""Auditors: read a run through the store, infer the implicit reward, detect drift, write findings.
 
 The public names below are imported lazily (PEP 562 ``__getattr__``): the ``iterdeploy`` CLI loads
 ``auditors.cli`` on every invocation through an entry point, and importing scikit-learn and pandas
-eagerly here would cost about two seconds on ``iterdeploy --help``.
+eagerly here would cost about two seconds on ``iterdeploy --help``. ``AUDITOR_NAME`` is the
+implicit-reward auditor's name (kept for compatibility); the drift auditor's is
+``DRIFT_AUDITOR_NAME``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from auditors.drift import DRIFT_AUDITOR_NAME, DriftAuditor, audit_drift
+    from auditors.drift_data import TraceTable, build_trace_table
     from auditors.features import (
         AuditorConfigError,
         Denominators,
@@ -27,6 +31,11 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "DRIFT_AUDITOR_NAME": "auditors.drift",
+    "DriftAuditor": "auditors.drift",
+    "audit_drift": "auditors.drift",
+    "TraceTable": "auditors.drift_data",
+    "build_trace_table": "auditors.drift_data",
     "AuditorConfigError": "auditors.features",
     "Denominators": "auditors.features",
     "FeatureTable": "auditors.features",
@@ -43,15 +52,20 @@ _EXPORTS = {
 
 __all__ = [
     "AUDITOR_NAME",
+    "DRIFT_AUDITOR_NAME",
     "AuditorConfigError",
     "Denominators",
+    "DriftAuditor",
     "FeatureEffect",
     "FeatureTable",
     "FindingView",
     "ImplicitRewardAuditor",
     "LogisticFit",
+    "TraceTable",
+    "audit_drift",
     "audit_run",
     "build_feature_table",
+    "build_trace_table",
     "findings_to_json",
     "make_finding",
 ]

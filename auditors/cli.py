@@ -3,13 +3,17 @@
 The main CLI lives in the simulator, which must not import auditors, so it loads this command
 through the ``iterdeploy.commands`` entry-point group (name ``audit``, value
 ``auditors.cli:register``). Entry points are loaded on every ``iterdeploy`` invocation, so this
-module imports only typer at the top; scikit-learn and pandas (about two seconds) are imported when
-the command actually runs.
+module imports only typer at the top; scikit-learn, scipy and pandas (about two seconds) are
+imported when the command actually runs.
+
+By default the command runs every auditor in a fixed order (implicit reward, then drift); each
+replaces only its own earlier findings in the store. ``--only`` runs one of them.
 """
 
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,15 +26,24 @@ EXIT_BAD_INPUT = 2
 """Exit status for a run directory or option the auditor cannot use (as click's usage errors)."""
 
 
+class AuditorChoice(StrEnum):
+    """Auditors ``--only`` can select (the ``iterdeploy audit`` names, without versions)."""
+
+    implicit_reward = "implicit-reward"
+    declared = "declared-objective"
+    drift = "drift"
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``audit`` command to ``app``; the ``iterdeploy.commands`` entry point.
 
     Args:
         app: The ``iterdeploy`` typer application.
     """
-    app.command("audit", help="Infer the reward implicit in a run's curation and store findings.")(
-        audit_command
-    )
+    app.command(
+        "audit",
+        help="Audit a run (implicit reward, declared objective, drift) and store the findings.",
+    )(audit_command)
 
 
 def audit_command(
@@ -43,27 +56,52 @@ def audit_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the findings as a JSON list instead of a table.")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed (implicit reward).")] = 0,
     n_bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples per fit.")
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples per fit (implicit reward).")
     ] = 200,
+    only: Annotated[
+        AuditorChoice | None,
+        typer.Option("--only", help="Run one auditor instead of all.", case_sensitive=False),
+    ] = None,
 ) -> None:
-    """Run the implicit-reward auditor on RUN_DIR, store its findings and print them."""
+    """Run the auditors on RUN_DIR, store their findings and print them."""
     from auditors.features import AuditorConfigError
-    from auditors.implicit_reward import audit_run
     from simulator.errors import StoreError
 
+    run_implicit = only in (None, AuditorChoice.implicit_reward)
+    run_declared = only in (None, AuditorChoice.declared)
+    run_drift = only in (None, AuditorChoice.drift)
+    implicit: list[FindingRow] = []
+    declared: list[FindingRow] = []
+    drift: list[FindingRow] = []
     try:
-        findings = audit_run(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+        if run_implicit:
+            from auditors.implicit_reward import audit_run
+
+            implicit = audit_run(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+        if run_declared:
+            from auditors.declared import audit_declared
+
+            declared = audit_declared(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+        if run_drift:
+            from auditors.drift import audit_drift
+
+            drift = audit_drift(run_dir)
     except (StoreError, AuditorConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from exc
     if as_json:
         from auditors.findings import findings_to_json
 
-        typer.echo(findings_to_json(findings))
+        typer.echo(findings_to_json(implicit + declared + drift))
         return
-    _print_findings(findings, run_dir)
+    if run_implicit:
+        _print_findings(implicit, run_dir)
+    if run_declared:
+        _print_declared(declared, run_dir)
+    if run_drift:
+        _print_drift(drift, run_dir)
 
 
 def _print_findings(findings: list[FindingRow], run_dir: Path) -> None:
@@ -103,3 +141,59 @@ def _weight_cells(effect: dict[str, float | None], confidence: float) -> tuple[s
     if low is None or high is None:
         return f"{weight:+.2f}", "-"
     return f"{weight:+.2f}", f"{round(100 * confidence)}% [{low:+.2f}, {high:+.2f}]"
+
+
+def _print_drift(findings: list[FindingRow], run_dir: Path) -> None:
+    """Flagged drift tests and capability changes as a table, then every drift finding's claim."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Drift: flagged after Benjamini–Hochberg correction", box=box.SIMPLE_HEAD)
+    for column in ("severity", "gens", "traces", "feature", "statistic", "p (BH)", "PSI"):
+        table.add_column(column, justify="right" if column in ("p (BH)", "PSI") else "left", no_wrap=True)
+    for finding in findings:
+        if finding.kind not in ("drift", "capability") or finding.severity == "info":
+            continue
+        n = json.loads(finding.numbers_json)
+        pair = n.get("generations", {})
+        if finding.kind == "capability":
+            feature, statistic = f"valid share, size {n.get('size')}", f"{100 * n.get('change', 0):+.0f} pts"
+        else:
+            test = "KS" if "ks_2samp" in str(n.get("test")) else "chi2"
+            feature, statistic = str(n.get("feature")), f"{test} {_num(n.get('statistic'))}"
+        table.add_row(
+            finding.severity,
+            f"{pair.get('earlier')}→{pair.get('later')}",
+            str(n.get("purpose", "")),
+            feature,
+            statistic,
+            _num(n.get("p_adjusted")),
+            _num(n.get("psi")),
+        )
+    if table.row_count:
+        console.print(table)
+    for finding in findings:
+        scope = "run" if finding.generation is None else f"generation {finding.generation}"
+        console.print(f"[{finding.severity}] {finding.kind}, {scope}: {finding.claim}", markup=False)
+    console.print(f"{len(findings)} drift findings stored in {run_dir}", markup=False)
+
+
+def _print_declared(findings: list[FindingRow], run_dir: Path) -> None:
+    """Each declared-objective finding's claim, alarms first."""
+    from rich.console import Console
+
+    console = Console()
+    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    for finding in sorted(findings, key=lambda f: (order[f.severity], f.generation is not None,
+                                                   f.generation or 0)):
+        scope = "run" if finding.generation is None else f"generation {finding.generation}"
+        console.print(f"[{finding.severity}] {finding.kind}, {scope}: {finding.claim}", markup=False)
+    console.print(f"{len(findings)} declared-objective findings stored in {run_dir}", markup=False)
+
+
+def _num(value: object) -> str:
+    if not isinstance(value, (int, float)):
+        return "-"
+    return f"{value:.2g}" if abs(value) < 0.01 and value != 0 else f"{value:.2f}"

@@ -36,7 +36,8 @@ def run(make_store: StoreFactory) -> Path:
 
 
 def test_json_output_parses_and_is_stored(app: typer.Typer, run: Path) -> None:
-    result = CliRunner().invoke(app, ["audit", str(run), "--json", "--seed", "3", "--bootstrap", "20"])
+    args = ["audit", str(run), "--json", "--seed", "3", "--bootstrap", "20", "--only", "implicit-reward"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     findings = json.loads(result.stdout)
     assert [f["generation"] for f in findings] == [None, 0, 1]
@@ -56,6 +57,8 @@ def test_table_output_shows_weights_and_claims(app: typer.Typer, run: Path) -> N
     assert "is_valid" in result.stdout and "plan_length" in result.stdout
     assert "Across the run, users kept" in result.stdout
     assert "3 findings stored" in result.stdout
+    assert "declared-objective findings stored" in result.stdout
+    assert "drift findings stored" in result.stdout
 
 
 @pytest.mark.parametrize("make_path", [lambda tmp: tmp / "missing", lambda tmp: tmp])
