@@ -24,7 +24,7 @@ from simulator.models._format import name_map, render_plan, render_prompt, vocab
 from simulator.models._tokenizer import build_tokenizer
 from simulator.models.training import Example, train_sft
 from simulator.planning import load_domain_schemas
-from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task
+from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
@@ -57,6 +57,10 @@ class EmbeddedModelSpec(BaseModel):
     """Share of pretraining plans written by the direct (near-optimal) planner instead of the
     canonical one (all misplaced blocks to the table first). Above 0 the base model writes plans of
     different lengths for one task, so curation rules about plan length have something to act on."""
+    pretrain_detour_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of pretraining plans with one redundant move (a block lifted and put straight back):
+    the base then sometimes wastes two steps, so valid plans of one task differ in length and a
+    curation rule about plan length has something to select."""
     pretrain_steps: int = Field(1200, ge=1)
     """Optimiser steps of pretraining (each on freshly generated tasks)."""
     pretrain_batch_size: int = Field(32, ge=1)
@@ -76,7 +80,7 @@ class EmbeddedModelSpec(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-_ADDED_LATER: dict[str, object] = {"pretrain_direct_share": 0.0}
+_ADDED_LATER: dict[str, object] = {"pretrain_direct_share": 0.0, "pretrain_detour_share": 0.0}
 """Fields added after models were cached, with the value that reproduces the older weights; at that
 value they are left out of the content hash."""
 
@@ -93,13 +97,17 @@ def cache_root() -> Path:
     return Path(os.environ.get("ITERDEPLOY_CACHE", default)) / "models"
 
 
-def reference_example(n_blocks: int, rng: np.random.Generator, direct_share: float = 0.0) -> Example:
+def reference_example(
+    n_blocks: int, rng: np.random.Generator, direct_share: float = 0.0, detour_share: float = 0.0
+) -> Example:
     """One pretraining pair: a random task and its reference plan, under random object names."""
     task = generate_task(n_blocks, rng)
     names = name_map(task, rng)
-    # no extra draw when the share is 0, so older corpora (and cached weights) are reproduced
+    # no extra draw when a share is 0, so older corpora (and cached weights) are reproduced
     direct = direct_share > 0 and rng.random() < direct_share
     steps = direct_plan(task, rng) if direct else canonical_plan(task)
+    if detour_share > 0 and rng.random() < detour_share:
+        steps = with_detour(task, steps, rng)
     plan = [(a.name, a.args) for a in steps]
     return Example(render_prompt(task, names), render_plan(task, plan, names))
 
@@ -147,7 +155,8 @@ def pretrain(
 
     def batch(step: int) -> Sequence[Example]:
         return [
-            reference_example(int(rng.choice(sizes, p=probs)), rng, spec.pretrain_direct_share)
+            reference_example(int(rng.choice(sizes, p=probs)), rng, spec.pretrain_direct_share,
+                              spec.pretrain_detour_share)
             for _ in range(spec.pretrain_batch_size)
         ]
 

@@ -227,6 +227,33 @@ def direct_plan(task: GroundTask, rng: np.random.Generator | None = None) -> lis
     return plan
 
 
+def with_detour(
+    task: GroundTask, plan: list[GroundAction], rng: np.random.Generator
+) -> list[GroundAction]:
+    """``plan`` with one redundant move inserted: a clear block is lifted and put straight back.
+
+    The plan stays valid and becomes two steps longer: the kind of wasted move a model imitates
+    from an imperfect corpus, and the variation a curation rule about plan length acts on (a
+    shortest-plan curator removes detours generation after generation, a longest-plan one keeps
+    them). The detour goes after a random complete move (the arm is empty there).
+    """
+    schemas = {s.name: s for s in task.schemas}
+    cut = 2 * int(rng.integers(len(plan) // 2 + 1))
+    state = task.init
+    for action in plan[:cut]:
+        state = action.apply(state)
+    tops = sorted(a[1] for a in state if a[0] == "clear")
+    if not tops:
+        return list(plan)
+    block = tops[int(rng.integers(len(tops)))]
+    support = next((a[2] for a in state if a[0] == "on" and a[1] == block), None)
+    if support is None:
+        detour = [schemas["pickup"].ground((block,)), schemas["putdown"].ground((block,))]
+    else:
+        detour = [schemas["unstack"].ground((block, support)), schemas["stack"].ground((block, support))]
+    return [*plan[:cut], *detour, *plan[cut:]]
+
+
 def write_problem(task: GroundTask) -> str:
     """The task as a PDDL problem file for the IPC Blocksworld domain."""
     return problem_to_pddl(task)
