@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import StoreError
-from simulator.models._format import extract_plan, name_map, render_plan, render_prompt
-from simulator.models.embedded import ensure_base
-from simulator.models.hf_planner import Completion, HfPlanner, TrainConfig
+from simulator.models.hf_planner import Completion, TrainConfig
+from simulator.models.protocol import PlannerModel
+from simulator.models.registry import load_planner
+from simulator.models.task_format import CompactTaskFormat, TaskFormat, task_format
 from simulator.models.training import Example
 from simulator.planning import GroundTask, breadth_first_plan, problem_to_pddl, validate_plan
 from simulator.planning.blocksworld import canonical_plan, generate_task
@@ -141,6 +142,7 @@ class DeploymentLoop:
         self._log = log or (lambda msg: None)
         self._tasks: dict[int, GroundTask] = {}
         self._optimal_lengths: dict[int, int | None] = {}
+        self._format: TaskFormat = CompactTaskFormat()
 
     # -- progress -----------------------------------------------------------------------------
     def _progress(self, description: str, total: int) -> Callable[[int], None]:
@@ -196,21 +198,20 @@ class DeploymentLoop:
 
     # -- phases -------------------------------------------------------------------------------
     def _sample(
-        self, planner: HfPlanner, tasks: Sequence[GroundTask], *, n: int, temperature: float,
+        self, planner: PlannerModel, tasks: Sequence[GroundTask], *, n: int, temperature: float,
         seed: int, description: str,
     ) -> list[_Sampled]:
-        maps = [name_map(t) for t in tasks]
-        prompts = [render_prompt(t, m) for t, m in zip(tasks, maps, strict=True)]
+        prompts = [self._format.prompt(t) for t in tasks]
         advance = self._progress(description, len(prompts) * n)
         completions = planner.sample(
             prompts, n=n, temperature=temperature, max_new_tokens=self.spec.deploy.max_new_tokens,
             seed=seed, on_batch=advance,
         )
         out = []
-        for ti, (task_maps, comps) in enumerate(zip(maps, completions, strict=True)):
+        for ti, comps in enumerate(completions):
             for si, comp in enumerate(comps):
-                extracted = extract_plan(comp.text, task_maps)
-                out.append(_Sampled(ti, si, comp, extracted.plan_text, extracted.n_reasoning_tokens))
+                plan_text, n_reasoning = self._format.extract(comp.text, tasks[ti])
+                out.append(_Sampled(ti, si, comp, plan_text, n_reasoning))
         return out
 
     def run(self) -> list[GenerationSummary]:
@@ -244,9 +245,12 @@ class DeploymentLoop:
         spec = self.spec
         advance = self._progress("pretraining base model (cached after the first run)",
                                  spec.model.embedded.pretrain_steps)
-        base_dir = ensure_base(spec.model.embedded, on_step=lambda s, loss: advance(1))
-        planner = HfPlanner(base_dir)
-        base_name = f"{spec.model.name}@{base_dir.name}"
+        planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded,
+                               on_step=lambda s, loss: advance(1))
+        base_name = spec.model.name
+        if spec.model.name == "embedded-tiny-v1":
+            base_name += f"@embedded-{spec.model.embedded.content_hash()}"
+        self._format = task_format(planner, spec.domain, spec.model.few_shot)
         eval_tasks = self._eval_pool()
         seen = {_task_key(t) for t in eval_tasks}
         eval_ids = list(range(1, len(eval_tasks) + 1))
@@ -310,7 +314,7 @@ class DeploymentLoop:
         ]
 
     def _one_generation(
-        self, writer: RunWriter, planner: HfPlanner, g: int, eval_tasks: list[GroundTask],
+        self, writer: RunWriter, planner: PlannerModel, g: int, eval_tasks: list[GroundTask],
         eval_ids: list[int], seen: set[tuple[object, ...]], users: Population, base_name: str,
     ) -> GenerationBundle:
         spec = self.spec
@@ -324,7 +328,7 @@ class DeploymentLoop:
         if g == 0:
             bundle.models.append(ModelRow(
                 model_id=0, generation=0, base=base_name, parent_id=None, adapter_path=None,
-                hyperparameters_json=dumps(spec.model.embedded.model_dump()), train_loss=None,
+                hyperparameters_json=dumps(spec.model.model_dump(mode="json")), train_loss=None,
                 n_train_examples=0, train_time_s=0.0,
             ))
             for task, task_id in zip(eval_tasks, eval_ids, strict=True):
@@ -412,7 +416,7 @@ class DeploymentLoop:
             tr = spec.training
             config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
                                  lora_alpha=tr.lora_alpha, lr=tr.lr, n_epochs=tr.n_epochs,
-                                 batch_size=tr.batch_size)
+                                 batch_size=tr.batch_size, max_len=tr.max_len)
             n_steps = -(-len(examples) * tr.n_epochs // tr.batch_size)
             advance = self._progress(f"gen {g}: training gen {g + 1}", max(1, n_steps))
             stats = planner.train(examples, config, seed=derive_seed(spec.seed, "training", g + 1),
@@ -478,15 +482,14 @@ class DeploymentLoop:
         for k, task in enumerate(tasks):
             task_id, trace_id = first_task + k, first_trace + k
             task_rows.append(self._task_row(task, task_id, "reference", g))
-            names = name_map(task)
             plan = [(a.name, a.args) for a in canonical_plan(task)]
-            completion = render_plan(task, plan, names)
-            extracted = extract_plan(completion, names)
-            verdict = validate_plan(task, extracted.plan_text)
+            completion = self._format.completion(task, plan)
+            plan_text, n_reasoning = self._format.extract(completion, task)
+            verdict = validate_plan(task, plan_text)
             trace_rows.append(TraceRow(
                 trace_id=trace_id, generation=g, task_id=task_id, purpose="reference",
-                sample_index=0, completion=completion, plan_text=extracted.plan_text,
-                n_tokens=len(completion.split()), n_reasoning_tokens=extracted.n_reasoning_tokens,
+                sample_index=0, completion=completion, plan_text=plan_text,
+                n_tokens=len(completion.split()), n_reasoning_tokens=n_reasoning,
                 hit_token_limit=False, status=verdict.status, is_valid=verdict.is_valid,
                 plan_length=verdict.plan_length, verdict_json=dumps(verdict.to_dict()),
             ))
@@ -539,7 +542,7 @@ class DeploymentLoop:
                     "SELECT problem_pddl FROM tasks WHERE task_id=?", (task_id,)).fetchone()[0]
                 task = _task_from_pddl(pddl, self.spec.domain)
                 self._tasks[task_id] = task
-            examples.append(Example(render_prompt(task, name_map(task)), completion))
+            examples.append(Example(self._format.prompt(task), completion))
         return examples
 
 

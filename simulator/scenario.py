@@ -79,10 +79,26 @@ class EvaluationSpec(_Spec):
 class ModelSpec(_Spec):
     """The base model."""
 
-    name: Literal["embedded-tiny-v1"] = "embedded-tiny-v1"
-    """Registered model name; the embedded model is pretrained and cached on first use."""
+    name: str = "embedded-tiny-v1"
+    """A registered model (``embedded-tiny-v1``, pretrained and cached on first use;
+    ``smollm2-135m``, see docs/models.md), ``hf:DIR`` or a directory written by
+    ``save_pretrained``, or a ``.gguf`` file. Nothing is downloaded."""
+    few_shot: int = Field(2, ge=0, le=8)
+    """Solved examples of the domain shown before each task (PDDL-prompted models only)."""
     embedded: EmbeddedModelSpec = EmbeddedModelSpec()
     """Architecture and pretraining recipe of the embedded model."""
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from simulator.errors import ModelError
+        from simulator.models.registry import resolve_model
+
+        try:
+            resolve_model(name)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        return name
 
 
 class TrainingSpec(_Spec):
@@ -102,6 +118,9 @@ class TrainingSpec(_Spec):
     """Passes over the training set."""
     batch_size: int = Field(16, ge=1)
     """Examples per optimiser step."""
+    max_len: int = Field(512, ge=16, le=32768)
+    """Tokens per training example (prompt + completion; the prompt's start is cut first). Real
+    LLMs with few-shot PDDL prompts need 1536 or more."""
 
 
 class PoolSpec(_Spec):

@@ -20,7 +20,13 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
-from simulator.models.training import Example, TrainStats, epoch_batches, train_sft
+from simulator.models.training import Example, TrainStats, encode_example, epoch_batches, train_sft
+
+PromptFormat = Literal["compact", "pddl"]
+"""Which prompt/plan format a model reads and writes (see :mod:`simulator.models.registry`)."""
+
+LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""The linear layers LoRA adapts in Llama-style models (attention and MLP)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,19 @@ class TrainConfig:
 class HfPlanner:
     """Loads a base model directory and samples from / fine-tunes it."""
 
-    def __init__(self, base_dir: str | Path) -> None:
+    def __init__(
+        self,
+        base_dir: str | Path,
+        *,
+        name: str | None = None,
+        prompt_format: PromptFormat = "compact",
+    ) -> None:
         self.base_dir = Path(base_dir)
+        self.name = name if name is not None else self.base_dir.name
+        """What the registry (or the caller) calls this model; recorded as the base's name."""
+        self.prompt_format: PromptFormat = prompt_format
+        """The prompt format the model reads: the embedded model's ``compact`` towers, or
+        ``pddl`` for real LLMs (see :mod:`simulator.models.pddl_format`)."""
         self._model: PreTrainedModel | None = None
         self._tok: PreTrainedTokenizerFast | None = None
 
@@ -126,8 +143,7 @@ class HfPlanner:
                     r=config.lora_r,
                     lora_alpha=config.lora_alpha,
                     lora_dropout=0.0,
-                    target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
-                                    "gate_proj", "up_proj", "down_proj"],
+                    target_modules=self._lora_target_modules(model),
                     task_type="CAUSAL_LM",
                 )
                 torch.manual_seed(seed)
@@ -147,7 +163,43 @@ class HfPlanner:
         return train_sft(
             model, self.tokenizer, batches, n_steps=n_steps, lr=config.lr, seed=seed,
             max_len=config.max_len, warmup_steps=min(10, n_steps // 10), on_step=on_step,
+            encode=self._encode_example,
         )
+
+    # -- hooks a subclass for another kind of model overrides ----------------------------------
+    def _lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
+        """Module names LoRA adapts; the embedded model is a Llama, so its projections."""
+        return list(LLAMA_LORA_TARGETS)
+
+    def _encode_prompt(self, prompt: str) -> list[int]:
+        """Prompt token ids as sampling feeds them: BOS, then the prompt (the embedded layout,
+        which :func:`simulator.models.training.encode_example` mirrors for training)."""
+        tok = self.tokenizer
+        return [tok.bos_token_id, *tok(prompt, add_special_tokens=False)["input_ids"]]
+
+    def _encode_example(
+        self, tok: PreTrainedTokenizerFast, ex: Example, max_len: int
+    ) -> tuple[list[int], list[int]]:
+        """A training pair as (ids, labels); must agree with :meth:`_encode_prompt`."""
+        return encode_example(tok, ex, max_len)
+
+    def _generate(
+        self, model: PreTrainedModel, encoded: list[list[int]], *, max_new_tokens: int, **kwargs: object
+    ) -> list[list[int]]:
+        """New tokens per row for one batch of encoded prompts: left-padded, KV-cached."""
+        tok = self.tokenizer
+        width = max(len(e) for e in encoded)
+        ids = torch.full((len(encoded), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, e in enumerate(encoded):
+            ids[row, width - len(e):] = torch.tensor(e)
+            mask[row, width - len(e):] = 1
+        gen = model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **kwargs,
+        )
+        rows: list[list[int]] = gen[:, width:].tolist()
+        return rows
 
     @torch.no_grad()
     def sample(
@@ -173,23 +225,11 @@ class HfPlanner:
         for start in range(0, len(flat), batch_size):
             chunk = flat[start : start + batch_size]
             torch.manual_seed(seed + start)
-            encoded = [
-                [tok.bos_token_id, *tok(p, add_special_tokens=False)["input_ids"]] for p in chunk
-            ]
-            width = max(len(e) for e in encoded)
-            ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, e in enumerate(encoded):
-                ids[row, width - len(e):] = torch.tensor(e)
-                mask[row, width - len(e):] = 1
+            encoded = [self._encode_prompt(p) for p in chunk]
             kwargs: dict[str, object] = {"do_sample": temperature > 0}
             if temperature > 0:
                 kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
-            gen = model.generate(
-                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **kwargs,
-            )
-            for row in gen[:, width:].tolist():
+            for row in self._generate(model, encoded, max_new_tokens=max_new_tokens, **kwargs):
                 ended = tok.eos_token_id in row
                 body = row[: row.index(tok.eos_token_id)] if ended else row
                 body = [t for t in body if t != tok.pad_token_id]

@@ -48,6 +48,10 @@ def encode_example(tok: PreTrainedTokenizerFast, ex: Example, max_len: int) -> t
     return [int(i) for i in ids], [int(x) for x in labels]
 
 
+Encoder = Callable[[PreTrainedTokenizerFast, Example, int], tuple[list[int], list[int]]]
+"""How one example becomes (token ids, labels with the prompt masked)."""
+
+
 def collate(batch: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a batch of (ids, labels)."""
     width = max(len(ids) for ids, _ in batch)
@@ -72,6 +76,7 @@ def train_sft(
     max_len: int = 512,
     warmup_steps: int = 0,
     on_step: Callable[[int, float], None] | None = None,
+    encode: Encoder | None = None,
 ) -> TrainStats:
     """Train ``model`` (its trainable parameters) for ``n_steps`` AdamW steps.
 
@@ -85,7 +90,11 @@ def train_sft(
         max_len: truncation length in tokens.
         warmup_steps: steps of linear warm-up.
         on_step: called with (step, loss) after every step (progress bars).
+        encode: (tokenizer, example, max_len) → (ids, labels); defaults to :func:`encode_example`,
+            the embedded model's layout. Chat-templated prompts of real LLMs need another layout
+            (no extra BOS, no space before the completion), hence the hook.
     """
+    encode = encode_example if encode is None else encode
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
@@ -104,7 +113,7 @@ def train_sft(
     for step in range(n_steps):
         examples = batches(step)
         n_seen += len(examples)
-        batch = collate([encode_example(tok, ex, max_len) for ex in examples], tok.pad_token_id)
+        batch = collate([encode(tok, ex, max_len) for ex in examples], tok.pad_token_id)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

