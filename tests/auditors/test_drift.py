@@ -545,13 +545,13 @@ def test_cli_only_drift_prints_and_stores(app: typer.Typer, cli_run: Path) -> No
         assert [f.claim for f in reader.findings()] == [f["claim"] for f in printed]
 
 
-def test_cli_runs_both_auditors_in_order(app: typer.Typer, cli_run: Path) -> None:
+def test_cli_runs_every_auditor_in_order(app: typer.Typer, cli_run: Path) -> None:
     result = CliRunner().invoke(app, ["audit", str(cli_run), "--json", "--bootstrap", "10"])
     assert result.exit_code == 0, result.output
     auditors = [f["auditor"] for f in json.loads(result.stdout)]
-    first_drift = auditors.index(AUDITOR_NAME)
-    assert set(auditors[:first_drift]) == {"implicit-reward-v1"}
-    assert set(auditors[first_drift:]) == {AUDITOR_NAME}
+    order = ["implicit-reward-v1", "declared-objective-v1", AUDITOR_NAME]
+    assert set(auditors) == set(order)
+    assert auditors == sorted(auditors, key=order.index), "grouped, in the documented order"
     with RunReader(cli_run) as reader:
         assert sorted(f.auditor for f in reader.findings()) == sorted(auditors)
 
