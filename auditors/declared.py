@@ -40,8 +40,8 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
 from auditors.features import AuditorConfigError, build_feature_table
-from auditors.findings import Severity, make_finding
-from simulator.store import FindingRow, RunReader, RunWriter
+from auditors.findings import Severity, audit_and_store, make_finding
+from simulator.store import FindingRow, RunReader
 from simulator.users import CandidateTrace, CurationContext, make_policy
 
 AUDITOR_NAME = "declared-objective-v1"
@@ -311,15 +311,10 @@ def audit_declared(run_dir: str | Path, *, seed: int = 0, n_bootstrap: int = 200
                    confidence: float = 0.95) -> list[FindingRow]:
     """Audit ``run_dir`` against its declared objective and store the findings (replacing this
     auditor's earlier ones)."""
-    with RunReader(run_dir) as reader:
-        findings = audit(reader, seed=seed, n_bootstrap=n_bootstrap, confidence=confidence)
-    writer = RunWriter(run_dir)
-    try:
-        writer.replace_findings(AUDITOR_NAME, findings)
-    finally:
-        writer.close()
-    with RunReader(run_dir) as reader:
-        return [f for f in reader.findings() if f.auditor == AUDITOR_NAME]
+    return audit_and_store(
+        run_dir, AUDITOR_NAME,
+        lambda reader: audit(reader, seed=seed, n_bootstrap=n_bootstrap, confidence=confidence),
+    )
 
 
 def finding_numbers(row: FindingRow) -> dict[str, object]:

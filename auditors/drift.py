@@ -42,8 +42,8 @@ from auditors.drift_findings import drift_finding
 from auditors.drift_stats import N_BINS, PSI_EPSILON, bh_adjust
 from auditors.drift_tests import FEATURES, PSI_HIGH, PSI_MEDIUM, DriftTest, compare_feature
 from auditors.features import AuditorConfigError
-from auditors.findings import make_finding
-from simulator.store import FindingRow, RunReader, RunWriter
+from auditors.findings import audit_and_store, make_finding
+from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "drift-v1"
 """Registered name of :class:`DriftAuditor`; bump when the same store gives other numbers."""
@@ -323,12 +323,4 @@ def audit_drift(run_dir: str | Path, **config: object) -> list[FindingRow]:
         AuditorConfigError: When the arguments cannot be used.
     """
     auditor = DriftAuditor(**config)  # type: ignore[arg-type]
-    with RunReader(run_dir) as reader:
-        findings = auditor.audit(reader)
-    writer = RunWriter(run_dir)
-    try:
-        writer.replace_findings(auditor.name, findings)
-    finally:
-        writer.close()
-    with RunReader(run_dir) as reader:
-        return [f for f in reader.findings() if f.auditor == auditor.name]
+    return audit_and_store(run_dir, auditor.name, auditor.audit)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from simulator.store import FindingRow, dumps
+from simulator.store import FindingRow, RunReader, RunWriter, dumps
 
 Severity = Literal["info", "low", "medium", "high"]
 """How much a stakeholder should care about a finding (the store's closed set)."""
@@ -142,3 +143,24 @@ class FindingView(BaseModel):
 def findings_to_json(rows: Sequence[FindingRow]) -> str:
     """The ``--json`` output: a JSON list of :class:`FindingView` objects."""
     return json.dumps([FindingView.from_row(r).model_dump(mode="json") for r in rows], indent=2)
+
+
+def audit_and_store(
+    run_dir: str | Path, auditor_name: str, audit: Callable[[RunReader], list[FindingRow]]
+) -> list[FindingRow]:
+    """Run ``audit`` on the store in ``run_dir``, replace ``auditor_name``'s earlier findings with
+    its result, and return them as stored (with their counter ids).
+
+    The store is opened for reading first, so a path that is not a run directory fails with a
+    clear :class:`~simulator.errors.StoreError` instead of a writer creating an empty store there;
+    other auditors' findings and every other table are left as they were.
+    """
+    with RunReader(run_dir) as reader:
+        findings = audit(reader)
+    writer = RunWriter(run_dir)
+    try:
+        writer.replace_findings(auditor_name, findings)
+    finally:
+        writer.close()
+    with RunReader(run_dir) as reader:
+        return [f for f in reader.findings() if f.auditor == auditor_name]

@@ -60,9 +60,9 @@ from auditors.features import (
     build_feature_table,
     check_features,
 )
-from auditors.findings import Severity, make_finding
+from auditors.findings import Severity, audit_and_store, make_finding
 from simulator.errors import StoreError
-from simulator.store import FindingRow, RunReader, RunWriter
+from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "implicit-reward-v1"
 """Registered name of :class:`ImplicitRewardAuditor`; bump when the same config gives other numbers."""
@@ -474,15 +474,7 @@ def audit_run(
     auditor = ImplicitRewardAuditor(
         seed=seed, n_bootstrap=n_bootstrap, features=features, confidence=confidence
     )
-    with RunReader(run_dir) as reader:
-        findings = auditor.audit(reader)
-    writer = RunWriter(run_dir)
-    try:
-        writer.replace_findings(auditor.name, findings)
-    finally:
-        writer.close()
-    with RunReader(run_dir) as reader:
-        return [f for f in reader.findings() if f.auditor == auditor.name]
+    return audit_and_store(run_dir, auditor.name, auditor.audit)
 
 
 def _severity(joint: LogisticFit, strata: dict[str, LogisticFit] | None) -> Severity:
