@@ -78,6 +78,45 @@ def generate_task(n_blocks: int, rng: np.random.Generator, *, name: str | None =
     )
 
 
+class _Towers:
+    """Where each block is and where the goal wants it, as the reference planners track them.
+
+    A block held in the initial state is put down first (the plan starts with that putdown).
+    """
+
+    def __init__(self, task: GroundTask) -> None:
+        self.below: dict[str, str | None] = {}
+        for atom in task.init:
+            if atom[0] == "on":
+                self.below[atom[1]] = atom[2]
+            elif atom[0] == "on-table":
+                self.below[atom[1]] = None
+        self.goal_below: dict[str, str | None] = {}
+        for atom in task.goal:
+            if atom[0] == "on":
+                self.goal_below[atom[1]] = atom[2]
+            elif atom[0] == "on-table":
+                self.goal_below[atom[1]] = None
+        self.schemas = {s.name: s for s in task.schemas}
+        held = [atom[1] for atom in task.init if atom[0] == "holding"]
+        self.plan: list[GroundAction] = [self.schemas["putdown"].ground((b,)) for b in held]
+        for block in held:
+            self.below[block] = None
+
+    def well_placed(self, block: str) -> bool:
+        """On its goal support, and so is everything below it (unconstrained: on the table)."""
+        cur: str | None = block
+        while cur is not None:
+            if self.goal_below.get(cur) != self.below[cur]:
+                return False
+            cur = self.below[cur]
+        return True
+
+    def is_clear(self, block: str) -> bool:
+        """Nothing stands on ``block``."""
+        return all(b != block for b in self.below.values())
+
+
 def canonical_plan(task: GroundTask) -> list[GroundAction]:
     """Plan by moving misplaced blocks to the table, then building the goal towers bottom-up.
 
@@ -88,35 +127,9 @@ def canonical_plan(task: GroundTask) -> list[GroundAction]:
     goals follow from the construction). For goals that place every block the plan is at most
     twice the optimal length: each misplaced block moves at most twice, and must move at least once.
     """
-    below: dict[str, str | None] = {}
-    held = [atom[1] for atom in task.init if atom[0] == "holding"]
-    for atom in task.init:
-        if atom[0] == "on":
-            below[atom[1]] = atom[2]
-        elif atom[0] == "on-table":
-            below[atom[1]] = None
-    goal_below: dict[str, str | None] = {}
-    for atom in task.goal:
-        if atom[0] == "on":
-            goal_below[atom[1]] = atom[2]
-        elif atom[0] == "on-table":
-            goal_below[atom[1]] = None
-    schemas = {s.name: s for s in task.schemas}
-    plan: list[GroundAction] = []
-    for block in held:
-        plan.append(schemas["putdown"].ground((block,)))
-        below[block] = None
-
-    def well_placed(block: str) -> bool:
-        cur: str | None = block
-        while cur is not None:
-            if goal_below.get(cur) != below[cur]:
-                return False  # unconstrained blocks belong on the table
-            cur = below[cur]
-        return True
-
-    def is_clear(block: str) -> bool:
-        return all(b != block for b in below.values())
+    towers = _Towers(task)
+    below, goal_below, schemas, plan = towers.below, towers.goal_below, towers.schemas, towers.plan
+    well_placed, is_clear = towers.well_placed, towers.is_clear
 
     def do(name: str, *args: str) -> None:
         action = schemas[name].ground(args)
@@ -161,34 +174,9 @@ def direct_plan(task: GroundTask, rng: np.random.Generator | None = None) -> lis
     short (or long) plans act on anything. With ``rng``, ties between movable blocks are broken at
     random (different valid plans of the same length); without, alphabetically.
     """
-    below: dict[str, str | None] = {}
-    held = [atom[1] for atom in task.init if atom[0] == "holding"]
-    for atom in task.init:
-        if atom[0] == "on":
-            below[atom[1]] = atom[2]
-        elif atom[0] == "on-table":
-            below[atom[1]] = None
-    goal_below: dict[str, str | None] = {}
-    for atom in task.goal:
-        if atom[0] == "on":
-            goal_below[atom[1]] = atom[2]
-        elif atom[0] == "on-table":
-            goal_below[atom[1]] = None
-    schemas = {s.name: s for s in task.schemas}
-    plan: list[GroundAction] = [schemas["putdown"].ground((b,)) for b in held]
-    for block in held:
-        below[block] = None
-
-    def well_placed(block: str) -> bool:
-        cur: str | None = block
-        while cur is not None:
-            if goal_below.get(cur) != below[cur]:
-                return False
-            cur = below[cur]
-        return True
-
-    def is_clear(block: str) -> bool:
-        return all(b != block for b in below.values())
+    towers = _Towers(task)
+    below, goal_below, schemas, plan = towers.below, towers.goal_below, towers.schemas, towers.plan
+    well_placed, is_clear = towers.well_placed, towers.is_clear
 
     def pick(options: list[str]) -> str:
         return options[int(rng.integers(len(options)))] if rng is not None else options[0]
