@@ -51,6 +51,7 @@ from simulator.store import (
     summarize,
 )
 from simulator.users import CandidateTrace, CurationContext, Population, parse_actions
+from simulator.users.selectors import rank_key
 
 OPTIMAL_LENGTH_MAX_SIZE = 6
 """Tasks up to this size get a proven optimal plan length (breadth-first search)."""
@@ -450,15 +451,13 @@ class DeploymentLoop:
                 (g,),
             ).fetchall()]
         chosen = [fresh[i] for i in published]
-        if pool.per_task != "all":
-            best: dict[int, TraceRow] = {}
-            sign = 1 if pool.per_task == "shortest" else -1
+        if pool.per_task != "all":  # the users' own ranking: length, then tokens, then id
+            by_task: dict[int, list[TraceRow]] = {}
             for t in chosen:
-                key = (sign * t.plan_length, t.n_tokens, t.trace_id)
-                held = best.get(t.task_id)
-                if held is None or key < (sign * held.plan_length, held.n_tokens, held.trace_id):
-                    best[t.task_id] = t
-            chosen = sorted(best.values(), key=lambda t: t.trace_id)
+                by_task.setdefault(t.task_id, []).append(t)
+            key = rank_key(pool.per_task)
+            chosen = sorted((min(group, key=key) for group in by_task.values()),
+                            key=lambda t: t.trace_id)
         ids = [i for i, _, _ in previous]
         seen_plans = {(task, text) for _, task, text in previous}
         for t in chosen:

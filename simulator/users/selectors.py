@@ -15,8 +15,8 @@ deterministic function of the draws (the paper's rule: shortest plan, then fewes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
 
 from simulator.users.traces import CandidateTrace
 
@@ -24,16 +24,28 @@ Selector = Literal["all", "shortest", "longest"]
 """How a policy chooses among the traces of one task that passed its stages."""
 
 
+class Ranked(Protocol):
+    """What the ranking reads of a trace (a candidate, or a stored trace row)."""
+
+    trace_id: int
+    plan_length: int
+    n_tokens: int
+
+
+def rank_key(select: Literal["shortest", "longest"]) -> Callable[[Ranked], tuple[int, int, int]]:
+    """Sort key putting the best trace first: plan length (ascending for ``shortest``,
+    descending for ``longest``), then fewest tokens, then lower trace id."""
+    sign = 1 if select == "shortest" else -1
+    return lambda t: (sign * t.plan_length, t.n_tokens, t.trace_id)
+
+
 def ranking(select: Selector, candidates: Sequence[CandidateTrace]) -> list[int]:
     """Candidate indices best-first for a pick-one selector (identity order for ``all``)."""
     order = range(len(candidates))
-    if select == "shortest":
-        return sorted(order, key=lambda i: (candidates[i].plan_length, candidates[i].n_tokens,
-                                            candidates[i].trace_id))
-    if select == "longest":
-        return sorted(order, key=lambda i: (-candidates[i].plan_length, candidates[i].n_tokens,
-                                            candidates[i].trace_id))
-    return list(order)
+    if select == "all":
+        return list(order)
+    key = rank_key(select)
+    return sorted(order, key=lambda i: key(candidates[i]))
 
 
 def keep_probabilities(select: Selector, pass_probs: Sequence[float], rank: Sequence[int]) -> list[float]:
