@@ -142,7 +142,6 @@ class DeploymentLoop:
         self._phase = phase
         self._log = log or (lambda msg: None)
         self._tasks: dict[int, GroundTask] = {}
-        self._optimal_lengths: dict[int, int | None] = {}
         self._format: TaskFormat = CompactTaskFormat()
 
     # -- progress -----------------------------------------------------------------------------
@@ -370,10 +369,11 @@ class DeploymentLoop:
         by_task: dict[int, list[TraceRow]] = {}
         for t in traces:
             by_task.setdefault(t.task_id, []).append(t)
+        optimum_of = {row.task_id: row.optimal_length for row in bundle.tasks}
         published: list[int] = []
         for ti, task_id in enumerate(task_ids):
             task = tasks[ti]
-            optimum = self._optimal_lengths.get(task_id)
+            optimum = optimum_of[task_id]
             cands = [
                 CandidateTrace(
                     t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length, t.n_tokens,
@@ -500,7 +500,7 @@ class DeploymentLoop:
         return TaskRow(
             task_id=task_id, pool=pool, generation=g, domain=task.domain, name=task.name,  # type: ignore[arg-type]
             size=task.size, params_json=dumps(task.param_dict()),
-            optimal_length=self._optimal_lengths.setdefault(task_id, _optimal_length(task)),
+            optimal_length=_optimal_length(task),
             problem_pddl=problem_to_pddl(task),
         )
 
