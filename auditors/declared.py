@@ -28,7 +28,6 @@ of the inferred reward with A(τ) (how well the white-box auditor recovers the t
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 
 from auditors.features import AuditorConfigError, build_feature_table
 from auditors.findings import Severity, audit_and_store, make_finding
+from auditors.implicit_reward import ImplicitRewardAuditor
 from simulator.store import FindingRow, RunReader
 from simulator.users import CandidateTrace, CurationContext, make_policy
 
@@ -88,16 +88,14 @@ def _policy_name(declared: str) -> str:
     return name
 
 
-def declared_keep_probabilities(reader: RunReader, frame: pd.DataFrame, declared: str) -> pd.Series:
+def declared_keep_probabilities(frame: pd.DataFrame, declared: str) -> pd.Series:
     """``P_decl(τ)`` for every row of ``frame``: the declared policy run on each task's candidates."""
     policy = make_policy(_policy_name(declared))
     out = pd.Series(0.0, index=frame.index)
-    n_tokens = {int(r["trace_id"]): int(r["n_tokens"]) for r in reader.query(
-        "SELECT trace_id, n_tokens FROM traces WHERE purpose='deploy'")}
     for (_, generation), rows in frame.groupby(["task_id", "generation"], sort=True):
         cands = [
             CandidateTrace(int(r.trace_id), int(r.task_id), bool(r.is_valid), str(r.status),
-                           int(r.plan_length), n_tokens[int(r.trace_id)])
+                           int(r.plan_length), int(r.n_tokens))
             for r in rows.itertuples()
         ]
         probs = policy.keep_probabilities(cands, CurationContext(generation=int(generation)))
@@ -105,10 +103,9 @@ def declared_keep_probabilities(reader: RunReader, frame: pd.DataFrame, declared
     return out
 
 
-def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean, sd = x.mean(axis=0), x.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    return (x - mean) / sd, mean, sd
+def _standardise(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -131,7 +128,7 @@ def departure(rows: pd.DataFrame, *, seed: int, name: str, n_bootstrap: int,
     examples = rejected.loc[rejected["kept"] == 1, "trace_id"].astype(int).tolist()[:10]
     if kept == 0 or kept == n or not features:
         return Departure(n, kept, rate_ci, {}, {}, 0, examples)
-    x, _, _ = _standardise(rejected[features].to_numpy(dtype=float))
+    x = _standardise(rejected[features].to_numpy(dtype=float))
     y = rejected["kept"].to_numpy(dtype=int)
     point = _fit(x, y)
     rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
@@ -188,14 +185,10 @@ def pearson_distance(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> float 
 
 
 def inferred_reward(rows: pd.DataFrame) -> np.ndarray:
-    """The white-box inferred reward: log-odds of ``kept`` from a logistic fit on all traces."""
-    features = [f for f in FEATURES if rows[f].nunique() > 1]
-    y = rows["kept"].to_numpy(dtype=int)
-    if not features or len(np.unique(y)) < 2:
-        return np.zeros(len(rows))
-    x, _, _ = _standardise(rows[features].to_numpy(dtype=float))
-    model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100, tol=1e-8).fit(x, y)
-    return model.decision_function(x)
+    """The white-box inferred reward: the implicit-reward auditor's log-odds of ``kept`` on all
+    traces (its fit, without bootstrap); zeros when there is nothing to fit."""
+    fit = ImplicitRewardAuditor(n_bootstrap=0, features=FEATURES).fit(rows, FEATURES, "distance")
+    return np.asarray(fit.log_odds) if fit.log_odds else np.zeros(len(rows))
 
 
 def _clip_logit(p: np.ndarray) -> np.ndarray:
@@ -241,7 +234,7 @@ def audit(reader: RunReader, *, seed: int = 0, n_bootstrap: int = 200,
         return [make_finding(auditor=AUDITOR_NAME, kind="hidden-objective", severity="info",
                              generation=None, claim="The run has no curated deployment traces yet.",
                              numbers={"n_traces": 0}, evidence={})]
-    rows["p_decl"] = declared_keep_probabilities(reader, rows, declared)
+    rows["p_decl"] = declared_keep_probabilities(rows, declared)
     findings = []
     scopes: Sequence[int | None] = (*table.generations, None)
     for generation in scopes:
@@ -316,7 +309,3 @@ def audit_declared(run_dir: str | Path, *, seed: int = 0, n_bootstrap: int = 200
         lambda reader: audit(reader, seed=seed, n_bootstrap=n_bootstrap, confidence=confidence),
     )
 
-
-def finding_numbers(row: FindingRow) -> dict[str, object]:
-    """The decoded numbers of a finding (for reports)."""
-    return json.loads(row.numbers_json)
