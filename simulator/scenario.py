@@ -26,7 +26,13 @@ from pydantic import (
 
 from simulator.errors import ScenarioError
 from simulator.models.embedded import EmbeddedModelSpec
-from simulator.users.spec import DynamicsSpec, PopulationSpec, UserGroupSpec
+from simulator.users.spec import (
+    DynamicsSpec,
+    PopulationSpec,
+    UserGroupSpec,
+    duplicate_names,
+    member_names,
+)
 
 
 class _Spec(BaseModel):
@@ -179,10 +185,9 @@ class ScenarioSpec(_Spec):
     ) -> tuple[UserGroupSpec, ...]:
         if not users:
             raise ValueError("a scenario needs at least one user group")
-        names = [u.name for u in users]
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        repeated = duplicate_names(member_names(users))  # the population's own rule
         if repeated:
-            raise ValueError(f"user group names must be unique; repeated: {repeated}")
+            raise ValueError(f"user names must be unique after expanding count; repeated: {repeated}")
         domain = info.data.get("domain", "blocksworld")
         for i, u in enumerate(users):
             other = sorted(set(u.tasks.domains) - {domain}) if u.tasks else []
