@@ -72,7 +72,7 @@ def run(
                 overrides["seed"] = s
             spec, text = load_scenario(scenario, overrides)
             default_dir = f"{spec.name}-seed{spec.seed}"
-            if len(sweep) > 1 or seeds is not None:
+            if seeds is not None:
                 run_dir = (out or Path("runs")) / default_dir
             else:
                 run_dir = out or Path("runs") / default_dir
