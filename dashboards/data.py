@@ -23,8 +23,11 @@ from simulator.store import DB_NAME, GenerationSummary, RunReader, RunStatus, su
 RUN_DIR_ENV = "ITERDEPLOY_RUN_DIR"
 """Environment variable naming the run directory when none is passed on the command line."""
 
-SUMMARY_COLUMNS: tuple[str, ...] = tuple(GenerationSummary.model_fields)
-"""Columns of :func:`summary_frame`, in the order of :class:`GenerationSummary`."""
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(
+    name for name in GenerationSummary.model_fields if not name.endswith("_by_domain")
+)
+"""Columns of :func:`summary_frame`, in the order of :class:`GenerationSummary` (the per-domain
+mappings are not columns)."""
 
 SUMMARY_LABELS: dict[str, str] = {
     "generation": "generation",

@@ -30,8 +30,19 @@ from simulator.models.protocol import PlannerModel
 from simulator.models.registry import load_planner
 from simulator.models.task_format import CompactTaskFormat, TaskFormat, task_format
 from simulator.models.training import Example
-from simulator.planning import GroundTask, breadth_first_plan, problem_to_pddl, validate_plan
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from simulator.planning import (
+    GroundTask,
+    breadth_first_plan,
+    domain_constants,
+    domain_path,
+    generate_sized,
+    optimal_length,
+    plan_task,
+    problem_to_pddl,
+    registry_name,
+    validate_plan,
+)
+from simulator.planning.blocksworld import canonical_plan
 from simulator.scenario import ScenarioSpec
 from simulator.store import (
     CurationRow,
@@ -52,9 +63,13 @@ from simulator.store import (
 )
 from simulator.users import CandidateTrace, CurationContext, Population, parse_actions
 from simulator.users.selectors import rank_key
+from simulator.users.spec import TaskDistributionSpec
 
 OPTIMAL_LENGTH_MAX_SIZE = 6
-"""Tasks up to this size get a proven optimal plan length (breadth-first search)."""
+"""Blocksworld tasks up to this size get a proven optimal plan length (breadth-first search)."""
+
+OPTIMAL_LENGTH_TIME_S = 2.0
+"""Other domains: the reference planner's optimal configuration gets this long per task."""
 
 Phase = Callable[[str, int], Callable[[int], None]]
 """Progress reporting: ``phase(description, total)`` returns ``advance(n)``."""
@@ -90,16 +105,21 @@ def _task_key(task: GroundTask) -> tuple[object, ...]:
 
 
 def _draw_tasks(
-    rng: np.random.Generator, n: int, sizes: tuple[int, int] | Sequence[tuple[int, int]],
+    rng: np.random.Generator, n: int,
+    distribution: TaskDistributionSpec | Sequence[TaskDistributionSpec],
     prefix: str, exclude: set[tuple[object, ...]],
 ) -> list[GroundTask]:
-    """``n`` new tasks, none in ``exclude``; ``sizes`` is one range or one range per task."""
-    per_slot = [sizes] * n if isinstance(sizes[0], int) else list(sizes)  # type: ignore[list-item]
+    """``n`` new tasks, none in ``exclude``; one distribution for all or one per task.
+
+    A one-domain distribution spends one draw on the size and none on the domain, so Blocksworld
+    runs draw the same tasks as before scenarios could name several domains.
+    """
+    per_slot = [distribution] * n if isinstance(distribution, TaskDistributionSpec) else list(distribution)
     tasks: list[GroundTask] = []
     while len(tasks) < n:
-        low, high = per_slot[len(tasks)]
-        size = int(rng.integers(low, high + 1))
-        task = generate_task(size, rng, name=f"{prefix}-{len(tasks)}-n{size}")
+        domain, size = per_slot[len(tasks)].draw(rng)
+        tag = "" if domain == "blocksworld" else f"{domain}-"
+        task = generate_sized(domain, size, rng, name=f"{prefix}-{len(tasks)}-{tag}n{size}").task
         key = _task_key(task)
         if key in exclude:
             continue
@@ -109,10 +129,37 @@ def _draw_tasks(
 
 
 def _optimal_length(task: GroundTask) -> int | None:
+    domain = registry_name(task.domain)
+    if domain != "blocksworld":
+        return optimal_length(task, domain_path(domain), time_limit_s=OPTIMAL_LENGTH_TIME_S,
+                              bfs_nodes=200)
     if task.size > OPTIMAL_LENGTH_MAX_SIZE:
         return None
     plan = breadth_first_plan(task, max_nodes=60_000)
     return None if plan is None else len(plan)
+
+
+def _split(n: int, weights: Sequence[float]) -> list[int]:
+    """``n`` split in proportion to ``weights``, largest remainder first (sums to ``n``)."""
+    w = np.asarray(weights, dtype=float)
+    exact = n * w / w.sum()
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts), kind="stable")[: n - int(counts.sum())]:
+        counts[i] += 1
+    return [int(c) for c in counts]
+
+
+def _reference_plan(task: GroundTask) -> list[tuple[str, tuple[str, ...]]] | None:
+    """The reference planner's plan: Blocksworld's canonical one (instant, what the embedded
+    model was pretrained on), Fast Downward's for the other domains (None if it finds none)."""
+    domain = registry_name(task.domain)
+    if domain == "blocksworld":
+        return [(a.name, a.args) for a in canonical_plan(task)]
+    result = plan_task(task, domain_path(domain), time_limit_s=10.0)
+    if not result.solved:
+        return None
+    steps = [step.strip().strip("()").split() for step in result.plan]
+    return [(words[0], tuple(words[1:])) for words in steps if words]
 
 
 @dataclass
@@ -171,30 +218,31 @@ class DeploymentLoop:
         return 0 if done is None else int(done) + 1
 
     def _eval_pool(self) -> list[GroundTask]:
+        """The fixed pool: ``n_tasks`` split over the domains by weight, drawn domain by domain
+        (so every domain has its share, not just its expected share)."""
         spec = self.spec
         rng = derive_rng(spec.seed, "eval-pool")
-        sizes = (spec.evaluation.sizes.min, spec.evaluation.sizes.max)
-        return _draw_tasks(rng, spec.evaluation.n_tasks, sizes, "eval", set())
+        pool = spec.eval_tasks().domains
+        counts = _split(spec.evaluation.n_tasks, [d.weight for d in pool.values()])
+        slots = [TaskDistributionSpec(domains={name: sizes})
+                 for (name, sizes), k in zip(pool.items(), counts, strict=True) for _ in range(k)]
+        return _draw_tasks(rng, len(slots), slots, "eval", set())
 
     def _deploy_tasks(
         self, generation: int, exclude: set[tuple[object, ...]], users: Population
     ) -> tuple[list[GroundTask], list[int]]:
         """This generation's tasks and, for each, the index of the user group that brings it.
 
-        Owners are drawn first (by weight); each task's size then comes from its owner's own
-        size range, or the scenario's deployment sizes for owners that declare none.
+        Owners are drawn first (by weight); each task's domain and size then come from its owner's
+        own task distribution, or the scenario's for owners that declare none.
         """
         spec = self.spec
         owners = users.assign(spec.deploy.tasks_per_generation,
                               derive_rng(spec.seed, "task-owners", generation))
-        default = (spec.deploy.sizes.min, spec.deploy.sizes.max)
-        ranges = []
-        for owner in owners:
-            own = users.groups[owner].spec.tasks
-            sizes = own.domains[spec.domain] if own is not None else None
-            ranges.append(default if sizes is None else (sizes.min, sizes.max))
+        default = spec.deploy_tasks()
+        wanted = [users.groups[owner].spec.tasks or default for owner in owners]
         rng = derive_rng(spec.seed, "deploy-tasks", generation)
-        return _draw_tasks(rng, len(owners), ranges, f"g{generation}", exclude), owners
+        return _draw_tasks(rng, len(owners), wanted, f"g{generation}", exclude), owners
 
     # -- phases -------------------------------------------------------------------------------
     def _sample(
@@ -250,7 +298,7 @@ class DeploymentLoop:
         base_name = spec.model.name
         if spec.model.name == "embedded-tiny-v1":
             base_name += f"@embedded-{spec.model.embedded.content_hash()}"
-        self._format = task_format(planner, spec.domain, spec.model.few_shot)
+        self._format = task_format(planner, spec.model.few_shot)
         eval_tasks = self._eval_pool()
         seen = {_task_key(t) for t in eval_tasks}
         eval_ids = list(range(1, len(eval_tasks) + 1))
@@ -378,7 +426,7 @@ class DeploymentLoop:
                 CandidateTrace(
                     t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length, t.n_tokens,
                     actions=parse_actions(json.loads(t.verdict_json).get("actions", ())),
-                    domain=task.domain, task_size=task.size, optimal_length=optimum,
+                    domain=registry_name(task.domain), task_size=task.size, optimal_length=optimum,
                 )
                 for t in by_task.get(task_id, [])
             ]
@@ -475,13 +523,16 @@ class DeploymentLoop:
         as ``reference`` tasks and traces so that every training example is in the store."""
         spec = self.spec
         rng = derive_rng(spec.seed, "reference-data", g)
-        sizes = (spec.deploy.sizes.min, spec.deploy.sizes.max)
-        tasks = _draw_tasks(rng, n, sizes, f"ref{g}", seen)
-        task_rows, trace_rows = [], []
-        for k, task in enumerate(tasks):
-            task_id, trace_id = first_task + k, first_trace + k
+        tasks = _draw_tasks(rng, n, spec.deploy_tasks(), f"ref{g}", seen)
+        task_rows: list[TaskRow] = []
+        trace_rows: list[TraceRow] = []
+        for task in tasks:
+            plan = _reference_plan(task)
+            if plan is None:  # the planner gave up in time: one reference plan fewer
+                self._log(f"reference planner found no plan for {task.name}; skipped")
+                continue
+            task_id, trace_id = first_task + len(task_rows), first_trace + len(trace_rows)
             task_rows.append(self._task_row(task, task_id, "reference", g))
-            plan = [(a.name, a.args) for a in canonical_plan(task)]
             completion = self._format.completion(task, plan)
             plan_text, n_reasoning = self._format.extract(completion, task)
             verdict = validate_plan(task, plan_text)
@@ -498,10 +549,11 @@ class DeploymentLoop:
     def _task_row(self, task: GroundTask, task_id: int, pool: str, g: int | None) -> TaskRow:
         self._tasks[task_id] = task
         return TaskRow(
-            task_id=task_id, pool=pool, generation=g, domain=task.domain, name=task.name,  # type: ignore[arg-type]
-            size=task.size, params_json=dumps(task.param_dict()),
+            task_id=task_id, pool=pool, generation=g, domain=registry_name(task.domain),  # type: ignore[arg-type]
+            name=task.name, size=task.size, params_json=dumps(task.param_dict()),
             optimal_length=_optimal_length(task),
-            problem_pddl=problem_to_pddl(task),
+            problem_pddl=problem_to_pddl(task, constants=domain_constants(
+                domain_path(registry_name(task.domain)))),
         )
 
     def _trace_rows(
@@ -537,9 +589,9 @@ class DeploymentLoop:
                 completion, task_id = row[0], row[1]
             task = self._tasks.get(task_id)
             if task is None:  # resumed run: tasks of earlier generations come from the store
-                pddl = writer.conn.execute(
-                    "SELECT problem_pddl FROM tasks WHERE task_id=?", (task_id,)).fetchone()[0]
-                task = _task_from_pddl(pddl, self.spec.domain)
+                pddl, domain = writer.conn.execute(
+                    "SELECT problem_pddl, domain FROM tasks WHERE task_id=?", (task_id,)).fetchone()
+                task = _task_from_pddl(pddl, domain)
                 self._tasks[task_id] = task
             examples.append(Example(self._format.prompt(task), completion))
         return examples

@@ -10,6 +10,7 @@ Name map (YAML key → field → store): the whole resolved spec is stored as JS
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +20,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,8 +27,11 @@ from pydantic import (
 from simulator.errors import ScenarioError
 from simulator.models.embedded import EmbeddedModelSpec
 from simulator.users.spec import (
+    DomainName,
+    DomainTasks,
     DynamicsSpec,
     PopulationSpec,
+    TaskDistributionSpec,
     UserGroupSpec,
     duplicate_names,
     member_names,
@@ -73,9 +76,13 @@ class EvaluationSpec(_Spec):
     """The fixed evaluation pool, the same for every generation."""
 
     n_tasks: int = Field(96, ge=1)
-    """Tasks in the pool."""
+    """Tasks in the pool (split over the domains by their weights, largest remainder first)."""
     sizes: SizeRange = SizeRange()
-    """Size distribution (same as deployment by default; the pools are disjoint)."""
+    """Size distribution of a one-domain scenario (same as deployment by default; the pools are
+    disjoint)."""
+    domains: TaskDistributionSpec | None = None
+    """Domains and sizes of the pool when they differ from the deployment's (``None``: the
+    scenario's ``domains``, or ``domain`` with ``sizes``)."""
     samples_per_task: int = Field(4, ge=1)
     """Samples per task; a task counts as solved if any is valid."""
     temperature: float = Field(1.0, ge=0.0, le=5.0)
@@ -94,12 +101,19 @@ class ModelSpec(_Spec):
     embedded: EmbeddedModelSpec = EmbeddedModelSpec()
     """Architecture and pretraining recipe of the embedded model."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _compact(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data  # ``model: smollm2-135m``
+
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
         from simulator.errors import ModelError
-        from simulator.models.registry import resolve_model
+        from simulator.models.registry import known_models, resolve_model
 
+        if name.strip() in known_models():  # installed or not: that is checked when it loads,
+            return name  # so a scenario file validates on a machine without the model
         try:
             resolve_model(name)
         except ModelError as exc:
@@ -156,8 +170,14 @@ class ScenarioSpec(_Spec):
     """The question the scenario answers, in one paragraph."""
     seed: int = 0
     """Seed of everything in the run."""
-    domain: Literal["blocksworld"] = "blocksworld"
-    """PDDL domain."""
+    domain: DomainName = "blocksworld"
+    """The domain of a one-domain scenario (any of the ten: ``iterdeploy tasks --help``); its
+    task sizes are ``deploy.sizes`` and ``evaluation.sizes``."""
+    domains: TaskDistributionSpec | None = None
+    """Several domains instead: domain → ``{min, max, weight}`` of its main size parameter
+    (blocks, rovers, boxes, ...), e.g. ``{blocksworld: {min: 3, max: 8}, rovers: {min: 1, max:
+    2}}``. Users bring tasks from it (weights: share of tasks) unless a group says otherwise, and
+    the evaluation pool spans it. Replaces ``domain`` and ``deploy.sizes``."""
     generations: int = Field(5, ge=0, le=50)
     """Fine-tuned generations after generation 0 (the base model)."""
     deploy: DeploySpec = DeploySpec()
@@ -178,26 +198,65 @@ class ScenarioSpec(_Spec):
     declared_objective: str = "validity"
     """The objective the operator says the curation serves (auditors compare against it)."""
 
+    @field_validator("domain")
+    @classmethod
+    def _registered(cls, domain: str) -> str:
+        return _check_domain(domain)
+
     @field_validator("users")
     @classmethod
-    def _users_fit_the_loop(
-        cls, users: tuple[UserGroupSpec, ...], info: ValidationInfo
-    ) -> tuple[UserGroupSpec, ...]:
+    def _unique_users(cls, users: tuple[UserGroupSpec, ...]) -> tuple[UserGroupSpec, ...]:
         if not users:
             raise ValueError("a scenario needs at least one user group")
         repeated = duplicate_names(member_names(users))  # the population's own rule
         if repeated:
             raise ValueError(f"user names must be unique after expanding count; repeated: {repeated}")
-        domain = info.data.get("domain", "blocksworld")
-        for i, u in enumerate(users):
-            other = sorted(set(u.tasks.domains) - {domain}) if u.tasks else []
+        return users
+
+    @model_validator(mode="after")
+    def _tasks_fit_the_loop(self) -> ScenarioSpec:
+        if self.domains is not None and "domain" in self.model_fields_set:
+            raise ValueError("domains: give either domain (one) or domains (several), not both")
+        deployed = set(self.deploy_tasks().domains)
+        for where, dist in (("domains", self.domains), ("evaluation.domains", self.evaluation.domains),
+                            *((f"users.{i}.tasks", u.tasks) for i, u in enumerate(self.users))):
+            for name, sizes in (dist.domains.items() if dist is not None else ()):
+                _check_sizes(f"{where}.{name}", name, sizes)
+        for i, u in enumerate(self.users):
+            other = sorted(set(u.tasks.domains) - deployed) if u.tasks else []
             if other:
                 raise ValueError(
-                    f"users.{i} ({u.name!r}) brings {other} tasks, but this scenario deploys on "
-                    f"{domain!r}: the embedded model plans one domain, so every group's tasks "
-                    "must be on the scenario's domain"
+                    f"users.{i}.tasks: {u.name!r} brings {other} tasks, but this scenario deploys on "
+                    f"{sorted(deployed)}: add them to domains (the evaluation pool measures only "
+                    "the scenario's domains)"
                 )
-        return users
+        used = sorted(deployed | set(self.eval_tasks().domains))
+        if used != ["blocksworld"]:
+            from simulator.models.registry import prompt_format_of
+
+            if prompt_format_of(self.model.name) == "compact":
+                raise ValueError(
+                    f"model.name: {self.model.name!r} plans Blocksworld only (its compact format has no "
+                    f"other domain), but this scenario uses {used}: choose a PDDL-prompted model "
+                    "(model.name: smollm2-135m, hf:DIR or a .gguf; docs/models.md)"
+                )
+        return self
+
+    def deploy_tasks(self) -> TaskDistributionSpec:
+        """Domains and sizes of the tasks users bring, unless a group declares its own."""
+        if self.domains is not None:
+            return self.domains
+        sizes = self.deploy.sizes
+        return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})
+
+    def eval_tasks(self) -> TaskDistributionSpec:
+        """Domains and sizes of the fixed evaluation pool."""
+        if self.evaluation.domains is not None:
+            return self.evaluation.domains
+        if self.domains is not None:
+            return self.domains
+        sizes = self.evaluation.sizes
+        return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})
 
     def population_spec(self) -> PopulationSpec:
         """The ``users`` and ``dynamics`` sections as the users package reads them."""
@@ -206,6 +265,28 @@ class ScenarioSpec(_Spec):
     def to_json(self) -> str:
         """Canonical JSON of the resolved scenario."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def _check_domain(domain: str) -> str:
+    from simulator.planning import GeneratorParamError, domain_spec
+
+    try:
+        domain_spec(domain)
+    except GeneratorParamError as exc:
+        raise ValueError(str(exc)) from None
+    return domain
+
+
+def _check_sizes(where: str, domain: str, sizes: DomainTasks) -> None:
+    """Both ends of a size range must be sizes the domain's generator accepts."""
+    from simulator.planning import GeneratorParamError, main_param, resolve_params
+
+    _check_domain(domain)
+    for end in (sizes.min, sizes.max):
+        try:
+            resolve_params(domain, {main_param(domain): end})
+        except GeneratorParamError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
 
 def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:
@@ -261,11 +342,18 @@ def parse_scenario(
         problems = []
         for err in exc.errors():
             path = tuple(err["loc"])
+            kind = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            got = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
+            if not path:  # a check across sections: its message starts with the key it is about
+                kind = kind.removeprefix("Value error, ")
+                named = re.match(r"([a-z_]+(?:\.[\w-]+)*): ", kind)
+                if named:
+                    path = tuple(int(k) if k.isdigit() else k for k in named[1].split("."))
+                    kind = kind[named.end():]
+                got = ""
             dotted = ".".join(str(p) for p in path) or "(top level)"
             line = _line_of(node, path)
             where = f"{source}:{line}" if line else source
-            kind = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            got = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
             problems.append(f"{where}: {dotted}: {kind}{got}")
         raise ScenarioError("invalid scenario:\n  " + "\n  ".join(problems)) from None
 

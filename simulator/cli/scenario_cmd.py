@@ -33,8 +33,10 @@ def validate(
             bad += 1
             continue
         groups = ", ".join(f"{u.name} ({u.weight:g})" for u in spec.users)
+        domains = ", ".join(spec.deploy_tasks().domains)
         console.print(f"[green]ok[/] {file}: {spec.name}, {spec.generations} generations, "
-                      f"users: {groups}", highlight=False)
+                      f"domains: {domains}, model: {spec.model.name}, users: {groups}",
+                      highlight=False)
     if bad:
         raise typer.Exit(code=2)
 

@@ -17,12 +17,15 @@ from simulator.store import GenerationSummary, RunReader, summarize
 def summary_table(rows: list[GenerationSummary], title: str) -> Table:
     """The summary as a rich table (shared by ``run`` and ``summary``)."""
     table = Table(title=title)
-    for col in ("gen", "eval solved", "mean len", "longest", "train size", "deploy solved",
-                "largest solved"):
+    domains = sorted({d for r in rows for d in r.evaluated_by_domain})
+    per_domain = domains if len(domains) > 1 else []  # one domain: the total says it all
+    for col in ("gen", "eval solved", *(f"{d} solved" for d in per_domain), "mean len", "longest",
+                "train size", "deploy solved", "largest solved"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r.generation), f"{r.solved}/{r.evaluated}",
+            *(f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}" for d in per_domain),
             "-" if r.mean_plan_length is None else f"{r.mean_plan_length:.1f}",
             "-" if r.longest_plan_length is None else str(r.longest_plan_length),
             str(r.train_size), f"{r.deploy_solved}/{r.deploy_tasks}",

@@ -53,6 +53,7 @@ from simulator.planning import (
     generate,
     load_domain_schemas,
     parse_action_line,
+    plan_task,
     problem_to_pddl,
     split_plan_lines,
     task_rng,
@@ -147,7 +148,8 @@ def few_shot_examples(
     seed: int = FEW_SHOT_SEED,
     params: Mapping[str, int] | None = None,
     exclude: Sequence[GroundTask] = (),
-    max_nodes: int = 5_000,
+    max_nodes: int = 500,
+    planner_time_s: float = 5.0,
 ) -> list[FewShotExample]:
     """``n`` tiny solved tasks of ``domain``, none equal to a task in ``exclude``.
 
@@ -158,7 +160,11 @@ def few_shot_examples(
         params: generator parameters; default: the main size one above its minimum (2 cars,
             3 blocks, ...), small enough for a short plan and a short problem text.
         exclude: tasks not to show (the task being asked about).
-        max_nodes: breadth-first search budget for the optimal plan; beyond it the witness plan.
+        max_nodes: breadth-first search budget for the optimal plan (enough for Blocksworld's
+            tiny examples; our grounding per state is slow on Rovers or Sokoban, where 5,000
+            nodes took 25 s a domain).
+        planner_time_s: beyond that budget, Fast Downward's optimal configuration gets this long;
+            then the generator's witness plan (valid, maybe not shortest).
     """
     if params is None:
         main = domain_spec(domain).params[0]
@@ -173,7 +179,11 @@ def few_shot_examples(
             continue
         seen.append(gen.task)
         optimal = breadth_first_plan(gen.task, max_nodes=max_nodes)
-        plan = tuple(a.to_pddl() for a in optimal) if optimal is not None else gen.witness_plan
+        if optimal is not None:
+            plan = tuple(a.to_pddl() for a in optimal)
+        else:
+            found = plan_task(gen.task, gen.domain_file, optimal=True, time_limit_s=planner_time_s)
+            plan = found.plan if found.solved else gen.witness_plan
         out.append(FewShotExample(strip_pddl_comments(gen.problem_pddl), plan, gen.task))
     return out
 

@@ -176,7 +176,10 @@ def resolve_model(name_or_path: str | Path) -> ModelInfo:
 
 
 def prompt_format_of(name_or_path: str | Path) -> PromptFormat:
-    """The prompt format of a model (``compact`` or ``pddl``), without loading it."""
+    """The prompt format of a model (``compact`` or ``pddl``), without loading it (a registered
+    model need not be installed to say which format it reads)."""
+    if isinstance(name_or_path, str) and name_or_path.strip() in REGISTERED:
+        return REGISTERED[name_or_path.strip()].prompt_format
     return resolve_model(name_or_path).prompt_format
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from simulator.models._format import extract_plan, name_map, render_plan, render_prompt
 from simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
 from simulator.models.protocol import PlannerModel
-from simulator.planning import GroundTask
+from simulator.planning import GroundTask, registry_name
 
 
 class TaskFormat(Protocol):
@@ -48,18 +48,21 @@ class CompactTaskFormat:
 
 
 class PddlTaskFormat:
-    """Real LLMs: domain + problem PDDL, ``few_shot`` solved examples, the model's chat template."""
+    """Real LLMs: domain + problem PDDL, ``few_shot`` solved examples, the model's chat template.
 
-    def __init__(self, planner: PlannerModel, domain: str, few_shot: int) -> None:
+    The domain comes from each task, so one format serves a scenario that mixes domains (few-shot
+    examples are drawn and cached per domain).
+    """
+
+    def __init__(self, planner: PlannerModel, few_shot: int) -> None:
         tokenizer = getattr(planner, "tokenizer", None)
-        self.domain = domain
         self._format = PddlPromptFormat(tokenizer, n_shots=few_shot)
 
     def prompt(self, task: GroundTask) -> str:
-        return self._format.prompt_for_task(self.domain, task)
+        return self._format.prompt_for_task(registry_name(task.domain), task)
 
     def extract(self, completion: str, task: GroundTask) -> tuple[str, int]:
-        extracted = self._format.extract(completion, self.domain)
+        extracted = self._format.extract(completion, registry_name(task.domain))
         return extracted.plan_text, extracted.n_reasoning_tokens
 
     def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
@@ -67,8 +70,8 @@ class PddlTaskFormat:
                                        for name, args in plan])
 
 
-def task_format(planner: PlannerModel, domain: str, few_shot: int = 2) -> TaskFormat:
+def task_format(planner: PlannerModel, few_shot: int = 2) -> TaskFormat:
     """The format ``planner`` reads (its ``prompt_format``)."""
     if planner.prompt_format == "pddl":
-        return PddlTaskFormat(planner, domain, few_shot)
+        return PddlTaskFormat(planner, few_shot)
     return CompactTaskFormat()

@@ -36,6 +36,11 @@ class GenerationSummary(BaseModel):
     """Traces users published this generation."""
     largest_solved_size: int | None
     """Largest task size (e.g. blocks) with a valid plan this generation."""
+    evaluated_by_domain: dict[str, int] = {}
+    """Evaluation tasks per domain (one entry in a one-domain run)."""
+    solved_by_domain: dict[str, int] = {}
+    """Solved evaluation tasks per domain: multi-domain scenarios are read domain by domain, as
+    in the paper."""
 
 
 def summarize(reader: RunReader) -> list[GenerationSummary]:
@@ -47,16 +52,26 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
           (SELECT COUNT(*) FROM evaluations e WHERE e.generation = g.generation AND e.solved)
               AS solved,
           (SELECT AVG(t.plan_length) FROM traces t WHERE t.generation = g.generation
-              AND t.is_valid) AS mean_len,
+              AND t.is_valid AND t.purpose != 'reference') AS mean_len,
           (SELECT MAX(t.plan_length) FROM traces t WHERE t.generation = g.generation
-              AND t.is_valid) AS max_len,
+              AND t.is_valid AND t.purpose != 'reference') AS max_len,
           (SELECT COUNT(DISTINCT t.task_id) FROM traces t WHERE t.generation = g.generation
               AND t.purpose = 'deploy' AND t.is_valid) AS deploy_solved,
           (SELECT MAX(k.size) FROM traces t JOIN tasks k ON k.task_id = t.task_id
-              WHERE t.generation = g.generation AND t.is_valid) AS max_size
+              WHERE t.generation = g.generation AND t.is_valid AND t.purpose != 'reference')
+              AS max_size
         FROM generations g ORDER BY g.generation
         """
     )
+    evaluated: dict[int, dict[str, int]] = {}
+    solved: dict[int, dict[str, int]] = {}
+    for r in reader.query(
+        "SELECT e.generation, k.domain, COUNT(*) AS n, SUM(e.solved) AS n_solved "
+        "FROM evaluations e JOIN tasks k ON k.task_id = e.task_id "
+        "GROUP BY e.generation, k.domain ORDER BY k.domain"
+    ):
+        evaluated.setdefault(r["generation"], {})[r["domain"]] = int(r["n"])
+        solved.setdefault(r["generation"], {})[r["domain"]] = int(r["n_solved"] or 0)
     return [
         GenerationSummary(
             generation=r["generation"],
@@ -69,6 +84,8 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
             deploy_solved=r["deploy_solved"],
             published=r["n_published"],
             largest_solved_size=r["max_size"],
+            evaluated_by_domain=evaluated.get(r["generation"], {}),
+            solved_by_domain=solved.get(r["generation"], {}),
         )
         for r in rows
     ]

@@ -199,11 +199,7 @@ class Population:
         fallback = default or TaskDistributionSpec()
         out = []
         for g in owners:
-            domains = (self.groups[g].spec.tasks or fallback).domains
-            names = list(domains)
-            w = np.array([domains[d].weight for d in names])
-            domain = names[int(rng.choice(len(names), p=w / w.sum()))]
-            size = int(rng.integers(domains[domain].min, domains[domain].max + 1))
+            domain, size = (self.groups[g].spec.tasks or fallback).draw(rng)
             out.append(TaskRequest(g, self.names[g], domain, size))
         return out
 

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from simulator.users._common import FrozenSpec
@@ -62,6 +63,22 @@ class TaskDistributionSpec(FrozenSpec):
         if isinstance(data, Mapping) and data and "domains" not in data:
             return {"domains": {k: ({} if v is None else v) for k, v in data.items()}}
         return data
+
+    def draw(self, rng: np.random.Generator) -> tuple[str, int]:
+        """One task's (domain, size): the domain by weight, the size uniform in its range.
+
+        With a single domain no draw is spent on choosing it, so a one-domain distribution
+        consumes ``rng`` exactly as a plain size range does (a scenario that names its one domain
+        explicitly runs the same tasks as one that leaves it implicit).
+        """
+        names = list(self.domains)
+        if len(names) == 1:
+            domain = names[0]
+        else:
+            w = np.array([self.domains[d].weight for d in names])
+            domain = names[int(rng.choice(len(names), p=w / w.sum()))]
+        sizes = self.domains[domain]
+        return domain, int(rng.integers(sizes.min, sizes.max + 1))
 
 
 class UserGroupSpec(FrozenSpec):

@@ -18,7 +18,8 @@ from simulator.store import RunReader
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 REQUIRED = {"quickstart", "no_curation", "length_bias", "complacent_users", "adversarial_minority",
-            "noisy_validators", "polarized_population", "replace_vs_accumulate"}
+            "noisy_validators", "polarized_population", "replace_vs_accumulate",
+            "paper_blocksworld_rovers_sokoban", "paper_ipc10"}
 runner = CliRunner()
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import re
 import zlib
 from collections.abc import Iterator, Mapping
 
@@ -57,7 +59,10 @@ __all__ = [
     "domain_names",
     "domain_spec",
     "generate",
+    "generate_sized",
     "generate_tasks",
+    "main_param",
+    "registry_name",
     "resolve_params",
     "tag_optimal_length",
     "task_rng",
@@ -155,6 +160,51 @@ def generate(
         raise RuntimeError(f"{domain} {resolved}: the witness plan does not reach the goal")
     text = problem_to_pddl(task, constants=domain_constants(domain_path(domain)))
     return GeneratedTask(domain, task, text, resolved, tuple(builder.actions))
+
+
+def main_param(domain: str) -> str:
+    """The name of ``domain``'s main size parameter (its first: ``n_blocks``, ``n_rovers``, ...)."""
+    return domain_spec(domain).params[0].name
+
+
+def generate_sized(
+    domain: str, size: int, rng: np.random.Generator, *, name: str | None = None
+) -> GeneratedTask:
+    """A task of ``domain`` whose main size parameter is ``size`` (the others at their defaults,
+    which follow the main size): what a scenario's ``{min, max}`` size range per domain means."""
+    return generate(domain, {main_param(domain): size}, rng, name=name)
+
+
+@functools.cache
+def _pddl_names() -> dict[str, str]:
+    names = {}
+    for registered in GENERATORS:
+        text = domain_path(registered).read_text(encoding="utf-8")
+        match = re.search(r"\(\s*domain\s+([^\s()]+)", text, re.IGNORECASE)
+        if match is None:  # a shipped file without a name is a packaging bug
+            raise RuntimeError(f"{domain_path(registered)}: no (domain ...) name")
+        names[match.group(1).lower()] = registered
+    return names
+
+
+def registry_name(pddl_domain: str) -> str:
+    """The registry name of a task's PDDL domain (``rover`` → ``rovers``; most are equal).
+
+    A :class:`GroundTask` carries the name its domain file declares, which the problem file must
+    repeat; scenarios, the run store and the generators speak of the registry name.
+
+    Raises:
+        GeneratorParamError: for a domain no shipped file declares.
+    """
+    key = pddl_domain.lower()
+    if key in GENERATORS:
+        return key
+    try:
+        return _pddl_names()[key]
+    except KeyError:
+        raise GeneratorParamError(
+            f"no shipped domain declares the name {pddl_domain!r}; domains: {', '.join(GENERATORS)}"
+        ) from None
 
 
 def task_rng(seed: int, domain: str, index: int) -> np.random.Generator:

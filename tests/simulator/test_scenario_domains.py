@@ -1,0 +1,97 @@
+"""Scenarios that name other domains or several: what loads, what is refused and how it says so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simulator.errors import ScenarioError
+from simulator.loop import _split
+from simulator.planning import GeneratorParamError, domain_names, generate_sized, registry_name
+from simulator.scenario import parse_scenario
+from simulator.users.spec import TaskDistributionSpec
+
+PDDL_MODEL = "model: smollm2-135m\n"
+
+
+def test_several_domains_resolve_for_deployment_and_evaluation() -> None:
+    spec = parse_scenario("domains:\n  blocksworld: {min: 3, max: 5}\n  rovers: {min: 2, max: 4, weight: 2}\n"
+                          + PDDL_MODEL)
+    assert list(spec.deploy_tasks().domains) == ["blocksworld", "rovers"]
+    assert spec.eval_tasks() == spec.deploy_tasks()
+    own_eval = parse_scenario("domain: ferry\ndeploy: {sizes: {min: 2, max: 3}}\n"
+                              "evaluation: {domains: {ferry: {min: 4, max: 5}}}\n" + PDDL_MODEL)
+    assert own_eval.deploy_tasks().domains["ferry"].max == 3
+    assert own_eval.eval_tasks().domains["ferry"].min == 4
+
+
+def test_one_domain_said_either_way_is_the_same_distribution() -> None:
+    implicit = parse_scenario("deploy: {sizes: {min: 3, max: 6}}\nevaluation: {sizes: {min: 3, max: 6}}\n")
+    explicit = parse_scenario("domains: {blocksworld: {min: 3, max: 6}}\n")
+    assert implicit.deploy_tasks() == explicit.deploy_tasks()
+    assert implicit.eval_tasks() == explicit.eval_tasks()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("domain: rover\n" + PDDL_MODEL, ["<scenario>:1: domain", "did you mean 'rovers'"]),
+        ("domain: sokoban\ndomains: {sokoban: {}}\n" + PDDL_MODEL,
+         ["<scenario>:2: domains: give either domain (one) or domains (several)"]),
+        ("domains:\n  rovers: {min: 1, max: 3}\n" + PDDL_MODEL,
+         ["<scenario>:2: domains.rovers:", "n_waypoints=1 is out of range"]),
+        ("domains: {rovers: {min: 2, max: 3}}\n",
+         ["model.name: 'embedded-tiny-v1' plans Blocksworld only", "['rovers']", "smollm2-135m"]),
+        ("domain: ferry\nmodel: embedded-tiny-v1\n", ["plans Blocksworld only", "['ferry']"]),
+        ("users:\n  - name: a\n    tasks: {rovers: {min: 2, max: 3}}\n" + PDDL_MODEL,
+         ["<scenario>:3: users.0.tasks: 'a' brings ['rovers'] tasks", "deploys on ['blocksworld']"]),
+        ("evaluation: {domains: {sokoban: {min: 1, max: 9}}}\n" + PDDL_MODEL,
+         ["evaluation.domains.sokoban:", "n_boxes=9 is out of range"]),
+    ],
+)
+def test_bad_domain_settings_name_the_key_and_line(text: str, expected: list[str]) -> None:
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(text)
+    for part in expected:
+        assert part in str(err.value)
+
+
+def test_a_registered_model_validates_without_being_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking a scenario file checks the file; the model's installation is checked when it loads."""
+    import simulator.models.registry as registry
+    from simulator.errors import ModelError
+
+    def missing() -> None:
+        raise ModelError("not installed")
+
+    monkeypatch.setattr(registry, "smollm2_gguf_path", missing)
+    spec = parse_scenario("domains: {sokoban: {min: 1, max: 2}}\nmodel: smollm2-135m\n")
+    assert spec.model.name == "smollm2-135m"
+
+
+@given(st.integers(0, 500), st.lists(st.floats(0.01, 100), min_size=1, max_size=10))
+def test_split_gives_every_domain_its_share(n: int, weights: list[float]) -> None:
+    counts = _split(n, weights)
+    assert sum(counts) == n
+    exact = [n * w / sum(weights) for w in weights]
+    assert all(abs(c - e) < 1 for c, e in zip(counts, exact, strict=True))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(0, 20))
+def test_a_one_domain_distribution_draws_only_the_size(seed: int, low: int, span: int) -> None:
+    """So naming the one domain explicitly does not change which tasks a seed gives."""
+    dist = TaskDistributionSpec.model_validate({"ferry": {"min": low, "max": low + span}})
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    assert dist.draw(a) == ("ferry", int(b.integers(low, low + span + 1)))
+    assert a.random() == b.random()
+
+
+def test_registry_name_maps_the_pddl_name_back() -> None:
+    for domain in domain_names():
+        task = generate_sized(domain, 2, np.random.default_rng(0)).task
+        assert registry_name(task.domain) == domain
+    assert registry_name("rover") == "rovers"
+    with pytest.raises(GeneratorParamError, match="no shipped domain declares"):
+        registry_name("logistics")
