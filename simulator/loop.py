@@ -100,6 +100,19 @@ def _versions() -> str:
     return json.dumps(out, sort_keys=True)
 
 
+def _same_scenario(stored_json: str, spec: ScenarioSpec) -> bool:
+    """Whether a stored resolved scenario is ``spec``, read through today's schema: a field added
+    since the run was written takes its default on both sides, so upgrading iterdeploy does not
+    make a half-finished run look like another scenario (a stored key the schema no longer knows
+    does)."""
+    if stored_json == spec.to_json():
+        return True
+    try:
+        return ScenarioSpec.model_validate(json.loads(stored_json)).to_json() == spec.to_json()
+    except (ValueError, TypeError):
+        return False
+
+
 def _task_key(task: GroundTask) -> tuple[object, ...]:
     return (task.domain, tuple(sorted(task.init)), tuple(sorted(task.goal)))
 
@@ -208,7 +221,7 @@ class DeploymentLoop:
                 status="started", created_at=_now(), package_versions=_versions(),
             ))
             return 0
-        if rows[0]["scenario_json"] != self.spec.to_json():
+        if not _same_scenario(rows[0]["scenario_json"], self.spec):
             raise StoreError(
                 f"{self.run_dir}: holds a run of a different scenario (or other overrides); "
                 "use a new --out directory, or the same scenario to resume"

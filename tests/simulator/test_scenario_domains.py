@@ -95,3 +95,18 @@ def test_registry_name_maps_the_pddl_name_back() -> None:
     assert registry_name("rover") == "rovers"
     with pytest.raises(GeneratorParamError, match="no shipped domain declares"):
         registry_name("logistics")
+
+
+def test_a_run_written_before_a_field_existed_still_resumes() -> None:
+    """A stored resolved scenario lacking a field added later (here ``domains``) is the same
+    scenario; one that differs in a value, or holds a key the schema no longer knows, is not."""
+    import json
+
+    from simulator.loop import _same_scenario
+
+    spec = parse_scenario("generations: 2\n")
+    older = json.loads(spec.to_json())
+    del older["domains"], older["evaluation"]["domains"]
+    assert _same_scenario(json.dumps(older), spec)
+    assert not _same_scenario(json.dumps({**older, "generations": 3}), spec)
+    assert not _same_scenario(json.dumps({**older, "retired_option": 1}), spec)
