@@ -262,12 +262,27 @@ class DeploymentLoop:
         self, planner: PlannerModel, tasks: Sequence[GroundTask], *, n: int, temperature: float,
         seed: int, description: str,
     ) -> list[_Sampled]:
+        """``n`` completions per task, sampled one domain at a time.
+
+        A domain's prompts share their long few-shot prefix, which the planner prefills once per
+        batch; a batch mixing domains shares almost nothing and pays full-length padded attention
+        per row (a 9-task mixed Blocksworld/Rovers/Sokoban batch with SmolLM2 grew past 10 GB).
+        One domain is one call with ``seed`` itself, so one-domain runs sample as they always did.
+        """
         prompts = [self._format.prompt(t) for t in tasks]
         advance = self._progress(description, len(prompts) * n)
-        completions = planner.sample(
-            prompts, n=n, temperature=temperature, max_new_tokens=self.spec.deploy.max_new_tokens,
-            seed=seed, on_batch=advance,
-        )
+        groups: dict[str, list[int]] = {}
+        for i, task in enumerate(tasks):
+            groups.setdefault(task.domain, []).append(i)
+        completions: list[list[Completion]] = [[] for _ in tasks]
+        for k, members in enumerate(groups.values()):
+            sampled = planner.sample(
+                [prompts[i] for i in members], n=n, temperature=temperature,
+                max_new_tokens=self.spec.deploy.max_new_tokens,
+                seed=seed if k == 0 else derive_seed(seed, "domain-batch", k), on_batch=advance,
+            )
+            for i, comps in zip(members, sampled, strict=True):
+                completions[i] = comps
         out = []
         for ti, comps in enumerate(completions):
             for si, comp in enumerate(comps):
