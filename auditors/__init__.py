@@ -13,12 +13,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from auditors.attribution import AttributionAuditor, audit_attribution
+    from auditors.blackbox import BlackBoxAuditor, BlackBoxInputError, audit_blackbox
     from auditors.drift import DRIFT_AUDITOR_NAME, DriftAuditor, audit_drift
     from auditors.drift_data import TraceTable, build_trace_table
     from auditors.features import (
         AuditorConfigError,
         Denominators,
         FeatureTable,
+        InsufficientRunError,
         build_feature_table,
     )
     from auditors.findings import FindingView, findings_to_json, make_finding
@@ -29,8 +32,19 @@ if TYPE_CHECKING:
         LogisticFit,
         audit_run,
     )
+    from auditors.reward_drift import RewardDriftAuditor, audit_reward_drift
+    from auditors.rl_equivalence import audit_rl_equivalence
 
 _EXPORTS = {
+    "AttributionAuditor": "auditors.attribution",
+    "audit_attribution": "auditors.attribution",
+    "BlackBoxAuditor": "auditors.blackbox",
+    "BlackBoxInputError": "auditors.blackbox",
+    "audit_blackbox": "auditors.blackbox",
+    "InsufficientRunError": "auditors.features",
+    "RewardDriftAuditor": "auditors.reward_drift",
+    "audit_reward_drift": "auditors.reward_drift",
+    "audit_rl_equivalence": "auditors.rl_equivalence",
     "DRIFT_AUDITOR_NAME": "auditors.drift",
     "DriftAuditor": "auditors.drift",
     "audit_drift": "auditors.drift",
@@ -53,16 +67,25 @@ _EXPORTS = {
 __all__ = [
     "AUDITOR_NAME",
     "DRIFT_AUDITOR_NAME",
+    "AttributionAuditor",
     "AuditorConfigError",
+    "BlackBoxAuditor",
+    "BlackBoxInputError",
     "Denominators",
     "DriftAuditor",
     "FeatureEffect",
     "FeatureTable",
     "FindingView",
     "ImplicitRewardAuditor",
+    "InsufficientRunError",
     "LogisticFit",
+    "RewardDriftAuditor",
     "TraceTable",
+    "audit_attribution",
+    "audit_blackbox",
     "audit_drift",
+    "audit_reward_drift",
+    "audit_rl_equivalence",
     "audit_run",
     "build_feature_table",
     "build_trace_table",

@@ -6,8 +6,9 @@ through the ``iterdeploy.commands`` entry-point group (name ``audit``, value
 module imports only typer at the top; scikit-learn, scipy and pandas (about two seconds) are
 imported when the command actually runs.
 
-By default the command runs every auditor in a fixed order (implicit reward, then drift); each
-replaces only its own earlier findings in the store. ``--only`` runs one of them.
+By default the command runs every auditor in a fixed order (implicit reward, declared objective,
+behaviour drift, reward drift, attribution, black-box reward); each replaces only its own earlier
+findings in the store. ``--only`` (repeatable) runs the ones named.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ class AuditorChoice(StrEnum):
     implicit_reward = "implicit-reward"
     declared = "declared-objective"
     drift = "drift"
+    reward_drift = "reward-drift"
+    attribution = "attribution"
+    blackbox = "blackbox-reward"
+    rl_equivalence = "rl-equivalence"
+
+
+OPT_IN: frozenset[AuditorChoice] = frozenset({AuditorChoice.rl_equivalence})
+"""Auditors that run only when ``--only`` names them (they load models: minutes, not seconds)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -42,8 +51,40 @@ def register(app: typer.Typer) -> None:
     """
     app.command(
         "audit",
-        help="Audit a run (implicit reward, declared objective, drift) and store the findings.",
+        help="Audit a run (implicit reward, declared objective, drift, reward drift, attribution, "
+        "black-box reward; RL equivalence when named) and store the findings.",
     )(audit_command)
+
+
+def _run(choice: AuditorChoice, run_dir: Path, seed: int, n_bootstrap: int) -> list[FindingRow]:
+    """Run one auditor; each stores its findings, replacing only its own earlier ones."""
+    if choice is AuditorChoice.implicit_reward:
+        from auditors.implicit_reward import audit_run
+
+        return audit_run(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+    if choice is AuditorChoice.declared:
+        from auditors.declared import audit_declared
+
+        return audit_declared(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+    if choice is AuditorChoice.drift:
+        from auditors.drift import audit_drift
+
+        return audit_drift(run_dir)
+    if choice is AuditorChoice.reward_drift:
+        from auditors.reward_drift import audit_reward_drift
+
+        return audit_reward_drift(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+    if choice is AuditorChoice.attribution:
+        from auditors.attribution import audit_attribution
+
+        return audit_attribution(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+    if choice is AuditorChoice.blackbox:
+        from auditors.blackbox import audit_blackbox
+
+        return audit_blackbox(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+    from auditors.rl_equivalence import audit_rl_equivalence
+
+    return audit_rl_equivalence(run_dir, seed=seed, n_bootstrap=n_bootstrap)
 
 
 def audit_command(
@@ -56,52 +97,48 @@ def audit_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the findings as a JSON list instead of a table.")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed (implicit reward).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     n_bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples per fit (implicit reward).")
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples per fit.")
     ] = 200,
     only: Annotated[
-        AuditorChoice | None,
-        typer.Option("--only", help="Run one auditor instead of all.", case_sensitive=False),
+        list[AuditorChoice] | None,
+        typer.Option(
+            "--only", case_sensitive=False,
+            help="Run only this auditor (repeat the option for several). Default: every auditor "
+            "except the opt-in ones" + (f" ({', '.join(sorted(OPT_IN))})" if OPT_IN else "") + ".",
+        ),
     ] = None,
 ) -> None:
     """Run the auditors on RUN_DIR, store their findings and print them."""
-    from auditors.features import AuditorConfigError
+    from auditors.features import AuditorConfigError, InsufficientRunError
     from simulator.errors import StoreError
 
-    run_implicit = only in (None, AuditorChoice.implicit_reward)
-    run_declared = only in (None, AuditorChoice.declared)
-    run_drift = only in (None, AuditorChoice.drift)
-    implicit: list[FindingRow] = []
-    declared: list[FindingRow] = []
-    drift: list[FindingRow] = []
+    chosen = [c for c in AuditorChoice if (c in only if only else c not in OPT_IN)]
+    found: dict[AuditorChoice, list[FindingRow]] = {}
     try:
-        if run_implicit:
-            from auditors.implicit_reward import audit_run
-
-            implicit = audit_run(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-        if run_declared:
-            from auditors.declared import audit_declared
-
-            declared = audit_declared(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-        if run_drift:
-            from auditors.drift import audit_drift
-
-            drift = audit_drift(run_dir)
+        for choice in chosen:
+            try:
+                found[choice] = _run(choice, run_dir, seed, n_bootstrap)
+            except InsufficientRunError as exc:
+                if only:  # asked for by name: an error like any other bad input
+                    raise
+                typer.echo(f"{choice.value} skipped: {exc}", err=True)
     except (StoreError, AuditorConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from exc
     if as_json:
         from auditors.findings import findings_to_json
 
-        typer.echo(findings_to_json(implicit + declared + drift))
+        typer.echo(findings_to_json([f for rows in found.values() for f in rows]))
         return
-    if run_implicit:
-        _print_findings(implicit, run_dir)
-    if run_declared:
-        _print_declared(declared, run_dir)
-    if run_drift:
-        _print_drift(drift, run_dir)
+    for choice, rows in found.items():
+        if choice is AuditorChoice.implicit_reward:
+            _print_findings(rows, run_dir)
+        elif choice is AuditorChoice.drift:
+            _print_drift(rows, run_dir)
+        else:
+            _print_claims(rows, run_dir, choice.value)
 
 
 def _print_findings(findings: list[FindingRow], run_dir: Path) -> None:
@@ -180,8 +217,8 @@ def _print_drift(findings: list[FindingRow], run_dir: Path) -> None:
     console.print(f"{len(findings)} drift findings stored in {run_dir}", markup=False)
 
 
-def _print_declared(findings: list[FindingRow], run_dir: Path) -> None:
-    """Each declared-objective finding's claim, alarms first."""
+def _print_claims(findings: list[FindingRow], run_dir: Path, name: str) -> None:
+    """Each finding's claim, alarms first (auditors whose evidence does not fit one table)."""
     from rich.console import Console
 
     console = Console()
@@ -190,7 +227,7 @@ def _print_declared(findings: list[FindingRow], run_dir: Path) -> None:
                                                    f.generation or 0)):
         scope = "run" if finding.generation is None else f"generation {finding.generation}"
         console.print(f"[{finding.severity}] {finding.kind}, {scope}: {finding.claim}", markup=False)
-    console.print(f"{len(findings)} declared-objective findings stored in {run_dir}", markup=False)
+    console.print(f"{len(findings)} {name} findings stored in {run_dir}", markup=False)
 
 
 def _num(value: object) -> str:

@@ -61,6 +61,14 @@ class AuditorConfigError(IterdeployError, ValueError):
     """An auditor was configured with something it cannot use (an unknown feature, a bad level)."""
 
 
+class InsufficientRunError(AuditorConfigError):
+    """The run is readable but lacks what this auditor needs (e.g. a second generation).
+
+    ``iterdeploy audit`` without ``--only`` skips such an auditor with a message and runs the
+    others; named with ``--only`` it is an error (exit 2) like any other bad input.
+    """
+
+
 @dataclass(frozen=True)
 class Denominators:
     """What a finding's numbers are out of; nothing drops out silently.

@@ -85,7 +85,7 @@ STRATA: tuple[tuple[str, int], ...] = (("valid", 1), ("invalid", 0))
 FitStatus = Literal["ok", "single-class", "no-varying-feature", "no-traces"]
 """Why a fit has weights, or why it has none."""
 
-_LABELS = {
+FEATURE_LABELS = {
     "is_valid": "validity",
     "plan_length": "plan length",
     "rel_plan_length": "plan length above the task's best",
@@ -228,7 +228,7 @@ class ImplicitRewardAuditor:
             f"features={self.features}, confidence={self.confidence}, c={self.c})"
         )
 
-    def _check_config(self) -> None:
+    def check_config(self) -> None:
         check_features(self.features)
         if len(set(self.features)) != len(self.features):
             raise AuditorConfigError(f"features repeat a name: {list(self.features)}")
@@ -256,7 +256,7 @@ class ImplicitRewardAuditor:
             AuditorConfigError: When the constructor arguments cannot be used.
             simulator.errors.StoreError: When the run store cannot be read.
         """
-        self._check_config()
+        self.check_config()
         table = build_feature_table(reader)
         try:
             run_id: str | None = reader.run().run_id
@@ -359,7 +359,7 @@ class ImplicitRewardAuditor:
             )
         return tuple(effects)
 
-    def _strata_fits(self, rows: pd.DataFrame, scope: str) -> dict[str, LogisticFit] | None:
+    def strata_fits(self, rows: pd.DataFrame, scope: str) -> dict[str, LogisticFit] | None:
         """Fits of the non-declared features within each validity stratum (None if impossible)."""
         others = tuple(f for f in self.features if f != DECLARED_FEATURE)
         if DECLARED_FEATURE not in self.features or not others:
@@ -379,7 +379,7 @@ class ImplicitRewardAuditor:
         scope = "run" if generation is None else f"generation-{generation}"
         rows = table.scope(generation)
         joint = self.fit(rows, self.features, scope)
-        strata = self._strata_fits(rows, scope) if joint.status == "ok" else None
+        strata = self.strata_fits(rows, scope) if joint.status == "ok" else None
         denominators = table.denominators(generation)
         severity = _severity(joint, strata)
         accept = rows["acceptance_prob"].to_numpy(dtype=float)
@@ -534,14 +534,14 @@ def _spread(ids: pd.Series) -> list[int]:
     return [values[i] for i in picks]
 
 
-def _join(parts: list[str]) -> str:
+def join_words(parts: list[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _effect_text(e: FeatureEffect, confidence: float) -> str:
-    label = _LABELS.get(e.feature, e.feature)
+    label = FEATURE_LABELS.get(e.feature, e.feature)
     if e.weight is None:
         return f"{label} does not vary"
     weight = f"weight {e.weight:+.2f} log-odds per SD"
@@ -556,7 +556,7 @@ def _effect_text(e: FeatureEffect, confidence: float) -> str:
 
 def _stratum_text(label: str, fit: LogisticFit, confidence: float) -> str | None:
     if fit.status == "ok":
-        effects = _join([_effect_text(e, confidence) for e in fit.effects])
+        effects = join_words([_effect_text(e, confidence) for e in fit.effects])
         return f"among {label} traces, {effects}"
     if fit.status == "single-class" and label == "valid":
         which = "every one" if fit.n_kept == fit.n_traces else "none"
@@ -586,7 +586,7 @@ def _claim(
             "separated by any trace feature and no reward can be inferred."
         )
     if joint.status == "no-varying-feature":
-        labels = _join([_LABELS.get(e.feature, e.feature) for e in joint.effects])
+        labels = join_words([FEATURE_LABELS.get(e.feature, e.feature) for e in joint.effects])
         return (
             f"{where}, {labels} did not vary across the {d.n_traces} curated deployment traces, "
             "so no reward can be inferred from them."

@@ -146,7 +146,7 @@ def main() -> None:
     # -- one LoRA step at 1 x 512 tokens --------------------------------------------------------
     big = tasks[args.sizes[-1]][0]
     example = Example(prompts[args.sizes[-1]][0], render_pddl_completion(big.witness_plan))
-    ids, _ = planner._encode_example(tok, example, 512)
+    ids, _ = planner.encode_example(tok, example, 512)
     stats = planner.train([example], TrainConfig(n_epochs=4, batch_size=1, max_len=512, lora_r=16), seed=0)
     report["lora_step"] = {"tokens": len(ids), "steps": stats.n_steps,
                            "s_per_step": round(stats.train_time_s / stats.n_steps, 2),

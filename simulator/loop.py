@@ -36,6 +36,7 @@ from simulator.planning import (
     domain_constants,
     domain_path,
     generate_sized,
+    load_stored_task,
     optimal_length,
     plan_task,
     problem_to_pddl,
@@ -619,22 +620,10 @@ class DeploymentLoop:
             if task is None:  # resumed run: tasks of earlier generations come from the store
                 pddl, domain = writer.conn.execute(
                     "SELECT problem_pddl, domain FROM tasks WHERE task_id=?", (task_id,)).fetchone()
-                task = _task_from_pddl(pddl, domain)
+                task = load_stored_task(domain, pddl)
                 self._tasks[task_id] = task
             examples.append(Example(self._format.prompt(task), completion))
         return examples
-
-
-def _task_from_pddl(problem_pddl: str, domain: str) -> GroundTask:
-    """Rebuild a task from the PDDL stored with it (the store is the source of truth)."""
-    import tempfile
-
-    from simulator.planning import domain_path, load_task
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "problem.pddl"
-        path.write_text(problem_pddl)
-        return load_task(domain_path(domain), path)
 
 
 def run_scenario(

@@ -143,7 +143,7 @@ class HfPlanner:
                     r=config.lora_r,
                     lora_alpha=config.lora_alpha,
                     lora_dropout=0.0,
-                    target_modules=self._lora_target_modules(model),
+                    target_modules=self.lora_target_modules(model),
                     task_type="CAUSAL_LM",
                 )
                 torch.manual_seed(seed)
@@ -163,11 +163,11 @@ class HfPlanner:
         return train_sft(
             model, self.tokenizer, batches, n_steps=n_steps, lr=config.lr, seed=seed,
             max_len=config.max_len, warmup_steps=min(10, n_steps // 10), on_step=on_step,
-            encode=self._encode_example,
+            encode=self.encode_example,
         )
 
     # -- hooks a subclass for another kind of model overrides ----------------------------------
-    def _lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
+    def lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
         """Module names LoRA adapts; the embedded model is a Llama, so its projections."""
         return list(LLAMA_LORA_TARGETS)
 
@@ -177,7 +177,7 @@ class HfPlanner:
         tok = self.tokenizer
         return [tok.bos_token_id, *tok(prompt, add_special_tokens=False)["input_ids"]]
 
-    def _encode_example(
+    def encode_example(
         self, tok: PreTrainedTokenizerFast, ex: Example, max_len: int
     ) -> tuple[list[int], list[int]]:
         """A training pair as (ids, labels); must agree with :meth:`_encode_prompt`."""

@@ -153,7 +153,7 @@ class LlmPlanner(HfPlanner):
         """True when the tokenizer carries a chat template (instruct models)."""
         return bool(getattr(self.tokenizer, "chat_template", None))
 
-    def _lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
+    def lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
         present = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
                    if isinstance(mod, torch.nn.Linear)}
         wanted = [t for t in LLAMA_LORA_TARGETS if t in present]
@@ -173,7 +173,7 @@ class LlmPlanner(HfPlanner):
         ids = [int(i) for i in self.tokenizer(prompt, add_special_tokens=False)["input_ids"]]
         return [*self._bos_prefix(ids), *ids]
 
-    def _encode_example(
+    def encode_example(
         self, tok: PreTrainedTokenizerFast, ex: Example, max_len: int
     ) -> tuple[list[int], list[int]]:
         """Prompt then completion then EOS; an over-long pair loses the *start* of its prompt.

@@ -649,6 +649,18 @@ def load_task(domain_file: str | Path, problem_file: str | Path) -> GroundTask:
     )
 
 
+def load_stored_task(domain: str, problem_pddl: str) -> GroundTask:
+    """A task from the problem text a run store keeps with it, for the shipped domain ``domain``
+    (registry name). The store is the source of truth for every task of a run: a resumed loop and
+    an auditor that re-scores traces rebuild tasks this way, never by re-drawing them."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="iterdeploy-task-") as tmp:
+        path = Path(tmp) / "problem.pddl"
+        path.write_text(problem_pddl, encoding="utf-8")
+        return load_task(domain_path(domain), path)
+
+
 def build_task(
     domain_file: str | Path,
     name: str,

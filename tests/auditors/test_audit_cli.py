@@ -59,6 +59,34 @@ def test_table_output_shows_weights_and_claims(app: typer.Typer, run: Path) -> N
     assert "3 findings stored" in result.stdout
     assert "declared-objective findings stored" in result.stdout
     assert "drift findings stored" in result.stdout
+    assert "reward-drift findings stored" in result.stdout
+    assert "attribution findings stored" in result.stdout
+    # this synthetic run has no evaluation traces, so the black-box auditor says why it skipped
+    assert "blackbox-reward skipped: " in result.stderr
+
+
+def test_an_auditor_the_run_cannot_feed_is_skipped_unless_named(
+    app: typer.Typer, make_store: StoreFactory
+) -> None:
+    """One generation: nothing to compare for the black-box auditor. Run with the others it is
+    skipped with a message (the others' findings still land); named alone it is an error."""
+    one = make_store(n_generations=1, n_tasks=12)
+    result = CliRunner().invoke(app, ["audit", str(one), "--bootstrap", "10", "--only", "implicit-reward",
+                                      "--only", "blackbox-reward"])
+    assert result.exit_code == 2 and "error:" in result.stderr
+    result = CliRunner().invoke(app, ["audit", str(one), "--bootstrap", "10"])
+    assert result.exit_code == 0, result.output
+    assert "blackbox-reward skipped:" in result.stderr
+    with RunReader(one) as reader:
+        assert {f.auditor for f in reader.findings()} >= {"implicit-reward-v1", "drift-v1"}
+
+
+def test_only_is_repeatable_and_runs_just_those(app: typer.Typer, run: Path) -> None:
+    args = ["audit", str(run), "--json", "--bootstrap", "20", "--only", "reward-drift", "--only", "drift"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    auditors = {f["auditor"] for f in json.loads(result.stdout)}
+    assert auditors == {"reward-drift-v1", "drift-v1"}
 
 
 @pytest.mark.parametrize("make_path", [lambda tmp: tmp / "missing", lambda tmp: tmp])

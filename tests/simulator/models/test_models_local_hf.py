@@ -164,19 +164,19 @@ def test_over_long_examples_keep_the_completion(model_dirs: dict[str, Path]) -> 
     planner = load_planner(model_dirs["llama-chat"])
     tok = planner.tokenizer
     ex = Example("word " * 300, "(pickup b1)\n(stack b1 b2)")
-    ids, labels = planner._encode_example(tok, ex, 64)
+    ids, labels = planner.encode_example(tok, ex, 64)
     assert len(ids) == len(labels) == 64
     comp = [int(i) for i in tok(ex.completion, add_special_tokens=False)["input_ids"]] + [tok.eos_token_id]
     assert ids[-len(comp):] == comp and labels[-len(comp):] == comp
     assert all(x == IGNORE for x in labels[: -len(comp)])
-    ids, labels = planner._encode_example(tok, ex, 3)  # even a tiny limit keeps labels
+    ids, labels = planner.encode_example(tok, ex, 3)  # even a tiny limit keeps labels
     assert len(ids) == 3 and IGNORE not in labels
 
 
 @pytest.mark.filterwarnings("ignore:fan_in_fan_out:UserWarning")
 def test_gpt2_trains_lora_on_all_linear_layers_and_saves(model_dirs: dict[str, Path], tmp_path: Path) -> None:
     planner = load_planner(model_dirs["gpt2-chat"])
-    assert planner._lora_target_modules(planner.model) == "all-linear"
+    assert planner.lora_target_modules(planner.model) == "all-linear"
     tasks, prompts = _prompts(planner, n_tasks=1)
     ex = [Example(prompts[0], render_pddl_completion(tasks[0].witness_plan))]
     stats = planner.train(ex, TrainConfig(n_epochs=1, batch_size=1, max_len=4096, lora_r=2), seed=0)
@@ -184,7 +184,7 @@ def test_gpt2_trains_lora_on_all_linear_layers_and_saves(model_dirs: dict[str, P
     planner.save(tmp_path / "a")
     assert (tmp_path / "a" / "adapter_model.safetensors").is_file()
     llama = load_planner(model_dirs["llama-chat"])
-    assert llama._lora_target_modules(llama.model) == [
+    assert llama.lora_target_modules(llama.model) == [
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
