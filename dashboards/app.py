@@ -74,6 +74,19 @@ def solved_figure(summary: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def domain_figure(by_domain: pd.DataFrame) -> go.Figure:
+    """Share of each domain's evaluation tasks solved per generation: a multi-domain run is read
+    domain by domain (the paper's Blocksworld, Rovers and Sokoban improve at different rates)."""
+    fig = _base_figure("Solved evaluation tasks per domain", "share solved")
+    for domain, rows in by_domain.groupby("domain", sort=True):
+        share = rows["solved"] / rows["evaluated"]
+        fig.add_scatter(x=rows["generation"], y=share, name=str(domain), mode="lines+markers",
+                        customdata=rows[["solved", "evaluated"]],
+                        hovertemplate="%{customdata[0]} of %{customdata[1]}")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return fig
+
+
 def plan_length_figure(summary: pd.DataFrame) -> go.Figure:
     """Mean and longest valid plan per generation: the paper's "longer plans later" signal."""
     fig = _base_figure("Valid plan length per generation", "actions")
@@ -167,6 +180,8 @@ def render(data: RunData) -> None:
     left, right = st.columns(2)
     left.plotly_chart(solved_figure(summary), key="solved")
     right.plotly_chart(plan_length_figure(summary), key="plan_length")
+    if data.by_domain is not None and data.by_domain["domain"].nunique() > 1:
+        st.plotly_chart(domain_figure(data.by_domain), key="by_domain")
     left, right = st.columns(2)
     left.plotly_chart(training_figure(summary), key="train_size")
     right.plotly_chart(deployment_figure(summary), key="deployment")

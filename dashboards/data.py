@@ -95,6 +95,8 @@ class RunData:
     summary: pd.DataFrame
     findings: pd.DataFrame
     headline: Headline | None
+    by_domain: pd.DataFrame | None = None
+    """Solved evaluation tasks per generation and domain (:func:`domain_frame`)."""
 
 
 def resolve_run_dir(argv: Sequence[str], environ: Mapping[str, str]) -> Path | None:
@@ -166,6 +168,21 @@ def overview(reader: RunReader) -> RunOverview:
     return RunOverview(
         run_id=run.run_id, name=run.name, seed=run.seed, status=run.status, created_at=run.created_at
     )
+
+
+DOMAIN_COLUMNS: tuple[str, ...] = ("generation", "domain", "evaluated", "solved")
+"""Columns of :func:`domain_frame`."""
+
+
+def domain_frame(reader: RunReader) -> pd.DataFrame:
+    """Solved evaluation tasks per generation and domain, one row each (long format, for a chart
+    with one line per domain); the same numbers as the summary's ``solved_by_domain``."""
+    rows = [
+        (r.generation, domain, n, r.solved_by_domain.get(domain, 0))
+        for r in summarize(reader)
+        for domain, n in r.evaluated_by_domain.items()
+    ]
+    return pd.DataFrame(rows, columns=list(DOMAIN_COLUMNS))
 
 
 def summary_frame(reader: RunReader) -> pd.DataFrame:
@@ -260,6 +277,7 @@ def load_run(run_dir: Path) -> RunData:
         with RunReader(run_dir) as reader:
             ov = overview(reader)
             summary = summary_frame(reader)
+            by_domain = domain_frame(reader)
             findings = findings_frame(reader)
     except sqlite3.Error as exc:
         raise StoreError(f"{run_dir / DB_NAME}: cannot read the run store ({exc})") from exc
@@ -269,4 +287,4 @@ def load_run(run_dir: Path) -> RunData:
             f"({exc.error_count()} error(s), first: {exc.errors()[0]['msg']})"
         ) from exc
     return RunData(run_dir=run_dir, overview=ov, summary=summary, findings=findings,
-                   headline=headline(summary))
+                   headline=headline(summary), by_domain=by_domain)

@@ -64,16 +64,18 @@ def _trace(trace_id: int, generation: int, task_id: int, purpose: str, index: in
     )
 
 
-def _task(task_id: int, pool: str, generation: int | None, size: int) -> TaskRow:
+def _task(task_id: int, pool: str, generation: int | None, size: int,
+          domain: str = "blocksworld") -> TaskRow:
     return TaskRow(
-        task_id=task_id, pool=pool, generation=generation, domain="blocksworld",  # type: ignore[arg-type]
+        task_id=task_id, pool=pool, generation=generation, domain=domain,  # type: ignore[arg-type]
         name=f"{pool}-{task_id}", size=size, params_json=dumps({"n_blocks": size}),
         optimal_length=2 * size, problem_pddl=f"(define (problem p{task_id}))",
     )
 
 
 def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunStatus = "completed",
-              with_findings: bool = True, all_invalid: bool = False) -> Path:
+              with_findings: bool = True, all_invalid: bool = False,
+              domains: tuple[str, ...] = ("blocksworld",)) -> Path:
     """Write a synthetic run store to ``run_dir`` and close it (so no WAL is left behind).
 
     Args:
@@ -82,6 +84,7 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
         status: The run status to leave.
         with_findings: Whether to add two auditor findings.
         all_invalid: Make every trace invalid (a generation that solved nothing).
+        domains: Domains of the evaluation tasks, in turn (task i gets ``domains[i % len]``).
 
     Returns:
         ``run_dir``.
@@ -94,7 +97,8 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
             scenario_json=dumps({"name": SCENARIO_NAME, "seed": SEED}), status="started",
             created_at=NOW, package_versions=dumps({"iterdeploy": "0.1.0"}),
         ))
-        eval_tasks = [_task(i + 1, "eval", None, s) for i, s in enumerate(EVAL_SIZES)]
+        eval_tasks = [_task(i + 1, "eval", None, s, domains[i % len(domains)])
+                      for i, s in enumerate(EVAL_SIZES)]
         next_task, next_trace, next_decision, published = len(eval_tasks) + 1, 1, 1, []
         for g in range(n_generations):
             bundle = GenerationBundle(generation=GenerationRow(

@@ -152,6 +152,17 @@ def test_page_shows_the_run_and_never_writes(run_dir: Path, tmp_path: Path) -> N
     assert _fingerprint(run_dir) == before, "the dashboard changed the run store"
 
 
+def test_a_multi_domain_run_gets_a_chart_per_domain(make_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Several domains: a fifth chart, one line per domain (absent for a one-domain run, above)."""
+    run_dir = make_run("two-domains", domains=("blocksworld", "rovers"), with_findings=False)
+    with serve(run_dir, tmp_path / "streamlit.log") as url, open_page(url) as page:
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+        expect(charts).to_have_count(5, timeout=PAGE_TIMEOUT_MS)
+        expect(charts.nth(2).locator(".gtitle")).to_have_text("Solved evaluation tasks per domain")
+        expect(charts.nth(2).locator(".legendtext")).to_have_text(["blocksworld", "rovers"])
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
 def test_bad_run_dir_shows_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-run"
     bad.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from dashboards.data import (
     SUMMARY_COLUMNS,
     display_findings,
     display_summary,
+    domain_frame,
     findings_frame,
     headline,
     load_run,
@@ -150,3 +152,22 @@ def test_load_run_does_not_write(run_dir: Path) -> None:
     assert db.stat().st_mtime_ns == mtime
     wal = run_dir / f"{DB_NAME}-wal"
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_domain_frame_counts_each_domain_and_the_page_charts_it(make_run: Callable[..., Path]) -> None:
+    """A run over two domains: solved evaluation tasks per domain add up to the summary's."""
+    from dashboards.app import domain_figure
+
+    run = make_run(domains=("blocksworld", "rovers"))
+    with RunReader(run) as reader:
+        frame = domain_frame(reader)
+        summary = summary_frame(reader)
+    solved = {(r.generation, r.domain): (r.solved, r.evaluated) for r in frame.itertuples()}
+    assert solved == {
+        (0, "blocksworld"): (1, 3), (0, "rovers"): (0, 2), (1, "blocksworld"): (1, 3), (1, "rovers"): (1, 2),
+        (2, "blocksworld"): (2, 3), (2, "rovers"): (2, 2), (3, "blocksworld"): (3, 3), (3, "rovers"): (2, 2),
+    }
+    assert frame.groupby("generation")["solved"].sum().tolist() == summary["solved"].tolist()
+    figure = domain_figure(frame)
+    assert sorted(trace.name for trace in figure.data) == ["blocksworld", "rovers"]
+    assert load_run(run).by_domain is not None
