@@ -8,7 +8,7 @@ not as a red box in a browser tab nobody opened yet.
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -59,12 +59,12 @@ def dashboard(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(f"{data.overview.name} ({data.overview.status}): http://{host}:{port}  (Ctrl-C stops)")
-    try:
-        proc = subprocess.run(streamlit_command(run_dir.resolve(), host=host, port=port), check=False)
-    except KeyboardInterrupt:
-        raise typer.Exit(code=0) from None
-    if proc.returncode != 0:
-        raise typer.Exit(code=proc.returncode)
+    sys.stdout.flush()
+    # Become the server rather than start it as a child: a SIGTERM from a process manager or
+    # ``kill`` then reaches Streamlit itself, which shuts down, instead of killing a parent that
+    # leaves an orphaned server holding the port.
+    command = streamlit_command(run_dir.resolve(), host=host, port=port)
+    os.execv(command[0], command)
 
 
 def register(app: typer.Typer) -> None:
