@@ -11,6 +11,8 @@ A scenario names its base model by a short name or a path; this module turns tha
 - ``hf:/some/dir`` or a directory path: any local ``AutoModelForCausalLM`` directory with its
   tokenizer (``save_pretrained`` output); ``pddl`` format.
 - a path ending in ``.gguf``: a GGUF file (model and tokenizer), ``pddl`` format.
+- ``vllm:/some/dir``: the same kind of directory, sampled by vLLM on a CUDA GPU (optional, its own
+  environment: :mod:`simulator.models.vllm_planner`); ``pddl`` format.
 
 Nothing is ever fetched from a model hub: names resolve to files on this machine, or to a
 :class:`~simulator.errors.ModelError` that says what is missing and how to install it. Resolving a
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from simulator.models.hf_planner import PromptFormat
     from simulator.models.protocol import PlannerModel
 
-ModelKind = Literal["embedded", "gguf", "hf_dir"]
+ModelKind = Literal["embedded", "gguf", "hf_dir", "vllm"]
 
 EMBEDDED_NAME = "embedded-tiny-v1"
 SMOLLM2_NAME = "smollm2-135m"
@@ -88,7 +90,7 @@ def known_models() -> tuple[str, ...]:
 
 def _usage() -> str:
     return (f"known models: {', '.join(REGISTERED)}; or a local model as hf:/path/to/dir, a "
-            "directory path, or a path to a .gguf file")
+            "directory path, or a path to a .gguf file (vllm:/path/to/dir samples one with vLLM on a GPU)")
 
 
 def smollm2_gguf_path() -> Path:
@@ -161,6 +163,11 @@ def resolve_model(name_or_path: str | Path) -> ModelInfo:
         entry = REGISTERED[text]
         path = smollm2_gguf_path() if text == SMOLLM2_NAME else None
         return ModelInfo(entry.name, entry.kind, entry.prompt_format, path)
+    if text.startswith("vllm:"):  # files only: vllm itself is checked when the model loads
+        local = _local(Path(text[5:]), text) if text[5:] else None
+        if local is None or local.kind != "hf_dir":
+            raise ModelError(f"{text!r}: vllm: needs a local model directory, e.g. vllm:/models/qwen3")
+        return ModelInfo(text, "vllm", "pddl", local.path)
     if text.startswith("hf:"):
         target = text[3:]
         if not target:
@@ -212,6 +219,10 @@ def load_planner(
 
         spec = embedded_spec if embedded_spec is not None else EmbeddedModelSpec()
         return HfPlanner(ensure_base(spec, on_step), name=info.name, prompt_format="compact")
+    if info.kind == "vllm" and info.path is not None:
+        from simulator.models.vllm_planner import VllmPlanner
+
+        return VllmPlanner(info.path, name=info.name, prompt_format=info.prompt_format)
     from simulator.models.llm_planner import LlmPlanner
 
     if info.path is None:  # every non-embedded kind resolves to a path
