@@ -38,6 +38,7 @@ from simulator.planning import (
     generate_sized,
     load_stored_task,
     optimal_length,
+    parse_action_line,
     plan_task,
     problem_to_pddl,
     registry_name,
@@ -172,8 +173,8 @@ def _reference_plan(task: GroundTask) -> list[tuple[str, tuple[str, ...]]] | Non
     result = plan_task(task, domain_path(domain), time_limit_s=10.0)
     if not result.solved:
         return None
-    steps = [step.strip().strip("()").split() for step in result.plan]
-    return [(words[0], tuple(words[1:])) for words in steps if words]
+    steps = [parse_action_line(step) for step in result.plan]  # validated plans: all parse
+    return [step for step in steps if step is not None]
 
 
 @dataclass
