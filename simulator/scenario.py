@@ -218,10 +218,17 @@ class ScenarioSpec(_Spec):
         if self.domains is not None and "domain" in self.model_fields_set:
             raise ValueError("domains: give either domain (one) or domains (several), not both")
         deployed = set(self.deploy_tasks().domains)
-        for where, dist in (("domains", self.domains), ("evaluation.domains", self.evaluation.domains),
-                            *((f"users.{i}.tasks", u.tasks) for i, u in enumerate(self.users))):
+        one_domain = self.domains is None  # then deploy.sizes / evaluation.sizes are its sizes
+        checks = (
+            ("domains", self.domains),
+            ("evaluation.domains", self.evaluation.domains),
+            ("deploy.sizes", self.deploy_tasks() if one_domain else None),
+            ("evaluation.sizes", self.eval_tasks() if one_domain and not self.evaluation.domains else None),
+            *((f"users.{i}.tasks", u.tasks) for i, u in enumerate(self.users)),
+        )
+        for where, dist in checks:
             for name, sizes in (dist.domains.items() if dist is not None else ()):
-                _check_sizes(f"{where}.{name}", name, sizes)
+                _check_sizes(where if where.endswith(".sizes") else f"{where}.{name}", name, sizes)
         for i, u in enumerate(self.users):
             other = sorted(set(u.tasks.domains) - deployed) if u.tasks else []
             if other:
@@ -244,18 +251,15 @@ class ScenarioSpec(_Spec):
 
     def deploy_tasks(self) -> TaskDistributionSpec:
         """Domains and sizes of the tasks users bring, unless a group declares its own."""
-        if self.domains is not None:
-            return self.domains
-        sizes = self.deploy.sizes
-        return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})
+        return self.domains if self.domains is not None else self._one_domain(self.deploy.sizes)
 
     def eval_tasks(self) -> TaskDistributionSpec:
         """Domains and sizes of the fixed evaluation pool."""
         if self.evaluation.domains is not None:
             return self.evaluation.domains
-        if self.domains is not None:
-            return self.domains
-        sizes = self.evaluation.sizes
+        return self.domains if self.domains is not None else self._one_domain(self.evaluation.sizes)
+
+    def _one_domain(self, sizes: SizeRange) -> TaskDistributionSpec:
         return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})
 
     def population_spec(self) -> PopulationSpec:

@@ -49,6 +49,10 @@ def test_one_domain_said_either_way_is_the_same_distribution() -> None:
          ["<scenario>:3: users.0.tasks: 'a' brings ['rovers'] tasks", "deploys on ['blocksworld']"]),
         ("evaluation: {domains: {sokoban: {min: 1, max: 9}}}\n" + PDDL_MODEL,
          ["evaluation.domains.sokoban:", "n_boxes=9 is out of range"]),
+        # one domain, the default sizes (3-8) are too many boxes for Sokoban's generator
+        ("domain: sokoban\n" + PDDL_MODEL, ["deploy.sizes: sokoban: n_boxes=8 is out of range"]),
+        ("domain: sokoban\ndeploy: {sizes: {min: 2, max: 3}}\n" + PDDL_MODEL,
+         ["evaluation.sizes: sokoban: n_boxes=8 is out of range"]),
     ],
 )
 def test_bad_domain_settings_name_the_key_and_line(text: str, expected: list[str]) -> None:
