@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from simulator.cli._common import fail
@@ -14,24 +14,32 @@ from simulator.errors import IterdeployError
 from simulator.store import GenerationSummary, RunReader, summarize
 
 
-def summary_table(rows: list[GenerationSummary], title: str) -> Table:
-    """The summary as a rich table (shared by ``run`` and ``summary``)."""
+def summary_table(rows: list[GenerationSummary], title: str) -> Group:
+    """The summary as rich tables (shared by ``run`` and ``summary``): one row per generation,
+    then, for a run over several domains, solved evaluation tasks per domain (a second table, so
+    the first keeps its width on an 80-column terminal)."""
     table = Table(title=title)
-    domains = sorted({d for r in rows for d in r.evaluated_by_domain})
-    per_domain = domains if len(domains) > 1 else []  # one domain: the total says it all
-    for col in ("gen", "eval solved", *(f"{d} solved" for d in per_domain), "mean len", "longest",
-                "train size", "deploy solved", "largest solved"):
+    for col in ("gen", "eval solved", "mean len", "longest", "train size", "deploy solved",
+                "largest solved"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r.generation), f"{r.solved}/{r.evaluated}",
-            *(f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}" for d in per_domain),
             "-" if r.mean_plan_length is None else f"{r.mean_plan_length:.1f}",
             "-" if r.longest_plan_length is None else str(r.longest_plan_length),
             str(r.train_size), f"{r.deploy_solved}/{r.deploy_tasks}",
             "-" if r.largest_solved_size is None else str(r.largest_solved_size),
         )
-    return table
+    domains = sorted({d for r in rows for d in r.evaluated_by_domain})
+    if len(domains) < 2:
+        return Group(table)
+    by_domain = Table(title="solved evaluation tasks per domain")
+    for col in ("gen", *domains):
+        by_domain.add_column(col, justify="right")
+    for r in rows:
+        by_domain.add_row(str(r.generation), *(
+            f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}" for d in domains))
+    return Group(table, by_domain)
 
 
 def summary(

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from simulator.cli import app
 from simulator.loop import DeploymentLoop, run_scenario
 from simulator.planning import domain_path, load_task, validate_plan
 from simulator.scenario import parse_scenario
@@ -80,6 +82,10 @@ def test_a_three_domain_scenario_runs_and_stores_every_domain(tmp_path: Path, mo
     # reference plans are training data, not plans the model wrote: they are not its longest plan
     if not model_wrote_valid:
         assert summary[0].longest_plan_length is None and summary[0].largest_solved_size is None
+    printed = CliRunner().invoke(app, ["summary", str(tmp_path / "run")], env={"COLUMNS": "80"})
+    assert printed.exit_code == 0, printed.output
+    assert "solved evaluation tasks per domain" in printed.output
+    assert all(d in printed.output for d in ("blocksworld", "rovers", "sokoban"))
 
 
 def test_a_multi_domain_run_resumes_from_its_store(tmp_path: Path, model_dir: Path) -> None:
