@@ -23,8 +23,8 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from auditors.decisions import run_id_of
 from auditors.features import UNPARSEABLE_STATUSES
-from simulator.errors import StoreError
 from simulator.store import RunReader
 
 PURPOSES: tuple[str, ...] = ("deploy", "eval")
@@ -137,10 +137,7 @@ def build_trace_table(reader: RunReader) -> TraceTable:
         simulator.errors.StoreError: When the run directory is not a readable store.
     """
     committed = tuple(g.generation for g in reader.generations())
-    try:
-        run_id: str | None = reader.run().run_id
-    except StoreError:
-        run_id = None
+    run_id = run_id_of(reader)
     raw = pd.DataFrame(
         reader.query(
             f"SELECT {', '.join(_COLUMNS)} FROM traces WHERE purpose IN ('deploy', 'eval') ORDER BY trace_id"

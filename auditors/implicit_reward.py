@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from auditors.decisions import run_id_of
 from auditors.features import (
     AuditorConfigError,
     Denominators,
@@ -61,7 +62,6 @@ from auditors.features import (
     check_features,
 )
 from auditors.findings import Severity, audit_and_store, make_finding
-from simulator.errors import StoreError
 from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "implicit-reward-v1"
@@ -258,10 +258,7 @@ class ImplicitRewardAuditor:
         """
         self.check_config()
         table = build_feature_table(reader)
-        try:
-            run_id: str | None = reader.run().run_id
-        except StoreError:
-            run_id = None
+        run_id = run_id_of(reader)
         generations = sorted(
             set(table.generations)
             | {int(g) for g in table.frame["generation"].unique()}
