@@ -687,7 +687,10 @@ def _open_models(reader: RunReader) -> _Models:
                 "ITERDEPLOY_CACHE at the cache the run used (auditors never train models, so it "
                 "is not pretrained again here)"
             )
-    planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded)
+    # on the CPU in float32 whatever the run used: the per-trace gradients below build their
+    # batches on the CPU, and half precision would blur the identities they check
+    planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded, device="cpu",
+                           dtype="float32")
     if not isinstance(planner, HfPlanner):
         raise AuditorConfigError(f"model {spec.model.name!r} is not a transformers model; no gradients")
     return _Models(reader.run_dir, spec, planner, rows, task_format(planner, spec.model.few_shot))

@@ -10,8 +10,10 @@ training. The issue asks for at least 5x the tokens per second of a naive loop t
 What is measured, all on the same prompts, with the loop's sampling settings (temperature 1.0,
 ``top_k=0``, ``top_p=1.0``, the scenario's 320-token limit):
 
-* **batched, KV cache**: ``HfPlanner.sample`` exactly as the loop calls it (prompts repeated K
-  times, left-padded batches of 64, ``generate`` with its KV cache);
+* **batched, KV cache**: ``HfPlanner.sample`` exactly as the loop calls it (prompts sorted by
+  length, repeated K times, left-padded batches of 64, ``generate`` with its KV cache);
+* **batched, KV cache, caller's order**: the same without sorting the prompts by length first, so
+  a batch mixes small and large tasks and runs until its largest task's rows end;
 * **one at a time, KV cache**: the naive loop of the issue, ``model.generate`` on one prompt per
   call, K calls per task (``generate`` keeps its default KV cache);
 * **one at a time, no KV cache**: the naive loop without the cache (every step re-reads the whole
@@ -99,11 +101,17 @@ def batched(
     temperature: float,
     seed: int,
     batch_size: int,
+    sort_by_length: bool = True,
 ) -> list[Completion]:
     """``k`` completions per prompt exactly as the loop samples them (``HfPlanner.sample``)."""
-    nested = planner.sample(
-        prompts, n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size
-    )
+    planner.sort_prompts_by_length = sort_by_length
+    try:
+        nested = planner.sample(
+            prompts, n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+            batch_size=batch_size,
+        )
+    finally:
+        planner.sort_prompts_by_length = True
     return [c for per_task in nested for c in per_task]
 
 
@@ -205,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         (
             "batched, KV cache (HfPlanner.sample, the loop's path)",
             lambda: batched(planner, prompts, k=k, batch_size=args.batch_size, **common),
+        ),
+        (
+            "batched, KV cache, caller's order (no length sort)",
+            lambda: batched(planner, prompts, k=k, batch_size=args.batch_size, sort_by_length=False,
+                            **common),
         ),
         (
             "one at a time, KV cache (naive generate loop)",

@@ -324,7 +324,8 @@ class DeploymentLoop:
         advance = self._progress("pretraining base model (cached after the first run)",
                                  spec.model.embedded.pretrain_steps)
         planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded,
-                               on_step=lambda s, loss: advance(1))
+                               on_step=lambda s, loss: advance(1), device=spec.model.device,
+                               dtype=spec.model.dtype)
         base_name = spec.model.name
         if spec.model.name == "embedded-tiny-v1":
             base_name += f"@embedded-{spec.model.embedded.content_hash()}"

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from simulator.errors import ScenarioError
+from simulator.models.device import DEVICE_PATTERN, DTypeName
 from simulator.models.embedded import EmbeddedModelSpec
 from simulator.users.spec import (
     DomainName,
@@ -95,11 +96,17 @@ class ModelSpec(_Spec):
     name: str = "embedded-tiny-v1"
     """A registered model (``embedded-tiny-v1``, pretrained and cached on first use;
     ``smollm2-135m``, see docs/models.md), ``hf:DIR`` or a directory written by
-    ``save_pretrained``, or a ``.gguf`` file. Nothing is downloaded."""
+    ``save_pretrained``, a ``.gguf`` file, ``vllm:DIR``, or ``hub:ORG/NAME`` (the only one
+    ever downloaded: from the Hugging Face cache, or the Hub where the network allows)."""
     few_shot: int = Field(2, ge=0, le=8)
     """Solved examples of the domain shown before each task (PDDL-prompted models only)."""
     embedded: EmbeddedModelSpec = EmbeddedModelSpec()
     """Architecture and pretraining recipe of the embedded model."""
+    device: str = Field("auto", pattern=DEVICE_PATTERN.pattern)
+    """Where sampling and training run: ``auto`` (the first CUDA GPU when torch sees one, else
+    the CPU), ``cpu``, ``cuda`` or ``cuda:N``. Runs are bit-for-bit repeatable on the CPU only."""
+    dtype: DTypeName = "auto"
+    """Precision of the weights: ``auto`` is float32 on the CPU and bfloat16 on a GPU."""
 
     @model_validator(mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
+from simulator.models.device import DTypeName, resolve_device, resolve_dtype
 from simulator.models.training import Example, TrainStats, encode_example, epoch_batches, train_sft
 
 PromptFormat = Literal["compact", "pddl"]
@@ -61,8 +62,14 @@ class HfPlanner:
         *,
         name: str | None = None,
         prompt_format: PromptFormat = "compact",
+        device: str = "auto",
+        dtype: DTypeName = "auto",
     ) -> None:
         self.base_dir = Path(base_dir)
+        self.device = resolve_device(device)
+        """Where the weights and every batch live (:func:`~simulator.models.device.resolve_device`)."""
+        self.dtype = resolve_dtype(dtype, self.device)
+        """The weights' precision."""
         self.name = name if name is not None else self.base_dir.name
         """What the registry (or the caller) calls this model; recorded as the base's name."""
         self.prompt_format: PromptFormat = prompt_format
@@ -70,6 +77,8 @@ class HfPlanner:
         ``pddl`` for real LLMs (see :mod:`simulator.models.pddl_format`)."""
         self._model: PreTrainedModel | None = None
         self._tok: PreTrainedTokenizerFast | None = None
+        self.sort_prompts_by_length = True
+        """Batch the shortest prompts together (see :meth:`sample`); off only for comparisons."""
 
     def _load_base(self) -> PreTrainedModel:
         if not (self.base_dir / "config.json").is_file():
@@ -77,7 +86,8 @@ class HfPlanner:
                 f"{self.base_dir}: no model here (config.json missing); pass a directory written "
                 "by save_pretrained"
             )
-        model = AutoModelForCausalLM.from_pretrained(self.base_dir, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(self.base_dir, dtype=self.dtype)
+        model.to(self.device)
         model.eval()
         return model
 
@@ -113,7 +123,7 @@ class HfPlanner:
         if (path / "adapter_config.json").is_file():
             self._model = PeftModel.from_pretrained(self._load_base(), path)
         elif (path / "config.json").is_file():
-            self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+            self._model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype).to(self.device)
         else:
             raise ModelError(f"{path}: neither a LoRA adapter nor a model directory")
         self._model.eval()
@@ -195,7 +205,8 @@ class HfPlanner:
             ids[row, width - len(e):] = torch.tensor(e)
             mask[row, width - len(e):] = 1
         gen = model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+            max_new_tokens=max_new_tokens,
             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **kwargs,
         )
         rows: list[list[int]] = gen[:, width:].tolist()
@@ -216,16 +227,22 @@ class HfPlanner:
         """``n`` completions for each prompt (temperature 0 = greedy).
 
         Prompts are repeated ``n`` times and generated in left-padded batches with a KV cache.
+        They are batched shortest first: a batch runs until its longest row ends, and prompt
+        length follows task size, so batching similar tasks together wastes less compute on rows
+        that have already finished (the results come back in the caller's order).
         """
         tok = self.tokenizer
         model = self.model
         model.eval()
-        flat = [p for p in prompts for _ in range(n)]
+        encoded_prompts = [self._encode_prompt(p) for p in prompts]
+        order = list(range(len(prompts)))
+        if self.sort_prompts_by_length:
+            order.sort(key=lambda i: len(encoded_prompts[i]))
+        flat = [encoded_prompts[i] for i in order for _ in range(n)]
         out: list[Completion] = []
         for start in range(0, len(flat), batch_size):
-            chunk = flat[start : start + batch_size]
+            encoded = flat[start : start + batch_size]
             torch.manual_seed(seed + start)
-            encoded = [self._encode_prompt(p) for p in chunk]
             kwargs: dict[str, object] = {"do_sample": temperature > 0}
             if temperature > 0:
                 kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
@@ -239,8 +256,11 @@ class HfPlanner:
                     hit_token_limit=not ended,
                 ))
             if on_batch is not None:
-                on_batch(len(chunk))
-        return [out[i * n : (i + 1) * n] for i in range(len(prompts))]
+                on_batch(len(encoded))
+        results: list[list[Completion]] = [[] for _ in prompts]
+        for rank, i in enumerate(order):
+            results[i] = out[rank * n : (rank + 1) * n]
+        return results
 
     def close(self) -> None:
         """Drop the weights; safe to call twice."""

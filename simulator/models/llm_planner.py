@@ -37,6 +37,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
+from simulator.models.device import DTypeName
 from simulator.models.hf_planner import LLAMA_LORA_TARGETS, HfPlanner, PromptFormat
 from simulator.models.training import IGNORE, Example
 
@@ -85,12 +86,19 @@ class LlmPlanner(HfPlanner):
     """
 
     def __init__(
-        self, source: str | Path, *, name: str | None = None, prompt_format: PromptFormat = "pddl"
+        self,
+        source: str | Path,
+        *,
+        name: str | None = None,
+        prompt_format: PromptFormat = "pddl",
+        device: str = "auto",
+        dtype: DTypeName = "auto",
     ) -> None:
         source = Path(source)
         self.gguf_file: Path | None = source if source.suffix.lower() == ".gguf" else None
         base_dir = source.parent if self.gguf_file is not None else source
-        super().__init__(base_dir, name=name or source.name, prompt_format=prompt_format)
+        super().__init__(base_dir, name=name or source.name, prompt_format=prompt_format,
+                         device=device, dtype=dtype)
         self.source = source
         self._pristine: PreTrainedModel | None = None
         self._adds_bos: bool | None = None
@@ -119,12 +127,13 @@ class LlmPlanner(HfPlanner):
             self._check_source()
             try:
                 model = AutoModelForCausalLM.from_pretrained(
-                    self.base_dir, dtype=torch.float32, **self._from_pretrained_kwargs()
+                    self.base_dir, dtype=self.dtype, **self._from_pretrained_kwargs()
                 )
             except (OSError, ValueError, ImportError) as exc:
                 hint = " (GGUF needs the 'gguf' package: pip install gguf)" if self.gguf_file else ""
                 raise ModelError(f"{self.source}: cannot load the model{hint}: {exc}") from exc
             clear_gguf_quantizer(model)
+            model.to(self.device)
             model.eval()
             self._pristine = model
         model = copy.deepcopy(self._pristine)
@@ -209,18 +218,19 @@ class LlmPlanner(HfPlanner):
         if shared < MIN_SHARED_PREFIX or self.disable_prefix_cache:
             return super()._generate(model, encoded, max_new_tokens=max_new_tokens, **kwargs)
         tok = self.tokenizer
-        prefix = torch.tensor([encoded[0][:shared]], dtype=torch.long)
+        prefix = torch.tensor([encoded[0][:shared]], dtype=torch.long, device=self.device)
         cache = self._prefill(model, prefix)
         cache.batch_repeat_interleave(len(encoded))
         tails = [e[shared:] for e in encoded]
         width = max(len(t) for t in tails)
         ids = torch.full((len(encoded), shared + width), tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        ids[:, :shared] = prefix
+        ids[:, :shared] = prefix.cpu()
         mask[:, :shared] = 1
         for row, tail in enumerate(tails):
             ids[row, shared + width - len(tail):] = torch.tensor(tail)
             mask[row, shared + width - len(tail):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
         with warnings.catch_warnings():
             # transformers 5 renames generate's past_key_values to cache; 4.x knows only the former
             warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)

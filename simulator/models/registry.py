@@ -13,11 +13,15 @@ A scenario names its base model by a short name or a path; this module turns tha
 - a path ending in ``.gguf``: a GGUF file (model and tokenizer), ``pddl`` format.
 - ``vllm:/some/dir``: the same kind of directory, sampled by vLLM on a CUDA GPU (optional, its own
   environment: :mod:`simulator.models.vllm_planner`); ``pddl`` format.
+- ``hub:Qwen/Qwen3-4B`` (optionally ``@revision``): a model on the Hugging Face Hub, taken from the
+  local Hugging Face cache when it is there and downloaded into it otherwise, where the network
+  allows (safetensors and tokenizer files only, never pickled weights); ``pddl`` format.
 
-Nothing is ever fetched from a model hub: names resolve to files on this machine, or to a
-:class:`~simulator.errors.ModelError` that says what is missing and how to install it. Resolving a
-name (:func:`resolve_model`) checks files without loading weights, so a scenario can be validated
-in milliseconds.
+Only ``hub:`` ever contacts a model hub, and only when the model is first loaded: every other
+name resolves to files on this machine, or to a :class:`~simulator.errors.ModelError` that says
+what is missing and how to install it. Resolving a name (:func:`resolve_model`) checks files (or,
+for ``hub:``, the repository id's syntax) without loading weights, so a scenario can be validated
+in milliseconds and offline.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ from typing import TYPE_CHECKING, Literal
 from simulator.errors import ModelError
 
 if TYPE_CHECKING:
+    from simulator.models.device import DTypeName
     from simulator.models.embedded import EmbeddedModelSpec
     from simulator.models.hf_planner import PromptFormat
     from simulator.models.protocol import PlannerModel
 
-ModelKind = Literal["embedded", "gguf", "hf_dir", "vllm"]
+ModelKind = Literal["embedded", "gguf", "hf_dir", "vllm", "hub"]
 
 EMBEDDED_NAME = "embedded-tiny-v1"
 SMOLLM2_NAME = "smollm2-135m"
@@ -80,7 +85,12 @@ class ModelInfo:
     kind: ModelKind
     prompt_format: PromptFormat
     path: Path | None
-    """The directory or GGUF file; None for the embedded model (built on first load)."""
+    """The directory or GGUF file; None for the embedded model (built on first load) and for a
+    hub model (fetched on first load)."""
+    repo: str | None = None
+    """Hub repository id (``hub:`` models only)."""
+    revision: str | None = None
+    """Hub branch, tag or commit (``hub:`` models only; None: the default branch)."""
 
 
 def known_models() -> tuple[str, ...]:
@@ -90,7 +100,67 @@ def known_models() -> tuple[str, ...]:
 
 def _usage() -> str:
     return (f"known models: {', '.join(REGISTERED)}; or a local model as hf:/path/to/dir, a "
-            "directory path, or a path to a .gguf file (vllm:/path/to/dir samples one with vLLM on a GPU)")
+            "directory path, or a path to a .gguf file (vllm:/path/to/dir samples one with vLLM on a GPU; "
+            "hub:org/name takes one from the Hugging Face Hub)")
+
+
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
+"""What a ``hub:`` download fetches: configs, safetensors weights and tokenizer files. Never
+``*.bin`` or ``*.pt``: those are pickles, and loading a pickle can run code."""
+
+
+def _hub(text: str) -> ModelInfo:
+    """``hub:org/name[@revision]``, checked for syntax only (no network)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    target = text[4:].strip()
+    repo, _, revision = target.partition("@")
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        raise ModelError(f"{text!r}: not a Hub repository id ({exc}); e.g. hub:Qwen/Qwen3-4B") from None
+    if "/" not in repo:
+        raise ModelError(f"{text!r}: a Hub model id has an owner, e.g. hub:Qwen/Qwen3-4B")
+    return ModelInfo(text, "hub", "pddl", None, repo=repo, revision=revision or None)
+
+
+def hub_snapshot(repo: str, revision: str | None = None) -> Path:
+    """The local directory of a Hub model: from the Hugging Face cache, else downloaded into it.
+
+    The cache is tried first so that a model downloaded once loads with no network (and with
+    ``HF_HUB_OFFLINE=1``); the cache location is Hugging Face's own (``HF_HUB_CACHE``/``HF_HOME``).
+
+    Raises:
+        ModelError: the model is not cached and cannot be downloaded (offline, no network, an
+            unknown or gated repository), with what to do instead.
+    """
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    name = f"hub:{repo}" + (f"@{revision}" if revision else "")
+    try:
+        cached = Path(snapshot_download(repo, revision=revision, allow_patterns=HUB_FILES,
+                                        local_files_only=True))
+    except LocalEntryNotFoundError:
+        cached = None
+    if cached is not None and (cached / "config.json").is_file():
+        return cached
+    if constants.HF_HUB_OFFLINE:
+        raise ModelError(
+            f"{name}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is "
+            "set; download it where the network allows, or pass a local copy as hf:/path/to/dir"
+        )
+    try:
+        path = Path(snapshot_download(repo, revision=revision, allow_patterns=HUB_FILES))
+    except Exception as exc:  # network, unknown or gated repository: huggingface_hub's many kinds
+        raise ModelError(
+            f"{name}: cannot download from the Hugging Face Hub ({type(exc).__name__}: {exc}); on a "
+            "machine without access, copy the model directory over and pass hf:/path/to/dir"
+        ) from exc
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{name}: the repository has no config.json; it is not a transformers model")
+    return path
 
 
 def smollm2_gguf_path() -> Path:
@@ -168,6 +238,8 @@ def resolve_model(name_or_path: str | Path) -> ModelInfo:
         if local is None or local.kind != "hf_dir":
             raise ModelError(f"{text!r}: vllm: needs a local model directory, e.g. vllm:/models/qwen3")
         return ModelInfo(text, "vllm", "pddl", local.path)
+    if text.startswith("hub:"):
+        return _hub(text)
     if text.startswith("hf:"):
         target = text[3:]
         if not target:
@@ -195,36 +267,52 @@ def load_planner(
     *,
     embedded_spec: EmbeddedModelSpec | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    device: str = "auto",
+    dtype: DTypeName = "auto",
 ) -> PlannerModel:
     """A planner for ``name_or_path``; weights load lazily on first use.
 
     Args:
-        name_or_path: a registry name (:func:`known_models`), ``hf:<dir>``, a directory or a
-            ``.gguf`` path.
+        name_or_path: a registry name (:func:`known_models`), ``hf:<dir>``, a directory, a
+            ``.gguf`` path, ``vllm:<dir>`` or ``hub:<org>/<name>[@revision]`` (fetched here, from
+            the Hugging Face cache or the network).
         embedded_spec: the embedded model's recipe (``embedded-tiny-v1`` only; default: the
             standard one). Pretrains it first when it is not cached (minutes).
         on_step: progress callback of that pretraining, (step, loss).
+        device: where the weights live (``auto``: the first CUDA GPU when torch sees one, else
+            the CPU; see :mod:`simulator.models.device`). The embedded model always pretrains on
+            the CPU, so its cached weights do not depend on the machine.
+        dtype: the weights' precision (``auto``: float32 on the CPU, bfloat16 on a GPU).
 
     Returns:
         A :class:`~simulator.models.protocol.PlannerModel` whose ``prompt_format`` says which
         renderer and extractor to use with it.
 
     Raises:
-        ModelError: as :func:`resolve_model` does.
+        ModelError: as :func:`resolve_model` does, or ``device`` names a GPU torch cannot see.
     """
     info = resolve_model(name_or_path)
+    from simulator.models.device import resolve_device
+
+    resolve_device(device)  # a GPU that is not there is reported before minutes of pretraining
     if info.kind == "embedded":
         from simulator.models.embedded import EmbeddedModelSpec, ensure_base
         from simulator.models.hf_planner import HfPlanner
 
         spec = embedded_spec if embedded_spec is not None else EmbeddedModelSpec()
-        return HfPlanner(ensure_base(spec, on_step), name=info.name, prompt_format="compact")
+        return HfPlanner(ensure_base(spec, on_step), name=info.name, prompt_format="compact",
+                         device=device, dtype=dtype)
     if info.kind == "vllm" and info.path is not None:
         from simulator.models.vllm_planner import VllmPlanner
 
-        return VllmPlanner(info.path, name=info.name, prompt_format=info.prompt_format)
+        return VllmPlanner(info.path, name=info.name, prompt_format=info.prompt_format,
+                           train_device=device, dtype=dtype)
     from simulator.models.llm_planner import LlmPlanner
 
-    if info.path is None:  # every non-embedded kind resolves to a path
+    if info.kind == "hub" and info.repo is not None:
+        return LlmPlanner(hub_snapshot(info.repo, info.revision), name=info.name,
+                          prompt_format=info.prompt_format, device=device, dtype=dtype)
+    if info.path is None:  # every other kind resolves to a path
         raise ModelError(f"{info.name}: resolved to no file")
-    return LlmPlanner(info.path, name=info.name, prompt_format=info.prompt_format)
+    return LlmPlanner(info.path, name=info.name, prompt_format=info.prompt_format, device=device,
+                      dtype=dtype)

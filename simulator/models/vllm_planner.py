@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import ModelError
+from simulator.models.device import DTypeName
 from simulator.models.hf_planner import Completion, PromptFormat, TrainConfig
 from simulator.models.llm_planner import LlmPlanner
 from simulator.models.training import Example, TrainStats
@@ -174,9 +175,13 @@ class VllmPlanner(LlmPlanner):
             not served by this backend.
         name: the registry name (``vllm:DIR``).
         prompt_format: ``"pddl"``.
-        gpu_memory_utilization: share of GPU memory vLLM reserves for weights and KV cache.
+        gpu_memory_utilization: share of GPU memory vLLM reserves for weights and KV cache
+            (default: 0.85 when training runs on the CPU, 0.45 when it shares the GPU, leaving
+            the trainer room for a second copy of the weights, the adapter and activations).
         max_model_len: longest prompt + completion in tokens (None: the model's own limit).
-        dtype: vLLM's ``dtype`` (``"auto"``: the checkpoint's; training stays float32).
+        dtype: precision of both copies; for vLLM, ``"auto"`` is the checkpoint's own.
+        train_device: where the transformers copy that trains each generation's adapter lives
+            (``auto``: the GPU when torch sees one; see :mod:`simulator.models.device`).
         api: vLLM's classes; None imports vllm on first use. Tests pass fakes.
 
     Raises:
@@ -190,9 +195,10 @@ class VllmPlanner(LlmPlanner):
         *,
         name: str | None = None,
         prompt_format: PromptFormat = "pddl",
-        gpu_memory_utilization: float = 0.85,
+        gpu_memory_utilization: float | None = None,
         max_model_len: int | None = None,
-        dtype: str = "auto",
+        dtype: DTypeName = "auto",
+        train_device: str = "auto",
         api: VllmApi | None = None,
     ) -> None:
         if Path(source).suffix.lower() == ".gguf":
@@ -201,10 +207,13 @@ class VllmPlanner(LlmPlanner):
             reason = vllm_unavailable_reason()  # fail at load, before a run does any work
             if reason is not None:
                 raise ModelError(reason)
-        super().__init__(source, name=name, prompt_format=prompt_format)
+        super().__init__(source, name=name, prompt_format=prompt_format, device=train_device,
+                         dtype=dtype)
+        if gpu_memory_utilization is None:
+            gpu_memory_utilization = 0.45 if self.device.type == "cuda" else 0.85
         self.gpu_memory_utilization = gpu_memory_utilization
         self.max_model_len = max_model_len
-        self.dtype = dtype
+        self.vllm_dtype = dtype
         self._api = api
         self._engine: Any = None
         self._engine_key: tuple[Path, int] | None = None
@@ -295,7 +304,7 @@ class VllmPlanner(LlmPlanner):
             kwargs: dict[str, Any] = {
                 "model": str(weights),
                 "tokenizer": str(self.base_dir),
-                "dtype": self.dtype,
+                "dtype": self.vllm_dtype,
                 "seed": 0,
                 "enable_lora": True,
                 "max_lora_rank": key[1],

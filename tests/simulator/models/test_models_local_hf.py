@@ -197,3 +197,20 @@ def test_fresh_training_starts_from_the_unchanged_base(model_dirs: dict[str, Pat
     planner.train(ex, TrainConfig(method="full", n_epochs=1, batch_size=1, max_len=4096, lr=0.05), seed=0)
     planner.reset_to_base()
     assert planner.sample(prompts, n=1, temperature=0.0, max_new_tokens=6, seed=0) == before
+
+
+def test_bfloat16_weights_sample_train_and_save(model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    """The precision a GPU run uses by default, exercised on the CPU."""
+    planner = load_planner(model_dirs["llama-chat"], device="cpu", dtype="bfloat16")
+    assert planner.model.dtype == torch.bfloat16 and planner.model.device.type == "cpu"
+    _, prompts = _prompts(planner)
+    before = planner.sample(prompts, n=2, temperature=1.0, max_new_tokens=6, seed=0)
+    assert [len(c) for c in before] == [2, 2]
+    examples = [Example(p, "(pick-up b1)") for p in prompts]
+    stats = planner.train(examples, TrainConfig(n_epochs=1, batch_size=2, max_len=4096, lora_r=4), seed=0)
+    assert stats.final_loss is not None and math.isfinite(stats.final_loss)
+    planner.save(tmp_path / "adapter")
+    fresh = load_planner(model_dirs["llama-chat"], device="cpu", dtype="bfloat16")
+    fresh.load_adapter(tmp_path / "adapter")
+    assert fresh.model.dtype == torch.bfloat16
+    assert len(fresh.sample(prompts, n=1, temperature=0.0, max_new_tokens=6, seed=0)) == 2

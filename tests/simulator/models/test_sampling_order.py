@@ -1,0 +1,33 @@
+"""Sampling batches prompts shortest first; what it returns must line up with the prompts as given."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.models.embedded import EmbeddedModelSpec
+from simulator.models.hf_planner import HfPlanner
+from simulator.models.registry import load_planner
+from simulator.models.task_format import CompactTaskFormat
+from simulator.planning.blocksworld import generate_task
+
+TINY = EmbeddedModelSpec(n_layers=2, hidden_size=64, intermediate_size=128, pretrain_steps=300,
+                         pretrain_max_blocks=3)
+"""The tests' small embedded model (``conftest.TINY_OVERRIDES``), cached once per session."""
+
+
+def test_completions_come_back_in_the_callers_order_however_prompts_are_batched() -> None:
+    planner = load_planner("embedded-tiny-v1", embedded_spec=TINY, device="cpu")
+    assert isinstance(planner, HfPlanner)
+    rng = np.random.default_rng(4)
+    tasks = [generate_task(n, rng, name=f"t{k}") for k, n in enumerate((4, 2, 3, 2))]
+    fmt = CompactTaskFormat()
+    prompts = [fmt.prompt(t) for t in tasks]
+    lengths = [len(planner._encode_prompt(p)) for p in prompts]
+    assert lengths != sorted(lengths)
+    settings = {"n": 2, "temperature": 0.0, "max_new_tokens": 40, "seed": 0}
+    alone = [planner.sample([p], **settings)[0] for p in prompts]
+    assert len({c[0].text for c in alone}) == len(prompts)  # each task gets its own plan
+    shortest_first = planner.sample(prompts, batch_size=3, **settings)
+    planner.sort_prompts_by_length = False
+    as_given = planner.sample(prompts, batch_size=3, **settings)
+    assert shortest_first == as_given == alone
