@@ -52,20 +52,6 @@ def encode_example(tok: PreTrainedTokenizerFast, ex: Example, max_len: int) -> t
     return [int(i) for i in ids], [int(x) for x in labels]
 
 
-class WeightedBatch(list[Example]):
-    """A batch whose mean token loss counts ``loss_weight`` times in its optimiser step.
-
-    Why: the loss of a batch is a mean over its tokens, so when batches are cut by length (see
-    :func:`simulator.models.embedded.length_bucketed_batches`) a token of a long example would
-    count less than a token of a short one. Weighting each batch by its share of the tokens gives
-    every token the same weight again, as in batches of mixed lengths.
-    """
-
-    def __init__(self, examples: Sequence[Example], loss_weight: float = 1.0) -> None:
-        super().__init__(examples)
-        self.loss_weight = loss_weight
-
-
 Encoder = Callable[[PreTrainedTokenizerFast, Example, int], tuple[list[int], list[int]]]
 """How one example becomes (token ids, labels with the prompt masked)."""
 
@@ -134,7 +120,7 @@ def train_sft(
         n_seen += len(examples)
         batch = collate([encode(tok, ex, max_len) for ex in examples], tok.pad_token_id)
         loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-        (loss * getattr(examples, "loss_weight", 1.0)).backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
