@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from simulator.models.embedded import EmbeddedModelSpec
+
 TINY_OVERRIDES: dict[str, object] = {
     "generations": 1,
     "deploy.tasks_per_generation": 6,
@@ -23,6 +25,7 @@ TINY_OVERRIDES: dict[str, object] = {
     "model.embedded.intermediate_size": 128,
     "model.embedded.pretrain_steps": 300,
     "model.embedded.pretrain_max_blocks": 3,
+    "model.embedded.pretrain_detour_share": 0.0,
     "training.n_epochs": 2,
 }
 """A scenario small enough for a test: a real model and real training, seconds not minutes.
@@ -42,3 +45,12 @@ def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def tiny_overrides() -> dict[str, object]:
     """A fresh copy of the tiny-scenario overrides."""
     return dict(TINY_OVERRIDES)
+
+
+@pytest.fixture
+def tiny_embedded_spec() -> EmbeddedModelSpec:
+    """The tiny scenario's embedded model recipe, for tests that load the model directly (the
+    same recipe, so the same cached weights, as the loop tests use)."""
+    prefix = "model.embedded."
+    recipe = {k[len(prefix):]: v for k, v in TINY_OVERRIDES.items() if k.startswith(prefix)}
+    return EmbeddedModelSpec(**recipe)

@@ -7,10 +7,12 @@ import numpy as np
 from simulator.models.embedded import EmbeddedModelSpec, pretrain_size_distribution, reference_example
 
 
-def test_the_default_recipe_keeps_the_cache_key_of_earlier_releases() -> None:
-    # caches written before pretrain_direct_share existed must stay valid for the same recipe
-    assert EmbeddedModelSpec().content_hash() == "f306cbfbcb9026ed"
-    assert EmbeddedModelSpec(pretrain_direct_share=0.5).content_hash() != "f306cbfbcb9026ed"
+def test_recipes_keep_the_cache_keys_of_earlier_releases() -> None:
+    # caches written before a field existed stay valid for the same recipe: the earlier default
+    # (no detours) and the detour recipe that became the default keep their keys
+    assert EmbeddedModelSpec(pretrain_detour_share=0.0).content_hash() == "f306cbfbcb9026ed"
+    assert EmbeddedModelSpec().content_hash() == "69dfcb700e68e62c"
+    assert EmbeddedModelSpec(pretrain_direct_share=0.5).content_hash() != "69dfcb700e68e62c"
 
 
 def test_direct_share_mixes_plans_of_different_lengths() -> None:

@@ -20,17 +20,17 @@ from simulator.models.registry import load_planner, resolve_model
 from simulator.scenario import parse_scenario
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-TINY = EmbeddedModelSpec(n_layers=2, hidden_size=64, intermediate_size=128, pretrain_steps=300,
-                         pretrain_max_blocks=3)
+
 
 
 @pytest.fixture
-def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              tiny_embedded_spec: EmbeddedModelSpec) -> Path:
     """An offline Hugging Face cache holding ``acme/tiny-planner`` at :data:`COMMIT`."""
     cache = tmp_path / "hf-cache"
     repo = cache / "models--acme--tiny-planner"
     snapshot = repo / "snapshots" / COMMIT
-    shutil.copytree(ensure_base(TINY), snapshot)
+    shutil.copytree(ensure_base(tiny_embedded_spec), snapshot)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))

@@ -10,13 +10,11 @@ from simulator.models.registry import load_planner
 from simulator.models.task_format import CompactTaskFormat
 from simulator.planning.blocksworld import generate_task
 
-TINY = EmbeddedModelSpec(n_layers=2, hidden_size=64, intermediate_size=128, pretrain_steps=300,
-                         pretrain_max_blocks=3)
-"""The tests' small embedded model (``conftest.TINY_OVERRIDES``), cached once per session."""
 
-
-def test_completions_come_back_in_the_callers_order_however_prompts_are_batched() -> None:
-    planner = load_planner("embedded-tiny-v1", embedded_spec=TINY, device="cpu")
+def test_completions_come_back_in_the_callers_order_however_prompts_are_batched(
+    tiny_embedded_spec: EmbeddedModelSpec,
+) -> None:
+    planner = load_planner("embedded-tiny-v1", embedded_spec=tiny_embedded_spec, device="cpu")
     assert isinstance(planner, HfPlanner)
     rng = np.random.default_rng(4)
     tasks = [generate_task(n, rng, name=f"t{k}") for k, n in enumerate((4, 2, 3, 2))]
