@@ -55,8 +55,8 @@ class EmbeddedModelSpec(BaseModel):
     """Each size above the maximum is this much rarer than the one below it."""
     pretrain_tail_sizes: int = Field(3, ge=1, le=16)
     """How many sizes above ``pretrain_max_blocks`` the tail spans. A size the corpus never
-    shows is one the base model cannot solve at all (it does not generalise to longer prompts
-    than it has seen), so the tail decides how far the loop can push the frontier."""
+    shows is one the base almost never solves; but showing a size rarely is not enough either (a
+    tail over 5-10 blocks gave no valid sample at 7 blocks and above: docs/model-card.md)."""
     pretrain_direct_share: float = Field(0.0, ge=0.0, le=1.0)
     """Share of pretraining plans written by the direct (near-optimal) planner instead of the
     canonical one (all misplaced blocks to the table first). Above 0 the base model writes plans of

@@ -218,14 +218,14 @@ class LlmPlanner(HfPlanner):
         if shared < MIN_SHARED_PREFIX or self.disable_prefix_cache:
             return super()._generate(model, encoded, max_new_tokens=max_new_tokens, **kwargs)
         tok = self.tokenizer
-        prefix = torch.tensor([encoded[0][:shared]], dtype=torch.long, device=self.device)
-        cache = self._prefill(model, prefix)
+        prefix = torch.tensor([encoded[0][:shared]], dtype=torch.long)
+        cache = self._prefill(model, prefix.to(self.device))
         cache.batch_repeat_interleave(len(encoded))
         tails = [e[shared:] for e in encoded]
         width = max(len(t) for t in tails)
         ids = torch.full((len(encoded), shared + width), tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        ids[:, :shared] = prefix.cpu()
+        ids[:, :shared] = prefix
         mask[:, :shared] = 1
         for row, tail in enumerate(tails):
             ids[row, shared + width - len(tail):] = torch.tensor(tail)
