@@ -29,7 +29,7 @@ Memory: the process's peak resident set size (``getrusage``'s ``ru_maxrss``, a r
 over the whole process) after each phase, and the resident size before the loop started (after
 the imports), so the difference is what the run added. The model comes from the cache
 (``ITERDEPLOY_CACHE``); loading it is timed separately, and pretraining it, if it is absent, would
-land in that row (4-6 minutes; the table says whether it was cached).
+land in that row (6-7 minutes; the table says whether it was cached).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ padding excluded (in a batch, a finished row keeps being padded until the longes
 work is not counted). The "valid" column validates every completion, to show that the four ways
 draw from the same distribution (same model, same settings; the random streams differ).
 The model is the default embedded base from the cache (``ITERDEPLOY_CACHE``), pretrained first
-when absent (4-6 minutes).
+when absent (6-7 minutes).
 """
 
 from __future__ import annotations
