@@ -123,6 +123,41 @@ def decision_row(
     )
 
 
+def draw_siblings(
+    rng: np.random.Generator,
+    generation: int,
+    task_id: int,
+    first_trace_id: int,
+    size: int,
+    n_samples: int,
+    p_valid: float,
+    invalid_statuses: Sequence[str] | None = None,
+) -> list[TraceRow]:
+    """The ``n_samples`` traces of one task: valid with probability ``p_valid``, at the task's
+    optimal length (2 x size) plus an even detour of 0 to 8 steps; otherwise invalid, with a
+    status drawn from ``invalid_statuses`` (None: always ``invalid_step``, drawing nothing) and a
+    random length (0 when unparseable). Tokens grow with the length."""
+    siblings = []
+    for k in range(n_samples):
+        if rng.random() < p_valid:
+            status, length = "valid", 2 * size + 2 * int(rng.integers(0, 5))
+        else:
+            status = "invalid_step" if invalid_statuses is None else str(rng.choice(invalid_statuses))
+            length = 0 if status == "unparseable" else int(rng.integers(1, 4 * size))
+        siblings.append(
+            trace_row(
+                first_trace_id + k,
+                generation,
+                task_id,
+                status=status,
+                plan_length=length,
+                n_tokens=12 * length + int(rng.integers(5, 30)),
+                sample_index=k,
+            )
+        )
+    return siblings
+
+
 def _keep(rule: Rule, traces: list[TraceRow]) -> set[int]:
     if rule == "accept_all":
         return {t.trace_id for t in traces}
@@ -164,26 +199,9 @@ def make_bundles(
             task_id += 1
             size = int(rng.integers(4, 6))
             tasks.append(task_row(task_id, g, size))
-            siblings = []
-            for k in range(n_samples):
-                trace_id += 1
-                if rng.random() < p_valid:
-                    status = "valid"
-                    length = 2 * size + 2 * int(rng.integers(0, 5))
-                else:
-                    status = str(rng.choice(INVALID_STATUSES))
-                    length = 0 if status == "unparseable" else int(rng.integers(1, 4 * size))
-                siblings.append(
-                    trace_row(
-                        trace_id,
-                        g,
-                        task_id,
-                        status=status,
-                        plan_length=length,
-                        n_tokens=12 * length + int(rng.integers(5, 30)),
-                        sample_index=k,
-                    )
-                )
+            siblings = draw_siblings(rng, g, task_id, trace_id + 1, size, n_samples, p_valid,
+                                     INVALID_STATUSES)
+            trace_id += n_samples
             kept = _keep(per_gen[g], siblings)
             for t in siblings:
                 decision_id += 1
@@ -239,6 +257,7 @@ class SyntheticRuns:
     task_row = staticmethod(task_row)
     trace_row = staticmethod(trace_row)
     decision_row = staticmethod(decision_row)
+    draw_siblings = staticmethod(draw_siblings)
     make_bundles = staticmethod(make_bundles)
     write_store = staticmethod(write_store)
     dump_tables = staticmethod(dump_tables)

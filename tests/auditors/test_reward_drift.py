@@ -53,24 +53,8 @@ def build_run(
             task_id += 1
             size = int(rng.integers(4, 7))
             tasks.append(synthetic.task_row(task_id, g, size))
-            siblings = []
-            for k in range(n_samples):
-                trace_id += 1
-                if rng.random() < p_valid:
-                    status, length = "valid", 2 * size + 2 * int(rng.integers(0, 5))
-                else:
-                    status, length = "invalid_step", int(rng.integers(1, 4 * size))
-                siblings.append(
-                    synthetic.trace_row(
-                        trace_id,
-                        g,
-                        task_id,
-                        status=status,
-                        plan_length=length,
-                        n_tokens=12 * length + int(rng.integers(5, 30)),
-                        sample_index=k,
-                    )
-                )
+            siblings = synthetic.draw_siblings(rng, g, task_id, trace_id + 1, size, n_samples, p_valid)
+            trace_id += n_samples
             kept = _kept(rule, siblings, rng)
             for t in siblings:
                 decision_id += 1
