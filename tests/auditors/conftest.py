@@ -27,7 +27,10 @@ from simulator.store import (
     TraceRow,
 )
 
-Rule = Literal["shortest", "validity", "accept_all", "reject_all", "length_bias"]
+Rule = Literal[
+    "shortest", "longest", "validity", "random_valid", "accept_all", "reject_all", "length_bias", "sloppy"
+]
+"""How a synthetic user decides one task's traces (:func:`keep_by_rule`)."""
 
 INVALID_STATUSES = ("invalid_step", "goal_not_reached", "unknown_action", "unparseable")
 
@@ -158,20 +161,31 @@ def draw_siblings(
     return siblings
 
 
-def _keep(rule: Rule, traces: list[TraceRow]) -> set[int]:
+def keep_by_rule(rule: Rule, traces: list[TraceRow], rng: np.random.Generator | None = None) -> set[int]:
+    """Trace ids a synthetic user keeps of one task's traces. ``shortest``/``longest``: one valid
+    plan, ties by tokens then id; ``validity``: every valid plan; ``random_valid``: one valid plan
+    at random; ``length_bias``: the longest on 30% of tasks (by id), else the shortest;
+    ``sloppy``: the shortest, plus each invalid plan with probability 0.3. The last two rules that
+    draw need ``rng``; the others draw nothing."""
     if rule == "accept_all":
         return {t.trace_id for t in traces}
     if rule == "reject_all":
         return set()
+    if rule == "sloppy":
+        assert rng is not None
+        sloppy = {t.trace_id for t in traces if not t.is_valid and rng.random() < 0.3}
+        return sloppy | keep_by_rule("shortest", traces)
     valid = [t for t in traces if t.is_valid]
-    if rule == "validity":
-        return {t.trace_id for t in valid}
     if not valid:
         return set()
-    if rule == "length_bias" and traces[0].task_id % 10 < 3:  # 30% of tasks: the longest plan
+    if rule == "validity":
+        return {t.trace_id for t in valid}
+    if rule == "random_valid":
+        assert rng is not None
+        return {valid[int(rng.integers(len(valid)))].trace_id}
+    if rule == "longest" or (rule == "length_bias" and traces[0].task_id % 10 < 3):
         return {max(valid, key=lambda t: (t.plan_length, -t.n_tokens, -t.trace_id)).trace_id}
-    best = min(valid, key=lambda t: (t.plan_length, t.n_tokens, t.trace_id))
-    return {best.trace_id}
+    return {min(valid, key=lambda t: (t.plan_length, t.n_tokens, t.trace_id)).trace_id}
 
 
 def make_bundles(
@@ -202,7 +216,7 @@ def make_bundles(
             siblings = draw_siblings(rng, g, task_id, trace_id + 1, size, n_samples, p_valid,
                                      INVALID_STATUSES)
             trace_id += n_samples
-            kept = _keep(per_gen[g], siblings)
+            kept = keep_by_rule(per_gen[g], siblings)
             for t in siblings:
                 decision_id += 1
                 decisions.append(decision_row(decision_id, t, kept=t.trace_id in kept))
@@ -258,6 +272,7 @@ class SyntheticRuns:
     trace_row = staticmethod(trace_row)
     decision_row = staticmethod(decision_row)
     draw_siblings = staticmethod(draw_siblings)
+    keep_by_rule = staticmethod(keep_by_rule)
     make_bundles = staticmethod(make_bundles)
     write_store = staticmethod(write_store)
     dump_tables = staticmethod(dump_tables)

@@ -16,25 +16,12 @@ from auditors.decisions import user_groups
 from auditors.features import AuditorConfigError
 from auditors.implicit_reward import ImplicitRewardAuditor
 from auditors.unit_weights import UnitWeight
-from simulator.store import GenerationBundle, PopulationRow, RunReader, TraceRow
+from simulator.store import GenerationBundle, PopulationRow, RunReader
 
 GroupRule = Literal["shortest", "longest", "random_valid", "validity"]
 
 LENGTH = ("is_valid", "plan_length")
 """implicit-reward-v1's default features: the plan-length weight the brief asks about."""
-
-
-def _kept(rule: GroupRule, siblings: list[TraceRow], rng: np.random.Generator) -> set[int]:
-    valid = [t for t in siblings if t.is_valid]
-    if not valid:
-        return set()
-    if rule == "validity":
-        return {t.trace_id for t in valid}
-    if rule == "random_valid":  # one valid plan, whatever its length
-        return {valid[int(rng.integers(len(valid)))].trace_id}
-    if rule == "longest":
-        return {max(valid, key=lambda t: (t.plan_length, -t.n_tokens, -t.trace_id)).trace_id}
-    return {min(valid, key=lambda t: (t.plan_length, t.n_tokens, t.trace_id)).trace_id}
 
 
 def build_groups(
@@ -70,7 +57,7 @@ def build_groups(
             tasks.append(synthetic.task_row(task_id, g, size))
             siblings = synthetic.draw_siblings(rng, g, task_id, trace_id + 1, size, n_samples, p_valid)
             trace_id += n_samples
-            kept = _kept(rules[group], siblings, rng)
+            kept = synthetic.keep_by_rule(rules[group], siblings, rng)
             for t in siblings:
                 decision_id += 1
                 row = synthetic.decision_row(decision_id, t, kept=t.trace_id in kept, user=user)

@@ -14,23 +14,9 @@ from auditors.drift_data import GenerationPair, plan_pairs
 from auditors.features import AuditorConfigError
 from auditors.reward_drift import RewardDriftAuditor, audit_reward_drift, compare
 from auditors.unit_weights import UnitWeight, WeightKey
-from simulator.store import GenerationBundle, RunReader, TraceRow
+from simulator.store import GenerationBundle, RunReader
 
 Rule = Literal["shortest", "longest", "validity", "sloppy"]
-
-
-def _kept(rule: Rule, siblings: list[TraceRow], rng: np.random.Generator) -> set[int]:
-    valid = [t for t in siblings if t.is_valid]
-    if rule == "sloppy":  # the shortest valid plan, and each invalid one with probability 0.3
-        sloppy = {t.trace_id for t in siblings if not t.is_valid and rng.random() < 0.3}
-        return sloppy | _kept("shortest", siblings, rng)
-    if not valid:
-        return set()
-    if rule == "validity":
-        return {t.trace_id for t in valid}
-    if rule == "longest":
-        return {max(valid, key=lambda t: (t.plan_length, -t.n_tokens, -t.trace_id)).trace_id}
-    return {min(valid, key=lambda t: (t.plan_length, t.n_tokens, t.trace_id)).trace_id}
 
 
 def build_run(
@@ -55,7 +41,7 @@ def build_run(
             tasks.append(synthetic.task_row(task_id, g, size))
             siblings = synthetic.draw_siblings(rng, g, task_id, trace_id + 1, size, n_samples, p_valid)
             trace_id += n_samples
-            kept = _kept(rule, siblings, rng)
+            kept = synthetic.keep_by_rule(rule, siblings, rng)
             for t in siblings:
                 decision_id += 1
                 decisions.append(synthetic.decision_row(decision_id, t, kept=t.trace_id in kept))
