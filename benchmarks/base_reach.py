@@ -1,14 +1,15 @@
 """How far an embedded base model reaches: valid samples per task size, before any deployment.
 
     python benchmarks/base_reach.py [--set pretrain_detour_share=0.3]... [--tasks 20] [--samples 8]
-                                    [--min-blocks 3] [--max-blocks 10] [--markdown]
+                                    [--min-blocks 3] [--max-blocks 10] [--temperature 1.0] [--markdown]
 
 Why: the loop can only amplify what the base model sometimes does, so a base's reach (the sizes at
 which some samples are valid) bounds how far the deployment loop can push the frontier. This
 pretrains the base for the recipe given (cached like any base, under ``ITERDEPLOY_CACHE``), then
-samples ``--samples`` completions at temperature 1.0 for ``--tasks`` random Blocksworld tasks per
-size, the same tasks for every recipe (seeded by ``--seed``), and counts valid samples, solved
-tasks and the longest valid plan per size. ``docs/model-card.md`` records the recipes compared.
+samples ``--samples`` completions at ``--temperature`` (default 1.0) for ``--tasks`` random
+Blocksworld tasks per size, the same tasks for every recipe (seeded by ``--seed``), and counts
+valid samples, solved tasks and the longest valid plan per size. ``docs/model-card.md`` records
+the recipes compared.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=8, help="samples per task (default 8)")
     parser.add_argument("--min-blocks", type=int, default=3)
     parser.add_argument("--max-blocks", type=int, default=10)
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--max-new-tokens", type=int, default=320, help="the scenario's limit")
     parser.add_argument("--seed", type=int, default=123, help="seed of the tasks (default 123)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in range(args.min_blocks, args.max_blocks + 1):
         tasks = [generate_task(size, rng, name=f"reach-{size}-{i}") for i in range(args.tasks)]
-        sampled = planner.sample([fmt.prompt(t) for t in tasks], n=args.samples, temperature=1.0,
+        sampled = planner.sample([fmt.prompt(t) for t in tasks], n=args.samples, temperature=args.temperature,
                                  max_new_tokens=args.max_new_tokens, seed=size)
         verdicts = [[validate_plan(t, fmt.extract(c.text, t)[0]) for c in comps]
                     for t, comps in zip(tasks, sampled, strict=True)]
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown,
         notes=[
             f"recipe changes: {', '.join(args.set) or 'none (the default)'}; {args.samples} samples "
-            f"at temperature 1.0 for {args.tasks} tasks per size, task seed {args.seed}",
+            f"at temperature {args.temperature} for {args.tasks} tasks per size, task seed {args.seed}",
             f"load average at the end: {load_average()} (1/5/15 min)",
         ],
     )

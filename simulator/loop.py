@@ -496,7 +496,7 @@ class DeploymentLoop:
             tr = spec.training
             config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
                                  lora_alpha=tr.lora_alpha, lr=tr.lr, n_epochs=tr.n_epochs,
-                                 batch_size=tr.batch_size, max_len=tr.max_len)
+                                 batch_size=tr.batch_size, max_len=tr.max_len, pack=tr.pack)
             n_steps = -(-len(examples) * tr.n_epochs // tr.batch_size)
             advance = self._progress(f"gen {g}: training gen {g + 1}", max(1, n_steps))
             stats = planner.train(examples, config, seed=derive_seed(spec.seed, "training", g + 1),

@@ -148,6 +148,10 @@ class TrainingSpec(_Spec):
     max_len: int = Field(512, ge=16, le=32768)
     """Tokens per training example (prompt + completion; the prompt's start is cut first). Real
     LLMs with few-shot PDDL prompts need 1536 or more."""
+    pack: bool = True
+    """Pack each step's examples into rows (position ids restart per example, so transformers
+    masks them apart) instead of padding all to the longest: the same gradients up to
+    floating-point order, without the compute padding costs when sizes are mixed."""
 
 
 class PoolSpec(_Spec):

@@ -73,6 +73,10 @@ class EmbeddedModelSpec(BaseModel):
     """Examples per pretraining step."""
     pretrain_lr: float = Field(2e-3, gt=0)
     """Peak learning rate of pretraining."""
+    pretrain_packed: bool = True
+    """Pack each step's examples into rows instead of padding them to the longest (the same
+    gradients up to floating-point order, about 3x faster: a pretraining batch of 2-7-block
+    tasks is 63% padding). ``False`` reproduces the base models cached before packing."""
     seed: int = 0
     """Seed of the corpus and the initial weights."""
 
@@ -90,6 +94,7 @@ _ADDED_LATER: dict[str, object] = {
     "pretrain_direct_share": 0.0,
     "pretrain_detour_share": 0.0,
     "pretrain_tail_sizes": 3,
+    "pretrain_packed": False,
 }
 """Fields added after models were cached, with the value that reproduces the older weights; at that
 value they are left out of the content hash."""
@@ -176,7 +181,7 @@ def pretrain(
 
     stats = train_sft(
         model, tok, batch, n_steps=spec.pretrain_steps, lr=spec.pretrain_lr, seed=spec.seed,
-        warmup_steps=min(50, spec.pretrain_steps // 10), on_step=on_step,
+        warmup_steps=min(50, spec.pretrain_steps // 10), on_step=on_step, pack=spec.pretrain_packed,
     )
     return model, tok, stats.final_loss
 

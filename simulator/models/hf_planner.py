@@ -51,6 +51,8 @@ class TrainConfig:
     n_epochs: int = 3
     batch_size: int = 16
     max_len: int = 512
+    pack: bool = False
+    """Pack each step's examples into rows instead of padding (``train_sft``)."""
 
 
 class HfPlanner:
@@ -173,7 +175,7 @@ class HfPlanner:
         return train_sft(
             model, self.tokenizer, batches, n_steps=n_steps, lr=config.lr, seed=seed,
             max_len=config.max_len, warmup_steps=min(10, n_steps // 10), on_step=on_step,
-            encode=self.encode_example,
+            encode=self.encode_example, pack=config.pack,
         )
 
     # -- hooks a subclass for another kind of model overrides ----------------------------------
