@@ -26,6 +26,9 @@ TINY_OVERRIDES: dict[str, object] = {
     "model.embedded.pretrain_steps": 300,
     "model.embedded.pretrain_max_blocks": 3,
     "model.embedded.pretrain_detour_share": 0.0,
+    "model.embedded.pretrain_tail_sizes": 3,
+    "model.embedded.pretrain_tail_mass": 0.15,
+    "model.embedded.pretrain_tail_decay": 0.5,
     "training.n_epochs": 2,
 }
 """A scenario small enough for a test: a real model and real training, seconds not minutes.

@@ -47,16 +47,20 @@ class EmbeddedModelSpec(BaseModel):
     """Smallest task in the pretraining corpus."""
     pretrain_max_blocks: int = Field(4, ge=2, le=20)
     """Largest task in the pretraining corpus: the base model's reach."""
-    pretrain_tail_mass: float = Field(0.15, ge=0.0, lt=1.0)
-    """Share of the corpus drawn from sizes above ``pretrain_max_blocks`` (a thin tail, so the
-    base model solves a few slightly larger tasks, as a pretrained LLM would, and the loop has a
-    frontier to push; 0 gives a hard cliff at ``pretrain_max_blocks``)."""
-    pretrain_tail_decay: float = Field(0.5, gt=0.0, le=1.0)
+    pretrain_tail_mass: float = Field(0.25, ge=0.0, lt=1.0)
+    """Share of the corpus drawn from sizes above ``pretrain_max_blocks`` (a tail that thins out,
+    so the base model solves fewer tasks the larger they are, as a pretrained LLM would, and the
+    loop has a frontier to push; 0 gives a hard cliff at ``pretrain_max_blocks``). The default
+    (0.25 over 5-9 blocks, each size 0.6 times as common as the one below) is the first recipe
+    whose base solves some tasks of a size it never saw (10 blocks), docs/model-card.md."""
+    pretrain_tail_decay: float = Field(0.6, gt=0.0, le=1.0)
     """Each size above the maximum is this much rarer than the one below it."""
-    pretrain_tail_sizes: int = Field(3, ge=1, le=16)
+    pretrain_tail_sizes: int = Field(5, ge=1, le=16)
     """How many sizes above ``pretrain_max_blocks`` the tail spans. A size the corpus never
-    shows is one the base almost never solves; but showing a size rarely is not enough either (a
-    tail over 5-10 blocks gave no valid sample at 7 blocks and above: docs/model-card.md)."""
+    shows is one the base rarely solves, and a size shown rarely needs pretraining long enough
+    to be learnt: a tail over 5-10 blocks gave no valid sample at 7 blocks and above after 1,200
+    steps; over 5-9 blocks after 2,000-3,000 steps the base writes valid plans up to 10-11
+    blocks (docs/model-card.md)."""
     pretrain_direct_share: float = Field(0.0, ge=0.0, le=1.0)
     """Share of pretraining plans written by the direct (near-optimal) planner instead of the
     canonical one (all misplaced blocks to the table first). Above 0 the base model writes plans of
@@ -65,17 +69,18 @@ class EmbeddedModelSpec(BaseModel):
     """Share of pretraining plans with one redundant move (a block lifted and put straight back):
     the base then sometimes wastes two steps, so valid plans of one task differ in length and a
     curation rule about plan length has something to select. It also made the base stronger at
-    every size from 5 blocks up, and the default since 25 November 2026 (0 gives the earlier
-    default base, whose cache key older runs record)."""
-    pretrain_steps: int = Field(1200, ge=1)
-    """Optimiser steps of pretraining (each on freshly generated tasks)."""
+    every size from 5 blocks up; in the default recipe since 25 November 2026."""
+    pretrain_steps: int = Field(2000, ge=1)
+    """Optimiser steps of pretraining (each on freshly generated tasks). 2,000 packed steps take
+    about 5 minutes on a 2-core CPU; 3,000 make a stronger base (docs/model-card.md) but would
+    break the quickstart's 15-minute budget."""
     pretrain_batch_size: int = Field(32, ge=1)
     """Examples per pretraining step."""
     pretrain_lr: float = Field(2e-3, gt=0)
     """Peak learning rate of pretraining."""
     pretrain_packed: bool = True
     """Pack each step's examples into rows instead of padding them to the longest (the same
-    gradients up to floating-point order, about 3x faster: a pretraining batch of 2-7-block
+    gradients up to floating-point order, 2.2-2.5x faster: a padded pretraining batch of 2-7-block
     tasks is 63% padding). ``False`` reproduces the base models cached before packing."""
     seed: int = 0
     """Seed of the corpus and the initial weights."""

@@ -8,14 +8,16 @@ from simulator.models.embedded import EmbeddedModelSpec, pretrain_size_distribut
 
 
 def test_recipes_keep_the_cache_keys_of_earlier_releases() -> None:
-    # caches written before a field existed stay valid for the same recipe: the earlier default
-    # (no detours) and the detour recipe that became the default keep their keys
-    padded = EmbeddedModelSpec(pretrain_packed=False)
+    # caches written before a field existed stay valid for the same recipe: the earlier defaults
+    # (no detours; detours, padded, 1,200 steps, tail 5-7) keep their keys
+    padded = EmbeddedModelSpec(pretrain_packed=False, pretrain_steps=1200, pretrain_tail_sizes=3,
+                               pretrain_tail_mass=0.15, pretrain_tail_decay=0.5)
     assert padded.model_copy(update={"pretrain_detour_share": 0.0}).content_hash() == "f306cbfbcb9026ed"
     assert padded.content_hash() == "69dfcb700e68e62c"
     assert padded.model_copy(update={"pretrain_direct_share": 0.5}).content_hash() != "69dfcb700e68e62c"
-    # packing trains the same gradients in another floating-point order: other weights, own key
-    assert EmbeddedModelSpec().content_hash() != "69dfcb700e68e62c"
+    # packing trains the same gradients in another floating-point order: other weights, own key;
+    # the default since packing (longer tail, 2,000 steps) is pinned so a change is deliberate
+    assert EmbeddedModelSpec().content_hash() == "e7d7ddf5ecdde358"
 
 
 def test_direct_share_mixes_plans_of_different_lengths() -> None:
@@ -35,7 +37,7 @@ def test_direct_share_mixes_plans_of_different_lengths() -> None:
 def test_tail_sizes_set_how_far_the_corpus_reaches() -> None:
     sizes, probs = pretrain_size_distribution(EmbeddedModelSpec(pretrain_tail_sizes=6))
     assert sizes.tolist() == [2, 3, 4, 5, 6, 7, 8, 9, 10]
-    assert abs(probs.sum() - 1) < 1e-12 and abs(probs[3:].sum() - 0.15) < 1e-12
+    assert abs(probs.sum() - 1) < 1e-12 and abs(probs[3:].sum() - 0.25) < 1e-12
     assert all(probs[k + 1] < probs[k] for k in range(3, 8))  # each tail size rarer than the last
-    assert pretrain_size_distribution(EmbeddedModelSpec())[0].tolist() == [2, 3, 4, 5, 6, 7]
+    assert pretrain_size_distribution(EmbeddedModelSpec())[0].tolist() == [2, 3, 4, 5, 6, 7, 8, 9]
     assert EmbeddedModelSpec(pretrain_tail_sizes=6).content_hash() != EmbeddedModelSpec().content_hash()
