@@ -37,7 +37,7 @@ from simulator.models.embedded import (
     reference_example,
 )
 from simulator.models.hf_planner import HfPlanner, TrainConfig
-from simulator.models.training import Example, collate, collate_packed, encode_example, pack_rows, train_sft
+from simulator.models.training import Example, collate_step, encode_example, train_sft
 
 
 def pretraining_batches(spec: EmbeddedModelSpec, n_steps: int, seed: int) -> list[list[Example]]:
@@ -57,8 +57,7 @@ def tokens(batches: Sequence[Sequence[Example]], tok: object, pack: bool) -> tup
     for examples in batches:
         encoded = [encode_example(tok, ex, 512) for ex in examples]  # type: ignore[arg-type]
         text += sum(len(ids) for ids, _ in encoded)
-        width = max(len(ids) for ids, _ in encoded)
-        batch = collate_packed(pack_rows(encoded, width), 0) if pack else collate(encoded, 0)
+        batch = collate_step(encoded, 0, pack=pack)
         computed += batch["input_ids"].numel()
     return text, computed
 

@@ -122,6 +122,18 @@ def collate_packed(
     return {"input_ids": input_ids, "labels": labels, "position_ids": positions}
 
 
+def collate_step(
+    encoded: Sequence[tuple[list[int], list[int]]], pad_id: int, *, pack: bool
+) -> dict[str, torch.Tensor]:
+    """One training step's tensors: packed into rows as wide as its longest example
+    (:func:`pack_rows`, :func:`collate_packed`), or every example padded to that width
+    (:func:`collate`)."""
+    if not pack:
+        return collate(encoded, pad_id)
+    width = max(len(ids) for ids, _ in encoded)
+    return collate_packed(pack_rows(encoded, width), pad_id)
+
+
 def train_sft(
     model: PreTrainedModel,
     tok: PreTrainedTokenizerFast,
@@ -154,7 +166,7 @@ def train_sft(
         pack: pack each step's examples into rows as wide as its longest example instead of
             padding every example to it: the same loss and gradients up to floating-point order
             (tests/simulator/models/test_training_pack.py), without the compute spent on padding
-            (:func:`pack_rows`; 3.2x faster a pretraining step, docs/benchmarks.md). ``False``
+            (:func:`pack_rows`; 2.2-2.5x faster a pretraining step, docs/benchmarks.md). ``False``
             pads, as the weights of older cached base models were trained.
     """
     encode = encode_example if encode is None else encode
@@ -177,12 +189,7 @@ def train_sft(
     for step in range(n_steps):
         examples = batches(step)
         n_seen += len(examples)
-        encoded = [encode(tok, ex, max_len) for ex in examples]
-        if pack:
-            width = max(len(ids) for ids, _ in encoded)
-            batch = collate_packed(pack_rows(encoded, width), tok.pad_token_id)
-        else:
-            batch = collate(encoded, tok.pad_token_id)
+        batch = collate_step([encode(tok, ex, max_len) for ex in examples], tok.pad_token_id, pack=pack)
         # no KV cache: training never reuses it, and with one transformers skips the packed mask
         loss = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False).loss
         loss.backward()
