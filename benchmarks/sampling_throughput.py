@@ -3,17 +3,22 @@
     python benchmarks/sampling_throughput.py [--tasks 64] [--samples 8] [--threads N] [--markdown]
 
 Why: every generation samples K completions for every deployed and every evaluation task
-(quickstart: 160 x 8 + 96 x 4 = 1,664 a generation), so sampling is the loop's largest cost after
-training. The issue asks for at least 5x the tokens per second of a naive loop that calls
+(quickstart: 128 x 8 + 96 x 4 = 1,408 a generation), so sampling is the loop's largest cost
+after training. The issue asks for at least 5x the tokens per second of a naive loop that calls
 ``generate`` for one sequence at a time.
 
 What is measured, all on the same prompts, with the loop's sampling settings (temperature 1.0,
-``top_k=0``, ``top_p=1.0``, the scenario's 320-token limit):
+``top_k=0``, ``top_p=1.0``, the quickstart's 3-10 blocks and 352-token limit):
 
-* **batched, KV cache**: ``HfPlanner.sample`` exactly as the loop calls it (prompts sorted by
-  length, repeated K times, left-padded batches of 64, ``generate`` with its KV cache);
-* **batched, KV cache, caller's order**: the same without sorting the prompts by length first, so
-  a batch mixes small and large tasks and runs until its largest task's rows end;
+* **batched, KV cache, pruned**: ``HfPlanner.sample`` exactly as the loop calls it (prompts
+  sorted by length, repeated K times, left-padded batches of 64, decoded by
+  ``simulator.models.decoding.sample_pruned``, which drops each row from the batch and its KV
+  cache as soon as it ends);
+* **batched, KV cache, generate**: the same batches through transformers' ``model.generate``,
+  which keeps computing every row until the batch's longest row ends (the loop's path before
+  pruning);
+* **batched, KV cache, pruned, caller's order**: the loop's path without sorting the prompts by
+  length first, so a batch mixes small and large tasks;
 * **one at a time, KV cache**: the naive loop of the issue, ``model.generate`` on one prompt per
   call, K calls per task (``generate`` keeps its default KV cache);
 * **one at a time, no KV cache**: the naive loop without the cache (every step re-reads the whole
@@ -23,7 +28,7 @@ What is measured, all on the same prompts, with the loop's sampling settings (te
 
 Tokens counted are the tokens each sequence generated, its end-of-sequence token included and
 padding excluded (in a batch, a finished row keeps being padded until the longest row ends; that
-work is not counted). The "valid" column validates every completion, to show that the four ways
+work is not counted). The "valid" column validates every completion, to show that the five ways
 draw from the same distribution (same model, same settings; the random streams differ).
 The model is the default embedded base from the cache (``ITERDEPLOY_CACHE``), pretrained first
 when absent (6-7 minutes).
@@ -41,7 +46,7 @@ import torch
 from _common import load_average, machine_line, print_table, progress, set_threads, timed
 
 from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-from simulator.models.hf_planner import Completion, HfPlanner
+from simulator.models.hf_planner import Completion, Decoder, HfPlanner
 from simulator.models.task_format import CompactTaskFormat
 from simulator.planning import GroundTask, validate_plan
 from simulator.planning.blocksworld import generate_task
@@ -102,9 +107,11 @@ def batched(
     seed: int,
     batch_size: int,
     sort_by_length: bool = True,
+    decoder: Decoder = "pruned",
 ) -> list[Completion]:
     """``k`` completions per prompt exactly as the loop samples them (``HfPlanner.sample``)."""
     planner.sort_prompts_by_length = sort_by_length
+    planner.decoder = decoder
     try:
         nested = planner.sample(
             prompts, n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
@@ -112,6 +119,7 @@ def batched(
         )
     finally:
         planner.sort_prompts_by_length = True
+        planner.decoder = "pruned"
     return [c for per_task in nested for c in per_task]
 
 
@@ -156,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-size", type=int, default=64, help="batch of the batched rows (the loop's 64)"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=320, help="token limit (the scenario's 320)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=352, help="token limit (the quickstart's 352)"
+    )
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--min-blocks", type=int, default=3)
-    parser.add_argument("--max-blocks", type=int, default=8)
+    parser.add_argument("--max-blocks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default OMP_NUM_THREADS or 1)"
@@ -211,11 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     few = prompts[: args.nocache_tasks]
     ways: list[tuple[str, Callable[[], list[Completion]]]] = [
         (
-            "batched, KV cache (HfPlanner.sample, the loop's path)",
+            "batched, KV cache, pruned (HfPlanner.sample, the loop's path)",
             lambda: batched(planner, prompts, k=k, batch_size=args.batch_size, **common),
         ),
         (
-            "batched, KV cache, caller's order (no length sort)",
+            "batched, KV cache, generate (every row until the batch's longest ends)",
+            lambda: batched(planner, prompts, k=k, batch_size=args.batch_size, decoder="generate",
+                            **common),
+        ),
+        (
+            "batched, KV cache, pruned, caller's order (no length sort)",
             lambda: batched(planner, prompts, k=k, batch_size=args.batch_size, sort_by_length=False,
                             **common),
         ),

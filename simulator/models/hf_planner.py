@@ -9,10 +9,11 @@ is ever loaded with pickle.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,8 +21,14 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
+from simulator.models.decoding import sample_pruned
 from simulator.models.device import DTypeName, resolve_device, resolve_dtype
 from simulator.models.training import Example, TrainStats, encode_example, epoch_batches, train_sft
+
+Decoder = Literal["pruned", "generate"]
+"""How a batch is sampled: ``pruned`` drops each row as soon as it ends
+(:func:`~simulator.models.decoding.sample_pruned`, the default); ``generate`` is transformers'
+``model.generate``, which computes every row until the batch's longest ends (kept to compare)."""
 
 PromptFormat = Literal["compact", "pddl"]
 """Which prompt/plan format a model reads and writes (see :mod:`simulator.models.registry`)."""
@@ -81,6 +88,8 @@ class HfPlanner:
         self._tok: PreTrainedTokenizerFast | None = None
         self.sort_prompts_by_length = True
         """Batch the shortest prompts together (see :meth:`sample`); off only for comparisons."""
+        self.decoder: Decoder = "pruned"
+        """How batches are decoded (:data:`Decoder`); ``generate`` only for comparisons."""
 
     def _load_base(self) -> PreTrainedModel:
         if not (self.base_dir / "config.json").is_file():
@@ -195,8 +204,35 @@ class HfPlanner:
         """A training pair as (ids, labels); must agree with :meth:`_encode_prompt`."""
         return encode_example(tok, ex, max_len)
 
+    def _decode(
+        self, model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, *, max_new_tokens: int,
+        temperature: float, cache: Any = None,
+    ) -> list[list[int]]:
+        """New tokens per row of a padded batch (``cache``: its prefix, already computed), with
+        :attr:`decoder`; rows end at the end-of-sequence token or the limit."""
+        tok = self.tokenizer
+        if self.decoder == "pruned":
+            return sample_pruned(
+                model, ids, mask, max_new_tokens=max_new_tokens, temperature=temperature,
+                eos_token_id=tok.eos_token_id, cache=cache,
+            )
+        kwargs: dict[str, object] = {"do_sample": temperature > 0}
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+        if cache is not None:
+            kwargs["past_key_values"] = cache
+        with warnings.catch_warnings():
+            # transformers 5 renames generate's past_key_values to cache; 4.x knows only the former
+            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+            gen = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **kwargs,
+            )
+        rows: list[list[int]] = gen[:, ids.shape[1]:].tolist()
+        return rows
+
     def _generate(
-        self, model: PreTrainedModel, encoded: list[list[int]], *, max_new_tokens: int, **kwargs: object
+        self, model: PreTrainedModel, encoded: list[list[int]], *, max_new_tokens: int, temperature: float
     ) -> list[list[int]]:
         """New tokens per row for one batch of encoded prompts: left-padded, KV-cached."""
         tok = self.tokenizer
@@ -206,13 +242,10 @@ class HfPlanner:
         for row, e in enumerate(encoded):
             ids[row, width - len(e):] = torch.tensor(e)
             mask[row, width - len(e):] = 1
-        gen = model.generate(
-            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **kwargs,
+        return self._decode(
+            model, ids.to(self.device), mask.to(self.device), max_new_tokens=max_new_tokens,
+            temperature=temperature,
         )
-        rows: list[list[int]] = gen[:, width:].tolist()
-        return rows
 
     @torch.no_grad()
     def sample(
@@ -245,10 +278,9 @@ class HfPlanner:
         for start in range(0, len(flat), batch_size):
             encoded = flat[start : start + batch_size]
             torch.manual_seed(seed + start)
-            kwargs: dict[str, object] = {"do_sample": temperature > 0}
-            if temperature > 0:
-                kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
-            for row in self._generate(model, encoded, max_new_tokens=max_new_tokens, **kwargs):
+            for row in self._generate(
+                model, encoded, max_new_tokens=max_new_tokens, temperature=temperature
+            ):
                 ended = tok.eos_token_id in row
                 body = row[: row.index(tok.eos_token_id)] if ended else row
                 body = [t for t in body if t != tok.pad_token_id]

@@ -37,6 +37,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
+from simulator.models.decoding import forward_last
 from simulator.models.device import DTypeName
 from simulator.models.hf_planner import LLAMA_LORA_TARGETS, HfPlanner, PromptFormat
 from simulator.models.training import IGNORE, Example
@@ -202,7 +203,7 @@ class LlmPlanner(HfPlanner):
         return prompt_ids + comp_ids, [IGNORE] * len(prompt_ids) + comp_ids
 
     def _generate(
-        self, model: PreTrainedModel, encoded: list[list[int]], *, max_new_tokens: int, **kwargs: object
+        self, model: PreTrainedModel, encoded: list[list[int]], *, max_new_tokens: int, temperature: float
     ) -> list[list[int]]:
         """Like the base class, but the prompts' shared prefix is run through the model once.
 
@@ -216,7 +217,7 @@ class LlmPlanner(HfPlanner):
         shared = _common_prefix_length(encoded)
         shared = min(shared, min(len(e) for e in encoded) - 1)  # every row feeds at least one token
         if shared < MIN_SHARED_PREFIX or self.disable_prefix_cache:
-            return super()._generate(model, encoded, max_new_tokens=max_new_tokens, **kwargs)
+            return super()._generate(model, encoded, max_new_tokens=max_new_tokens, temperature=temperature)
         tok = self.tokenizer
         prefix = torch.tensor([encoded[0][:shared]], dtype=torch.long)
         cache = self._prefill(model, prefix.to(self.device))
@@ -230,28 +231,16 @@ class LlmPlanner(HfPlanner):
         for row, tail in enumerate(tails):
             ids[row, shared + width - len(tail):] = torch.tensor(tail)
             mask[row, shared + width - len(tail):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        with warnings.catch_warnings():
-            # transformers 5 renames generate's past_key_values to cache; 4.x knows only the former
-            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
-            gen = model.generate(
-                input_ids=ids, attention_mask=mask, past_key_values=cache,
-                max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id, **kwargs,
-            )
-        rows: list[list[int]] = gen[:, shared + width:].tolist()
-        return rows
+        return self._decode(
+            model, ids.to(self.device), mask.to(self.device), max_new_tokens=max_new_tokens,
+            temperature=temperature, cache=cache,
+        )
 
     @staticmethod
     def _prefill(model: PreTrainedModel, prefix: torch.Tensor) -> Any:
         """The KV cache of ``prefix`` (logits of its last position only, where the model allows:
         the full logits of a long prefix are a vocabulary-sized row per token, all unused)."""
-        mask = torch.ones_like(prefix)
-        try:
-            out = model(input_ids=prefix, attention_mask=mask, use_cache=True, logits_to_keep=1)
-        except TypeError:
-            out = model(input_ids=prefix, attention_mask=mask, use_cache=True)
-        return out.past_key_values
+        return forward_last(model, input_ids=prefix, attention_mask=torch.ones_like(prefix)).past_key_values
 
     def save(self, out_dir: str | Path) -> None:
         """Save the adapter (or full weights) as safetensors.
