@@ -1,10 +1,11 @@
 """A planner backed by a Hugging Face causal LM, fine-tuned per generation with peft LoRA.
 
-Sampling is batched with a KV cache (``generate``), prompts left-padded. Fine-tuning follows the
-paper by default: every generation trains a *fresh* LoRA adapter on the fixed base model over the
-accumulated curated data; ``mode="chained"`` continues from the previous generation's adapter
-instead, and ``method="full"`` fine-tunes all weights. Adapters are saved as safetensors; nothing
-is ever loaded with pickle.
+Sampling is batched with a KV cache, prompts left-padded, each row leaving the batch when it ends
+(:mod:`simulator.models.decoding`). Fine-tuning follows the paper by default: every generation
+trains a *fresh* LoRA adapter on the fixed base model over the accumulated curated data;
+``mode="chained"`` continues from the previous generation's adapter instead, and
+``method="full"`` fine-tunes all weights. Adapters are saved as safetensors; nothing is ever
+loaded with pickle.
 """
 
 from __future__ import annotations
