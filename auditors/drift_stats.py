@@ -40,6 +40,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import binomtest, chi2_contingency, false_discovery_control, ks_2samp
+from scipy.stats.contingency import expected_freq
 
 N_BINS = 10
 """Bins of a continuous feature for PSI and Jensen–Shannon (deciles of the reference sample)."""
@@ -228,13 +229,16 @@ def _vector(counts: Mapping[str, float], categories: list[str], mapping: dict[st
 def chi2_homogeneity(va: np.ndarray, vb: np.ndarray) -> tuple[float, float, int] | None:
     """``scipy.stats.chi2_contingency`` of two count vectors (fractional counts allowed).
 
-    Categories empty in both samples are dropped; with fewer than two left there is no test (None).
+    Categories whose expected frequency is zero are dropped: those empty in both samples, and
+    those so nearly empty that the expected count underflows (scipy refuses a zero expectation);
+    with fewer than two categories left, or one sample empty, there is no test (None).
     No Yates correction: it is defined for integer counts, and task-weighted counts are not.
     """
-    keep = (va + vb) > 0
-    if keep.sum() < 2:
+    table = np.vstack([va, vb]).astype(float)
+    table = table[:, (expected_freq(table) > 0).all(axis=0)]
+    if table.shape[1] < 2 or (table.sum(axis=1) <= 0).any():
         return None
-    result = chi2_contingency(np.vstack([va[keep], vb[keep]]), correction=False)
+    result = chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue), int(result.dof)
 
 

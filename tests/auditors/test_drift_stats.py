@@ -151,6 +151,15 @@ def test_chi2_drops_empty_categories() -> None:
     assert result is not None and result[2] == 1
 
 
+def test_chi2_drops_categories_whose_expected_count_underflows() -> None:
+    """A count of 5e-324 (found by hypothesis) makes scipy's expected frequency exactly 0, which
+    it refuses; such a category carries no evidence and is dropped like an empty one."""
+    assert chi2_homogeneity(np.array([5.0, 0.0]), np.array([5.0, 5e-324])) is None
+    result = chi2_homogeneity(np.array([5.0, 0.0, 4.0]), np.array([5.0, 5e-324, 6.0]))
+    assert result is not None and result[2] == 1
+    assert chi2_homogeneity(np.array([0.0, 0.0]), np.array([7.0, 3.0])) is None  # one side empty
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=50))
 def test_bh_is_scipy_false_discovery_control(p: list[float]) -> None:
