@@ -64,7 +64,9 @@ def sample_pruned(
         cache: a KV cache already holding the first ``cache.get_seq_length()`` positions of every
             row (a shared prompt prefix computed once); ``None`` starts empty.
 
-    The caller seeds ``torch``'s generator; the draws depend on it and on the batch.
+    The caller seeds ``torch``'s generator; the draws depend on it and on the batch. A cache type
+    that cannot drop rows (no ``batch_select_indices``) keeps ended rows in the batch, as
+    ``generate`` does, and ignores what they write.
     """
     if max_new_tokens < 1:
         return [[] for _ in range(input_ids.shape[0])]
@@ -81,7 +83,9 @@ def sample_pruned(
     out = forward_last(model, **kwargs)
     cache = out.past_key_values
     rows: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
-    alive = list(range(input_ids.shape[0]))  # batch slot -> original row, rows still writing
+    alive = list(range(input_ids.shape[0]))  # batch slot -> original row
+    ended: set[int] = set()  # rows that wrote the end token (still in the batch only if unprunable)
+    prunable = True
     mask = attention_mask
     next_position = positions[:, -1] + 1
     logits = out.logits[:, -1, :]
@@ -93,16 +97,25 @@ def sample_pruned(
             tokens = logits.argmax(dim=-1)
         keep: list[int] = []
         for slot, token in enumerate(tokens.tolist()):
-            rows[alive[slot]].append(token)
-            if token != eos_token_id:
+            row = alive[slot]
+            if row in ended:
+                continue
+            rows[row].append(token)
+            if token == eos_token_id:
+                ended.add(row)
+            else:
                 keep.append(slot)
         if not keep or step == max_new_tokens - 1:
             break
-        if len(keep) < len(alive):
+        if prunable and len(keep) < len(alive):
             index = torch.tensor(keep, device=device)
-            cache.batch_select_indices(index)
-            alive = [alive[slot] for slot in keep]
-            mask, tokens, next_position = mask[index], tokens[index], next_position[index]
+            try:
+                cache.batch_select_indices(index)
+            except (AttributeError, NotImplementedError):
+                prunable = False  # this cache cannot drop rows: they stay, their tokens unread
+            else:
+                alive = [alive[slot] for slot in keep]
+                mask, tokens, next_position = mask[index], tokens[index], next_position[index]
         mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
         out = model(
             input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position[:, None],

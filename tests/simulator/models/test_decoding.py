@@ -153,3 +153,36 @@ def test_a_peft_wrapped_model_decodes_through_its_base(embedded: HfPlanner, tmp_
     finally:
         embedded.decoder = "pruned"
         embedded.reset_to_base()
+
+
+class _CacheThatCannotDropRows(DynamicCache):
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+def test_a_cache_that_cannot_drop_rows_keeps_them_and_ignores_what_they_write() -> None:
+    """Caches of some architectures cannot select rows; decoding then computes ended rows to the
+    end, as ``generate`` does, and must still return each row's tokens up to its end token."""
+    vocab = 48
+    model = _random_llama(vocab)
+    rng = np.random.default_rng(1)
+    ids, mask = _batch(rng, vocab, rows=6)
+    prefix = torch.from_numpy(rng.integers(1, vocab, size=(1, 4)))
+    ids = torch.cat([prefix.repeat(6, 1), ids], dim=1)
+    mask = torch.cat([torch.ones((6, 4), dtype=torch.long), mask], dim=1)
+
+    def cache(cls: type[DynamicCache]) -> DynamicCache:
+        out = forward_last(model, input_ids=ids[:1, :4], attention_mask=mask[:1, :4])
+        out.past_key_values.batch_repeat_interleave(6)
+        out.past_key_values.__class__ = cls
+        return out.past_key_values
+
+    free = sample_pruned(model, ids, mask, max_new_tokens=12, temperature=0.0, eos_token_id=-1,
+                         cache=cache(DynamicCache))
+    eos = max({t for row in free for t in row[2:]}, key=lambda t: sum(r.count(t) for r in free))
+    pruned = sample_pruned(model, ids, mask, max_new_tokens=12, temperature=0.0, eos_token_id=eos,
+                           cache=cache(DynamicCache))
+    kept = sample_pruned(model, ids, mask, max_new_tokens=12, temperature=0.0, eos_token_id=eos,
+                         cache=cache(_CacheThatCannotDropRows))
+    assert kept == pruned
+    assert len({len(r) for r in kept}) > 1 and any(r[-1] == eos for r in kept)
