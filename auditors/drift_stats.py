@@ -234,9 +234,12 @@ def chi2_homogeneity(va: np.ndarray, vb: np.ndarray) -> tuple[float, float, int]
     with fewer than two categories left, or one sample empty, there is no test (None).
     No Yates correction: it is defined for integer counts, and task-weighted counts are not.
     """
-    table = np.vstack([va, vb]).astype(float)
-    table = table[:, (expected_freq(table) > 0).all(axis=0)]
-    if table.shape[1] < 2 or (table.sum(axis=1) <= 0).any():
+    keep = (va + vb) > 0
+    if keep.sum() < 2:
+        return None
+    table = np.vstack([va[keep], vb[keep]])
+    table = table[:, (expected_freq(table) > 0).all(axis=0)]  # an empty sample empties them all
+    if table.shape[1] < 2:
         return None
     result = chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue), int(result.dof)
