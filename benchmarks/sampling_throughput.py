@@ -8,8 +8,8 @@ after training. The issue asks for at least 5x the tokens per second of a naive 
 ``generate`` for one sequence at a time.
 
 What is measured, all on the same prompts, with the loop's sampling settings (temperature 1.0,
-``top_k=0``, ``top_p=1.0``; by default 3-10 blocks and a 352-token limit, the quickstart's
-when this was last recorded, before it moved to 4-11 blocks and 408 tokens):
+``top_k=0``, ``top_p=1.0``; by default 3-10 blocks and a 352-token limit, as in the
+quickstart):
 
 * **batched, KV cache, pruned**: ``HfPlanner.sample`` exactly as the loop calls it (prompts
   sorted by length, repeated K times, left-padded batches of 64, decoded by

@@ -33,13 +33,14 @@ SUMMARY_LABELS: dict[str, str] = {
     "generation": "generation",
     "evaluated": "eval tasks",
     "solved": "eval solved",
-    "mean_plan_length": "mean valid plan length",
-    "longest_plan_length": "longest valid plan",
+    "mean_plan_length": "mean valid plan length (eval)",
+    "longest_plan_length": "longest valid plan (eval)",
     "train_size": "training-set size",
     "deploy_tasks": "deploy tasks",
     "deploy_solved": "deploy solved",
     "published": "published traces",
-    "largest_solved_size": "largest solved size",
+    "largest_solved_size": "largest solved size (eval)",
+    "deploy_longest_plan_length": "longest valid plan (deploy)",
 }
 """Human column headers for the summary table (stakeholders read the page, not the schema)."""
 

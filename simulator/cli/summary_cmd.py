@@ -14,21 +14,26 @@ from simulator.errors import IterdeployError
 from simulator.store import GenerationSummary, RunReader, summarize
 
 
+def _or_dash(value: float | None, fmt: str = "{}") -> str:
+    """A table cell: the number, or ``-`` where a generation wrote no valid plan."""
+    return "-" if value is None else fmt.format(value)
+
+
 def summary_table(rows: list[GenerationSummary], title: str) -> Group:
     """The summary as rich tables (shared by ``run`` and ``summary``): one row per generation,
     then, for a run over several domains, solved evaluation tasks per domain (a second table, so
     the first keeps its width on an 80-column terminal)."""
-    table = Table(title=title)
-    for col in ("gen", "eval solved", "mean len", "longest", "train size", "deploy solved",
-                "largest solved"):
+    table = Table(title=title,
+                  caption="mean len, longest, largest size: valid plans on the evaluation pool")
+    for col in ("gen", "eval solved", "mean len", "longest", "largest size", "train size",
+                "deploy solved", "deploy longest"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r.generation), f"{r.solved}/{r.evaluated}",
-            "-" if r.mean_plan_length is None else f"{r.mean_plan_length:.1f}",
-            "-" if r.longest_plan_length is None else str(r.longest_plan_length),
-            str(r.train_size), f"{r.deploy_solved}/{r.deploy_tasks}",
-            "-" if r.largest_solved_size is None else str(r.largest_solved_size),
+            _or_dash(r.mean_plan_length, "{:.1f}"), _or_dash(r.longest_plan_length),
+            _or_dash(r.largest_solved_size), str(r.train_size),
+            f"{r.deploy_solved}/{r.deploy_tasks}", _or_dash(r.deploy_longest_plan_length),
         )
     domains = sorted({d for r in rows for d in r.evaluated_by_domain})
     if len(domains) < 2:

@@ -2,6 +2,12 @@
 
 ``iterdeploy run`` prints it at the end, ``iterdeploy summary`` prints it again, and the dashboard
 and scripts read it as JSON, so there is one definition of every number in it.
+
+Plan lengths and the largest solved size are read on the fixed evaluation pool, like the solved
+count: the same tasks, with the same number of samples, in every generation, so a change between
+generations is the model's. Users bring freshly drawn tasks each generation, so a maximum over the
+deployment traces also moves with the draw (and with how many valid plans there are to take it
+over); it is reported beside, as the paper's protocol is for solved tasks.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ class GenerationSummary(BaseModel):
     solved: int
     """Evaluation tasks with at least one valid sampled plan."""
     mean_plan_length: float | None
-    """Mean length of the valid plans this generation wrote (evaluation and deployment)."""
+    """Mean length of the valid plans this generation wrote for the evaluation pool."""
     longest_plan_length: int | None
-    """Longest valid plan this generation wrote."""
+    """Longest valid plan this generation wrote for the evaluation pool."""
     train_size: int
     """Examples in the training set built from data published up to this generation."""
     deploy_tasks: int
@@ -35,7 +41,10 @@ class GenerationSummary(BaseModel):
     published: int
     """Traces users published this generation."""
     largest_solved_size: int | None
-    """Largest task size (e.g. blocks) with a valid plan this generation."""
+    """Largest evaluation task size (e.g. blocks) with a valid plan this generation."""
+    deploy_longest_plan_length: int | None
+    """Longest valid plan this generation wrote for the tasks users brought (drawn afresh each
+    generation, so noisier than ``longest_plan_length``)."""
     evaluated_by_domain: dict[str, int] = {}
     """Evaluation tasks per domain (one entry in a one-domain run)."""
     solved_by_domain: dict[str, int] = {}
@@ -52,13 +61,15 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
           (SELECT COUNT(*) FROM evaluations e WHERE e.generation = g.generation AND e.solved)
               AS solved,
           (SELECT AVG(t.plan_length) FROM traces t WHERE t.generation = g.generation
-              AND t.is_valid AND t.purpose != 'reference') AS mean_len,
+              AND t.is_valid AND t.purpose = 'eval') AS mean_len,
           (SELECT MAX(t.plan_length) FROM traces t WHERE t.generation = g.generation
-              AND t.is_valid AND t.purpose != 'reference') AS max_len,
+              AND t.is_valid AND t.purpose = 'eval') AS max_len,
           (SELECT COUNT(DISTINCT t.task_id) FROM traces t WHERE t.generation = g.generation
               AND t.purpose = 'deploy' AND t.is_valid) AS deploy_solved,
+          (SELECT MAX(t.plan_length) FROM traces t WHERE t.generation = g.generation
+              AND t.is_valid AND t.purpose = 'deploy') AS deploy_max_len,
           (SELECT MAX(k.size) FROM traces t JOIN tasks k ON k.task_id = t.task_id
-              WHERE t.generation = g.generation AND t.is_valid AND t.purpose != 'reference')
+              WHERE t.generation = g.generation AND t.is_valid AND t.purpose = 'eval')
               AS max_size
         FROM generations g ORDER BY g.generation
         """
@@ -84,6 +95,7 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
             deploy_solved=r["deploy_solved"],
             published=r["n_published"],
             largest_solved_size=r["max_size"],
+            deploy_longest_plan_length=r["deploy_max_len"],
             evaluated_by_domain=evaluated.get(r["generation"], {}),
             solved_by_domain=solved.get(r["generation"], {}),
         )

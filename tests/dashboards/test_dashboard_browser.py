@@ -126,7 +126,7 @@ def test_page_shows_the_run_and_never_writes(run_dir: Path, tmp_path: Path) -> N
         assert ticks.all_text_contents() == ["0", "1", "2", "3"]
         titles = page.locator('[data-testid="stPlotlyChart"] .gtitle').all_text_contents()
         assert "Solved evaluation tasks per generation" in titles
-        assert "Valid plan length per generation" in titles
+        assert "Valid plan length per generation (evaluation pool)" in titles
 
         body = page.locator("body")
         expect(body).to_contain_text("status: completed")
@@ -134,6 +134,9 @@ def test_page_shows_the_run_and_never_writes(run_dir: Path, tmp_path: Path) -> N
         tiles = page.locator('[data-testid="stMetric"]').all_inner_texts()
         assert any("Solved · generation 0" in t and "1/5" in t for t in tiles), tiles
         assert any("Solved · generation 3" in t and "5/5" in t and "+4" in t for t in tiles), tiles
+        # evaluation plans: 4 actions at generation 0, 15 at generation 3
+        assert any("Longest valid plan · generation 3" in t and "15" in t and "+11" in t
+                   for t in tiles), tiles
 
         tables = page.locator('[data-testid="stTable"]')
         expect(tables).to_have_count(2)

@@ -35,12 +35,16 @@ def test_summary_frame_matches_hand_computed_numbers(run_dir: Path) -> None:
     assert frame["generation"].tolist() == [0, 1, 2, 3]
     assert frame["evaluated"].tolist() == [5, 5, 5, 5]
     assert frame["solved"].tolist() == [1, 2, 4, 5]
-    assert frame["longest_plan_length"].tolist() == [6, 7, 12, 15]
-    assert frame["mean_plan_length"].tolist() == [4.67, 5.5, 7.67, 9.29]
+    # plan lengths are the evaluation pool's (2 * size + generation for the solved tasks); the
+    # 6-step deployment plans of generation 0 are longer than its one evaluation plan, and count
+    # only in the deployment column
+    assert frame["longest_plan_length"].tolist() == [4, 7, 12, 15]
+    assert frame["mean_plan_length"].tolist() == [4.0, 6.0, 9.0, 11.0]
+    assert frame["deploy_longest_plan_length"].tolist() == [6, 6, 6, 6]
     assert frame["train_size"].tolist() == [2, 4, 6, 8]
     assert frame["deploy_solved"].tolist() == [2, 2, 2, 2]
     assert frame["published"].tolist() == [2, 2, 2, 2]
-    assert frame["largest_solved_size"].tolist() == [3, 3, 5, 6]
+    assert frame["largest_solved_size"].tolist() == [2, 3, 5, 6]
 
 
 def test_summary_frame_is_summarize_row_for_row(run_dir: Path) -> None:
@@ -58,7 +62,7 @@ def test_headline_compares_last_generation_with_generation_zero(run_dir: Path) -
     assert (head.n_generations, head.last_generation, head.evaluated) == (4, 3, 5)
     assert (head.solved_first, head.solved_last, head.solved_delta) == (1, 5, 4)
     assert head.solved_ratio == 5.0
-    assert (head.longest_first, head.longest_last) == (6, 15)
+    assert (head.longest_first, head.longest_last) == (4, 15)
 
 
 def test_findings_most_severe_first_with_whole_run_label(run_dir: Path) -> None:
@@ -88,7 +92,7 @@ def test_generation_without_valid_plans_stays_missing_not_zero(make_run) -> None
     assert data.headline.solved_ratio is None
     table = display_summary(data.summary)
     assert table.index.name == "generation"
-    assert table["longest valid plan"].isna().all()
+    assert table["longest valid plan (eval)"].isna().all()
     assert str(table["eval solved"].dtype) == "Int64"
 
 

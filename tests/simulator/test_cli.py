@@ -38,9 +38,18 @@ def test_summary_json_has_the_documented_keys(tiny_run: Path) -> None:
         assert 0 <= row["solved"] <= row["evaluated"]
 
 
-def test_summary_table(tiny_run: Path) -> None:
-    result = runner.invoke(app, ["summary", str(tiny_run)])
-    assert result.exit_code == 0 and "gen" in result.output
+def test_summary_table_shows_what_the_json_says(tiny_run: Path) -> None:
+    rows = json.loads(runner.invoke(app, ["summary", str(tiny_run), "--json"]).output)
+    result = runner.invoke(app, ["summary", str(tiny_run)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "deploy longest" in result.output and "on the evaluation pool" in result.output
+    lines = [line for line in result.output.splitlines() if line.strip().startswith("│")]
+    assert len(lines) == len(rows)
+    for line, row in zip(lines, rows, strict=True):
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        assert cells[:2] == [str(row["generation"]), f"{row['solved']}/{row['evaluated']}"]
+        longest = row["longest_plan_length"]
+        assert cells[3] == ("-" if longest is None else str(longest))
 
 
 def test_rerun_of_a_finished_run_is_a_no_op(tiny_run: Path) -> None:
