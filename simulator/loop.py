@@ -115,6 +115,17 @@ def _same_scenario(stored_json: str, spec: ScenarioSpec) -> bool:
         return False
 
 
+def _generations_apart(stored_json: str, spec: ScenarioSpec) -> int | None:
+    """The stored run's number of generations when it is ``spec`` but for that number (the
+    run can then be extended), else None."""
+    try:
+        stored = ScenarioSpec.model_validate(json.loads(stored_json))
+    except (ValueError, TypeError):
+        return None
+    same = stored.model_copy(update={"generations": spec.generations}).to_json() == spec.to_json()
+    return stored.generations if same else None
+
+
 def _task_key(task: GroundTask) -> tuple[object, ...]:
     return (task.domain, tuple(sorted(task.init)), tuple(sorted(task.goal)))
 
@@ -205,6 +216,8 @@ class DeploymentLoop:
         self._log = log or (lambda msg: None)
         self._tasks: dict[int, GroundTask] = {}
         self._format: TaskFormat = CompactTaskFormat()
+        self._extending: tuple[int, int | None] | None = None
+        """(stored number of generations, last committed one) when ``spec`` extends the run."""
 
     # -- progress -----------------------------------------------------------------------------
     def _progress(self, description: str, total: int) -> Callable[[int], None]:
@@ -223,12 +236,22 @@ class DeploymentLoop:
                 status="started", created_at=_now(), package_versions=_versions(),
             ))
             return 0
-        if not _same_scenario(rows[0]["scenario_json"], self.spec):
-            raise StoreError(
-                f"{self.run_dir}: holds a run of a different scenario (or other overrides); "
-                "use a new --out directory, or the same scenario to resume"
-            )
         done = writer.conn.execute("SELECT MAX(generation) FROM generations").fetchone()[0]
+        if not _same_scenario(rows[0]["scenario_json"], self.spec):
+            stored_generations = _generations_apart(rows[0]["scenario_json"], self.spec)
+            if stored_generations is None:
+                raise StoreError(
+                    f"{self.run_dir}: holds a run of a different scenario (or other overrides); "
+                    "use a new --out directory, or the same scenario to resume (only "
+                    "--generations may change, to extend a run)"
+                )
+            if self.spec.generations < stored_generations:
+                raise StoreError(
+                    f"{self.run_dir}: a run of {stored_generations} generations can be extended, "
+                    f"not cut to {self.spec.generations} (its summary shows every generation "
+                    "committed so far)"
+                )
+            self._extending = (stored_generations, None if done is None else int(done))
         writer.set_status("started")
         return 0 if done is None else int(done) + 1
 
@@ -337,10 +360,17 @@ class DeploymentLoop:
                                      seed=derive_seed(spec.seed, "social-graph"))
         if start_gen > 0:
             # rebuild the population, the exclusion set and the deploy-task history exactly as
-            # the first run did
+            # the first run did (reference tasks are excluded from later draws too)
             for g in range(start_gen):
                 users = self._population_for(users, g)[0]
                 self._deploy_tasks(g, seen, users)
+                seen.update(_task_key(load_stored_task(domain, pddl)) for domain, pddl in
+                            writer.conn.execute(
+                                "SELECT domain, problem_pddl FROM tasks WHERE pool='reference' "
+                                "AND generation=? ORDER BY task_id", (g,)))
+        if self._extending is not None:
+            self._extend(writer, planner, seen, base_name)
+        if start_gen > 0:
             previous = writer.conn.execute(
                 "SELECT adapter_path FROM models WHERE generation=?", (start_gen,)
             ).fetchone()
@@ -360,6 +390,45 @@ class DeploymentLoop:
                 f"generation {g} committed: {bundle.generation.n_published} published, "
                 f"train set {bundle.generation.train_size}, {bundle.generation.wall_time_s:.0f}s"
             )
+
+    def _extend(
+        self, writer: RunWriter, planner: PlannerModel, seen: set[tuple[object, ...]],
+        base_name: str,
+    ) -> None:
+        """Record the larger number of generations. A finished run's last generation trained no
+        model; train it now, exactly as that generation would have had it not been the last, so
+        an extended run equals one that asked for the generations from the start."""
+        assert self._extending is not None
+        stored_generations, done = self._extending
+        finished = None
+        if done is not None and done == stored_generations:
+            g = done
+            row = writer.conn.execute("SELECT * FROM generations WHERE generation=?", (g,)).fetchone()
+            last = GenerationRow(**dict(row))
+            adapter = writer.conn.execute(
+                "SELECT adapter_path FROM models WHERE generation=?", (g,)).fetchone()
+            if adapter is not None and adapter[0]:  # the state generation g trained from
+                planner.load_adapter(self.run_dir / adapter[0])
+            traces = [TraceRow(**dict(r)) for r in writer.conn.execute(
+                "SELECT * FROM traces WHERE generation=? AND purpose='deploy' ORDER BY trace_id",
+                (g,))]
+            published = [int(r[0]) for r in writer.conn.execute(
+                "SELECT trace_id FROM curation_decisions WHERE generation=? AND kept "
+                "ORDER BY decision_id", (g,))]
+            pool_ids = self._pool(writer, g, published, traces)
+            if len(pool_ids) != last.train_size:
+                raise StoreError(
+                    f"{self.run_dir}: generation {g}'s training pool rebuilt from the store has "
+                    f"{len(pool_ids)} traces, the store says {last.train_size}; not extending"
+                )
+            finished = GenerationBundle(generation=last)
+            pool_ids = self._add_reference_data(
+                g, pool_ids, finished, seen, writer.next_id("tasks", "task_id"),
+                writer.next_id("traces", "trace_id"))
+            finished.generation = last.model_copy(update={"train_size": len(pool_ids)})
+            self._train_next(writer, planner, g, pool_ids, finished, base_name)
+        writer.extend_run(self.spec.to_json(), self.scenario_yaml, finished)
+        self._log(f"extended from {stored_generations} to {self.spec.generations} generations")
 
     def _population_for(self, users: Population, g: int) -> tuple[Population, dict[str, object]]:
         """The population that curates generation ``g`` and its record: generation 0's is the
@@ -475,15 +544,7 @@ class DeploymentLoop:
 
         # 4. pool: accumulate (paper) or replace, one or all per task, deduplicated
         pool_ids = self._pool(writer, g, published, traces)
-        if g < spec.generations and spec.pool.reference_share > 0:
-            n_reference = round(spec.pool.reference_share * len(pool_ids))
-            first_task = max((t.task_id for t in bundle.tasks), default=next_task - 1) + 1
-            first_trace = max((t.trace_id for t in bundle.traces), default=next_trace - 1) + 1
-            ref_tasks, ref_traces = self._reference_data(g, n_reference, seen, first_task,
-                                                         first_trace)
-            bundle.tasks.extend(ref_tasks)
-            bundle.traces.extend(ref_traces)
-            pool_ids = sorted([*pool_ids, *(t.trace_id for t in ref_traces)])
+        pool_ids = self._add_reference_data(g, pool_ids, bundle, seen, next_task, next_trace)
         bundle.generation = bundle.generation.model_copy(update={
             "n_deploy_tasks": len(tasks), "n_deploy_traces": len(traces),
             "n_published": len(published), "train_size": len(pool_ids),
@@ -491,29 +552,54 @@ class DeploymentLoop:
 
         # 5. train model_{g+1} on the pool (not after the last generation)
         if g < spec.generations:
-            bundle.training_set.extend(TrainingExampleRow(generation=g + 1, trace_id=i) for i in pool_ids)
-            examples = self._examples(writer, pool_ids, bundle)
-            tr = spec.training
-            config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
-                                 lora_alpha=tr.lora_alpha, lr=tr.lr, n_epochs=tr.n_epochs,
-                                 batch_size=tr.batch_size, max_len=tr.max_len, pack=tr.pack)
-            n_steps = -(-len(examples) * tr.n_epochs // tr.batch_size)
-            advance = self._progress(f"gen {g}: training gen {g + 1}", max(1, n_steps))
-            stats = planner.train(examples, config, seed=derive_seed(spec.seed, "training", g + 1),
-                                  on_step=lambda s, loss: advance(1))
-            rel = f"adapters/gen-{g + 1}"
-            target = self.run_dir / rel
-            if target.exists():  # left by a generation that died before its commit
-                shutil.rmtree(target)
-            planner.save(target)
-            parent = g if tr.mode == "chained" else 0
-            bundle.models.append(ModelRow(
-                model_id=g + 1, generation=g + 1, base=base_name, parent_id=parent,
-                adapter_path=rel, hyperparameters_json=dumps(config.__dict__),
-                train_loss=stats.final_loss, n_train_examples=len(examples),
-                train_time_s=round(stats.train_time_s, 2),
-            ))
+            self._train_next(writer, planner, g, pool_ids, bundle, base_name)
         return bundle
+
+    def _add_reference_data(
+        self, g: int, pool_ids: list[int], bundle: GenerationBundle,
+        seen: set[tuple[object, ...]], next_task: int, next_trace: int,
+    ) -> list[int]:
+        """The pool with this generation's fresh reference plans added (none after the last
+        generation, which trains no model); their tasks and traces go into ``bundle``."""
+        spec = self.spec
+        if g >= spec.generations or spec.pool.reference_share <= 0:
+            return pool_ids
+        n_reference = round(spec.pool.reference_share * len(pool_ids))
+        first_task = max((t.task_id for t in bundle.tasks), default=next_task - 1) + 1
+        first_trace = max((t.trace_id for t in bundle.traces), default=next_trace - 1) + 1
+        ref_tasks, ref_traces = self._reference_data(g, n_reference, seen, first_task, first_trace)
+        bundle.tasks.extend(ref_tasks)
+        bundle.traces.extend(ref_traces)
+        return sorted([*pool_ids, *(t.trace_id for t in ref_traces)])
+
+    def _train_next(
+        self, writer: RunWriter, planner: PlannerModel, g: int, pool_ids: list[int],
+        bundle: GenerationBundle, base_name: str,
+    ) -> None:
+        """Train model_{g+1} on ``pool_ids``, save its adapter, and add its training set and
+        model row to ``bundle``."""
+        bundle.training_set.extend(TrainingExampleRow(generation=g + 1, trace_id=i) for i in pool_ids)
+        examples = self._examples(writer, pool_ids, bundle)
+        tr = self.spec.training
+        config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
+                             lora_alpha=tr.lora_alpha, lr=tr.lr, n_epochs=tr.n_epochs,
+                             batch_size=tr.batch_size, max_len=tr.max_len, pack=tr.pack)
+        n_steps = -(-len(examples) * tr.n_epochs // tr.batch_size)
+        advance = self._progress(f"gen {g}: training gen {g + 1}", max(1, n_steps))
+        stats = planner.train(examples, config, seed=derive_seed(self.spec.seed, "training", g + 1),
+                              on_step=lambda s, loss: advance(1))
+        rel = f"adapters/gen-{g + 1}"
+        target = self.run_dir / rel
+        if target.exists():  # left by a generation that died before its commit
+            shutil.rmtree(target)
+        planner.save(target)
+        parent = g if tr.mode == "chained" else 0
+        bundle.models.append(ModelRow(
+            model_id=g + 1, generation=g + 1, base=base_name, parent_id=parent,
+            adapter_path=rel, hyperparameters_json=dumps(config.__dict__),
+            train_loss=stats.final_loss, n_train_examples=len(examples),
+            train_time_s=round(stats.train_time_s, 2),
+        ))
 
     def _pool(
         self, writer: RunWriter, g: int, published: list[int], traces: list[TraceRow]

@@ -51,7 +51,9 @@ def run(
     seed: int | None = typer.Option(None, help="Override the scenario's seed."),
     seeds: str | None = typer.Option(
         None, help="Run a sweep, one run per seed: 0,1,2 or 0-9. Each run is resumable on its own."),
-    generations: int | None = typer.Option(None, help="Override the number of fine-tuned generations."),
+    generations: int | None = typer.Option(
+        None, help="Override the number of fine-tuned generations. On an existing run directory "
+        "a larger number extends the run: it ends as if it had asked for them from the start."),
     sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE (repeatable)."),
 ) -> None:
     """Run a scenario: deploy, validate, curate, pool and train, generation after generation."""

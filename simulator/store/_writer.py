@@ -160,6 +160,24 @@ class RunWriter:
             self._insert("evaluations", bundle.evaluations)
             self._insert("generations", [bundle.generation])
 
+    def extend_run(
+        self, scenario_json: str, scenario_yaml: str, finished: GenerationBundle | None
+    ) -> None:
+        """Give the run its new, larger scenario and, for a run whose last generation trained no
+        model, that generation's completion (``finished``: reference tasks and traces, the next
+        model's training set and row, and its generation row with the new training-set size),
+        in one transaction: a crash leaves the run as it was."""
+        with self.conn:
+            if finished is not None:
+                self._insert("tasks", finished.tasks)
+                self._insert("traces", finished.traces)
+                self._insert("training_sets", finished.training_set)
+                self._insert("models", finished.models)
+                self.conn.execute("UPDATE generations SET train_size=? WHERE generation=?",
+                                  (finished.generation.train_size, finished.generation.generation))
+            self.conn.execute("UPDATE runs SET scenario_json=?, scenario_yaml=?",
+                              (scenario_json, scenario_yaml))
+
     def replace_findings(self, auditor: str, findings: Sequence[FindingRow]) -> None:
         """Replace every finding of ``auditor`` with ``findings`` (re-auditing is idempotent)."""
         with self.conn:
