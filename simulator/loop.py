@@ -344,10 +344,18 @@ class DeploymentLoop:
 
     def _run_generations(self, writer: RunWriter, start_gen: int) -> None:
         spec = self.spec
-        advance = self._progress("pretraining base model (cached after the first run)",
-                                 spec.model.embedded.pretrain_steps)
+        bar: list[Callable[[int], None]] = []
+
+        def pretrain_step(step: int, loss: float) -> None:
+            # the bar appears when pretraining starts, so a cached base shows none (not a bar
+            # stuck at 0 whose clock runs for the whole run)
+            if not bar:
+                bar.append(self._progress("pretraining base model (cached after the first run)",
+                                          spec.model.embedded.pretrain_steps))
+            bar[0](1)
+
         planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded,
-                               on_step=lambda s, loss: advance(1), device=spec.model.device,
+                               on_step=pretrain_step, device=spec.model.device,
                                dtype=spec.model.dtype)
         base_name = spec.model.name
         if spec.model.name == "embedded-tiny-v1":

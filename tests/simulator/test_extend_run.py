@@ -157,3 +157,4 @@ def test_a_run_cannot_be_cut_or_changed_beyond_generations(
     with pytest.raises(StoreError, match="only --generations may change"):
         run_scenario(other, YAML, run_dir)
     assert _fingerprint(run_dir) == before
+

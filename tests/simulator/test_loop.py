@@ -104,3 +104,36 @@ def test_resume_refuses_a_different_scenario(tmp_path: Path, tiny_overrides: dic
     other = {**overrides, "seed": 99}
     with pytest.raises(StoreError, match="different scenario"):
         _run(tmp_path, other)
+
+
+def _phases_of(spec, run_dir: Path) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Each progress phase a run showed, with how far it advanced."""
+    from simulator.loop import DeploymentLoop
+
+    phases: dict[str, int] = {}
+
+    def phase(description: str, total: int):  # type: ignore[no-untyped-def]
+        phases[description] = 0
+
+        def advance(n: int) -> None:
+            phases[description] += n
+
+        return advance
+
+    DeploymentLoop(spec, "name: tiny\n", run_dir, phase=phase).run()
+    return phases
+
+
+def test_pretraining_bar_only_when_the_base_is_pretrained(
+    tmp_path: Path, tiny_overrides: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached base shows no pretraining bar (it used to sit at 0 while its clock ran)."""
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path / "empty-cache"))
+    spec = parse_scenario("name: tiny\n", overrides={
+        **tiny_overrides, "generations": 0, "deploy.tasks_per_generation": 2,
+        "evaluation.n_tasks": 2, "model.embedded.pretrain_steps": 20})
+    first = _phases_of(spec, tmp_path / "first")
+    assert first["pretraining base model (cached after the first run)"] == 20
+    second = _phases_of(spec, tmp_path / "second")
+    assert not [d for d in second if d.startswith("pretraining")], second
+    assert first["gen 0: evaluating"] == second["gen 0: evaluating"] == 2 * 2
