@@ -377,7 +377,7 @@ class DeploymentLoop:
                                 "SELECT domain, problem_pddl FROM tasks WHERE pool='reference' "
                                 "AND generation=? ORDER BY task_id", (g,)))
         if self._extending is not None:
-            self._extend(writer, planner, seen, base_name)
+            self._extend(writer, planner, seen, base_name, *self._extending)
         if start_gen > 0:
             previous = writer.conn.execute(
                 "SELECT adapter_path FROM models WHERE generation=?", (start_gen,)
@@ -401,13 +401,12 @@ class DeploymentLoop:
 
     def _extend(
         self, writer: RunWriter, planner: PlannerModel, seen: set[tuple[object, ...]],
-        base_name: str,
+        base_name: str, stored_generations: int, done: int | None,
     ) -> None:
-        """Record the larger number of generations. A finished run's last generation trained no
-        model; train it now, exactly as that generation would have had it not been the last, so
-        an extended run equals one that asked for the generations from the start."""
-        assert self._extending is not None
-        stored_generations, done = self._extending
+        """Record the larger number of generations (``stored_generations`` before; ``done`` the
+        last committed generation). A finished run's last generation trained no model; train it
+        now, exactly as that generation would have had it not been the last, so an extended run
+        equals one that asked for the generations from the start."""
         finished = None
         if done is not None and done == stored_generations:
             g = done
