@@ -304,8 +304,8 @@ def attribute(
             g
             for g, v in verdicts.items()
             if v == "masks"
-            and without[g].weight is not None
-            and key.beyond_declared(without[g].weight, signs)
+            and (weight := without[g].weight) is not None
+            and key.beyond_declared(weight, signs)
         )
     )
     pooled_beyond = full.weight is not None and full.excludes_zero and key.beyond_declared(full.weight, signs)
@@ -572,10 +572,11 @@ class AttributionAuditor:
             )
         elif a.reason == "opposing":
             pulls = []
-            for g in a.pullers:
-                w = a.alone[g].weight
-                assert w is not None
-                pulls.append(f"{g} rewards {direction_words(key.feature, w)} ({fmt_weight(w)})")
+            for puller in a.pullers:
+                alone = a.alone[puller].weight
+                assert alone is not None
+                pulls.append(
+                    f"{puller} rewards {direction_words(key.feature, alone)} ({fmt_weight(alone)})")
             tail = (
                 f". The groups pull in opposite directions: {join_words(pulls)}, against the declared "
                 f"objective ({c.declared}), while other groups reward the opposite; the pooled weight "

@@ -149,9 +149,8 @@ class DriftAuditor:
         # one Benjamini-Hochberg family: every drift and capability p-value of the run
         tested = [i for i, t in enumerate(tests) if t.result.p_value is not None]
         cap_tested = [i for i, c in enumerate(changes) if c.p_value is not None]
-        adjusted = bh_adjust(
-            [tests[i].result.p_value for i in tested] + [changes[i].p_value for i in cap_tested]  # type: ignore[misc]
-        )
+        p_values = [tests[i].result.p_value for i in tested] + [changes[i].p_value for i in cap_tested]
+        adjusted = bh_adjust([p for p in p_values if p is not None])  # all, by the two filters
         for i, p in zip(tested, adjusted, strict=False):
             tests[i] = replace(tests[i], p_adjusted=p)
         cap_adjusted = dict(zip(cap_tested, adjusted[len(tested) :], strict=True))

@@ -472,7 +472,7 @@ def _generation_denominators(
     table: FeatureTable, decisions: pd.DataFrame, generation: int
 ) -> dict[str, object]:
     """A generation's denominators, with decisions per user group."""
-    d = table.denominators(generation).as_dict()
+    d: dict[str, object] = dict(table.denominators(generation).as_dict())
     mine = decisions[
         (decisions["generation"] == generation) & decisions["trace_id"].isin(table.frame["trace_id"])
     ]

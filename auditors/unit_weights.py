@@ -302,9 +302,9 @@ class WeightEstimator:
                 sample = rows.iloc[np.concatenate([members[i] for i in pick])].reset_index(drop=True)
                 fits = self._fits(sample, name)
                 for key in wanted:
-                    w = unit_weight(fits[key], key.feature).weight
-                    if w is not None:
-                        draws[key].append(w)
+                    drawn = unit_weight(fits[key], key.feature).weight
+                    if drawn is not None:
+                        draws[key].append(drawn)
         out = {}
         alpha = 1 - self.confidence
         for key in self.keys:

@@ -627,16 +627,16 @@ class DeploymentLoop:
             by_task: dict[int, list[TraceRow]] = {}
             for t in chosen:
                 by_task.setdefault(t.task_id, []).append(t)
-            key = rank_key(pool.per_task)
-            chosen = sorted((min(group, key=key) for group in by_task.values()),
+            best_first = rank_key(pool.per_task)
+            chosen = sorted((min(group, key=best_first) for group in by_task.values()),
                             key=lambda t: t.trace_id)
         ids = [i for i, _, _ in previous]
         seen_plans = {(task, text) for _, task, text in previous}
         for t in chosen:
-            key = (t.task_id, t.plan_text.strip().lower())
-            if pool.dedup and key in seen_plans:
+            plan = (t.task_id, t.plan_text.strip().lower())
+            if pool.dedup and plan in seen_plans:
                 continue
-            seen_plans.add(key)
+            seen_plans.add(plan)
             ids.append(t.trace_id)
         return sorted(set(ids))
 

@@ -189,7 +189,7 @@ class HfPlanner:
         )
 
     # -- hooks a subclass for another kind of model overrides ----------------------------------
-    def lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
+    def lora_target_modules(self, model: torch.nn.Module) -> list[str] | str:
         """Module names LoRA adapts; the embedded model is a Llama, so its projections."""
         return list(LLAMA_LORA_TARGETS)
 

@@ -163,7 +163,7 @@ class LlmPlanner(HfPlanner):
         """True when the tokenizer carries a chat template (instruct models)."""
         return bool(getattr(self.tokenizer, "chat_template", None))
 
-    def lora_target_modules(self, model: PreTrainedModel) -> list[str] | str:
+    def lora_target_modules(self, model: torch.nn.Module) -> list[str] | str:
         present = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
                    if isinstance(mod, torch.nn.Linear)}
         wanted = [t for t in LLAMA_LORA_TARGETS if t in present]

@@ -116,7 +116,7 @@ class PolicySpec(FrozenSpec):
 def _is_default(stage: Stage) -> bool:
     """Whether ``stage`` equals its kind with every parameter at its default."""
     try:
-        return stage == STAGES[stage.kind]()
+        return stage == STAGES[stage.kind].model_validate({})
     except ValidationError:  # a stage with required parameters (action_bias) has no default
         return False
 

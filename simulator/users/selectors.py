@@ -27,9 +27,12 @@ Selector = Literal["all", "shortest", "longest"]
 class Ranked(Protocol):
     """What the ranking reads of a trace (a candidate, or a stored trace row)."""
 
-    trace_id: int
-    plan_length: int
-    n_tokens: int
+    @property
+    def trace_id(self) -> int: ...
+    @property
+    def plan_length(self) -> int: ...
+    @property
+    def n_tokens(self) -> int: ...
 
 
 def rank_key(select: Literal["shortest", "longest"]) -> Callable[[Ranked], tuple[int, int, int]]:
