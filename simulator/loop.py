@@ -115,6 +115,28 @@ def _same_scenario(stored_json: str, spec: ScenarioSpec) -> bool:
         return False
 
 
+def _scenario_differences(stored_json: str, spec: ScenarioSpec, most: int = 4) -> str:
+    """What differs between a stored scenario and ``spec``, as ``key.path: old → new`` (the
+    first ``most``), so a refused resume says which setting changed."""
+    def flat(value: object, prefix: str = "") -> dict[str, object]:
+        if isinstance(value, dict):
+            out: dict[str, object] = {}
+            for k, v in value.items():
+                out |= flat(v, f"{prefix}{k}.")
+            return out
+        return {prefix[:-1]: value}
+
+    try:
+        old = flat(json.loads(stored_json))
+    except ValueError:
+        return "the stored scenario is unreadable"
+    new = flat(json.loads(spec.to_json()))
+    changed = [f"{k}: {old.get(k, '(absent)')} → {new.get(k, '(absent)')}"
+               for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+    more = f", and {len(changed) - most} more" if len(changed) > most else ""
+    return "; ".join(changed[:most]) + more
+
+
 def _generations_apart(stored_json: str, spec: ScenarioSpec) -> int | None:
     """The stored run's number of generations when it is ``spec`` but for that number (the
     run can then be extended), else None."""
@@ -241,9 +263,10 @@ class DeploymentLoop:
             stored_generations = _generations_apart(rows[0]["scenario_json"], self.spec)
             if stored_generations is None:
                 raise StoreError(
-                    f"{self.run_dir}: holds a run of a different scenario (or other overrides); "
-                    "use a new --out directory, or the same scenario to resume (only "
-                    "--generations may change, to extend a run)"
+                    f"{self.run_dir}: holds a run of a different scenario (or other overrides: "
+                    f"{_scenario_differences(rows[0]['scenario_json'], self.spec)}); use a new "
+                    "--out directory, or the same scenario to resume (only --generations may "
+                    "change, to extend a run)"
                 )
             if self.spec.generations < stored_generations:
                 raise StoreError(

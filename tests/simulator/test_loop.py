@@ -101,9 +101,10 @@ def test_same_seed_same_run_and_resume_after_a_crash(
 def test_resume_refuses_a_different_scenario(tmp_path: Path, tiny_overrides: dict[str, object]) -> None:
     overrides = {**tiny_overrides, "generations": 0}
     _run(tmp_path, overrides)
-    other = {**overrides, "seed": 99}
-    with pytest.raises(StoreError, match="different scenario"):
+    other = {**overrides, "seed": 99, "deploy.temperature": 0.5}
+    with pytest.raises(StoreError, match="different scenario") as refused:
         _run(tmp_path, other)
+    assert "deploy.temperature: 1.0 → 0.5; seed: 0 → 99)" in str(refused.value)
 
 
 def _phases_of(spec, run_dir: Path) -> dict[str, int]:  # type: ignore[no-untyped-def]
