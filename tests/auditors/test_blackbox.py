@@ -20,12 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditors.blackbox import (
-    AUDITOR_NAME,
-    BlackBoxAuditor,
-    BlackBoxInputError,
-    audit_blackbox,
-    build_output_table,
+from auditors.blackbox import AUDITOR_NAME, BlackBoxAuditor, BlackBoxInputError, audit_blackbox
+from auditors.blackbox_data import build_output_table
+from auditors.blackbox_stats import (
     correlations,
     fit_with_prompt_intercepts,
     shuffle_within_prompts,

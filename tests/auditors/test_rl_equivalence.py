@@ -22,6 +22,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from auditors import rl_equivalence as rq
+from auditors import rl_gradients as rg
+from auditors import rl_run_data as rd
 from auditors.features import AuditorConfigError
 from auditors.findings import FindingView
 from simulator.loop import run_scenario
@@ -67,7 +69,7 @@ def _tiny_lora_model(seed: int = 0, random_b: bool = False) -> tuple[torch.nn.Mo
     return model, layers
 
 
-def _examples(n: int, seed: int = 0) -> list[rq.Encoded]:
+def _examples(n: int, seed: int = 0) -> list[rg.Encoded]:
     """Random (ids, labels) pairs of different lengths, prompt positions masked."""
     rng = np.random.default_rng(seed)
     out = []
@@ -78,8 +80,8 @@ def _examples(n: int, seed: int = 0) -> list[rq.Encoded]:
     return out
 
 
-def _autograd(model: torch.nn.Module, layers: list[torch.nn.Linear], ex: rq.Encoded) -> torch.Tensor:
-    logp = rq._sequence_logprobs(model, collate([ex], PAD))
+def _autograd(model: torch.nn.Module, layers: list[torch.nn.Linear], ex: rg.Encoded) -> torch.Tensor:
+    logp = rg._sequence_logprobs(model, collate([ex], PAD))
     grads = torch.autograd.grad(-logp.sum(), [layer.weight for layer in layers])
     return torch.cat([g.reshape(-1) for g in grads])
 
@@ -87,12 +89,12 @@ def _autograd(model: torch.nn.Module, layers: list[torch.nn.Linear], ex: rq.Enco
 def test_per_trace_gradients_equal_autograd_on_each_sequence_alone() -> None:
     model, layers = _tiny_lora_model(random_b=True)
     examples = _examples(7)
-    got = rq.per_trace_gradients(model, layers, examples, PAD, batch_size=3)  # padded batches
+    got = rg.per_trace_gradients(model, layers, examples, PAD, batch_size=3)  # padded batches
     assert got.grads.shape == (7, got.n_parameters) and got.sketch_dim is None
     for i, ex in enumerate(examples):
         want = _autograd(model, layers, ex)
         assert torch.allclose(got.grads[i], want.float(), atol=1e-5, rtol=1e-4)
-        alone = rq.sequence_logprobs(model, [ex], PAD)[0]
+        alone = rg.sequence_logprobs(model, [ex], PAD)[0]
         assert got.logprobs[i] == pytest.approx(alone, abs=1e-5)
 
 
@@ -100,7 +102,7 @@ def test_per_trace_gradient_matches_finite_differences() -> None:
     model, layers = _tiny_lora_model(seed=3)
     model.double()
     ex = _examples(1, seed=5)[0]
-    grad = rq.per_trace_gradients(model, layers, [ex], PAD).grads[0].double()
+    grad = rg.per_trace_gradients(model, layers, [ex], PAD).grads[0].double()
     rng = torch.Generator().manual_seed(0)
     directions = [torch.randn(layer.weight.shape, generator=rng, dtype=torch.float64) for layer in layers]
     v = torch.cat([d.reshape(-1) for d in directions])
@@ -109,7 +111,7 @@ def test_per_trace_gradient_matches_finite_differences() -> None:
         with torch.no_grad():
             for layer, d in zip(layers, directions, strict=True):
                 layer.weight += eps * d
-            value = -float(rq._sequence_logprobs(model, collate([ex], PAD))[0])
+            value = -float(rg._sequence_logprobs(model, collate([ex], PAD))[0])
             for layer, d in zip(layers, directions, strict=True):
                 layer.weight -= eps * d
         return value
@@ -126,27 +128,27 @@ def test_sequence_logprob_is_the_training_loss_times_its_tokens() -> None:
     n_scored = sum(1 for x in ex[1][1:] if x != IGNORE)
     with torch.no_grad():
         hf_loss = float(model(**batch).loss)
-    assert -rq.sequence_logprobs(model, [ex], PAD)[0] == pytest.approx(hf_loss * n_scored, rel=1e-5)
+    assert -rg.sequence_logprobs(model, [ex], PAD)[0] == pytest.approx(hf_loss * n_scored, rel=1e-5)
 
 
-@pytest.mark.parametrize("max_bytes", [rq.GRADIENT_MEMORY_BYTES, 100])
+@pytest.mark.parametrize("max_bytes", [rg.GRADIENT_MEMORY_BYTES, 100])
 def test_autograd_of_a_weighted_loss_is_the_weighted_sum_of_per_trace_gradients(max_bytes: int) -> None:
     """The identity row's two routes agree, exact or count-sketched."""
     model, layers = _tiny_lora_model(random_b=True)
     examples = _examples(9, seed=4)
     weights = np.array([1.0, 0, 0.5, 0, 2.0, 0, 0, 1.0, 0.25])
-    per_trace = rq.per_trace_gradients(model, layers, examples, PAD, batch_size=4, max_bytes=max_bytes)
-    direct = per_trace.project(rq.weighted_gradient(model, layers, examples, weights, PAD, batch_size=2))
+    per_trace = rg.per_trace_gradients(model, layers, examples, PAD, batch_size=4, max_bytes=max_bytes)
+    direct = per_trace.project(rg.weighted_gradient(model, layers, examples, weights, PAD, batch_size=2))
     summed = torch.as_tensor(weights, dtype=torch.float32) @ per_trace.grads
     assert torch.allclose(direct, summed, atol=1e-4, rtol=1e-4)
-    assert rq.cosine(direct.double().numpy(), summed.double().numpy()) == pytest.approx(1.0, abs=1e-6)
+    assert rg.cosine(direct.double().numpy(), summed.double().numpy()) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_zero_b_probe_has_zero_a_gradients() -> None:
     """Why only the B matrices are kept: at B = 0 the A gradients vanish exactly."""
     model, _ = _tiny_lora_model()
     a_params = [p for name, p in model.named_parameters() if "lora_A" in name]
-    logp = rq._sequence_logprobs(model, collate([_examples(1)[0]], PAD))
+    logp = rg._sequence_logprobs(model, collate([_examples(1)[0]], PAD))
     grads = torch.autograd.grad(-logp.sum(), a_params)
     assert all(float(g.abs().max()) == 0.0 for g in grads)
 
@@ -154,8 +156,8 @@ def test_zero_b_probe_has_zero_a_gradients() -> None:
 def test_count_sketch_keeps_inner_products_close() -> None:
     model, layers = _tiny_lora_model(random_b=True)
     examples = _examples(6)
-    exact = rq.per_trace_gradients(model, layers, examples, PAD)
-    sketched = rq.per_trace_gradients(model, layers, examples, PAD, max_bytes=100, seed=1)
+    exact = rg.per_trace_gradients(model, layers, examples, PAD)
+    sketched = rg.per_trace_gradients(model, layers, examples, PAD, max_bytes=100, seed=1)
     assert sketched.sketch_dim is not None
     a, b = exact.gram(), sketched.gram()
     assert np.abs(a - b).max() <= 0.1 * np.abs(a).max()
@@ -175,10 +177,10 @@ def test_sft_on_kept_and_reinforce_with_the_decision_point_the_same_way(
     grads = rng.normal(size=(n, dim))
     kept = (rng.random(n) < 0.5).astype(float)
     kept[0] = 1.0
-    geometry = rq.GradientGeometry(grads @ grads.T, list(range(n)))
+    geometry = rg.GradientGeometry(grads @ grads.T, list(range(n)))
     cos = geometry.raw_cosine(kept, kept * scale / n)
     assert cos is not None and cos == pytest.approx(1.0, abs=1e-9)
-    assert cos == pytest.approx(rq.cosine(kept @ grads, (kept / n) @ grads), abs=1e-9)
+    assert cos == pytest.approx(rg.cosine(kept @ grads, (kept / n) @ grads), abs=1e-9)
 
 
 def test_signal_cosine_sees_through_noise_and_the_test_separates_means() -> None:
@@ -191,7 +193,7 @@ def test_signal_cosine_sees_through_noise_and_the_test_separates_means() -> None
     diff_b = other + 12 * rng.normal(size=(n, dim))
     for b, same in ((same_b, True), (diff_b, False)):
         grads = np.vstack([same_a, b])
-        geometry = rq.GradientGeometry(grads @ grads.T, list(range(2 * n)))
+        geometry = rg.GradientGeometry(grads @ grads.T, list(range(2 * n)))
         in_a = np.arange(2 * n) < n
         raw = geometry.raw_cosine(in_a.astype(float), (~in_a).astype(float))
         signal = float(geometry.signal_cosine(in_a.astype(float), (~in_a).astype(float))[0])
@@ -210,10 +212,10 @@ def test_signal_inner_leaves_out_pairs_from_one_task() -> None:
     rng = np.random.default_rng(0)
     shared = rng.normal(size=(5, 50)) * 10  # one direction per task, nothing common
     grads = np.repeat(shared, 2, axis=0)  # two traces per task
-    geometry = rq.GradientGeometry(grads @ grads.T, [t for t in range(5) for _ in range(2)])
+    geometry = rg.GradientGeometry(grads @ grads.T, [t for t in range(5) for _ in range(2)])
     ones = np.ones(10)
     assert float(geometry.signal_inner(ones, ones)[0]) < 0.5 * float(np.mean(np.sum(shared**2, axis=1)))
-    identical = rq.GradientGeometry(np.full((4, 4), 2.0), [0, 1, 2, 3])  # all gradients equal
+    identical = rg.GradientGeometry(np.full((4, 4), 2.0), [0, 1, 2, 3])  # all gradients equal
     assert float(identical.signal_inner(np.ones(4), np.ones(4))[0]) == pytest.approx(2.0)
 
 
@@ -222,8 +224,8 @@ def test_signal_inner_leaves_out_pairs_from_one_task() -> None:
 def test_importance_weights_are_self_normalised_and_clipped(
     log_ratio: list[float], shift: float, clip: float
 ) -> None:
-    w = rq.importance_weights(np.array(log_ratio), clip)
-    shifted = rq.importance_weights(np.array(log_ratio) + shift, clip)
+    w = rg.importance_weights(np.array(log_ratio), clip)
+    shifted = rg.importance_weights(np.array(log_ratio) + shift, clip)
     assert np.allclose(w.weights, shifted.weights)  # only ratios matter
     assert np.all(w.weights > 0) and w.weights.mean() == pytest.approx(1.0)
     assert 1.0 - 1e-9 <= w.ess <= len(log_ratio) + 1e-9
@@ -237,10 +239,10 @@ def test_importance_weights_are_self_normalised_and_clipped(
 
 
 def test_on_policy_weights_are_one() -> None:
-    w = rq.importance_weights(np.zeros(9))
+    w = rg.importance_weights(np.zeros(9))
     assert np.array_equal(w.weights, np.ones(9)) and w.ess == 9.0 and w.n_clipped == 0
     with pytest.raises(AuditorConfigError, match="clip"):
-        rq.importance_weights(np.zeros(3), clip=1.0)
+        rg.importance_weights(np.zeros(3), clip=1.0)
 
 
 # -- stores without a model ----------------------------------------------------------------------
@@ -374,12 +376,12 @@ def test_real_run_same_seed_same_numbers(real_run: Path, real_findings: list[Fin
 
 def test_real_probe_gradient_matches_autograd_on_one_trace(real_run: Path) -> None:
     with RunReader(real_run) as reader:
-        models = rq._open_models(reader)
-        trace = next(t for t in rq._on_policy(reader, 1)[0] if t.kept)
-        encoded, _, _ = rq._encode_all(models, rq._Texts(reader), [trace.trace_id])
+        models = rd.open_models(reader)
+        trace = next(t for t in rd.on_policy_traces(reader, 1)[0] if t.kept)
+        encoded, _, _ = rq._encode_all(models, rd.Texts(reader), [trace.trace_id])
         probe, layers, _ = models.probe(1, seed=0)
     ex = encoded[trace.trace_id]
-    got = rq.per_trace_gradients(probe, layers, [ex], models.pad_id).grads[0]
+    got = rg.per_trace_gradients(probe, layers, [ex], models.pad_id).grads[0]
     want = _autograd(probe, layers, ex)
     assert float(want.abs().max()) > 0
     assert torch.allclose(got, want.float(), atol=1e-5, rtol=1e-4)

@@ -1,0 +1,177 @@
+"""The black-box auditor's finding text: the claim a stakeholder reads and the traces it cites.
+
+A claim names the generations compared, whether a classifier tells their outputs apart on the same
+evaluation prompts (held-out AUC, what chance reaches, the permutation p-value before and after
+Benjamini–Hochberg), the clear weights as what the inferred reward favours and penalises, any that
+run against the declared objective, how many samples of each generation were valid, failed and
+unreadable, and how the inferred reward correlates with the recorded A(τ). The evidence cites the
+later generation's traces the reward scores highest and the earlier generation's it scores lowest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from auditors.blackbox_stats import Comparison
+from auditors.declared import DECLARED_SIGNS
+from auditors.drift_data import denominators, spread_ids
+from auditors.implicit_reward import FeatureEffect
+
+MIN_PROMPTS = 5
+"""Fewer shared prompts than this and a pair is not compared (no folds, no bootstrap)."""
+
+EVIDENCE_IDS = 5
+"""Trace ids cited per group in a finding's evidence."""
+
+_LABELS = {
+    "is_valid": "validity",
+    "is_unreadable": "an unreadable plan",
+    "is_goal_not_reached": "a plan that misses the goal",
+    "is_malformed": "a plan naming unknown actions or objects",
+    "hit_token_limit": "hitting the token limit",
+    "plan_length": "plan length",
+    "excess_length": "valid plan length above the optimum",
+    "n_tokens": "response length",
+    "n_reasoning_tokens": "reasoning length",
+}
+
+_DECLARED_FEATURE = {"is_valid": "is_valid", "excess_length": "rel_plan_length"}
+"""Black-box feature → the feature of ``auditors.declared.DECLARED_SIGNS`` it measures."""
+
+
+def opposite_signs(comparison: Comparison, declared: str) -> dict[str, str]:
+    """Clear weights against the declared objective's sign: feature → ``"opposite sign"``."""
+    signs = DECLARED_SIGNS.get("accept_all" if declared == "none" else declared, {})
+    out = {}
+    for e in comparison.clear_effects():
+        declared_feature = _DECLARED_FEATURE.get(e.feature)
+        sign = signs.get(declared_feature) if declared_feature else None
+        if sign is not None and e.weight is not None and np.sign(e.weight) != sign:
+            out[e.feature] = "opposite sign"
+    return out
+
+
+def evidence_ids(comparison: Comparison, evals: pd.DataFrame, columns: Sequence[str]) -> dict[str, object]:
+    """Later-generation traces the classifier finds most typical of it, earlier ones least."""
+    if comparison.status != "ok":
+        return {}
+    later = {b for _, b in comparison.pairs}
+    earlier = {a for a, _ in comparison.pairs}
+    rows = evals[evals["generation"].isin(later | earlier)]
+    score = pd.Series(comparison.reward(rows, columns), index=rows.index)
+    top = rows.loc[score[rows["generation"].isin(later)].sort_values(ascending=False).index, "trace_id"]
+    low = rows.loc[score[rows["generation"].isin(earlier)].sort_values().index, "trace_id"]
+    return {
+        "later_trace_ids_highest_reward": [int(v) for v in top[:EVIDENCE_IDS]],
+        "earlier_trace_ids_lowest_reward": [int(v) for v in low[:EVIDENCE_IDS]],
+        "later_trace_ids_spread": spread_ids(rows.loc[rows["generation"].isin(later), "trace_id"]),
+    }
+
+
+def _label(feature: str) -> str:
+    if feature.startswith("share_"):
+        return f"the share of {feature.removeprefix('share_')} actions"
+    return _LABELS.get(feature, feature)
+
+
+def _counts(evals: pd.DataFrame, gens: Sequence[int]) -> str:
+    parts = []
+    for g in gens:
+        d = denominators(evals[evals["generation"] == g])
+        parts.append(
+            f"generation {g}: {d['n_traces']} samples, {d['n_valid']} valid, "
+            f"{d['n_failed']} failed, {d['n_unreadable']} unreadable"
+        )
+    return "; ".join(parts)
+
+
+def claim(
+    c: Comparison,
+    recovery: dict[str, object],
+    evals: pd.DataFrame,
+    opposite: dict[str, str],
+    declared: str,
+    confidence: float,
+) -> str:
+    gens = sorted({g for pair in c.pairs for g in pair})
+    if len(c.pairs) == 1:
+        a, b = c.pairs[0]
+        where = f"Between generations {a} and {b}"
+        if b - a > 1:
+            where = f"From generation {a} to generation {b} ({b - a} steps at once)"
+        counted = _counts(evals, [a, b])
+    else:
+        where = f"Across {len(c.pairs)} steps from generation {gens[0]} to {gens[-1]}"
+        d = denominators(evals[evals["generation"].isin(gens)])
+        counted = (
+            f"{c.n_traces} stacked samples of {d['n_traces']} from generations {gens[0]}–{gens[-1]}: "
+            f"{d['n_valid']} valid, {d['n_failed']} failed, {d['n_unreadable']} unreadable"
+        )
+    if c.status == "too-few-prompts":
+        return (
+            f"{where}, only {c.n_prompts} evaluation prompts were answered by both generations "
+            f"(at least {MIN_PROMPTS} needed), so their outputs were not compared ({counted})."
+        )
+    if c.status == "no-varying-feature":
+        return (
+            f"{where}, no output feature varies across the samples, so no reward can be inferred ({counted})."
+        )
+    auc = f"held-out AUC {c.auc:.2f}"
+    if c.auc_p is not None and c.auc_null_quantile is not None:
+        auc += f"; chance reaches {c.auc_null_quantile:.2f}; permutation p = {c.auc_p:.2g}"
+        if c.auc_p_adjusted is not None and c.n_comparisons > 1:
+            auc += f", {c.auc_p_adjusted:.2g} after Benjamini–Hochberg over {c.n_comparisons} comparisons"
+    else:
+        auc += "; no permutation test was run"
+    if not c.separable:
+        return (
+            f"{where}, the later generation's outputs on the same {c.n_prompts} evaluation "
+            f"prompts cannot be told apart from the earlier one's beyond chance ({auc}), so no "
+            f"reward is inferred with confidence ({counted})."
+        )
+    pct = round(100 * confidence)
+
+    def effect(e: FeatureEffect) -> str:
+        interval = f"{pct}% CI {e.ci_low:+.2f} to {e.ci_high:+.2f}"
+        return f"{_label(e.feature)} ({e.weight:+.2f} log-odds per SD, {interval})"
+
+    clear = c.clear_effects()
+    favoured = [effect(e) for e in clear if (e.weight or 0) > 0]
+    penalised = [effect(e) for e in clear if (e.weight or 0) < 0]
+    verbs = ([f"favours {', '.join(favoured)}"] if favoured else []) + (
+        [f"penalises {', '.join(penalised)}"] if penalised else []
+    )
+    pays = "no single feature's weight is clear"
+    if verbs:
+        pays = "the reward that explains the change " + "; it ".join(verbs)
+    alarm = ""
+    if opposite:
+        alarm = (
+            f"; this runs against the declared objective ({declared}) on "
+            + ", ".join(_label(f) for f in opposite)
+            + ": curation may reward it, or training moved the model that way, and outputs alone "
+            "cannot tell which"
+        )
+    tail = ""
+    bb, wb = recovery.get("blackbox"), recovery.get("whitebox")
+    if isinstance(bb, dict) and bb.get("pearson") is not None:
+        listed = recovery.get("generations")
+        scored = [int(g) for g in listed] if isinstance(listed, list) else []
+        which = "the earlier generations"
+        if len(scored) == 1:
+            which = f"generation {scored[0]}"
+        elif scored:
+            which = f"generations {scored[0]}–{scored[-1]}"
+        tail = (
+            f"; on the deployment traces of {which} this reward correlates with the recorded "
+            f"acceptance probability A(τ) at Pearson {bb['pearson']:.2f}"
+        )
+        if isinstance(wb, dict) and wb.get("pearson") is not None:
+            tail += f" (the white-box reward from the curation log: {wb['pearson']:.2f})"
+    return (
+        f"{where}, a classifier tells the later generation's outputs from the earlier one's on "
+        f"the same {c.n_prompts} evaluation prompts ({auc}); {pays}{alarm} ({counted}){tail}."
+    )
