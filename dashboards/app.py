@@ -101,6 +101,18 @@ def plan_length_figure(summary: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def group_figure(by_group: pd.DataFrame) -> go.Figure:
+    """Published traces per user group and generation, stacked: which groups' taste the next
+    model is trained on (a minority that publishes much weighs more than its share of users)."""
+    fig = _base_figure("Published traces per user group", "traces")
+    for group, rows in by_group.groupby("group", sort=True):
+        fig.add_bar(x=rows["generation"], y=rows["published"], name=str(group),
+                    customdata=rows[["published", "decisions"]],
+                    hovertemplate="%{customdata[0]} published of %{customdata[1]} decided")
+    fig.update_layout(barmode="stack", legend={"traceorder": "normal"})  # names in order, as elsewhere
+    return fig
+
+
 def training_figure(summary: pd.DataFrame) -> go.Figure:
     """Training-set size per generation: how much curated data the loop has pooled."""
     fig = _base_figure("Training-set size (data published up to each generation)", "examples")
@@ -187,6 +199,8 @@ def render(data: RunData) -> None:
     right.plotly_chart(plan_length_figure(summary), key="plan_length")
     if data.by_domain is not None and data.by_domain["domain"].nunique() > 1:
         st.plotly_chart(domain_figure(data.by_domain), key="by_domain")
+    if data.by_group is not None and data.by_group["group"].nunique() > 1:
+        st.plotly_chart(group_figure(data.by_group), key="by_group")
     left, right = st.columns(2)
     left.plotly_chart(training_figure(summary), key="train_size")
     right.plotly_chart(deployment_figure(summary), key="deployment")

@@ -1,13 +1,15 @@
 """Turn a run store into the plain tables the dashboard draws.
 
 Everything here is a pure function of a :class:`~simulator.store.RunReader` (or of a run directory
-opened through one), so the numbers on the page are testable without Streamlit and every number
-comes from :func:`simulator.store.summarize`, the same definition ``iterdeploy summary`` prints.
+opened through one), so the numbers on the page are testable without Streamlit, and every number
+of the summary comes from :func:`simulator.store.summarize`, the same definition ``iterdeploy
+summary`` prints (the per-group counts, which the summary does not have, are read here).
 Nothing in this module writes to a run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -98,6 +100,9 @@ class RunData:
     headline: Headline | None
     by_domain: pd.DataFrame | None = None
     """Solved evaluation tasks per generation and domain (:func:`domain_frame`)."""
+    by_group: pd.DataFrame | None = None
+    """Curation decisions and published traces per generation and user group
+    (:func:`group_frame`)."""
 
 
 def resolve_run_dir(argv: Sequence[str], environ: Mapping[str, str]) -> Path | None:
@@ -184,6 +189,35 @@ def domain_frame(reader: RunReader) -> pd.DataFrame:
         for domain, n in r.evaluated_by_domain.items()
     ]
     return pd.DataFrame(rows, columns=list(DOMAIN_COLUMNS))
+
+
+GROUP_COLUMNS: tuple[str, ...] = ("generation", "group", "decisions", "published")
+"""Columns of :func:`group_frame`."""
+
+
+def group_frame(reader: RunReader) -> pd.DataFrame:
+    """Curation decisions and published traces per generation and user group, one row each (long
+    format): whose taste the next training set carries. A group is a population's family (the
+    twenty members of a polarized population are two families), read from that generation's
+    population record; a user missing from it counts under its own name. Summed over the groups,
+    ``published`` is the summary's ``published`` column."""
+    family: dict[tuple[int, str], str] = {}
+    for r in reader.query("SELECT generation, record_json FROM populations"):
+        for node in json.loads(r["record_json"]).get("nodes", []):
+            family[(r["generation"], node["name"])] = node.get("family", node["name"])
+    counts: dict[tuple[int, str], list[int]] = {}
+    for r in reader.query(
+        "SELECT generation, user, COUNT(*) AS decisions, SUM(kept) AS published "
+        "FROM curation_decisions GROUP BY generation, user"
+    ):
+        key = (r["generation"], family.get((r["generation"], r["user"]), r["user"]))
+        total = counts.setdefault(key, [0, 0])
+        total[0] += int(r["decisions"])
+        total[1] += int(r["published"] or 0)
+    return pd.DataFrame(
+        [(g, group, n, kept) for (g, group), (n, kept) in sorted(counts.items())],
+        columns=list(GROUP_COLUMNS),
+    )
 
 
 def summary_frame(reader: RunReader) -> pd.DataFrame:
@@ -279,6 +313,7 @@ def load_run(run_dir: Path) -> RunData:
             ov = overview(reader)
             summary = summary_frame(reader)
             by_domain = domain_frame(reader)
+            by_group = group_frame(reader)
             findings = findings_frame(reader)
     except sqlite3.Error as exc:
         raise StoreError(f"{run_dir / DB_NAME}: cannot read the run store ({exc})") from exc
@@ -288,4 +323,4 @@ def load_run(run_dir: Path) -> RunData:
             f"({exc.error_count()} error(s), first: {exc.errors()[0]['msg']})"
         ) from exc
     return RunData(run_dir=run_dir, overview=ov, summary=summary, findings=findings,
-                   headline=headline(summary), by_domain=by_domain)
+                   headline=headline(summary), by_domain=by_domain, by_group=by_group)

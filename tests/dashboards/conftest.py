@@ -18,6 +18,7 @@ from simulator.store import (
     GenerationBundle,
     GenerationRow,
     ModelRow,
+    PopulationRow,
     RunRow,
     RunStatus,
     RunWriter,
@@ -75,7 +76,8 @@ def _task(task_id: int, pool: str, generation: int | None, size: int,
 
 def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunStatus = "completed",
               with_findings: bool = True, all_invalid: bool = False,
-              domains: tuple[str, ...] = ("blocksworld",)) -> Path:
+              domains: tuple[str, ...] = ("blocksworld",), groups: tuple[str, ...] = ("u0",),
+              families: dict[str, str] | None = None) -> Path:
     """Write a synthetic run store to ``run_dir`` and close it (so no WAL is left behind).
 
     Args:
@@ -85,6 +87,10 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
         with_findings: Whether to add two auditor findings.
         all_invalid: Make every trace invalid (a generation that solved nothing).
         domains: Domains of the evaluation tasks, in turn (task i gets ``domains[i % len]``).
+        groups: User groups that curate the deployment tasks, in turn (each generation's task i
+            goes to ``groups[i % len]``).
+        families: When given, a population record per generation naming each group's family
+            (``{group: family}``), as the loop writes for populations of many members.
 
     Returns:
         ``run_dir``.
@@ -118,7 +124,7 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                 ))
                 next_trace += 1
             kept_now = []
-            for size in DEPLOY_SIZES:
+            for task_index, size in enumerate(DEPLOY_SIZES):
                 task = _task(next_task, "deploy", g, size)
                 bundle.tasks.append(task)
                 next_task += 1
@@ -128,7 +134,8 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                         _trace(next_trace, g, task.task_id, "deploy", index, is_valid, 2 * size)
                     )
                     bundle.decisions.append(CurationRow(
-                        decision_id=next_decision, generation=g, trace_id=next_trace, user="u0",
+                        decision_id=next_decision, generation=g, trace_id=next_trace,
+                        user=groups[task_index % len(groups)],
                         policy="validity-v1", kept=is_valid,
                         reason="valid" if is_valid else "goal_not_reached",
                         acceptance_prob=1.0 if is_valid else 0.0,
@@ -138,6 +145,10 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                         kept_now.append(next_trace)
                     next_trace += 1
                     next_decision += 1
+            if families is not None:
+                nodes = [{"name": name, "family": fam} for name, fam in families.items()]
+                bundle.population.append(PopulationRow(
+                    generation=g, record_json=dumps({"generation": g, "nodes": nodes})))
             bundle.training_set.extend(TrainingExampleRow(generation=g, trace_id=t) for t in published)
             published += kept_now
             bundle.models.append(ModelRow(

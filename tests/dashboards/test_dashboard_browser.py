@@ -166,6 +166,20 @@ def test_a_multi_domain_run_gets_a_chart_per_domain(make_run, tmp_path: Path) ->
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def test_a_run_with_several_user_groups_gets_their_published_traces(make_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Several user groups: a fifth chart, one stacked bar per group (absent with one group)."""
+    run_dir = make_run("two-groups", groups=("long-fans", "validators"), with_findings=False)
+    with serve(run_dir, tmp_path / "streamlit.log") as url, open_page(url) as page:
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+        expect(charts).to_have_count(5, timeout=PAGE_TIMEOUT_MS)
+        chart = charts.nth(2)
+        expect(chart.locator(".gtitle")).to_have_text("Published traces per user group")
+        expect(chart.locator(".legendtext")).to_have_text(["long-fans", "validators"])
+        # four generations, two groups: eight bars
+        expect(chart.locator(".bars .point")).to_have_count(8)
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
 def test_bad_run_dir_shows_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-run"
     bad.mkdir()

@@ -12,12 +12,14 @@ import pytest
 
 from dashboards.data import (
     FINDING_COLUMNS,
+    GROUP_COLUMNS,
     RUN_DIR_ENV,
     SUMMARY_COLUMNS,
     display_findings,
     display_summary,
     domain_frame,
     findings_frame,
+    group_frame,
     headline,
     load_run,
     resolve_run_dir,
@@ -175,3 +177,35 @@ def test_domain_frame_counts_each_domain_and_the_page_charts_it(make_run: Callab
     figure = domain_figure(frame)
     assert sorted(trace.name for trace in figure.data) == ["blocksworld", "rovers"]
     assert load_run(run).by_domain is not None
+
+
+def test_group_frame_counts_decisions_and_published_traces_per_group(make_run) -> None:  # type: ignore[no-untyped-def]
+    """Each generation: two tasks, one per group, two samples each, the first one published."""
+    run_dir = make_run("two-groups", groups=("long-fans", "validators"))
+    with RunReader(run_dir) as reader:
+        frame = group_frame(reader)
+        published = summary_frame(reader)["published"].tolist()
+    assert list(frame.columns) == list(GROUP_COLUMNS)
+    assert frame.to_dict("records") == [
+        {"generation": g, "group": group, "decisions": 2, "published": 1}
+        for g in range(4) for group in ("long-fans", "validators")
+    ]
+    assert frame.groupby("generation")["published"].sum().tolist() == published
+    assert load_run(run_dir).by_group is not None
+
+
+def test_group_frame_sums_the_members_of_a_family(make_run) -> None:  # type: ignore[no-untyped-def]
+    """A population of many members is shown by family, as the population record names them."""
+    run_dir = make_run("members", n_generations=2, groups=("fans-0", "fans-1"),
+                       families={"fans-0": "fans", "fans-1": "fans"})
+    with RunReader(run_dir) as reader:
+        frame = group_frame(reader)
+    assert frame.to_dict("records") == [
+        {"generation": g, "group": "fans", "decisions": 4, "published": 2} for g in range(2)
+    ]
+
+
+def test_group_frame_of_a_run_where_nothing_was_kept(make_run) -> None:  # type: ignore[no-untyped-def]
+    frame = load_run(make_run(n_generations=2, all_invalid=True)).by_group
+    assert frame is not None
+    assert frame["published"].tolist() == [0, 0] and frame["decisions"].tolist() == [4, 4]
