@@ -49,7 +49,12 @@ class Completion:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a generation is fine-tuned."""
+    """How a generation is fine-tuned.
+
+    These defaults serve direct library use (a planner trained outside a run). The loop always
+    builds one from the scenario's ``training`` section (``simulator.scenario.TrainingSpec``),
+    whose defaults are the quickstart's: rank 32, alpha 64, lr 2e-3, 4 epochs, packed rows.
+    """
 
     method: Literal["lora", "full"] = "lora"
     mode: Literal["fresh", "chained"] = "fresh"
