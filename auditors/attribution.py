@@ -61,7 +61,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ from auditors.decisions import decision_table, run_id_of
 from auditors.declared import DECLARED_SIGNS
 from auditors.features import AuditorConfigError, FeatureTable, build_feature_table
 from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.implicit_reward import DECLARED_FEATURE, join_words
+from auditors.implicit_reward import DECLARED_FEATURE, BootstrapSettings, join_words
 from auditors.unit_weights import (
     FEATURE_WORDS,
     FEATURES,
@@ -327,7 +327,8 @@ def attribute(
 # -- the auditor --------------------------------------------------------------------------------
 
 
-class AttributionAuditor:
+@dataclass(frozen=True)
+class AttributionAuditor(BootstrapSettings):
     """Attributes each weight of the inferred reward to the user groups that drive it.
 
     Like a scikit-learn estimator, the constructor only stores its arguments; they are checked when
@@ -345,28 +346,10 @@ class AttributionAuditor:
         'attribution-v1'
     """
 
-    name = AUDITOR_NAME
+    name: ClassVar[str] = AUDITOR_NAME
 
-    def __init__(
-        self,
-        seed: int = 0,
-        n_bootstrap: int = 200,
-        features: tuple[str, ...] = FEATURES,
-        confidence: float = 0.95,
-        min_group_traces: int = MIN_GROUP_TRACES,
-    ) -> None:
-        self.seed = seed
-        self.n_bootstrap = n_bootstrap
-        self.features = tuple(features)
-        self.confidence = confidence
-        self.min_group_traces = min_group_traces
-
-    def __repr__(self) -> str:
-        return (
-            f"AttributionAuditor(seed={self.seed}, n_bootstrap={self.n_bootstrap}, "
-            f"features={self.features}, confidence={self.confidence}, "
-            f"min_group_traces={self.min_group_traces})"
-        )
+    features: tuple[str, ...] = FEATURES  # redeclared for its default; stays third
+    min_group_traces: int = MIN_GROUP_TRACES
 
     def audit(self, reader: RunReader) -> list[FindingRow]:
         """Attribute the run's inferred reward to its user groups.

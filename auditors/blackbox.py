@@ -47,9 +47,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ from auditors.declared import inferred_reward
 from auditors.drift_data import denominators
 from auditors.features import AuditorConfigError, FeatureTable, InsufficientRunError, build_feature_table
 from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.implicit_reward import FeatureEffect
+from auditors.implicit_reward import BootstrapSettings, FeatureEffect
 from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "blackbox-reward-v1"
@@ -117,7 +118,8 @@ class BlackBoxInputError(InsufficientRunError):
     """
 
 
-class BlackBoxAuditor:
+@dataclass(frozen=True)
+class BlackBoxAuditor(BootstrapSettings):
     """Infers the reward implied by how a model's outputs moved between generations.
 
     Like a scikit-learn estimator, the constructor only stores its arguments; they are checked when
@@ -141,32 +143,12 @@ class BlackBoxAuditor:
         'blackbox-reward-v1'
     """
 
-    name = AUDITOR_NAME
+    name: ClassVar[str] = AUDITOR_NAME
 
-    def __init__(
-        self,
-        seed: int = 0,
-        n_bootstrap: int = 200,
-        features: tuple[str, ...] = DEFAULT_FEATURES,
-        confidence: float = 0.95,
-        c: float = 1.0,
-        n_folds: int = 5,
-        n_permutations: int = 200,
-    ) -> None:
-        self.seed = seed
-        self.n_bootstrap = n_bootstrap
-        self.n_permutations = n_permutations
-        self.features = tuple(features)
-        self.confidence = confidence
-        self.c = c
-        self.n_folds = n_folds
-
-    def __repr__(self) -> str:
-        return (
-            f"BlackBoxAuditor(seed={self.seed}, n_bootstrap={self.n_bootstrap}, "
-            f"features={self.features}, confidence={self.confidence}, c={self.c}, "
-            f"n_folds={self.n_folds}, n_permutations={self.n_permutations})"
-        )
+    features: tuple[str, ...] = DEFAULT_FEATURES  # redeclared for its default; stays third
+    c: float = 1.0
+    n_folds: int = 5
+    n_permutations: int = 200
 
     def _check_config(self) -> None:
         unknown = [f for f in self.features if f not in OUTPUT_FEATURES]

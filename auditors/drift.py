@@ -30,8 +30,9 @@ trace of both generations, and the validator-outcome test sees them all.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 from auditors.capability import CiMethod, capability_cells, capability_changes, change_finding
 from auditors.capability import summary_finding as capability_summary
@@ -57,6 +58,7 @@ ALPHA = 0.05
 _KIND_ORDER = {"drift": 0, "capability": 1, "diversity": 2, "collapse": 3}
 
 
+@dataclass(frozen=True)
 class DriftAuditor:
     """Tests behaviour drift, capability change and diversity collapse across generations.
 
@@ -77,30 +79,14 @@ class DriftAuditor:
         'drift-v1'
     """
 
-    name = AUDITOR_NAME
+    name: ClassVar[str] = AUDITOR_NAME
 
-    def __init__(
-        self,
-        alpha: float = ALPHA,
-        n_bins: int = N_BINS,
-        epsilon: float = PSI_EPSILON,
-        confidence: float = 0.95,
-        ci_method: CiMethod = "wilson",
-        collapse_fraction: float = COLLAPSE_FRACTION,
-    ) -> None:
-        self.alpha = alpha
-        self.n_bins = n_bins
-        self.epsilon = epsilon
-        self.confidence = confidence
-        self.ci_method = ci_method
-        self.collapse_fraction = collapse_fraction
-
-    def __repr__(self) -> str:
-        return (
-            f"DriftAuditor(alpha={self.alpha}, n_bins={self.n_bins}, epsilon={self.epsilon}, "
-            f"confidence={self.confidence}, ci_method={self.ci_method!r}, "
-            f"collapse_fraction={self.collapse_fraction})"
-        )
+    alpha: float = ALPHA
+    n_bins: int = N_BINS
+    epsilon: float = PSI_EPSILON
+    confidence: float = 0.95
+    ci_method: CiMethod = "wilson"
+    collapse_fraction: float = COLLAPSE_FRACTION
 
     def _check_config(self) -> None:
         checks = [

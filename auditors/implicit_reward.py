@@ -47,7 +47,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -186,7 +186,34 @@ class LogisticFit:
         }
 
 
-class ImplicitRewardAuditor:
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """The settings the bootstrapped-logistic auditors take first, in this order.
+
+    The base of :class:`ImplicitRewardAuditor` and of the attribution, reward-drift and black-box
+    auditors (each documents them under Args). A subclass may redeclare ``features`` with its own
+    default; the field keeps its place, so the positional order stays ``seed, n_bootstrap,
+    features, confidence`` followed by the subclass's own settings.
+
+    Args:
+        seed: Bootstrap seed.
+        n_bootstrap: Bootstrap resamples per fit.
+        features: Feature names; any iterable is stored as a tuple.
+        confidence: Coverage of the percentile intervals.
+    """
+
+    seed: int = 0
+    n_bootstrap: int = 200
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        # any iterable of names is accepted and stored as a tuple (frozen, hence object.__setattr__)
+        object.__setattr__(self, "features", tuple(self.features))
+
+
+@dataclass(frozen=True)
+class ImplicitRewardAuditor(BootstrapSettings):
     """Infers the reward implicit in users' keep decisions by logistic regression.
 
     Like a scikit-learn estimator, the constructor only stores its arguments; they are checked when
@@ -206,27 +233,9 @@ class ImplicitRewardAuditor:
         ('implicit-reward-v1', ('is_valid', 'plan_length'))
     """
 
-    name = AUDITOR_NAME
+    name: ClassVar[str] = AUDITOR_NAME
 
-    def __init__(
-        self,
-        seed: int = 0,
-        n_bootstrap: int = 200,
-        features: tuple[str, ...] = DEFAULT_FEATURES,
-        confidence: float = 0.95,
-        c: float = 1.0,
-    ) -> None:
-        self.seed = seed
-        self.n_bootstrap = n_bootstrap
-        self.features = tuple(features)
-        self.confidence = confidence
-        self.c = c
-
-    def __repr__(self) -> str:
-        return (
-            f"ImplicitRewardAuditor(seed={self.seed}, n_bootstrap={self.n_bootstrap}, "
-            f"features={self.features}, confidence={self.confidence}, c={self.c})"
-        )
+    c: float = 1.0
 
     def check_config(self) -> None:
         check_features(self.features)

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,7 @@ from auditors.drift_data import GenerationPair, plan_pairs
 from auditors.drift_stats import bh_adjust
 from auditors.features import AuditorConfigError, FeatureTable, build_feature_table
 from auditors.findings import Severity, audit_and_store, make_finding
+from auditors.implicit_reward import BootstrapSettings
 from auditors.unit_weights import (
     FEATURES,
     UnitWeight,
@@ -170,7 +171,8 @@ def compare(pair: GenerationPair, key: WeightKey, a: UnitWeight, b: UnitWeight) 
     )
 
 
-class RewardDriftAuditor:
+@dataclass(frozen=True)
+class RewardDriftAuditor(BootstrapSettings):
     """Flags weights of the inferred reward that move between generations beyond their intervals.
 
     Like a scikit-learn estimator, the constructor only stores its arguments; they are checked when
@@ -189,27 +191,10 @@ class RewardDriftAuditor:
         'reward-drift-v1'
     """
 
-    name = AUDITOR_NAME
+    name: ClassVar[str] = AUDITOR_NAME
 
-    def __init__(
-        self,
-        seed: int = 0,
-        n_bootstrap: int = 200,
-        features: tuple[str, ...] = FEATURES,
-        confidence: float = 0.95,
-        alpha: float = ALPHA,
-    ) -> None:
-        self.seed = seed
-        self.n_bootstrap = n_bootstrap
-        self.features = tuple(features)
-        self.confidence = confidence
-        self.alpha = alpha
-
-    def __repr__(self) -> str:
-        return (
-            f"RewardDriftAuditor(seed={self.seed}, n_bootstrap={self.n_bootstrap}, "
-            f"features={self.features}, confidence={self.confidence}, alpha={self.alpha})"
-        )
+    features: tuple[str, ...] = FEATURES  # redeclared for its default; stays third
+    alpha: float = ALPHA
 
     def audit(self, reader: RunReader) -> list[FindingRow]:
         """Compare the inferred weights across the run's generations.
