@@ -113,6 +113,34 @@ def group_figure(by_group: pd.DataFrame) -> go.Figure:
     return fig
 
 
+REWARD_CAPTION = (
+    "One logistic fit of kept-or-not over all of a generation's traces, with its bootstrap "
+    "intervals. When users keep valid plans only, features that go with validity (longer plans, "
+    "say) pick up weight here too; whether users reward them beyond validity is judged within "
+    "traces of equal validity, in the findings below."
+)
+"""Read under the reward chart, so a weight that validity carries is not taken for a preference."""
+
+
+def reward_figure(rewards: pd.DataFrame) -> go.Figure:
+    """The implicit reward inferred from each generation's curation decisions: one line per
+    feature, with its bootstrap interval. A weight away from zero on a feature nobody declared is
+    what an auditor looks for; one that moves between generations is reward drift."""
+    fig = _base_figure("Inferred implicit reward per generation (white-box auditor)",
+                       "log-odds of being kept per SD")
+    for feature, rows in rewards.groupby("feature", sort=True):
+        low = rows["ci_low"].astype(float)
+        high = rows["ci_high"].astype(float)
+        fig.add_scatter(
+            x=rows["generation"], y=rows["weight"], name=str(feature), mode="lines+markers",
+            error_y={"type": "data", "symmetric": False, "array": high - rows["weight"],
+                     "arrayminus": rows["weight"] - low},
+        )
+    fig.add_hline(y=0, line={"color": "gray", "dash": "dot", "width": 1})
+    fig.update_yaxes(rangemode="normal")
+    return fig
+
+
 def training_figure(summary: pd.DataFrame) -> go.Figure:
     """Training-set size per generation: how much curated data the loop has pooled."""
     fig = _base_figure("Training-set size (data published up to each generation)", "examples")
@@ -201,6 +229,9 @@ def render(data: RunData) -> None:
         st.plotly_chart(domain_figure(data.by_domain), key="by_domain")
     if data.by_group is not None and data.by_group["group"].nunique() > 1:
         st.plotly_chart(group_figure(data.by_group), key="by_group")
+    if data.rewards is not None and len(data.rewards):
+        st.plotly_chart(reward_figure(data.rewards), key="rewards")
+        st.caption(REWARD_CAPTION)
     left, right = st.columns(2)
     left.plotly_chart(training_figure(summary), key="train_size")
     right.plotly_chart(deployment_figure(summary), key="deployment")

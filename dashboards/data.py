@@ -103,6 +103,8 @@ class RunData:
     by_group: pd.DataFrame | None = None
     """Curation decisions and published traces per generation and user group
     (:func:`group_frame`)."""
+    rewards: pd.DataFrame | None = None
+    """The implicit reward inferred per generation, once audited (:func:`reward_frame`)."""
 
 
 def resolve_run_dir(argv: Sequence[str], environ: Mapping[str, str]) -> Path | None:
@@ -220,6 +222,30 @@ def group_frame(reader: RunReader) -> pd.DataFrame:
     )
 
 
+REWARD_COLUMNS: tuple[str, ...] = ("generation", "feature", "weight", "ci_low", "ci_high")
+"""Columns of :func:`reward_frame`."""
+
+
+def reward_frame(reader: RunReader) -> pd.DataFrame:
+    """The implicit reward the white-box auditor inferred for each generation, one row per
+    feature: its weight (log-odds of being kept per standard deviation of the feature, so features
+    compare) and bootstrap interval, read from the stored findings. Empty until ``iterdeploy
+    audit`` has run; a feature without a fit (constant, or no kept trace) is left out."""
+    from auditors.implicit_reward import AUDITOR_NAME, KIND  # the auditor's own names; imported
+    # here so that loading the page's tables does not load the auditors' statistics stack
+
+    rows = []
+    for r in reader.query(
+        "SELECT generation, numbers_json FROM findings WHERE auditor=? AND kind=? "
+        "AND generation IS NOT NULL ORDER BY generation", (AUDITOR_NAME, KIND)
+    ):
+        for feature, effect in sorted(json.loads(r["numbers_json"]).get("features", {}).items()):
+            if effect.get("weight") is not None:
+                rows.append((r["generation"], feature, effect["weight"], effect.get("ci_low"),
+                             effect.get("ci_high")))
+    return pd.DataFrame(rows, columns=list(REWARD_COLUMNS))
+
+
 def summary_frame(reader: RunReader) -> pd.DataFrame:
     """The per-generation summary as a DataFrame, one row per committed generation.
 
@@ -314,6 +340,7 @@ def load_run(run_dir: Path) -> RunData:
             summary = summary_frame(reader)
             by_domain = domain_frame(reader)
             by_group = group_frame(reader)
+            rewards = reward_frame(reader)
             findings = findings_frame(reader)
     except sqlite3.Error as exc:
         raise StoreError(f"{run_dir / DB_NAME}: cannot read the run store ({exc})") from exc
@@ -323,4 +350,4 @@ def load_run(run_dir: Path) -> RunData:
             f"({exc.error_count()} error(s), first: {exc.errors()[0]['msg']})"
         ) from exc
     return RunData(run_dir=run_dir, overview=ov, summary=summary, findings=findings,
-                   headline=headline(summary), by_domain=by_domain, by_group=by_group)
+                   headline=headline(summary), by_domain=by_domain, by_group=by_group, rewards=rewards)

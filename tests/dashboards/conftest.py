@@ -49,6 +49,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def reward_weights(generation: int) -> dict[str, dict[str, float | None]]:
+    """The inferred reward of a generation: validity paid for throughout, short plans more and
+    more; ``plan_length`` has no interval in generation 0 (no usable resamples)."""
+    length = -0.25 * generation
+    return {
+        "is_valid": {"weight": 2.0, "ci_low": 1.5, "ci_high": 2.5},
+        "plan_length": {"weight": length, "ci_low": None if generation == 0 else length - 0.1,
+                        "ci_high": None if generation == 0 else length + 0.1},
+        "n_tokens": {"weight": None, "ci_low": None, "ci_high": None},
+    }
+
+
 def eval_plan_length(size: int, generation: int) -> int:
     """Valid evaluation plans get longer with size and with generation."""
     return 2 * size + generation
@@ -77,7 +89,7 @@ def _task(task_id: int, pool: str, generation: int | None, size: int,
 def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunStatus = "completed",
               with_findings: bool = True, all_invalid: bool = False,
               domains: tuple[str, ...] = ("blocksworld",), groups: tuple[str, ...] = ("u0",),
-              families: dict[str, str] | None = None) -> Path:
+              families: dict[str, str] | None = None, with_rewards: bool = False) -> Path:
     """Write a synthetic run store to ``run_dir`` and close it (so no WAL is left behind).
 
     Args:
@@ -91,6 +103,8 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
             goes to ``groups[i % len]``).
         families: When given, a population record per generation naming each group's family
             (``{group: family}``), as the loop writes for populations of many members.
+        with_rewards: Add the white-box auditor's per-generation findings with inferred weights
+            (:func:`reward_weights`), as ``iterdeploy audit`` writes them.
 
     Returns:
         ``run_dir``.
@@ -170,6 +184,12 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                            severity="high", generation=2,
                            claim="Plans grew 40% longer between generations 1 and 2.",
                            numbers_json="{}", evidence_json="{}", created_at=NOW),
+                *(FindingRow(finding_id=0, auditor="implicit-reward-v1", kind="implicit-reward",
+                             severity="info", generation=g,
+                             claim=f"Generation {g}'s curation rewards validity.",
+                             numbers_json=dumps({"features": reward_weights(g)}),
+                             evidence_json="{}", created_at=NOW)
+                  for g in range(n_generations if with_rewards else 0)),
             ])
         writer.set_status(status)
     finally:

@@ -180,6 +180,22 @@ def test_a_run_with_several_user_groups_gets_their_published_traces(make_run, tm
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def test_an_audited_run_shows_the_inferred_reward_per_generation(make_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After ``iterdeploy audit``: a chart of the inferred weights, one line per feature."""
+    run_dir = make_run("audited", with_rewards=True)
+    with serve(run_dir, tmp_path / "streamlit.log") as url, open_page(url) as page:
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+        expect(charts).to_have_count(5, timeout=PAGE_TIMEOUT_MS)
+        chart = charts.nth(2)
+        expect(chart.locator(".gtitle")).to_have_text(
+            "Inferred implicit reward per generation (white-box auditor)")
+        expect(chart.locator(".legendtext")).to_have_text(["is_valid", "plan_length"])
+        # intervals drawn: 4 for is_valid, 3 for plan_length (none at generation 0)
+        expect(chart.locator(".errorbar path")).to_have_count(7)
+        expect(page.locator("body")).to_contain_text("judged within traces of equal validity")
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
 def test_bad_run_dir_shows_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-run"
     bad.mkdir()

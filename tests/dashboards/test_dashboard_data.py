@@ -13,6 +13,7 @@ import pytest
 from dashboards.data import (
     FINDING_COLUMNS,
     GROUP_COLUMNS,
+    REWARD_COLUMNS,
     RUN_DIR_ENV,
     SUMMARY_COLUMNS,
     display_findings,
@@ -23,6 +24,7 @@ from dashboards.data import (
     headline,
     load_run,
     resolve_run_dir,
+    reward_frame,
     store_version,
     summary_frame,
 )
@@ -209,3 +211,23 @@ def test_group_frame_of_a_run_where_nothing_was_kept(make_run) -> None:  # type:
     frame = load_run(make_run(n_generations=2, all_invalid=True)).by_group
     assert frame is not None
     assert frame["published"].tolist() == [0, 0] and frame["decisions"].tolist() == [4, 4]
+
+
+def test_reward_frame_reads_the_inferred_weights_per_generation(make_run) -> None:  # type: ignore[no-untyped-def]
+    run_dir = make_run("audited", n_generations=3, with_rewards=True)
+    with RunReader(run_dir) as reader:
+        frame = reward_frame(reader)
+    assert list(frame.columns) == list(REWARD_COLUMNS)
+    # features sorted by name per generation; n_tokens (no fit) is left out
+    assert frame.astype(object).where(frame.notna(), None).values.tolist() == [
+        [0, "is_valid", 2.0, 1.5, 2.5], [0, "plan_length", 0.0, None, None],
+        [1, "is_valid", 2.0, 1.5, 2.5], [1, "plan_length", -0.25, -0.35, -0.15],
+        [2, "is_valid", 2.0, 1.5, 2.5], [2, "plan_length", -0.5, -0.6, -0.4],
+    ]
+
+
+def test_reward_frame_is_empty_before_an_audit_and_ignores_other_kinds(make_run) -> None:  # type: ignore[no-untyped-def]
+    assert load_run(make_run("plain")).rewards.empty  # type: ignore[union-attr]
+    # the default run's findings are a whole-run one and a generation-2 "drift" one: neither counts
+    with RunReader(make_run("with-findings", with_findings=True)) as reader:
+        assert reward_frame(reader).empty
