@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
+from auditors.decisions import user_groups
 from simulator.errors import StoreError
 from simulator.store import DB_NAME, GenerationSummary, RunReader, RunStatus, summarize
 
@@ -200,20 +201,17 @@ GROUP_COLUMNS: tuple[str, ...] = ("generation", "group", "decisions", "published
 def group_frame(reader: RunReader) -> pd.DataFrame:
     """Curation decisions and published traces per generation and user group, one row each (long
     format): whose taste the next training set carries. A group is a population's family (the
-    twenty members of a polarized population are two families), read from that generation's
-    population record; a user missing from it counts under its own name. Summed over the groups,
-    ``published`` is the summary's ``published`` column."""
-    family: dict[tuple[int, str], str] = {}
-    for r in reader.query("SELECT generation, record_json FROM populations"):
-        for node in json.loads(r["record_json"]).get("nodes", []):
-            family[(r["generation"], node["name"])] = node.get("family", node["name"])
-    counts: dict[tuple[int, str], list[int]] = {}
-    for r in reader.query(
+    twenty members of a polarized population are two families), as the auditors group users
+    (:func:`auditors.decisions.user_groups`). Summed over the groups, ``published`` is the
+    summary's ``published`` column."""
+    rows = reader.query(
         "SELECT generation, user, COUNT(*) AS decisions, SUM(kept) AS published "
         "FROM curation_decisions GROUP BY generation, user"
-    ):
-        key = (r["generation"], family.get((r["generation"], r["user"]), r["user"]))
-        total = counts.setdefault(key, [0, 0])
+    )
+    family = user_groups(reader, sorted({r["user"] for r in rows}))
+    counts: dict[tuple[int, str], list[int]] = {}
+    for r in rows:
+        total = counts.setdefault((r["generation"], family[r["user"]]), [0, 0])
         total[0] += int(r["decisions"])
         total[1] += int(r["published"] or 0)
     return pd.DataFrame(
