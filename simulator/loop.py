@@ -402,11 +402,7 @@ class DeploymentLoop:
         if self._extending is not None:
             self._extend(writer, planner, seen, base_name, *self._extending)
         if start_gen > 0:
-            previous = writer.conn.execute(
-                "SELECT adapter_path FROM models WHERE generation=?", (start_gen,)
-            ).fetchone()
-            if previous is not None and previous[0]:
-                planner.load_adapter(self.run_dir / previous[0])
+            self._deploy_model_of(writer, planner, start_gen)
         for g in range(start_gen, spec.generations + 1):
             t0 = time.perf_counter()
             users, record = self._population_for(users, g)
@@ -422,6 +418,14 @@ class DeploymentLoop:
                 f"train set {bundle.generation.train_size}, {bundle.generation.wall_time_s:.0f}s"
             )
 
+    def _deploy_model_of(self, writer: RunWriter, planner: PlannerModel, g: int) -> None:
+        """Load generation ``g``'s committed adapter into ``planner`` (none for the base model,
+        or for a generation whose model is not committed yet)."""
+        row = writer.conn.execute(
+            "SELECT adapter_path FROM models WHERE generation=?", (g,)).fetchone()
+        if row is not None and row[0]:
+            planner.load_adapter(self.run_dir / row[0])
+
     def _extend(
         self, writer: RunWriter, planner: PlannerModel, seen: set[tuple[object, ...]],
         base_name: str, stored_generations: int, done: int | None,
@@ -435,10 +439,7 @@ class DeploymentLoop:
             g = done
             row = writer.conn.execute("SELECT * FROM generations WHERE generation=?", (g,)).fetchone()
             last = GenerationRow(**dict(row))
-            adapter = writer.conn.execute(
-                "SELECT adapter_path FROM models WHERE generation=?", (g,)).fetchone()
-            if adapter is not None and adapter[0]:  # the state generation g trained from
-                planner.load_adapter(self.run_dir / adapter[0])
+            self._deploy_model_of(writer, planner, g)  # the state generation g trained from
             traces = [TraceRow(**dict(r)) for r in writer.conn.execute(
                 "SELECT * FROM traces WHERE generation=? AND purpose='deploy' ORDER BY trace_id",
                 (g,))]
