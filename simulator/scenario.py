@@ -36,6 +36,7 @@ from simulator.users.spec import (
     UserGroupSpec,
     duplicate_names,
     member_names,
+    unknown_schedule_groups,
 )
 
 
@@ -258,6 +259,21 @@ class ScenarioSpec(_Spec):
                     f"other domain), but this scenario uses {used}: choose a PDDL-prompted model "
                     "(model.name: smollm2-135m, hf:DIR or a .gguf; docs/models.md)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> ScenarioSpec:
+        # a planted change must name a family that exists and a generation the run reaches, or the
+        # auditor it is meant to score would be scored against a change that never happened
+        problems = unknown_schedule_groups(self.dynamics, self.users)
+        problems += [
+            f"dynamics.schedule.{i}.generation: {e.generation} is beyond this scenario's "
+            f"generations ({self.generations}): {e.group!r} would never switch to its policy"
+            for i, e in enumerate(self.dynamics.schedule)
+            if e.generation > self.generations
+        ]
+        if problems:
+            raise ValueError(problems[0])
         return self
 
     def deploy_tasks(self) -> TaskDistributionSpec:

@@ -36,6 +36,8 @@ YAML (full reference with every parameter and the exact keep probabilities: ``do
                                                          # | small_world | empty
       influence: {kind: degroot, self_weight: 0.5}       # none | degroot | threshold
       churn: {leave: 0.05, join: 0.05}                   # joiners copy a random group or `template`
+      schedule:                                          # planted changes, applied after churn
+        - {generation: 2, group: sloppy, policy: longest}
 """
 
 from simulator.users.curation import (
@@ -57,6 +59,7 @@ from simulator.users.spec import (
     GraphSpec,
     InfluenceSpec,
     PopulationSpec,
+    ScheduledChange,
     TaskDistributionSpec,
     UserGroupSpec,
 )
@@ -97,6 +100,7 @@ __all__ = [
     "Population",
     "PopulationDecision",
     "PopulationSpec",
+    "ScheduledChange",
     "Selector",
     "Stage",
     "StageSpec",

@@ -1,4 +1,4 @@
-"""Social dynamics between generations: influence along the graph's edges, then churn.
+"""Social dynamics between generations: influence along the graph's edges, churn, then the schedule.
 
 One :func:`step` turns a population into the next generation's population and returns a record of
 plain JSON-able dicts (nodes with policy, parameters, weight; edges; every change with its reason),
@@ -20,6 +20,15 @@ probability ``join``. A joiner copies a uniformly drawn remaining group (its cur
 weight, community) or, if declared, the ``template``; it is linked by the graph kind's rule
 (:func:`simulator.users.graph.attach`). Every random draw comes from the generator passed in, in a
 fixed order, so a seed fixes the whole sequence.
+
+Schedule (``dynamics.schedule``): at the boundary into generation g, every member of a family with
+an entry for g switches to the entry's policy (and its weight, split evenly over the members).
+It is applied *last*, after influence and churn, so that the population curating generation g
+holds exactly the planted policy: applied first, DeGroot averaging or imitation in the same step
+could already blur or undo it, and a joiner copying a family member would bring the old policy in.
+It draws nothing at random, so a scenario with a schedule consumes the generator exactly as the
+one without, and a resumed run, which rebuilds its population by replaying :func:`step` for each
+committed generation, applies it identically.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import numpy as np
 from simulator.users.graph import attach
 from simulator.users.policy_spec import PolicySpec
 from simulator.users.population import Population, UserGroup
+from simulator.users.spec import DynamicsSpec
 
 
 def _param_prefixes(spec: PolicySpec) -> list[str]:
@@ -169,6 +179,31 @@ def _churn(
     return out, graph, joined, changes
 
 
+def _schedule(
+    groups: list[UserGroup], dynamics: DynamicsSpec, generation: int | None
+) -> tuple[list[UserGroup], list[dict[str, Any]]]:
+    """The members after the changes scheduled for ``generation``, and one change each."""
+    if generation is None:
+        return groups, []
+    out, changes = list(groups), []
+    for entry in dynamics.scheduled_at(generation):
+        members = [i for i, g in enumerate(out) if g.spec.name == entry.group]
+        weight = None if entry.weight is None else entry.weight / max(1, len(members))
+        for i in members:
+            old = out[i]
+            new = old.with_policy(entry.policy, weight=weight)
+            out[i] = new
+            change: dict[str, Any] = {
+                "node": old.name, "family": entry.group, "kind": "scheduled",
+                "before": old.policy.name, "after": new.policy.name,
+                "reason": f"scheduled at generation {generation}",
+            }
+            if weight is not None:
+                change |= {"weight_before": old.weight, "weight_after": new.weight}
+            changes.append(change)
+    return out, changes
+
+
 def describe_population(
     pop: Population, generation: int | None, changes: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -202,9 +237,10 @@ def describe_population(
 def step(
     pop: Population, rng: np.random.Generator, *, generation: int | None = None
 ) -> tuple[Population, dict[str, Any]]:
-    """One generation boundary: influence, then churn. Returns the new population and its record
-    ``{generation, graph, influence, nodes, edges, changes}`` (``generation`` as given: the one the
-    new population will serve). ``pop`` is not modified."""
+    """One generation boundary: influence, then churn, then the changes ``dynamics.schedule``
+    plants for ``generation`` (none when it is ``None``). Returns the new population and its
+    record ``{generation, graph, influence, nodes, edges, changes}`` (``generation`` as given: the
+    one the new population will serve). ``pop`` is not modified."""
     kind = pop.dynamics.influence.kind
     if kind == "degroot":
         groups, changes = _degroot(pop)
@@ -213,5 +249,6 @@ def step(
     else:
         groups, changes = list(pop.groups), []
     groups, graph, joined, churned = _churn(pop, groups, rng)
+    groups, scheduled = _schedule(groups, pop.dynamics, generation)
     new = Population(groups, dynamics=pop.dynamics, graph=graph, joined=joined)
-    return new, describe_population(new, generation, changes + churned)
+    return new, describe_population(new, generation, changes + churned + scheduled)

@@ -33,6 +33,7 @@ from simulator.users.spec import (
     TaskDistributionSpec,
     UserGroupSpec,
     duplicate_names,
+    unknown_schedule_groups,
 )
 from simulator.users.traces import CandidateTrace, CurationContext
 
@@ -96,9 +97,12 @@ class UserGroup:
         """Raw (unnormalised) weight."""
         return self.spec.weight
 
-    def with_policy(self, policy: PolicySpec) -> UserGroup:
-        """The same member with another policy."""
-        return UserGroup(self.name, self.spec.model_copy(update={"policy": policy}), self.community)
+    def with_policy(self, policy: PolicySpec, weight: float | None = None) -> UserGroup:
+        """The same member with another policy (and, if given, another raw weight)."""
+        update: dict[str, Any] = {"policy": policy}
+        if weight is not None:
+            update["weight"] = weight
+        return UserGroup(self.name, self.spec.model_copy(update=update), self.community)
 
 
 GroupInput = UserGroup | UserGroupSpec | Mapping[str, Any] | tuple[str, PolicyLike, float]
@@ -143,8 +147,10 @@ class Population:
         """Build members from ``groups`` (see :data:`GroupInput`); ``count`` expands into members.
 
         The social graph is built from ``dynamics.graph`` with ``seed`` unless ``graph`` is given
-        (its nodes must be the member names). ``joined`` counts groups that ever joined, so that
-        joiners' names never repeat. Names must be unique; errors are :class:`ScenarioError`.
+        (its nodes must be the member names); built fresh, every ``dynamics.schedule`` entry must
+        name a family of ``groups`` (later, after churn, a family may have no members left).
+        ``joined`` counts groups that ever joined, so that joiners' names never repeat. Names
+        must be unique; errors are :class:`ScenarioError`.
         """
         if not groups:
             raise ScenarioError("users: a population needs at least one user group")
@@ -154,6 +160,10 @@ class Population:
         dupes = duplicate_names(self.names)
         if dupes:
             raise ScenarioError(f"users: names must be unique after expanding count; repeated: {dupes}")
+        if graph is None:  # a fresh population: every family still has its members
+            unknown = unknown_schedule_groups(self.dynamics, [g.spec for g in self.groups])
+            if unknown:
+                raise ScenarioError("; ".join(unknown))
         raw = np.array([g.weight for g in self.groups], dtype=float)
         self.weights: np.ndarray = raw / raw.sum()
         """Normalised weights, in member order."""

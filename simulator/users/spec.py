@@ -175,6 +175,27 @@ class ChurnSpec(FrozenSpec):
         return self
 
 
+class ScheduledChange(FrozenSpec):
+    """A planted, known change of what one user family rewards, from one generation on.
+
+    The scenario author knows exactly when and for whom the implicit reward changes, so an
+    auditor of reward drift can be scored against it. Unlike influence and churn it draws nothing
+    at random: it is part of the scenario, not of its dynamics' chance.
+    """
+
+    generation: int = Field(ge=1)
+    """The first generation curated under the new policy (the population that curates this
+    generation's deployment traces); generation 0 is the scenario's ``users:`` as written."""
+    group: str = Field(min_length=1, max_length=80)
+    """A family: the ``name`` of one of the scenario's ``users:`` groups (every member switches,
+    including joiners that copied one)."""
+    policy: PolicySpec
+    """The family's policy from then on; the same grammar as ``users[].policy``."""
+    weight: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    """The family's new total weight, split evenly over its members at that boundary (as
+    ``users[].weight`` is split over ``count``); ``None``: weights stay as they are."""
+
+
 class DynamicsSpec(FrozenSpec):
     """Social dynamics between generations; the default changes nothing."""
 
@@ -184,6 +205,43 @@ class DynamicsSpec(FrozenSpec):
     """Policy influence along the edges."""
     churn: ChurnSpec = ChurnSpec()
     """Leaving and joining."""
+    schedule: tuple[ScheduledChange, ...] = ()
+    """Planted policy changes: family ``group`` switches to ``policy`` at ``generation``."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _one_change_per_group_and_generation(
+        cls, schedule: tuple[ScheduledChange, ...]
+    ) -> tuple[ScheduledChange, ...]:
+        # two entries for one family at one boundary would leave which one wins to list order
+        first: dict[tuple[str, int], int] = {}
+        for i, entry in enumerate(schedule):
+            key = (entry.group, entry.generation)
+            if key in first:
+                raise ValueError(
+                    f"entry {i} ({entry.group!r} at generation {entry.generation}) repeats entry "
+                    f"{first[key]}: give a family at most one change per generation"
+                )
+            first[key] = i
+        return schedule
+
+    def scheduled_at(self, generation: int) -> tuple[ScheduledChange, ...]:
+        """The changes that take effect at the boundary into ``generation``, in file order."""
+        return tuple(e for e in self.schedule if e.generation == generation)
+
+
+def unknown_schedule_groups(
+    dynamics: DynamicsSpec, groups: Sequence[UserGroupSpec]
+) -> list[str]:
+    """One problem per schedule entry whose ``group`` is none of ``groups``' families, each
+    starting with the entry's key path (``dynamics.schedule.N.group``), so loaders can point at it."""
+    families = list(dict.fromkeys(g.name for g in groups))
+    return [
+        f"dynamics.schedule.{i}.group: {e.group!r} is not a user group of this scenario; "
+        f"known: {families}"
+        for i, e in enumerate(dynamics.schedule)
+        if e.group not in families
+    ]
 
 
 def member_names(groups: Sequence[UserGroupSpec]) -> list[str]:
@@ -216,3 +274,10 @@ class PopulationSpec(FrozenSpec):
         if dupes:
             raise ValueError(f"user names must be unique after expanding count; repeated: {dupes}")
         return users
+
+    @model_validator(mode="after")
+    def _schedule_names_groups(self) -> PopulationSpec:
+        problems = unknown_schedule_groups(self.dynamics, self.users)
+        if problems:
+            raise ValueError(problems[0])
+        return self
