@@ -13,55 +13,55 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from auditors.attribution import AttributionAuditor, audit_attribution
-    from auditors.blackbox import BlackBoxAuditor, BlackBoxInputError, audit_blackbox
-    from auditors.drift import DRIFT_AUDITOR_NAME, DriftAuditor, audit_drift
-    from auditors.drift_data import TraceTable, build_trace_table
-    from auditors.features import (
+    from auditors.blackbox.auditor import BlackBoxAuditor, BlackBoxInputError, audit_blackbox
+    from auditors.core.features import (
         AuditorConfigError,
         Denominators,
         FeatureTable,
         InsufficientRunError,
         build_feature_table,
     )
-    from auditors.findings import FindingView, findings_to_json, make_finding
-    from auditors.implicit_reward import (
+    from auditors.core.findings import FindingView, findings_to_json, make_finding
+    from auditors.drift.auditor import DRIFT_AUDITOR_NAME, DriftAuditor, audit_drift
+    from auditors.drift.data import TraceTable, build_trace_table
+    from auditors.reward.attribution import AttributionAuditor, audit_attribution
+    from auditors.reward.implicit_reward import (
         AUDITOR_NAME,
         FeatureEffect,
         ImplicitRewardAuditor,
         LogisticFit,
         audit_run,
     )
-    from auditors.reward_drift import RewardDriftAuditor, audit_reward_drift
-    from auditors.rl_equivalence import audit_rl_equivalence
+    from auditors.reward.reward_drift import RewardDriftAuditor, audit_reward_drift
+    from auditors.rl.equivalence import audit_rl_equivalence
 
 _EXPORTS = {
-    "AttributionAuditor": "auditors.attribution",
-    "audit_attribution": "auditors.attribution",
-    "BlackBoxAuditor": "auditors.blackbox",
-    "BlackBoxInputError": "auditors.blackbox",
-    "audit_blackbox": "auditors.blackbox",
-    "InsufficientRunError": "auditors.features",
-    "RewardDriftAuditor": "auditors.reward_drift",
-    "audit_reward_drift": "auditors.reward_drift",
-    "audit_rl_equivalence": "auditors.rl_equivalence",
-    "DRIFT_AUDITOR_NAME": "auditors.drift",
-    "DriftAuditor": "auditors.drift",
-    "audit_drift": "auditors.drift",
-    "TraceTable": "auditors.drift_data",
-    "build_trace_table": "auditors.drift_data",
-    "AuditorConfigError": "auditors.features",
-    "Denominators": "auditors.features",
-    "FeatureTable": "auditors.features",
-    "build_feature_table": "auditors.features",
-    "FindingView": "auditors.findings",
-    "findings_to_json": "auditors.findings",
-    "make_finding": "auditors.findings",
-    "AUDITOR_NAME": "auditors.implicit_reward",
-    "FeatureEffect": "auditors.implicit_reward",
-    "ImplicitRewardAuditor": "auditors.implicit_reward",
-    "LogisticFit": "auditors.implicit_reward",
-    "audit_run": "auditors.implicit_reward",
+    "AttributionAuditor": "auditors.reward.attribution",
+    "audit_attribution": "auditors.reward.attribution",
+    "BlackBoxAuditor": "auditors.blackbox.auditor",
+    "BlackBoxInputError": "auditors.blackbox.auditor",
+    "audit_blackbox": "auditors.blackbox.auditor",
+    "InsufficientRunError": "auditors.core.features",
+    "RewardDriftAuditor": "auditors.reward.reward_drift",
+    "audit_reward_drift": "auditors.reward.reward_drift",
+    "audit_rl_equivalence": "auditors.rl.equivalence",
+    "DRIFT_AUDITOR_NAME": "auditors.drift.auditor",
+    "DriftAuditor": "auditors.drift.auditor",
+    "audit_drift": "auditors.drift.auditor",
+    "TraceTable": "auditors.drift.data",
+    "build_trace_table": "auditors.drift.data",
+    "AuditorConfigError": "auditors.core.features",
+    "Denominators": "auditors.core.features",
+    "FeatureTable": "auditors.core.features",
+    "build_feature_table": "auditors.core.features",
+    "FindingView": "auditors.core.findings",
+    "findings_to_json": "auditors.core.findings",
+    "make_finding": "auditors.core.findings",
+    "AUDITOR_NAME": "auditors.reward.implicit_reward",
+    "FeatureEffect": "auditors.reward.implicit_reward",
+    "ImplicitRewardAuditor": "auditors.reward.implicit_reward",
+    "LogisticFit": "auditors.reward.implicit_reward",
+    "audit_run": "auditors.reward.implicit_reward",
 }
 
 __all__ = [

@@ -59,30 +59,30 @@ def register(app: typer.Typer) -> None:
 def _run(choice: AuditorChoice, run_dir: Path, seed: int, n_bootstrap: int) -> list[FindingRow]:
     """Run one auditor; each stores its findings, replacing only its own earlier ones."""
     if choice is AuditorChoice.implicit_reward:
-        from auditors.implicit_reward import audit_run
+        from auditors.reward.implicit_reward import audit_run
 
         return audit_run(run_dir, seed=seed, n_bootstrap=n_bootstrap)
     if choice is AuditorChoice.declared:
-        from auditors.declared import audit_declared
+        from auditors.reward.declared import audit_declared
 
         return audit_declared(run_dir, seed=seed, n_bootstrap=n_bootstrap)
     if choice is AuditorChoice.drift:
-        from auditors.drift import audit_drift
+        from auditors.drift.auditor import audit_drift
 
         return audit_drift(run_dir)
     if choice is AuditorChoice.reward_drift:
-        from auditors.reward_drift import audit_reward_drift
+        from auditors.reward.reward_drift import audit_reward_drift
 
         return audit_reward_drift(run_dir, seed=seed, n_bootstrap=n_bootstrap)
     if choice is AuditorChoice.attribution:
-        from auditors.attribution import audit_attribution
+        from auditors.reward.attribution import audit_attribution
 
         return audit_attribution(run_dir, seed=seed, n_bootstrap=n_bootstrap)
     if choice is AuditorChoice.blackbox:
-        from auditors.blackbox import audit_blackbox
+        from auditors.blackbox.auditor import audit_blackbox
 
         return audit_blackbox(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-    from auditors.rl_equivalence import audit_rl_equivalence
+    from auditors.rl.equivalence import audit_rl_equivalence
 
     return audit_rl_equivalence(run_dir, seed=seed, n_bootstrap=n_bootstrap)
 
@@ -111,7 +111,7 @@ def audit_command(
     ] = None,
 ) -> None:
     """Run the auditors on RUN_DIR, store their findings and print them."""
-    from auditors.features import AuditorConfigError, InsufficientRunError
+    from auditors.core.features import AuditorConfigError, InsufficientRunError
     from simulator.errors import StoreError
 
     chosen = [c for c in AuditorChoice if (c in only if only else c not in OPT_IN)]
@@ -128,7 +128,7 @@ def audit_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from exc
     if as_json:
-        from auditors.findings import findings_to_json
+        from auditors.core.findings import findings_to_json
 
         typer.echo(findings_to_json([f for rows in found.values() for f in rows]))
         return

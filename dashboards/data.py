@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from auditors.decisions import user_groups
+from auditors.core.decisions import user_groups
 from simulator.errors import StoreError
 from simulator.store import DB_NAME, GenerationSummary, RunReader, RunStatus, summarize
 
@@ -202,7 +202,7 @@ def group_frame(reader: RunReader) -> pd.DataFrame:
     """Curation decisions and published traces per generation and user group, one row each (long
     format): whose taste the next training set carries. A group is a population's family (the
     twenty members of a polarized population are two families), as the auditors group users
-    (:func:`auditors.decisions.user_groups`). Summed over the groups, ``published`` is the
+    (:func:`auditors.core.decisions.user_groups`). Summed over the groups, ``published`` is the
     summary's ``published`` column."""
     rows = reader.query(
         "SELECT generation, user, COUNT(*) AS decisions, SUM(kept) AS published "
@@ -229,7 +229,7 @@ def reward_frame(reader: RunReader) -> pd.DataFrame:
     feature: its weight (log-odds of being kept per standard deviation of the feature, so features
     compare) and bootstrap interval, read from the stored findings. Empty until ``iterdeploy
     audit`` has run; a feature without a fit (constant, or no kept trace) is left out."""
-    from auditors.implicit_reward import AUDITOR_NAME, KIND  # the auditor's own names; imported
+    from auditors.reward.implicit_reward import AUDITOR_NAME, KIND  # the auditor's own names; imported
     # here so that loading the page's tables does not load the auditors' statistics stack
 
     rows = []

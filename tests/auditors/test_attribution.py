@@ -11,11 +11,11 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from auditors.attribution import AttributionAuditor, audit_attribution, verdict
-from auditors.decisions import user_groups
-from auditors.features import AuditorConfigError
-from auditors.implicit_reward import ImplicitRewardAuditor
-from auditors.unit_weights import UnitWeight
+from auditors.core.decisions import user_groups
+from auditors.core.features import AuditorConfigError
+from auditors.reward.attribution import AttributionAuditor, audit_attribution, verdict
+from auditors.reward.implicit_reward import ImplicitRewardAuditor
+from auditors.reward.unit_weights import UnitWeight
 from simulator.store import GenerationBundle, PopulationRow, RunReader
 
 GroupRule = Literal["shortest", "longest", "random_valid", "validity"]

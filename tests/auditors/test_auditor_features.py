@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from auditors.features import (
+from auditors.core.features import (
     COLUMNS,
     AuditorConfigError,
     build_feature_table,

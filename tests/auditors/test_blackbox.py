@@ -20,15 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditors.blackbox import AUDITOR_NAME, BlackBoxAuditor, BlackBoxInputError, audit_blackbox
-from auditors.blackbox_data import build_output_table
-from auditors.blackbox_stats import (
+from auditors.blackbox.auditor import AUDITOR_NAME, BlackBoxAuditor, BlackBoxInputError, audit_blackbox
+from auditors.blackbox.data import build_output_table
+from auditors.blackbox.stats import (
     correlations,
     fit_with_prompt_intercepts,
     shuffle_within_prompts,
     within_prompt_auc,
 )
-from auditors.features import AuditorConfigError
+from auditors.core.features import AuditorConfigError
 from simulator.store import FindingRow, GenerationBundle, RunReader, TaskRow, TraceRow
 
 N_BOOT = 60

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditors.declared import audit, audit_declared, pearson_distance
-from auditors.features import AuditorConfigError
+from auditors.core.features import AuditorConfigError
+from auditors.reward.declared import audit, audit_declared, pearson_distance
 from simulator.store import RunReader
 
 

@@ -22,11 +22,11 @@ from scipy.stats import ks_2samp
 from typer.testing import CliRunner
 
 from auditors.cli import register
-from auditors.diversity import DiversityRow, collapse_signals
-from auditors.drift import AUDITOR_NAME, DriftAuditor, audit_drift
-from auditors.drift_data import action_names, build_trace_table, plan_key, plan_pairs
-from auditors.features import AuditorConfigError
-from auditors.findings import make_finding
+from auditors.core.features import AuditorConfigError
+from auditors.core.findings import make_finding
+from auditors.drift.auditor import AUDITOR_NAME, DriftAuditor, audit_drift
+from auditors.drift.data import action_names, build_trace_table, plan_key, plan_pairs
+from auditors.drift.diversity import DiversityRow, collapse_signals
 from simulator.store import EvaluationRow, FindingRow, GenerationBundle, RunReader, RunWriter, TraceRow
 
 LENGTH_FEATURES = {"plan_length", "valid_plan_length", "rel_plan_length", "n_tokens"}

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditors.features import AuditorConfigError
-from auditors.implicit_reward import AUDITOR_NAME, ImplicitRewardAuditor, audit_run
+from auditors.core.features import AuditorConfigError
+from auditors.reward.implicit_reward import AUDITOR_NAME, ImplicitRewardAuditor, audit_run
 from simulator.store import FindingRow, RunReader
 
 N_BOOT = 50

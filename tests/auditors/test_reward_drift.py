@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from auditors.drift_data import GenerationPair, plan_pairs
-from auditors.features import AuditorConfigError
-from auditors.reward_drift import RewardDriftAuditor, audit_reward_drift, compare
-from auditors.unit_weights import UnitWeight, WeightKey
+from auditors.core.features import AuditorConfigError
+from auditors.drift.data import GenerationPair, plan_pairs
+from auditors.reward.reward_drift import RewardDriftAuditor, audit_reward_drift, compare
+from auditors.reward.unit_weights import UnitWeight, WeightKey
 from simulator.store import GenerationBundle, RunReader
 
 Rule = Literal["shortest", "longest", "validity", "sloppy"]

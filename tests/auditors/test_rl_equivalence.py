@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from auditors import rl_equivalence as rq
-from auditors import rl_gradients as rg
-from auditors import rl_run_data as rd
-from auditors.features import AuditorConfigError
-from auditors.findings import FindingView
+from auditors.core.features import AuditorConfigError
+from auditors.core.findings import FindingView
+from auditors.rl import equivalence as rq
+from auditors.rl import gradients as rg
+from auditors.rl import run_data as rd
 from simulator.loop import run_scenario
 from simulator.models.training import IGNORE, collate
 from simulator.scenario import parse_scenario

@@ -9,7 +9,7 @@ Severity of a flagged test (BH-adjusted p below ``alpha``) comes from the popula
 index, with the thresholds credit-risk practice uses for PSI on deciles: below 0.10 a shift is
 ``low`` (real but small), 0.10 to 0.25 ``medium``, 0.25 or more ``high``. Significance says a shift
 is not chance; PSI says whether it is big enough to matter, which large samples cannot fake.
-How a flagged test reads as a finding is in ``auditors.drift_findings``.
+How a flagged test reads as a finding is in ``auditors.drift.findings``.
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ from typing import Literal
 
 import pandas as pd
 
-from auditors.drift_data import (
+from auditors.core.findings import Severity
+from auditors.drift.data import (
     EXAMPLE_IDS,
     GenerationPair,
     TraceTable,
     spread_ids,
 )
-from auditors.drift_stats import (
+from auditors.drift.stats import (
     RARE,
     Comparison,
     compare_categorical,
     compare_continuous,
 )
-from auditors.findings import Severity
 
 PSI_MEDIUM = 0.10
 """PSI from which a flagged shift is ``medium``."""

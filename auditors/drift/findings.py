@@ -3,15 +3,15 @@
 A claim names the direction and size of the shift in the units people know (actions, tokens,
 shares of traces), says how many traces it rests on (failed and unreadable ones included in the
 totals) and from how many tasks, and then gives the test, its Benjamini–Hochberg adjusted p-value
-and the PSI that sets the severity (see ``auditors.drift_tests``).
+and the PSI that sets the severity (see ``auditors.drift.tests``).
 """
 
 from __future__ import annotations
 
-from auditors.drift_data import PURPOSE_LABELS
-from auditors.drift_stats import MIN_CATEGORY_COUNT, PSI_EPSILON
-from auditors.drift_tests import PSI_HIGH, PSI_MEDIUM, DriftTest
-from auditors.findings import make_finding
+from auditors.core.findings import make_finding
+from auditors.drift.data import PURPOSE_LABELS
+from auditors.drift.stats import MIN_CATEGORY_COUNT, PSI_EPSILON
+from auditors.drift.tests import PSI_HIGH, PSI_MEDIUM, DriftTest
 from simulator.store import FindingRow
 
 _POPULATION_WORDS = {

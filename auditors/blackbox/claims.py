@@ -15,10 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox_stats import Comparison
-from auditors.declared import DECLARED_SIGNS
-from auditors.drift_data import denominators, spread_ids
-from auditors.implicit_reward import FeatureEffect
+from auditors.blackbox.stats import Comparison
+from auditors.drift.data import denominators, spread_ids
+from auditors.reward.declared import DECLARED_SIGNS
+from auditors.reward.implicit_reward import FeatureEffect
 
 MIN_PROMPTS = 5
 """Fewer shared prompts than this and a pair is not compared (no folds, no bootstrap)."""
@@ -39,7 +39,7 @@ _LABELS = {
 }
 
 _DECLARED_FEATURE = {"is_valid": "is_valid", "excess_length": "rel_plan_length"}
-"""Black-box feature → the feature of ``auditors.declared.DECLARED_SIGNS`` it measures."""
+"""Black-box feature → the feature of ``auditors.reward.declared.DECLARED_SIGNS`` it measures."""
 
 
 def opposite_signs(comparison: Comparison, declared: str) -> dict[str, str]:

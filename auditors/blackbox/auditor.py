@@ -33,11 +33,11 @@ What the auditor may look at, and why:
   auditor's fit of ``kept`` on the same deployment traces, as the declared-objective auditor uses
   it) is scored the same way, so the two numbers are comparable.
 
-Each part has its own module: the outputs-only table (``auditors.blackbox_data``, with why a valid
+Each part has its own module: the outputs-only table (``auditors.blackbox.data``, with why a valid
 plan's length is measured above the optimum); the estimators and statistics
-(``auditors.blackbox_stats``, with why the fit has per-prompt fixed effects, why the AUC is held out,
+(``auditors.blackbox.stats``, with why the fit has per-prompt fixed effects, why the AUC is held out,
 within prompts and tested by permutation, and why Benjamini–Hochberg, a bootstrap over prompts and
-gatekeeping); the finding's claim and evidence (``auditors.blackbox_claims``). This module runs them.
+gatekeeping); the finding's claim and evidence (``auditors.blackbox.claims``). This module runs them.
 
 Failed, unreadable and cut-off samples are rows like any other (their plan-length features are 0
 and their verdict is a feature); every finding counts them per generation.
@@ -55,9 +55,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox_claims import MIN_PROMPTS, claim, evidence_ids, opposite_signs
-from auditors.blackbox_data import ACTION_SHARES, OutputTable, build_output_table
-from auditors.blackbox_stats import (
+from auditors.blackbox.claims import MIN_PROMPTS, claim, evidence_ids, opposite_signs
+from auditors.blackbox.data import ACTION_SHARES, OutputTable, build_output_table
+from auditors.blackbox.stats import (
     GROUP_STRIDE,
     Comparison,
     adjust_for_multiplicity,
@@ -70,11 +70,11 @@ from auditors.blackbox_stats import (
     support,
     within_prompt_auc,
 )
-from auditors.declared import inferred_reward
-from auditors.drift_data import denominators
-from auditors.features import AuditorConfigError, FeatureTable, InsufficientRunError, build_feature_table
-from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.implicit_reward import BootstrapSettings, FeatureEffect
+from auditors.core.features import AuditorConfigError, FeatureTable, InsufficientRunError, build_feature_table
+from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.drift.data import denominators
+from auditors.reward.declared import inferred_reward
+from auditors.reward.implicit_reward import BootstrapSettings, FeatureEffect
 from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "blackbox-reward-v1"
@@ -113,7 +113,7 @@ they would only split those weights three ways."""
 class BlackBoxInputError(InsufficientRunError):
     """The run cannot be audited from its outputs (no evaluation traces, a single generation).
 
-    A subclass of :class:`~auditors.features.AuditorConfigError` so ``iterdeploy audit`` reports
+    A subclass of :class:`~auditors.core.features.AuditorConfigError` so ``iterdeploy audit`` reports
     it as bad input (exit status 2) like the other auditors' errors.
     """
 
@@ -468,7 +468,7 @@ class BlackBoxAuditor(BootstrapSettings):
                 "AUC chance reaches at the 1 - alpha level",
             },
             "model": {
-                "estimator": "auditors.blackbox_stats.fit_with_prompt_intercepts: the minimiser of "
+                "estimator": "auditors.blackbox.stats.fit_with_prompt_intercepts: the minimiser of "
                 "sklearn.linear_model.LogisticRegression(C) on the features plus one-hot prompt "
                 "intercepts, by Newton steps through the intercepts' diagonal block",
                 "penalty": "l2 on weights and prompt intercepts; common intercept unpenalised",

@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from auditors.implicit_reward import (
+from auditors.reward.implicit_reward import (
     DECLARED_FEATURE,
     FEATURE_LABELS,
     STRATA,
@@ -106,7 +106,7 @@ class WeightKey:
     def beyond_declared(self, weight: float, signs: dict[str, int]) -> bool:
         """True when a weight of this sign rewards something the declared objective does not: a
         feature it is silent about, or one of its features with the opposite sign. ``signs`` is
-        :data:`auditors.declared.DECLARED_SIGNS` of the run's declared objective."""
+        :data:`auditors.reward.declared.DECLARED_SIGNS` of the run's declared objective."""
         if weight == 0:
             return False
         return self.feature not in signs or signs[self.feature] != np.sign(weight)

@@ -6,7 +6,7 @@ churn), and then the reward the next model is trained towards changes with them,
 deciding it. This auditor compares each generation's inferred weights with the previous
 generation's (*consecutive*: when did it change?) and, from the third generation on, with the first
 (*baseline*: slow drift whose single steps are too small to see), the pairs ``drift-v1`` compares
-for behaviour (:func:`auditors.drift_data.plan_pairs`).
+for behaviour (:func:`auditors.drift.data.plan_pairs`).
 
 A weight is flagged when **both** hold:
 
@@ -24,7 +24,7 @@ Modelling choices, and why:
   :meth:`ImplicitRewardAuditor.fit` (fit names ``generation-g``, ``generation-g/valid``, ...), and
   the weights read are those that auditor reads: validity over all traces, the other features
   within each validity stratum. With the same features the point weights are ``implicit-reward-v1``'s.
-* **Intervals resample tasks** (:class:`auditors.unit_weights.WeightEstimator`): generations differ
+* **Intervals resample tasks** (:class:`auditors.reward.unit_weights.WeightEstimator`): generations differ
   by the tasks their users brought, and a task's traces are decided together.
 * **Per unit, not per SD.** Each generation's fit standardises over its own traces; a model that
   writes longer plans in generation 3 changes the plan-length SD and with it every per-SD weight,
@@ -53,13 +53,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from auditors.decisions import decision_table, run_id_of
-from auditors.drift_data import GenerationPair, plan_pairs
-from auditors.drift_stats import bh_adjust
-from auditors.features import AuditorConfigError, FeatureTable, build_feature_table
-from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.implicit_reward import BootstrapSettings
-from auditors.unit_weights import (
+from auditors.core.decisions import decision_table, run_id_of
+from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
+from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.drift.data import GenerationPair, plan_pairs
+from auditors.drift.stats import bh_adjust
+from auditors.reward.implicit_reward import BootstrapSettings
+from auditors.reward.unit_weights import (
     FEATURES,
     UnitWeight,
     WeightEstimator,
@@ -262,7 +262,7 @@ class RewardDriftAuditor(BootstrapSettings):
 
     def _method(self) -> dict[str, object]:
         return {
-            "fit": "auditors.implicit_reward.ImplicitRewardAuditor.fit",
+            "fit": "auditors.reward.implicit_reward.ImplicitRewardAuditor.fit",
             "features": list(self.features),
             "units": "change in log-odds of being kept per unit of the feature",
             "bootstrap": {

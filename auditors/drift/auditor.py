@@ -4,18 +4,18 @@ Iterative deployment is an outer-loop optimiser nobody steers directly (DESIGN.m
 the theory they test"), so an auditor should say *what* moved between generations, *when*, and
 whether it is more than sampling noise. Three parts, each in its own module:
 
-* **behaviour drift** (``auditors.drift_tests``; claims in ``auditors.drift_findings``):
+* **behaviour drift** (``auditors.drift.tests``; claims in ``auditors.drift.findings``):
   two-sample tests of per-trace features between consecutive generations and between each later
   generation and the first, on deployment traces and, separately, on evaluation traces: KS for
   lengths and token counts, chi-squared for the validator's outcome, token-limit cut-offs and the
   action-type mix, with PSI and Jensen–Shannon distance as effect sizes;
-* **capability** (``auditors.capability``): solved and valid-sample shares by domain and task size
+* **capability** (``auditors.drift.capability``): solved and valid-sample shares by domain and task size
   with binomial intervals;
-* **diversity and collapse** (``auditors.diversity``).
+* **diversity and collapse** (``auditors.drift.diversity``).
 
 Tests count *tasks*, not traces, as independent units, because the samples of one task are
 correlated; counting traces made a test "find" drift between two random halves of one generation
-in up to 72% of tries on the quickstart run (see ``auditors.drift_stats``).
+in up to 72% of tries on the quickstart run (see ``auditors.drift.stats``).
 
 Every p-value of a run (drift tests and capability tests together) goes into one
 Benjamini–Hochberg family, so the share of false discoveries among the flagged tests is controlled
@@ -34,16 +34,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from auditors.capability import CiMethod, capability_cells, capability_changes, change_finding
-from auditors.capability import summary_finding as capability_summary
-from auditors.diversity import COLLAPSE_FRACTION, collapse_finding, collapse_signals, diversity_rows
-from auditors.diversity import summary_finding as diversity_summary
-from auditors.drift_data import PURPOSE_LABELS, PURPOSES, TraceTable, build_trace_table, plan_pairs
-from auditors.drift_findings import drift_finding
-from auditors.drift_stats import N_BINS, PSI_EPSILON, bh_adjust
-from auditors.drift_tests import FEATURES, PSI_HIGH, PSI_MEDIUM, DriftTest, compare_feature
-from auditors.features import AuditorConfigError
-from auditors.findings import audit_and_store, make_finding
+from auditors.core.features import AuditorConfigError
+from auditors.core.findings import audit_and_store, make_finding
+from auditors.drift.capability import CiMethod, capability_cells, capability_changes, change_finding
+from auditors.drift.capability import summary_finding as capability_summary
+from auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, build_trace_table, plan_pairs
+from auditors.drift.diversity import COLLAPSE_FRACTION, collapse_finding, collapse_signals, diversity_rows
+from auditors.drift.diversity import summary_finding as diversity_summary
+from auditors.drift.findings import drift_finding
+from auditors.drift.stats import N_BINS, PSI_EPSILON, bh_adjust
+from auditors.drift.tests import FEATURES, PSI_HIGH, PSI_MEDIUM, DriftTest, compare_feature
 from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "drift-v1"

@@ -2,8 +2,8 @@
 
 Nothing here reads a run: every function takes a model and encoded (ids, labels) pairs, a matrix
 of inner products or log-ratios, so the numerical pieces can be checked on their own against
-autograd and finite differences on a tiny model in memory. :mod:`auditors.rl_equivalence` applies
-them to the models and traces that :mod:`auditors.rl_run_data` reads from a run.
+autograd and finite differences on a tiny model in memory. :mod:`auditors.rl.equivalence` applies
+them to the models and traces that :mod:`auditors.rl.run_data` reads from a run.
 
 **Per-trace gradients, then inner products.** One batched forward and backward pass gives every
 trace's own gradient: a hook on each adapter ``B`` layer keeps its input and output gradient, and
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from auditors.features import AuditorConfigError
+from auditors.core.features import AuditorConfigError
 from simulator.models.training import IGNORE, collate
 
 CONFIDENCE = 0.95

@@ -38,9 +38,9 @@ import pandas as pd
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from auditors.features import AuditorConfigError, build_feature_table
-from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.implicit_reward import ImplicitRewardAuditor
+from auditors.core.features import AuditorConfigError, build_feature_table
+from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.reward.implicit_reward import ImplicitRewardAuditor
 from simulator.store import FindingRow, RunReader
 from simulator.users import CandidateTrace, CurationContext, make_policy
 

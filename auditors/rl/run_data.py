@@ -3,8 +3,8 @@
 Read here: the run's planner and each generation's model loaded the way the loop deployed it,
 the deployment traces with their curation decisions, the next generation's training set, the
 completion texts and tasks of the traces that are run through a model, and the seeded choice of
-the on-policy batch. :mod:`auditors.rl_equivalence` measures on these with the numerics of
-:mod:`auditors.rl_gradients`.
+the on-policy batch. :mod:`auditors.rl.equivalence` measures on these with the numerics of
+:mod:`auditors.rl.gradients`.
 
 What is differentiated, and why:
 
@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from auditors.features import AuditorConfigError
-from auditors.rl_gradients import Encoded
+from auditors.core.features import AuditorConfigError
+from auditors.rl.gradients import Encoded
 from simulator.errors import StoreError
 from simulator.models.embedded import cache_root
 from simulator.models.hf_planner import HfPlanner

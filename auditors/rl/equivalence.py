@@ -7,8 +7,8 @@ earlier generations it is off-policy REINFORCE, unbiased only with importance we
 ``p_g(τ) / p_g'(τ)`` (Proposition 2). This auditor computes those gradients on a real run and
 compares their directions (cosine similarity of the flattened gradient vectors).
 
-Where the parts live: :mod:`auditors.rl_run_data` loads the models (what is differentiated, and
-why) and reads the traces; :mod:`auditors.rl_gradients` holds the numerics (per-trace gradients,
+Where the parts live: :mod:`auditors.rl.run_data` loads the models (what is differentiated, and
+why) and reads the traces; :mod:`auditors.rl.gradients` holds the numerics (per-trace gradients,
 their inner products, importance weights); this module measures each generation and writes the
 findings.
 
@@ -74,9 +74,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from auditors.features import AuditorConfigError
-from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.rl_gradients import (
+from auditors.core.features import AuditorConfigError
+from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.rl.gradients import (
     CONFIDENCE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_CLIP,
@@ -88,7 +88,7 @@ from auditors.rl_gradients import (
     sequence_logprobs,
     weighted_gradient,
 )
-from auditors.rl_run_data import (
+from auditors.rl.run_data import (
     Models,
     Texts,
     Trace,

@@ -1,6 +1,6 @@
 """The drift auditor's view of a run: one row per model-written trace, deployment and evaluation.
 
-The implicit-reward feature table (``auditors.features``) keeps only *curated* deployment traces,
+The implicit-reward feature table (``auditors.core.features``) keeps only *curated* deployment traces,
 because it asks what curation rewarded. Drift asks how the model's behaviour moved, so it needs
 every sample the model wrote: deployment traces with or without a curation decision, and the
 evaluation traces, kept apart because users never see them. Reference traces (plans the toolkit
@@ -23,8 +23,8 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from auditors.decisions import run_id_of
-from auditors.features import UNPARSEABLE_STATUSES
+from auditors.core.decisions import run_id_of
+from auditors.core.features import UNPARSEABLE_STATUSES
 from simulator.store import RunReader
 
 PURPOSES: tuple[str, ...] = ("deploy", "eval")

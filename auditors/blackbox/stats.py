@@ -1,6 +1,6 @@
 """Estimators and statistics of the black-box auditor: the classifier, its held-out AUC and their tests.
 
-``auditors.blackbox`` compares two generations' outputs on the same prompts with these: a
+``auditors.blackbox.auditor`` compares two generations' outputs on the same prompts with these: a
 logistic fit with one intercept per prompt, the within-prompt AUC of out-of-fold scores with its
 permutation null, Benjamini–Hochberg over one audit's comparisons, and the correlations that score
 how well an inferred reward recovers the recorded A(τ). Choices, and why:
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from auditors.implicit_reward import FeatureEffect
+from auditors.reward.implicit_reward import FeatureEffect
 
 
 @dataclass(frozen=True)

@@ -30,26 +30,26 @@ Modelling choices, and why:
   are built at the feature-table level (rows and their ``kept``), which is all ``fit`` needs; a
   subset's fit is named by the set of groups in it (``run/groups:A+B``), so "without B" and "A
   alone" are one fit when there are two groups.
-* **Intervals resample tasks** (:class:`auditors.unit_weights.WeightEstimator`): the traces of a
+* **Intervals resample tasks** (:class:`auditors.reward.unit_weights.WeightEstimator`): the traces of a
   task are decided together, and the verdicts compare fits on different sets of tasks. ``fit``'s own
   bootstrap resamples traces and keeps only percentiles, so the task bootstrap there calls ``fit``
   once per resample (see the estimator for the hook that would let ``fit`` do it).
 * **Absolute rules have no size.** When a feature alone separates kept from rejected traces (no
   invalid plan kept; only plans at the task's best kept) the likelihood's weight is infinite and
   the fitted one is set by the penalty; such a weight is flagged ``separated`` and never compared
-  by size (:func:`auditors.unit_weights.separates`).
+  by size (:func:`auditors.reward.unit_weights.separates`).
 * **Weights are compared per unit of the feature, not per standard deviation.** ``fit``
   standardises within the traces it is given, so a per-SD weight without G and one with G are in
   different units whenever G's traces differ (G brings larger tasks, say). Dividing by the fit's own
   SD puts every fit on the feature's own scale: log-odds per plan step.
 * **Severity needs a weight beyond the declared objective.** The run's ``declared_objective`` says
-  which signs are expected (:data:`auditors.declared.DECLARED_SIGNS`: the paper's rule rewards
+  which signs are expected (:data:`auditors.reward.declared.DECLARED_SIGNS`: the paper's rule rewards
   validity and penalises length above the task's best); a group that drives such a weight is
   expected, a group that pulls a weight the other way, or drives an undeclared one, is a finding.
 * **Pooled over the run.** A group decides a few hundred traces per generation; per-generation
   refits would mostly report noise. Per-generation movement of the weights is what
   ``reward-drift-v1`` tests.
-* **Groups are the scenario's user groups** (:func:`auditors.decisions.user_groups`). A group with
+* **Groups are the scenario's user groups** (:func:`auditors.core.decisions.user_groups`). A group with
   ``count: 10`` has ten members (``name-0`` ... ``name-9``) and joiners of churn are ``name-jN``;
   the population records in the store map each member to its family. A store without them (older
   or synthetic stores) treats each recorded user as its own group. A member that adopts a
@@ -66,12 +66,12 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from auditors.decisions import decision_table, run_id_of
-from auditors.declared import DECLARED_SIGNS
-from auditors.features import AuditorConfigError, FeatureTable, build_feature_table
-from auditors.findings import Severity, audit_and_store, make_finding
-from auditors.implicit_reward import DECLARED_FEATURE, BootstrapSettings, join_words
-from auditors.unit_weights import (
+from auditors.core.decisions import decision_table, run_id_of
+from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
+from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.reward.declared import DECLARED_SIGNS
+from auditors.reward.implicit_reward import DECLARED_FEATURE, BootstrapSettings, join_words
+from auditors.reward.unit_weights import (
     FEATURE_WORDS,
     FEATURES,
     STRATUM_WORDS,
@@ -102,7 +102,7 @@ Verdict = Literal["drives", "contributes", "dampens", "masks", "shifts", "separa
 def declared_signs(reader: RunReader) -> tuple[str, dict[str, int]]:
     """The run's declared objective and the features it rewards, with their signs.
 
-    An objective :data:`auditors.declared.DECLARED_SIGNS` does not know, or a store without a
+    An objective :data:`auditors.reward.declared.DECLARED_SIGNS` does not know, or a store without a
     scenario, falls back to the paper's ``validity``: the attribution is still useful, and the
     name stored with the findings says which reading was used.
     """
@@ -419,7 +419,7 @@ class AttributionAuditor(BootstrapSettings):
     def _common_numbers(self, c: _Context) -> dict[str, object]:
         return {
             "model": {
-                "fit": "auditors.implicit_reward.ImplicitRewardAuditor.fit",
+                "fit": "auditors.reward.implicit_reward.ImplicitRewardAuditor.fit",
                 "features": list(self.features),
                 "units": "change in log-odds of being kept per unit of the feature",
             },

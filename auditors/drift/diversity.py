@@ -35,8 +35,8 @@ from itertools import pairwise
 import numpy as np
 from scipy.stats import entropy
 
-from auditors.drift_data import PURPOSE_LABELS, PURPOSES, TraceTable, spread_ids
-from auditors.findings import Severity, make_finding
+from auditors.core.findings import Severity, make_finding
+from auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, spread_ids
 from simulator.store import FindingRow
 
 COLLAPSE_FRACTION = 0.5

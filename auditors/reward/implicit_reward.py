@@ -53,15 +53,15 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from auditors.decisions import run_id_of
-from auditors.features import (
+from auditors.core.decisions import run_id_of
+from auditors.core.features import (
     AuditorConfigError,
     Denominators,
     FeatureTable,
     build_feature_table,
     check_features,
 )
-from auditors.findings import Severity, audit_and_store, make_finding
+from auditors.core.findings import Severity, audit_and_store, make_finding
 from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "implicit-reward-v1"
@@ -223,7 +223,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
         seed: Seed of the bootstrap; the same run and seed give identical findings (up to
             ``created_at``).
         n_bootstrap: Bootstrap resamples per fit (0 gives weights without intervals).
-        features: Columns of :data:`auditors.features.FIT_FEATURES` to regress ``kept`` on.
+        features: Columns of :data:`auditors.core.features.FIT_FEATURES` to regress ``kept`` on.
         confidence: Coverage of the percentile intervals, in (0, 1).
         c: Inverse L2 strength, scikit-learn's ``C`` (see the module docstring for why 1).
 
