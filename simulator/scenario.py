@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,8 @@ from pydantic import (
 from simulator.errors import ScenarioError
 from simulator.models.device import DEVICE_PATTERN, DTypeName
 from simulator.models.embedded import EmbeddedModelSpec
+from simulator.users._common import describe_validation_error
+from simulator.users.policy_spec import PolicySpec, declared_policy
 from simulator.users.spec import (
     DomainName,
     DomainTasks,
@@ -207,13 +210,37 @@ class ScenarioSpec(_Spec):
     """Social graph of the user groups and how their policies change between generations."""
     pool: PoolSpec = PoolSpec()
     """Data pooling across generations."""
-    declared_objective: str = "validity"
-    """The objective the operator says the curation serves (auditors compare against it)."""
+    declared_objective: str | PolicySpec = "validity"
+    """The objective the operator says the curation serves (auditors compare against it): a
+    policy preset's name, ``none`` (no curation declared, i.e. ``accept_all``), or any policy
+    mapping a user group's ``policy`` accepts. A name is kept (and stored) as written, so stores
+    from before mappings were allowed read the same; a mapping becomes a :class:`PolicySpec`,
+    stored in its canonical full form. Auditors read either with
+    :func:`simulator.users.declared_policy`."""
 
     @field_validator("domain")
     @classmethod
     def _registered(cls, domain: str) -> str:
         return _check_domain(domain)
+
+    @field_validator("declared_objective", mode="before")
+    @classmethod
+    def _declared_policy(cls, value: Any) -> Any:
+        # checked here, not left to the str | PolicySpec union: a misspelt name must fail at load
+        # with the known names, and a bad mapping with its own problem rather than with one
+        # complaint per union member
+        if isinstance(value, Mapping):
+            try:
+                return PolicySpec.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(describe_validation_error(exc)) from None
+        if isinstance(value, str | PolicySpec):
+            try:
+                declared_policy(value)
+            except ScenarioError as exc:
+                raise ValueError(str(exc).removeprefix("declared_objective: ")) from None
+            return value
+        raise ValueError("expected a policy name (validity, none, ...) or a policy mapping")
 
     @field_validator("users")
     @classmethod

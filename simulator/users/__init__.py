@@ -10,12 +10,16 @@ Modules, one concern each:
 - ``traces``: :class:`CandidateTrace`, :class:`CurationContext`, :class:`Decision`;
 - ``stages``: per-trace checks (validity, noisy_validator, complacent, action_bias, adversarial);
 - ``selectors``: per-task selection (all, shortest, longest) and the exact keep-probability formula;
-- ``policy_spec``: stages + selector as a spec, the named presets, canonical policy names;
+- ``policy_spec``: stages + selector as a spec, the named presets, canonical policy names, the
+  declared objective as a policy (:func:`declared_policy`);
 - ``curation``: :class:`ComposedPolicy`, :class:`ValidityCuration` (``validity-v1``, the paper's),
   :func:`make_policy`, :data:`POLICIES`;
 - ``spec``: the YAML schema of ``users:`` and ``dynamics:``;
 - ``population``: :class:`Population`, :class:`PopulationDecision`;
 - ``graph`` / ``dynamics``: the social graph and what happens on it between generations.
+
+A scenario's ``declared_objective`` is a policy too: :func:`declared_policy` reads it (a name,
+``none``, or a policy mapping) from the scenario or the run store.
 
 YAML (full reference with every parameter and the exact keep probabilities: ``docs/users.md``)::
 
@@ -49,7 +53,14 @@ from simulator.users.curation import (
     make_policy,
 )
 from simulator.users.dynamics import describe_population, policy_params, step
-from simulator.users.policy_spec import PRESETS, PolicySpec, describe_policy, policy_name
+from simulator.users.policy_spec import (
+    NO_OBJECTIVE,
+    PRESETS,
+    PolicySpec,
+    declared_policy,
+    describe_policy,
+    policy_name,
+)
 from simulator.users.population import Population, PopulationDecision, TaskRequest, UserGroup
 from simulator.users.selectors import Selector
 from simulator.users.spec import (
@@ -77,6 +88,7 @@ from simulator.users.stages import (
 from simulator.users.traces import CandidateTrace, CurationContext, Decision, parse_actions
 
 __all__ = [
+    "NO_OBJECTIVE",
     "POLICIES",
     "PRESETS",
     "STAGES",
@@ -110,6 +122,7 @@ __all__ = [
     "UserGroupSpec",
     "ValidityCuration",
     "ValidityStage",
+    "declared_policy",
     "describe_policy",
     "describe_population",
     "make_policy",

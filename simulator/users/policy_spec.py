@@ -24,7 +24,8 @@ from typing import Any
 
 from pydantic import ValidationError, model_validator
 
-from simulator.users._common import FrozenSpec, format_value
+from simulator.errors import ScenarioError
+from simulator.users._common import FrozenSpec, format_value, validate_spec
 from simulator.users.selectors import Selector
 from simulator.users.stages import STAGES, Stage, StageSpec, ValidityStage
 
@@ -151,3 +152,40 @@ def describe_policy(spec: PolicySpec) -> str:
     else:
         checks = "keep a trace that passes " + " and ".join(s.describe() for s in spec.stages)
     return f"{checks}; {_SELECT_TEXT[spec.select]}"
+
+
+NO_OBJECTIVE = "none"
+"""The ``declared_objective`` that declares no curation; it means the same as ``accept_all``."""
+
+
+def declared_policy(value: str | Mapping[str, Any] | PolicySpec) -> PolicySpec:
+    """The policy a scenario's ``declared_objective`` declares, from the scenario file or from the
+    run store's ``runs.scenario_json``.
+
+    The declared objective is itself a curation policy (what a user following the declaration
+    would keep), so auditors can run it on the same candidates the users saw. Accepted: a preset
+    name (``validity``), ``none`` (no curation declared: ``accept_all``), or a mapping in any form
+    a user's policy takes (``{noisy_validator: {false_accept: 0.2}}``, ``{stages: [validity],
+    select: all}``, or the canonical ``{stages: [{kind: validity}], select: all}`` that the store
+    holds). The store keeps a name as the string written (so stores from before mappings were
+    allowed read the same) and a mapping as that canonical form.
+
+    Raises:
+        ScenarioError: for an unknown name (listing the known ones) or an invalid mapping.
+    """
+    if isinstance(value, PolicySpec):
+        return value
+    if isinstance(value, str):
+        if value == NO_OBJECTIVE:
+            return PolicySpec.model_validate("accept_all")
+        if value not in PRESETS:
+            raise ScenarioError(
+                f"declared_objective: unknown policy {value!r}; known: "
+                f"{sorted([*PRESETS, NO_OBJECTIVE])}, or a policy mapping as in users[].policy"
+            )
+        return PolicySpec.model_validate(value)
+    if isinstance(value, Mapping):
+        return validate_spec(PolicySpec, value, where="declared_objective")
+    raise ScenarioError(
+        f"declared_objective: expected a policy name or a policy mapping, got {value!r}"
+    )

@@ -154,3 +154,30 @@ def test_bad_policy_parameters_through_make_policy() -> None:
         make_policy("validity", strict=True)
     with pytest.raises(ScenarioError, match=r"policy\.stages\.1\.action_bias\.direction"):
         make_policy("action_bias", action="stack", direction="sideways")
+
+
+@pytest.mark.parametrize(("value", "name"), [
+    ("validity", "validity-v1"),
+    ("shortest", "validity-v1"),
+    ("none", "accept_all-v1"),
+    ("accept_all", "accept_all-v1"),
+    ({"noisy_validator": {"false_accept": 0.2}}, "noisy_validator-v1(false_accept=0.2,false_reject=0.05)"),
+    ({"stages": ["validity"], "select": "all"}, "validity-v1>all"),
+    ({"stages": [{"kind": "validity"}], "select": "all"}, "validity-v1>all"),  # as the store holds it
+])
+def test_declared_policy_reads_every_form_a_scenario_or_store_holds(value: object, name: str) -> None:
+    spec = users.declared_policy(value)  # type: ignore[arg-type]
+    assert isinstance(spec, PolicySpec) and users.policy_name(spec) == name
+    assert users.declared_policy(spec) is spec
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("fame", r"unknown policy 'fame'; known: \['accept_all', .*'none', .*'validity'\]"),
+    ({"noisy_validator": {"false_accept": 1.5}},
+     r"declared_objective\.stages\.0\.noisy_validator\.false_accept"),
+    ({"stages": ["fame"]}, r"declared_objective\.stages\.0"),
+    (None, "expected a policy name or a policy mapping"),
+])
+def test_declared_policy_rejects_unknown_objectives_clearly(value: object, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        users.declared_policy(value)  # type: ignore[arg-type]
