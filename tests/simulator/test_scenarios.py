@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -15,11 +16,12 @@ from simulator.errors import ScenarioError
 from simulator.loop import run_scenario
 from simulator.scenario import load_scenario
 from simulator.store import RunReader
+from simulator.users import Population, declared_policy
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 REQUIRED = {"quickstart", "no_curation", "length_bias", "complacent_users", "adversarial_minority",
             "noisy_validators", "polarized_population", "replace_vs_accumulate",
-            "paper_blocksworld_rovers_sokoban", "paper_ipc10"}
+            "paper_blocksworld_rovers_sokoban", "paper_ipc10", "validity_all", "reward_drift"}
 runner = CliRunner()
 
 
@@ -94,3 +96,30 @@ def test_polarized_population_runs_with_its_dynamics(
     assert inside > 3 * (len(edges) - inside), "a two-cluster graph is mostly intra-community"
     assert after["generation"] == 1 and isinstance(after["changes"], list)
     assert users <= set(community)
+
+
+def test_validity_all_users_follow_the_declared_objective() -> None:
+    spec, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "validity_all"))
+    quickstart, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "quickstart"))
+    declared = declared_policy(json.loads(spec.to_json())["declared_objective"])
+    assert [u.policy for u in spec.users] == [declared]
+    assert declared.select == "all" and [s.kind for s in declared.stages] == ["validity"]
+    for section in ("deploy", "evaluation", "training", "pool", "model", "generations", "seed"):
+        assert getattr(spec, section) == getattr(quickstart, section), section
+
+
+def test_reward_drift_plants_the_converts_switch_at_generation_2() -> None:
+    spec, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "reward_drift"))
+    length_bias, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "length_bias"))
+    assert spec.model == length_bias.model and spec.model.embedded.pretrain_detour_share == 0.3
+    assert spec.declared_objective == "validity"
+    pop = Population.from_spec(spec.population_spec(), seed=0)
+    names = []
+    for g in range(spec.generations + 1):
+        if g:
+            pop, record = pop.step(np.random.default_rng(g), generation=g)
+            assert bool(record["changes"]) == (g == 2)
+        names.append({n: p.name for n, p in zip(pop.names, pop.policies, strict=True)})
+    assert [n["converts"] for n in names] == ["validity-v1"] * 2 + ["longest-v1"] * 4
+    assert {n["validators"] for n in names} == {"validity-v1"}
+    assert list(pop.weights) == pytest.approx([0.6, 0.4])
