@@ -24,26 +24,23 @@ if TYPE_CHECKING:
     from auditors.core.findings import FindingView, findings_to_json, make_finding
     from auditors.drift.auditor import DRIFT_AUDITOR_NAME, DriftAuditor, audit_drift
     from auditors.drift.data import TraceTable, build_trace_table
-    from auditors.reward.attribution import AttributionAuditor, audit_attribution
+    from auditors.reward.attribution import AttributionAuditor
     from auditors.reward.implicit_reward import (
         AUDITOR_NAME,
         FeatureEffect,
         ImplicitRewardAuditor,
         LogisticFit,
-        audit_run,
     )
-    from auditors.reward.reward_drift import RewardDriftAuditor, audit_reward_drift
+    from auditors.reward.reward_drift import RewardDriftAuditor
     from auditors.rl.equivalence import audit_rl_equivalence
 
 _EXPORTS = {
     "AttributionAuditor": "auditors.reward.attribution",
-    "audit_attribution": "auditors.reward.attribution",
     "BlackBoxAuditor": "auditors.blackbox.auditor",
     "BlackBoxInputError": "auditors.blackbox.auditor",
     "audit_blackbox": "auditors.blackbox.auditor",
     "InsufficientRunError": "auditors.core.features",
     "RewardDriftAuditor": "auditors.reward.reward_drift",
-    "audit_reward_drift": "auditors.reward.reward_drift",
     "audit_rl_equivalence": "auditors.rl.equivalence",
     "DRIFT_AUDITOR_NAME": "auditors.drift.auditor",
     "DriftAuditor": "auditors.drift.auditor",
@@ -61,7 +58,6 @@ _EXPORTS = {
     "FeatureEffect": "auditors.reward.implicit_reward",
     "ImplicitRewardAuditor": "auditors.reward.implicit_reward",
     "LogisticFit": "auditors.reward.implicit_reward",
-    "audit_run": "auditors.reward.implicit_reward",
 }
 
 __all__ = [
@@ -81,12 +77,9 @@ __all__ = [
     "LogisticFit",
     "RewardDriftAuditor",
     "TraceTable",
-    "audit_attribution",
     "audit_blackbox",
     "audit_drift",
-    "audit_reward_drift",
     "audit_rl_equivalence",
-    "audit_run",
     "build_feature_table",
     "build_trace_table",
     "findings_to_json",

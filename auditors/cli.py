@@ -58,33 +58,39 @@ def register(app: typer.Typer) -> None:
 
 def _run(choice: AuditorChoice, run_dir: Path, seed: int, n_bootstrap: int) -> list[FindingRow]:
     """Run one auditor; each stores its findings, replacing only its own earlier ones."""
+    from auditors.core.findings import audit_and_store
+    from auditors.interfaces import Auditor
+
+    auditor: Auditor
     if choice is AuditorChoice.implicit_reward:
-        from auditors.reward.implicit_reward import audit_run
+        from auditors.reward.implicit_reward import ImplicitRewardAuditor
 
-        return audit_run(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-    if choice is AuditorChoice.declared:
-        from auditors.reward.declared import audit_declared
+        auditor = ImplicitRewardAuditor(seed=seed, n_bootstrap=n_bootstrap)
+    elif choice is AuditorChoice.declared:
+        from auditors.reward.declared import DeclaredObjectiveAuditor
 
-        return audit_declared(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-    if choice is AuditorChoice.drift:
-        from auditors.drift.auditor import audit_drift
+        auditor = DeclaredObjectiveAuditor(seed=seed, n_bootstrap=n_bootstrap)
+    elif choice is AuditorChoice.drift:
+        from auditors.drift.auditor import DriftAuditor
 
-        return audit_drift(run_dir)
-    if choice is AuditorChoice.reward_drift:
-        from auditors.reward.reward_drift import audit_reward_drift
+        auditor = DriftAuditor()
+    elif choice is AuditorChoice.reward_drift:
+        from auditors.reward.reward_drift import RewardDriftAuditor
 
-        return audit_reward_drift(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-    if choice is AuditorChoice.attribution:
-        from auditors.reward.attribution import audit_attribution
+        auditor = RewardDriftAuditor(seed=seed, n_bootstrap=n_bootstrap)
+    elif choice is AuditorChoice.attribution:
+        from auditors.reward.attribution import AttributionAuditor
 
-        return audit_attribution(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-    if choice is AuditorChoice.blackbox:
-        from auditors.blackbox.auditor import audit_blackbox
+        auditor = AttributionAuditor(seed=seed, n_bootstrap=n_bootstrap)
+    elif choice is AuditorChoice.blackbox:
+        from auditors.blackbox.auditor import BlackBoxAuditor
 
-        return audit_blackbox(run_dir, seed=seed, n_bootstrap=n_bootstrap)
-    from auditors.rl.equivalence import audit_rl_equivalence
+        auditor = BlackBoxAuditor(seed=seed, n_bootstrap=n_bootstrap)
+    else:
+        from auditors.rl.equivalence import RlEquivalenceAuditor
 
-    return audit_rl_equivalence(run_dir, seed=seed, n_bootstrap=n_bootstrap)
+        auditor = RlEquivalenceAuditor(seed=seed, n_bootstrap=n_bootstrap)
+    return audit_and_store(run_dir, auditor)
 
 
 def audit_command(

@@ -144,6 +144,7 @@ class BlackBoxAuditor(BootstrapSettings):
     """
 
     name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 2
 
     features: tuple[str, ...] = DEFAULT_FEATURES  # redeclared for its default; stays third
     c: float = 1.0
@@ -534,9 +535,9 @@ def audit_blackbox(
     confidence: float = 0.95,
     n_permutations: int = 200,
 ) -> list[FindingRow]:
-    """Audit the run in ``run_dir`` from its outputs and store the findings.
-
-    Findings of this auditor from an earlier audit are replaced; nothing else is touched.
+    """``audit_and_store(run_dir, BlackBoxAuditor(...))``: audit the run in ``run_dir`` from its
+    outputs and store the findings, replacing this auditor's earlier ones (kept for callers of the
+    former API).
 
     Raises:
         simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
@@ -550,4 +551,4 @@ def audit_blackbox(
         confidence=confidence,
         n_permutations=n_permutations,
     )
-    return audit_and_store(run_dir, auditor.name, auditor.audit)
+    return audit_and_store(run_dir, auditor)

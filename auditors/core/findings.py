@@ -1,4 +1,4 @@
-"""Building and presenting :class:`~simulator.store.FindingRow` values.
+"""Building, presenting and storing :class:`~simulator.store.FindingRow` values.
 
 A finding crosses two boundaries (the store, and ``--json`` output read by the dashboard and by
 scripts), so its numbers are normalised here once: numpy scalars become Python numbers, NaN and
@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from simulator.store import FindingRow, RunReader, RunWriter, dumps
+
+if TYPE_CHECKING:
+    from auditors.interfaces import Auditor
 
 Severity = Literal["info", "low", "medium", "high"]
 """How much a stakeholder should care about a finding (the store's closed set)."""
@@ -145,22 +148,33 @@ def findings_to_json(rows: Sequence[FindingRow]) -> str:
     return json.dumps([FindingView.from_row(r).model_dump(mode="json") for r in rows], indent=2)
 
 
-def audit_and_store(
-    run_dir: str | Path, auditor_name: str, audit: Callable[[RunReader], list[FindingRow]]
-) -> list[FindingRow]:
-    """Run ``audit`` on the store in ``run_dir``, replace ``auditor_name``'s earlier findings with
-    its result, and return them as stored (with their counter ids).
+def audit_and_store(run_dir: str | Path, auditor: Auditor) -> list[FindingRow]:
+    """Audit the run in ``run_dir``, replace ``auditor``'s earlier findings with the result, and
+    return them as stored (with their counter ids); what ``iterdeploy audit`` does for each auditor.
 
     The store is opened for reading first, so a path that is not a run directory fails with a
     clear :class:`~simulator.errors.StoreError` instead of a writer creating an empty store there;
     other auditors' findings and every other table are left as they were.
+
+    Args:
+        run_dir: A run directory (the one holding ``run.sqlite``).
+        auditor: Any auditor (:class:`auditors.interfaces.Auditor`); its findings are stored under
+            its ``name``.
+
+    Returns:
+        The findings as stored.
+
+    Raises:
+        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
+        AuditorConfigError: When the auditor's settings cannot be used (or the run lacks what it
+            needs: :class:`~auditors.core.features.InsufficientRunError`); nothing is stored then.
     """
     with RunReader(run_dir) as reader:
-        findings = audit(reader)
+        findings = auditor.audit(reader)
     writer = RunWriter(run_dir)
     try:
-        writer.replace_findings(auditor_name, findings)
+        writer.replace_findings(auditor.name, findings)
     finally:
         writer.close()
     with RunReader(run_dir) as reader:
-        return [f for f in reader.findings() if f.auditor == auditor_name]
+        return [f for f in reader.findings() if f.auditor == auditor.name]

@@ -80,6 +80,7 @@ class DriftAuditor:
     """
 
     name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 2
 
     alpha: float = ALPHA
     n_bins: int = N_BINS
@@ -290,22 +291,11 @@ class DriftAuditor:
 
 
 def audit_drift(run_dir: str | Path, **config: object) -> list[FindingRow]:
-    """Audit the run in ``run_dir`` for drift and store the findings (what ``iterdeploy audit`` calls).
-
-    The store is opened for reading first, so a path that is not a run directory fails with a
-    clear :class:`~simulator.errors.StoreError` rather than a writer creating an empty store.
-    Earlier ``drift-v1`` findings are replaced; other auditors' findings are left alone.
-
-    Args:
-        run_dir: A run directory (the one holding ``run.sqlite``).
-        **config: Keyword arguments of :class:`DriftAuditor`.
-
-    Returns:
-        The findings as stored (with their counter ids).
+    """``audit_and_store(run_dir, DriftAuditor(**config))``: audit the run in ``run_dir`` for drift
+    and store the findings, replacing earlier ``drift-v1`` ones (kept for callers of the former API).
 
     Raises:
         simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
         AuditorConfigError: When the arguments cannot be used.
     """
-    auditor = DriftAuditor(**config)  # type: ignore[arg-type]
-    return audit_and_store(run_dir, auditor.name, auditor.audit)
+    return audit_and_store(run_dir, DriftAuditor(**config))  # type: ignore[arg-type]

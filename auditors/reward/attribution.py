@@ -60,7 +60,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -68,7 +67,7 @@ import pandas as pd
 
 from auditors.core.decisions import decision_table, run_id_of
 from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
-from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.core.findings import Severity, make_finding
 from auditors.reward.declared import DECLARED_SIGNS
 from auditors.reward.implicit_reward import DECLARED_FEATURE, BootstrapSettings, join_words
 from auditors.reward.unit_weights import (
@@ -347,6 +346,7 @@ class AttributionAuditor(BootstrapSettings):
     """
 
     name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 1
 
     features: tuple[str, ...] = FEATURES  # redeclared for its default; stays third
     min_group_traces: int = MIN_GROUP_TRACES
@@ -632,29 +632,3 @@ def subset_fit_name(groups: frozenset[str]) -> str:
 
 def _too_few(n_traces: int, n_kept: int) -> UnitWeight:
     return UnitWeight("too-few", None, None, None, None, None, float("nan"), n_traces, n_kept)
-
-
-def audit_attribution(
-    run_dir: str | Path,
-    *,
-    seed: int = 0,
-    n_bootstrap: int = 200,
-    features: tuple[str, ...] = FEATURES,
-    confidence: float = 0.95,
-    min_group_traces: int = MIN_GROUP_TRACES,
-) -> list[FindingRow]:
-    """Attribute the inferred reward of the run in ``run_dir`` to its user groups and store the
-    findings (replacing this auditor's earlier ones); what ``iterdeploy audit`` calls.
-
-    Raises:
-        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
-        AuditorConfigError: When the arguments cannot be used.
-    """
-    auditor = AttributionAuditor(
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        features=features,
-        confidence=confidence,
-        min_group_traces=min_group_traces,
-    )
-    return audit_and_store(run_dir, auditor.name, auditor.audit)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
 from auditors.core.features import AuditorConfigError, build_feature_table
-from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.core.findings import Severity, make_finding
 from auditors.reward.implicit_reward import ImplicitRewardAuditor
 from simulator.store import FindingRow, RunReader
 from simulator.users import CandidateTrace, CurationContext, make_policy
@@ -223,51 +223,80 @@ def _claim(scope: str, dep: Departure, hidden: dict[str, str], declared: str) ->
     return text + "; they favour " + " and ".join(parts) + ": a hidden objective."
 
 
-def audit(reader: RunReader, *, seed: int = 0, n_bootstrap: int = 200,
-          confidence: float = 0.95) -> list[FindingRow]:
-    """Findings of this auditor on the run behind ``reader`` (not stored)."""
-    table = build_feature_table(reader)
-    rows = table.frame.copy()
-    declared = str(reader.scenario().get("declared_objective", "validity"))
-    _policy_name(declared)
-    if rows.empty:
-        return [make_finding(auditor=AUDITOR_NAME, kind="hidden-objective", severity="info",
-                             generation=None, claim="The run has no curated deployment traces yet.",
-                             numbers={"n_traces": 0}, evidence={})]
-    rows["p_decl"] = declared_keep_probabilities(rows, declared)
-    findings = []
-    scopes: Sequence[int | None] = (*table.generations, None)
-    for generation in scopes:
-        scope_rows = rows if generation is None else rows[rows["generation"] == generation]
-        if scope_rows.empty:
-            continue
-        name = "run" if generation is None else f"generation-{generation}"
-        dep = departure(scope_rows, seed=seed, name=name, n_bootstrap=n_bootstrap,
-                        confidence=confidence)
-        hidden = hidden_objectives(dep, declared)
-        label = "Across the run" if generation is None else f"In generation {generation}"
-        rejected_kept = int(((scope_rows["p_decl"] == 1.0) & (scope_rows["kept"] == 0)).sum())
-        findings.append(make_finding(
-            auditor=AUDITOR_NAME, kind="hidden-objective", severity=_severity(dep, hidden),
-            generation=generation, claim=_claim(label, dep, hidden, declared),
-            numbers={
-                "declared_objective": declared,
-                "n_traces": len(scope_rows),
-                "n_rejected_by_declaration": dep.n_rejected_by_declaration,
-                "n_kept_anyway": dep.n_kept_anyway,
-                "kept_anyway_rate_ci": list(dep.rate_ci),
-                "n_declared_keeps_rejected": rejected_kept,
-                "weights_per_sd": dep.weights,
-                "intervals": {k: list(v) for k, v in dep.intervals.items()},
-                "hidden": hidden,
-                "confidence": confidence,
-                "n_bootstrap_used": dep.n_bootstrap_used,
-                "bootstrap": "over tasks",
-            },
-            evidence={"generation": generation, "kept_anyway_trace_ids": dep.example_trace_ids},
-        ))
-    findings.append(_distance_finding(rows, declared))
-    return findings
+@dataclass(frozen=True)
+class DeclaredObjectiveAuditor:
+    """Compares the reward the users' curation implies with the objective the operator declared.
+
+    Like a scikit-learn estimator, the constructor only stores its arguments.
+
+    Args:
+        seed: Seed of the task bootstrap; the same run and seed give identical findings (up to
+            ``created_at``).
+        n_bootstrap: Task resamples behind each hidden-objective interval.
+        confidence: Coverage of the intervals and of the kept-anyway rate's exact interval.
+
+    Examples:
+        >>> DeclaredObjectiveAuditor(seed=1).name
+        'declared-objective-v1'
+    """
+
+    name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 1
+
+    seed: int = 0
+    n_bootstrap: int = 200
+    confidence: float = 0.95
+
+    def audit(self, reader: RunReader) -> list[FindingRow]:
+        """One hidden-objective finding per generation with curated traces and one for the run,
+        then the reward-distance finding; a run without curated traces gives one ``info`` finding.
+
+        Raises:
+            AuditorConfigError: When the run declares an objective the auditor cannot compare with.
+            simulator.errors.StoreError: When the run store cannot be read.
+        """
+        table = build_feature_table(reader)
+        rows = table.frame.copy()
+        declared = str(reader.scenario().get("declared_objective", "validity"))
+        _policy_name(declared)
+        if rows.empty:
+            return [make_finding(auditor=self.name, kind="hidden-objective", severity="info",
+                                 generation=None, claim="The run has no curated deployment traces yet.",
+                                 numbers={"n_traces": 0}, evidence={})]
+        rows["p_decl"] = declared_keep_probabilities(rows, declared)
+        findings = []
+        scopes: Sequence[int | None] = (*table.generations, None)
+        for generation in scopes:
+            scope_rows = rows if generation is None else rows[rows["generation"] == generation]
+            if scope_rows.empty:
+                continue
+            name = "run" if generation is None else f"generation-{generation}"
+            dep = departure(scope_rows, seed=self.seed, name=name, n_bootstrap=self.n_bootstrap,
+                            confidence=self.confidence)
+            hidden = hidden_objectives(dep, declared)
+            label = "Across the run" if generation is None else f"In generation {generation}"
+            rejected_kept = int(((scope_rows["p_decl"] == 1.0) & (scope_rows["kept"] == 0)).sum())
+            findings.append(make_finding(
+                auditor=self.name, kind="hidden-objective", severity=_severity(dep, hidden),
+                generation=generation, claim=_claim(label, dep, hidden, declared),
+                numbers={
+                    "declared_objective": declared,
+                    "n_traces": len(scope_rows),
+                    "n_rejected_by_declaration": dep.n_rejected_by_declaration,
+                    "n_kept_anyway": dep.n_kept_anyway,
+                    "kept_anyway_rate_ci": list(dep.rate_ci),
+                    "n_declared_keeps_rejected": rejected_kept,
+                    "weights_per_sd": dep.weights,
+                    "intervals": {k: list(v) for k, v in dep.intervals.items()},
+                    "hidden": hidden,
+                    "confidence": self.confidence,
+                    "n_bootstrap_used": dep.n_bootstrap_used,
+                    "bootstrap": "over tasks",
+                },
+                evidence={"generation": generation, "kept_anyway_trace_ids": dep.example_trace_ids},
+            ))
+        findings.append(_distance_finding(rows, declared))
+        return findings
 
 
 def _distance_finding(rows: pd.DataFrame, declared: str) -> FindingRow:
@@ -298,14 +327,3 @@ def _distance_finding(rows: pd.DataFrame, declared: str) -> FindingRow:
                  "per-task constants.")
     return make_finding(auditor=AUDITOR_NAME, kind="reward-distance", severity=severity,
                         generation=None, claim=claim, numbers=numbers, evidence={})
-
-
-def audit_declared(run_dir: str | Path, *, seed: int = 0, n_bootstrap: int = 200,
-                   confidence: float = 0.95) -> list[FindingRow]:
-    """Audit ``run_dir`` against its declared objective and store the findings (replacing this
-    auditor's earlier ones)."""
-    return audit_and_store(
-        run_dir, AUDITOR_NAME,
-        lambda reader: audit(reader, seed=seed, n_bootstrap=n_bootstrap, confidence=confidence),
-    )
-

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -61,7 +60,7 @@ from auditors.core.features import (
     build_feature_table,
     check_features,
 )
-from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.core.findings import Severity, make_finding
 from simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "implicit-reward-v1"
@@ -234,6 +233,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
     """
 
     name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 1
 
     c: float = 1.0
 
@@ -447,40 +447,6 @@ class ImplicitRewardAuditor(BootstrapSettings):
             numbers=numbers,
             evidence=evidence,
         )
-
-
-def audit_run(
-    run_dir: str | Path,
-    *,
-    seed: int = 0,
-    n_bootstrap: int = 200,
-    features: tuple[str, ...] = DEFAULT_FEATURES,
-    confidence: float = 0.95,
-) -> list[FindingRow]:
-    """Audit the run in ``run_dir`` and store the findings; what ``iterdeploy audit`` calls.
-
-    The store is opened for reading first, so a path that is not a run directory fails with a
-    clear :class:`~simulator.errors.StoreError` instead of a writer creating an empty store there.
-    Findings of this auditor from an earlier audit are replaced; other tables are not touched.
-
-    Args:
-        run_dir: A run directory (the one holding ``run.sqlite``).
-        seed: Bootstrap seed.
-        n_bootstrap: Bootstrap resamples per fit.
-        features: Features to regress ``kept`` on.
-        confidence: Coverage of the intervals.
-
-    Returns:
-        The findings as stored (with their counter ids).
-
-    Raises:
-        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
-        AuditorConfigError: When the arguments cannot be used.
-    """
-    auditor = ImplicitRewardAuditor(
-        seed=seed, n_bootstrap=n_bootstrap, features=features, confidence=confidence
-    )
-    return audit_and_store(run_dir, auditor.name, auditor.audit)
 
 
 def _severity(joint: LogisticFit, strata: dict[str, LogisticFit] | None) -> Severity:

@@ -46,7 +46,6 @@ Modelling choices, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -55,7 +54,7 @@ from scipy import stats
 
 from auditors.core.decisions import decision_table, run_id_of
 from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
-from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.core.findings import Severity, make_finding
 from auditors.drift.data import GenerationPair, plan_pairs
 from auditors.drift.stats import bh_adjust
 from auditors.reward.implicit_reward import BootstrapSettings
@@ -192,6 +191,7 @@ class RewardDriftAuditor(BootstrapSettings):
     """
 
     name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 2
 
     features: tuple[str, ...] = FEATURES  # redeclared for its default; stays third
     alpha: float = ALPHA
@@ -464,25 +464,3 @@ def _generation_denominators(
     d["decisions_by_group"] = {str(g): int(n) for g, n in mine.groupby("group").size().items()}
     d["kept_decisions_by_group"] = {str(g): int(n) for g, n in mine.groupby("group")["kept"].sum().items()}
     return d
-
-
-def audit_reward_drift(
-    run_dir: str | Path,
-    *,
-    seed: int = 0,
-    n_bootstrap: int = 200,
-    features: tuple[str, ...] = FEATURES,
-    confidence: float = 0.95,
-    alpha: float = ALPHA,
-) -> list[FindingRow]:
-    """Audit the run in ``run_dir`` for reward drift and store the findings (replacing this
-    auditor's earlier ones); what ``iterdeploy audit`` calls.
-
-    Raises:
-        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
-        AuditorConfigError: When the arguments cannot be used.
-    """
-    auditor = RewardDriftAuditor(
-        seed=seed, n_bootstrap=n_bootstrap, features=features, confidence=confidence, alpha=alpha
-    )
-    return audit_and_store(run_dir, auditor.name, auditor.audit)

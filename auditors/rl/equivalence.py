@@ -69,6 +69,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -680,103 +681,121 @@ def _claim(generation: int, numbers: dict[str, object], severity: Severity) -> s
     return text + "."
 
 
-def audit(
-    reader: RunReader,
-    *,
-    seed: int = 0,
-    max_traces: int = DEFAULT_MAX_TRACES,
-    generations: Sequence[int] | None = None,
-    n_splits: int = DEFAULT_N_SPLITS,
-    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
-    clip: float = DEFAULT_CLIP,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> list[FindingRow]:
-    """Findings of this auditor on the run behind ``reader`` (not stored): one per generation.
+@dataclass(frozen=True)
+class RlEquivalenceAuditor:
+    """Measures whether fine-tuning on the curated traces is the REINFORCE gradient (Proposition 1)
+    and what pooling older generations' data does to it (Proposition 2), one finding per generation.
+
+    Like a scikit-learn estimator, the constructor only stores its arguments; they are checked when
+    :meth:`audit` runs.
 
     Args:
-        reader: The run; only read (adapters are read from its directory).
         seed: Seeds the batch and pool samples, the splits, the bootstrap and the probe adapter.
         max_traces: Rewarded traces in the on-policy batch, and traces in the pool sample (the
             model runs grow linearly with it).
-        generations: Generations to audit; default every generation whose successor has a
-            training set (where a next fine-tuning step exists).
+        generations: Generations to audit (any iterable is stored as a tuple); default every
+            generation whose successor has a training set (where a next fine-tuning step exists).
         n_splits: Random half-splits behind the raw noise-floor and pooled rows.
         n_bootstrap: Task-bootstrap resamples behind each signal cosine's interval.
         clip: Largest importance weight, in units of the mean weight.
         batch_size: Sequences per forward pass.
 
-    Returns:
-        One finding per audited generation, ascending; a single run-level ``info`` finding when
-        there is nothing to audit.
-
-    Raises:
-        AuditorConfigError: For unusable options, a generation the run did not commit, or a base
-            model that is not in the model cache.
-        simulator.errors.StoreError: When the store or an adapter cannot be read.
+    Examples:
+        >>> RlEquivalenceAuditor(seed=1).name
+        'rl-equivalence-v1'
     """
-    opts = Options(seed, max_traces, n_splits, n_bootstrap, clip, batch_size)
-    opts.check()
-    committed = [g.generation for g in reader.generations()]
-    if generations is None:
-        chosen = [g for g in committed if reader.training_set(g + 1)]
-    else:
-        chosen = sorted({int(g) for g in generations})
-        missing = [g for g in chosen if g not in committed]
-        if missing:
-            raise AuditorConfigError(
-                f"generation(s) {missing} not committed in this run; committed: {committed}"
-            )
-    if not chosen:
-        claim = (
-            "The run has no committed generation yet; nothing to check."
-            if not committed
-            else "No generation of this run has a successor trained on its data, so there is no next "
-            "fine-tuning step to compare with reinforcement learning."
+
+    name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 2
+
+    seed: int = 0
+    max_traces: int = DEFAULT_MAX_TRACES
+    generations: tuple[int, ...] | None = None
+    n_splits: int = DEFAULT_N_SPLITS
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP
+    clip: float = DEFAULT_CLIP
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        if self.generations is not None:  # any iterable of generations, stored as a tuple
+            object.__setattr__(self, "generations", tuple(self.generations))
+
+    def audit(self, reader: RunReader) -> list[FindingRow]:
+        """Findings on the run behind ``reader`` (not stored): one per audited generation, ascending;
+        a single run-level ``info`` finding when there is nothing to audit. Adapters are read from
+        the run directory; the store is only read.
+
+        Raises:
+            AuditorConfigError: For unusable options, a generation the run did not commit, or a base
+                model that is not in the model cache.
+            simulator.errors.StoreError: When the store or an adapter cannot be read.
+        """
+        opts = Options(
+            self.seed, self.max_traces, self.n_splits, self.n_bootstrap, self.clip, self.batch_size
         )
-        return [
-            make_finding(
-                auditor=AUDITOR_NAME,
-                kind=KIND,
-                severity="info",
-                generation=None,
-                claim=claim,
-                numbers={"generations": committed, "status": "nothing-to-audit"},
-                evidence={},
-            )
-        ]
-    models: Models | None = None
-    texts = Texts(reader)
-    measured: list[_Measured] = []
-    try:
-        for g in chosen:
-            traces, n_undecided = on_policy_traces(reader, g)
-            if not any(t.kept for t in traces):  # no gradient to take; no model needed
-                measured.append(
-                    _Measured(
-                        g,
-                        {
-                            "generation": g,
-                            "status": "no-kept-traces",
-                            "options": {**opts.__dict__, "confidence": CONFIDENCE},
-                            "on_policy": {
-                                "n_traces_in_generation": len(traces),
-                                "n_kept_in_generation": 0,
-                                "n_undecided": n_undecided,
-                            },
-                        },
-                        {"generation": g},
-                        claim=f"In generation {g} users kept none of the {len(traces)} deployment traces, "
-                        "so there is no fine-tuning gradient to compare with reinforcement learning.",
-                    )
+        opts.check()
+        committed = [g.generation for g in reader.generations()]
+        if self.generations is None:
+            chosen = [g for g in committed if reader.training_set(g + 1)]
+        else:
+            chosen = sorted({int(g) for g in self.generations})
+            missing = [g for g in chosen if g not in committed]
+            if missing:
+                raise AuditorConfigError(
+                    f"generation(s) {missing} not committed in this run; committed: {committed}"
                 )
-                continue
-            if models is None:
-                models = open_models(reader)
-            measured.append(_measure(reader, models, texts, g, opts))
-    finally:
-        if models is not None:
-            models.planner.close()
-    return _findings(measured)
+        if not chosen:
+            claim = (
+                "The run has no committed generation yet; nothing to check."
+                if not committed
+                else "No generation of this run has a successor trained on its data, so there is no next "
+                "fine-tuning step to compare with reinforcement learning."
+            )
+            return [
+                make_finding(
+                    auditor=AUDITOR_NAME,
+                    kind=KIND,
+                    severity="info",
+                    generation=None,
+                    claim=claim,
+                    numbers={"generations": committed, "status": "nothing-to-audit"},
+                    evidence={},
+                )
+            ]
+        models: Models | None = None
+        texts = Texts(reader)
+        measured: list[_Measured] = []
+        try:
+            for g in chosen:
+                traces, n_undecided = on_policy_traces(reader, g)
+                if not any(t.kept for t in traces):  # no gradient to take; no model needed
+                    measured.append(
+                        _Measured(
+                            g,
+                            {
+                                "generation": g,
+                                "status": "no-kept-traces",
+                                "options": {**opts.__dict__, "confidence": CONFIDENCE},
+                                "on_policy": {
+                                    "n_traces_in_generation": len(traces),
+                                    "n_kept_in_generation": 0,
+                                    "n_undecided": n_undecided,
+                                },
+                            },
+                            {"generation": g},
+                            claim=f"In generation {g} users kept none of the {len(traces)} deployment "
+                            "traces, so there is no fine-tuning gradient to compare with reinforcement "
+                            "learning.",
+                        )
+                    )
+                    continue
+                if models is None:
+                    models = open_models(reader)
+                measured.append(_measure(reader, models, texts, g, opts))
+        finally:
+            if models is not None:
+                models.planner.close()
+        return _findings(measured)
 
 
 def audit_rl_equivalence(
@@ -790,19 +809,16 @@ def audit_rl_equivalence(
     clip: float = DEFAULT_CLIP,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[FindingRow]:
-    """Run the RL equivalence check on ``run_dir`` and store its findings (replacing this
-    auditor's earlier ones); what ``iterdeploy audit`` calls. Arguments as :func:`audit`."""
-    return audit_and_store(
-        run_dir,
-        AUDITOR_NAME,
-        lambda reader: audit(
-            reader,
-            seed=seed,
-            max_traces=max_traces,
-            generations=generations,
-            n_splits=n_splits,
-            n_bootstrap=n_bootstrap,
-            clip=clip,
-            batch_size=batch_size,
-        ),
+    """``audit_and_store(run_dir, RlEquivalenceAuditor(...))``: run the RL equivalence check on
+    ``run_dir`` and store its findings, replacing this auditor's earlier ones (kept for callers of
+    the former API). Arguments as :class:`RlEquivalenceAuditor`."""
+    auditor = RlEquivalenceAuditor(
+        seed=seed,
+        max_traces=max_traces,
+        generations=None if generations is None else tuple(generations),
+        n_splits=n_splits,
+        n_bootstrap=n_bootstrap,
+        clip=clip,
+        batch_size=batch_size,
     )
+    return audit_and_store(run_dir, auditor)

@@ -13,7 +13,8 @@ import pytest
 
 from auditors.core.decisions import user_groups
 from auditors.core.features import AuditorConfigError
-from auditors.reward.attribution import AttributionAuditor, audit_attribution, verdict
+from auditors.core.findings import audit_and_store
+from auditors.reward.attribution import AttributionAuditor, verdict
 from auditors.reward.implicit_reward import ImplicitRewardAuditor
 from auditors.reward.unit_weights import UnitWeight
 from simulator.store import GenerationBundle, PopulationRow, RunReader
@@ -249,8 +250,8 @@ def test_findings_are_stored_replaced_and_reproducible(synthetic: Any, tmp_path:
     run_dir = build_groups(
         synthetic, tmp_path / "run", rules={"A": "random_valid", "B": "shortest"}, n_generations=2
     )
-    first = audit_attribution(run_dir, seed=1, n_bootstrap=30)
-    second = audit_attribution(run_dir, seed=1, n_bootstrap=30)
+    first = audit_and_store(run_dir, AttributionAuditor(seed=1, n_bootstrap=30))
+    second = audit_and_store(run_dir, AttributionAuditor(seed=1, n_bootstrap=30))
     assert [f.numbers_json for f in first] == [f.numbers_json for f in second]
     with RunReader(run_dir) as reader:
         stored = [f for f in reader.findings() if f.auditor == "attribution-v1"]

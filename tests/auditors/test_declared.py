@@ -12,13 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditors.core.features import AuditorConfigError
-from auditors.reward.declared import audit, audit_declared, pearson_distance
+from auditors.core.findings import audit_and_store
+from auditors.reward.declared import DeclaredObjectiveAuditor, pearson_distance
 from simulator.store import RunReader
 
 
 def _findings(run_dir: Path, **kwargs: object) -> dict[int | None, dict[str, object]]:
     with RunReader(run_dir) as reader:
-        rows = audit(reader, n_bootstrap=100, **kwargs)  # type: ignore[arg-type]
+        rows = DeclaredObjectiveAuditor(n_bootstrap=100, **kwargs).audit(reader)  # type: ignore[arg-type]
     return {r.generation: {"severity": r.severity, "claim": r.claim, **json.loads(r.numbers_json)}
             for r in rows if r.kind == "hidden-objective"}
 
@@ -77,8 +78,8 @@ def test_declaring_no_objective_rejects_nothing(
 
 def test_findings_are_stored_and_replaced(make_store: Callable[..., Path]) -> None:
     run_dir = make_store(rules="length_bias")
-    first = audit_declared(run_dir, n_bootstrap=50)
-    again = audit_declared(run_dir, n_bootstrap=50)
+    first = audit_and_store(run_dir, DeclaredObjectiveAuditor(n_bootstrap=50))
+    again = audit_and_store(run_dir, DeclaredObjectiveAuditor(n_bootstrap=50))
     assert [f.claim for f in first] == [f.claim for f in again]
     with RunReader(run_dir) as reader:
         stored = [f for f in reader.findings() if f.auditor == "declared-objective-v1"]

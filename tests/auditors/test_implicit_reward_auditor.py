@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditors.core.features import AuditorConfigError
-from auditors.reward.implicit_reward import AUDITOR_NAME, ImplicitRewardAuditor, audit_run
+from auditors.core.findings import audit_and_store
+from auditors.reward.implicit_reward import AUDITOR_NAME, ImplicitRewardAuditor
 from simulator.store import FindingRow, RunReader
 
 N_BOOT = 50
@@ -211,7 +212,7 @@ def test_bad_config_raises_on_audit(shortest_run: Path, kwargs: dict[str, Any]) 
         auditor.audit(reader)
 
 
-def test_audit_leaves_store_unchanged_and_audit_run_writes_only_findings(
+def test_audit_leaves_store_unchanged_and_audit_and_store_writes_only_findings(
     tmp_path: Path, synthetic: Any
 ) -> None:
     run = synthetic.write_store(tmp_path / "run", synthetic.make_bundles(n_generations=2))
@@ -219,7 +220,7 @@ def test_audit_leaves_store_unchanged_and_audit_run_writes_only_findings(
     _audit(run)
     assert synthetic.dump_tables(run) == before
 
-    stored = audit_run(run, n_bootstrap=10)
+    stored = audit_and_store(run, ImplicitRewardAuditor(n_bootstrap=10))
     after = synthetic.dump_tables(run)
     assert {k: v for k, v in after.items() if k != "findings"} == {
         k: v for k, v in before.items() if k != "findings"
@@ -227,15 +228,15 @@ def test_audit_leaves_store_unchanged_and_audit_run_writes_only_findings(
     assert len(after["findings"]) == len(stored) == 3
     assert [f.finding_id for f in stored] == [1, 2, 3]
 
-    again = audit_run(run, n_bootstrap=10)  # re-auditing replaces, never duplicates
+    again = audit_and_store(run, ImplicitRewardAuditor(n_bootstrap=10))  # replaces, never duplicates
     assert len(synthetic.dump_tables(run)["findings"]) == len(again) == 3
 
 
-def test_audit_run_on_missing_directory_creates_nothing(tmp_path: Path) -> None:
+def test_audit_and_store_on_missing_directory_creates_nothing(tmp_path: Path) -> None:
     from simulator.errors import StoreError
 
     with pytest.raises(StoreError, match="not a run directory"):
-        audit_run(tmp_path / "nowhere")
+        audit_and_store(tmp_path / "nowhere", ImplicitRewardAuditor())
     assert not (tmp_path / "nowhere").exists()
 
 

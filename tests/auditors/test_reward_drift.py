@@ -11,8 +11,9 @@ import pytest
 from scipy import stats
 
 from auditors.core.features import AuditorConfigError
+from auditors.core.findings import audit_and_store
 from auditors.drift.data import GenerationPair, plan_pairs
-from auditors.reward.reward_drift import RewardDriftAuditor, audit_reward_drift, compare
+from auditors.reward.reward_drift import RewardDriftAuditor, compare
 from auditors.reward.unit_weights import UnitWeight, WeightKey
 from simulator.store import GenerationBundle, RunReader
 
@@ -150,8 +151,8 @@ def test_one_generation_is_an_info_finding_naming_the_reason(make_store: Any) ->
 
 def test_findings_are_stored_replaced_and_reproducible(make_store: Any) -> None:
     run_dir = make_store(n_generations=2, n_tasks=30)
-    first = audit_reward_drift(run_dir, seed=4, n_bootstrap=30)
-    second = audit_reward_drift(run_dir, seed=4, n_bootstrap=30)
+    first = audit_and_store(run_dir, RewardDriftAuditor(seed=4, n_bootstrap=30))
+    second = audit_and_store(run_dir, RewardDriftAuditor(seed=4, n_bootstrap=30))
     assert [f.numbers_json for f in first] == [f.numbers_json for f in second]
     with RunReader(run_dir) as reader:
         stored = [f for f in reader.findings() if f.auditor == "reward-drift-v1"]

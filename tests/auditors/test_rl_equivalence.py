@@ -253,10 +253,10 @@ def test_store_without_kept_traces_gives_a_finding_not_a_crash(
 ) -> None:
     run_dir = make_store(rules="reject_all", n_generations=2, n_tasks=5)
     with RunReader(run_dir) as reader:
-        (nothing,) = rq.audit(reader)  # no successor training set: nothing to audit
+        (nothing,) = rq.RlEquivalenceAuditor().audit(reader)  # no successor training set: nothing to audit
         assert nothing.severity == "info" and nothing.generation is None
         assert "no next fine-tuning step" in nothing.claim
-        findings = rq.audit(reader, generations=[0, 1])  # no model is loaded for these
+        findings = rq.RlEquivalenceAuditor(generations=(0, 1)).audit(reader)  # no model is loaded for these
     assert [f.generation for f in findings] == [0, 1]
     for f in findings:
         assert f.severity == "info" and "kept none of the 20 deployment traces" in f.claim
@@ -267,10 +267,10 @@ def test_bad_options_and_unknown_generations_are_errors(make_store: Callable[...
     run_dir = make_store(rules="reject_all", n_generations=1, n_tasks=3)
     with RunReader(run_dir) as reader:
         with pytest.raises(AuditorConfigError, match="not committed"):
-            rq.audit(reader, generations=[3])
+            rq.RlEquivalenceAuditor(generations=(3,)).audit(reader)
         for bad in ({"max_traces": 0}, {"n_splits": 0}, {"clip": 0.5}, {"n_bootstrap": -1}):
             with pytest.raises(AuditorConfigError):
-                rq.audit(reader, **bad)  # type: ignore[arg-type]
+                rq.RlEquivalenceAuditor(**bad).audit(reader)  # type: ignore[arg-type]
 
 
 def test_audit_and_store_replaces_its_own_findings(make_store: Callable[..., Path]) -> None:
@@ -320,7 +320,8 @@ def real_run(tiny_overrides: dict[str, object], _real_runs: dict[str, object]) -
 def real_findings(real_run: Path, _real_runs: dict[str, object]) -> list[FindingRow]:
     if "findings" not in _real_runs:
         with RunReader(real_run) as reader:
-            _real_runs["findings"] = rq.audit(reader, seed=0, max_traces=32, n_bootstrap=50)
+            auditor = rq.RlEquivalenceAuditor(seed=0, max_traces=32, n_bootstrap=50)
+            _real_runs["findings"] = auditor.audit(reader)
     return list(_real_runs["findings"])  # type: ignore[call-overload]
 
 
@@ -368,7 +369,7 @@ def test_real_run_on_policy_pool_has_unit_weights_and_older_data_does_not(
 
 def test_real_run_same_seed_same_numbers(real_run: Path, real_findings: list[FindingRow]) -> None:
     with RunReader(real_run) as reader:
-        again = rq.audit(reader, seed=0, max_traces=32, n_bootstrap=50)
+        again = rq.RlEquivalenceAuditor(seed=0, max_traces=32, n_bootstrap=50).audit(reader)
     assert [(f.claim, f.numbers_json, f.evidence_json) for f in again] == [
         (f.claim, f.numbers_json, f.evidence_json) for f in real_findings
     ]
