@@ -1,6 +1,11 @@
 """Auditors: read a run through the store, infer the implicit reward, detect drift, write findings.
 
-The public names below are imported lazily (PEP 562 ``__getattr__``): the ``iterdeploy`` CLI loads
+Subpackages by concern: ``core`` (the feature table, who decided what, findings), ``reward`` (the
+white-box reward auditors), ``drift``, ``blackbox`` and ``rl``. Every registered auditor class is
+exported here under its own name (:data:`auditors.registry.AUDITORS`, so a new auditor is exported
+by its registration line), with the shared helpers below.
+
+The names are imported lazily (PEP 562 ``__getattr__``): the ``iterdeploy`` CLI loads
 ``auditors.cli`` on every invocation through an entry point, and importing scikit-learn and pandas
 eagerly here would cost about two seconds on ``iterdeploy --help``. ``AUDITOR_NAME`` is the
 implicit-reward auditor's name (kept for compatibility); the drift auditor's is
@@ -10,84 +15,62 @@ implicit-reward auditor's name (kept for compatibility); the drift auditor's is
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from auditors.blackbox.auditor import BlackBoxAuditor, BlackBoxInputError, audit_blackbox
-    from auditors.core.features import (
-        AuditorConfigError,
-        Denominators,
-        FeatureTable,
-        InsufficientRunError,
-        build_feature_table,
-    )
-    from auditors.core.findings import FindingView, findings_to_json, make_finding
-    from auditors.drift.auditor import DRIFT_AUDITOR_NAME, DriftAuditor, audit_drift
-    from auditors.drift.data import TraceTable, build_trace_table
-    from auditors.reward.attribution import AttributionAuditor
-    from auditors.reward.implicit_reward import (
-        AUDITOR_NAME,
-        FeatureEffect,
-        ImplicitRewardAuditor,
-        LogisticFit,
-    )
-    from auditors.reward.reward_drift import RewardDriftAuditor
-    from auditors.rl.equivalence import audit_rl_equivalence
+from auditors.registry import AUDITORS
 
-_EXPORTS = {
-    "AttributionAuditor": "auditors.reward.attribution",
-    "BlackBoxAuditor": "auditors.blackbox.auditor",
-    "BlackBoxInputError": "auditors.blackbox.auditor",
-    "audit_blackbox": "auditors.blackbox.auditor",
-    "InsufficientRunError": "auditors.core.features",
-    "RewardDriftAuditor": "auditors.reward.reward_drift",
-    "audit_rl_equivalence": "auditors.rl.equivalence",
-    "DRIFT_AUDITOR_NAME": "auditors.drift.auditor",
-    "DriftAuditor": "auditors.drift.auditor",
-    "audit_drift": "auditors.drift.auditor",
-    "TraceTable": "auditors.drift.data",
-    "build_trace_table": "auditors.drift.data",
+if TYPE_CHECKING:  # the helpers' types for type checkers (``X as X``: re-exported)
+    from auditors.blackbox.auditor import BlackBoxInputError as BlackBoxInputError
+    from auditors.blackbox.auditor import audit_blackbox as audit_blackbox
+    from auditors.core.features import AuditorConfigError as AuditorConfigError
+    from auditors.core.features import Denominators as Denominators
+    from auditors.core.features import FeatureTable as FeatureTable
+    from auditors.core.features import InsufficientRunError as InsufficientRunError
+    from auditors.core.features import build_feature_table as build_feature_table
+    from auditors.core.findings import FindingView as FindingView
+    from auditors.core.findings import audit_and_store as audit_and_store
+    from auditors.core.findings import findings_to_json as findings_to_json
+    from auditors.core.findings import make_finding as make_finding
+    from auditors.drift.auditor import DRIFT_AUDITOR_NAME as DRIFT_AUDITOR_NAME
+    from auditors.drift.auditor import audit_drift as audit_drift
+    from auditors.drift.data import TraceTable as TraceTable
+    from auditors.drift.data import build_trace_table as build_trace_table
+    from auditors.interfaces import Auditor as Auditor
+    from auditors.reward.implicit_reward import AUDITOR_NAME as AUDITOR_NAME
+    from auditors.reward.implicit_reward import FeatureEffect as FeatureEffect
+    from auditors.reward.implicit_reward import LogisticFit as LogisticFit
+    from auditors.rl.equivalence import audit_rl_equivalence as audit_rl_equivalence
+
+_HELPERS = {
+    "Auditor": "auditors.interfaces",
     "AuditorConfigError": "auditors.core.features",
     "Denominators": "auditors.core.features",
     "FeatureTable": "auditors.core.features",
+    "InsufficientRunError": "auditors.core.features",
     "build_feature_table": "auditors.core.features",
     "FindingView": "auditors.core.findings",
+    "audit_and_store": "auditors.core.findings",
     "findings_to_json": "auditors.core.findings",
     "make_finding": "auditors.core.findings",
+    "TraceTable": "auditors.drift.data",
+    "build_trace_table": "auditors.drift.data",
     "AUDITOR_NAME": "auditors.reward.implicit_reward",
     "FeatureEffect": "auditors.reward.implicit_reward",
-    "ImplicitRewardAuditor": "auditors.reward.implicit_reward",
     "LogisticFit": "auditors.reward.implicit_reward",
+    "DRIFT_AUDITOR_NAME": "auditors.drift.auditor",
+    "audit_drift": "auditors.drift.auditor",
+    "BlackBoxInputError": "auditors.blackbox.auditor",
+    "audit_blackbox": "auditors.blackbox.auditor",
+    "audit_rl_equivalence": "auditors.rl.equivalence",
 }
+"""Shared helpers and the names kept for callers of the former API, by module."""
 
-__all__ = [
-    "AUDITOR_NAME",
-    "DRIFT_AUDITOR_NAME",
-    "AttributionAuditor",
-    "AuditorConfigError",
-    "BlackBoxAuditor",
-    "BlackBoxInputError",
-    "Denominators",
-    "DriftAuditor",
-    "FeatureEffect",
-    "FeatureTable",
-    "FindingView",
-    "ImplicitRewardAuditor",
-    "InsufficientRunError",
-    "LogisticFit",
-    "RewardDriftAuditor",
-    "TraceTable",
-    "audit_blackbox",
-    "audit_drift",
-    "audit_rl_equivalence",
-    "build_feature_table",
-    "build_trace_table",
-    "findings_to_json",
-    "make_finding",
-]
+_EXPORTS = {spec.class_name: spec.module for spec in AUDITORS} | _HELPERS
+
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'auditors' has no attribute {name!r}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,3 +106,32 @@ def test_corrupt_store_exits_2(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["audit", str(tmp_path)])
     assert result.exit_code == 2
     assert "error:" in result.stderr
+
+
+def test_the_command_loads_no_statistics_stack() -> None:
+    """The entry point is loaded on every ``iterdeploy`` call (``--help`` included): registering the
+    command and building the package's export list must not import scikit-learn, pandas, scipy or
+    torch; an auditor's module is imported only when it runs."""
+    code = (
+        "import sys, typer, auditors\n"
+        "from auditors.cli import register\n"
+        "register(typer.Typer())\n"
+        "print(auditors.__all__ and ' '.join(m for m in ('sklearn', 'pandas', 'scipy', 'torch') "
+        "if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_choices_order_and_opt_in_come_from_the_registry(app: typer.Typer) -> None:
+    from auditors.cli import OPT_IN, AuditorChoice
+    from auditors.registry import AUDITORS
+
+    assert [c.value for c in AuditorChoice] == [s.command for s in AUDITORS] == [
+        "implicit-reward", "declared-objective", "drift", "reward-drift", "attribution",
+        "blackbox-reward", "rl-equivalence",
+    ]
+    assert OPT_IN == {"rl-equivalence"}
+    result = CliRunner().invoke(app, ["audit", "--help"])
+    assert "rl-equivalence when named" in result.stdout

@@ -1,0 +1,147 @@
+"""The registered auditors, in the order ``iterdeploy audit`` runs them.
+
+Everything that lists auditors is derived from :data:`AUDITORS`: the names ``iterdeploy audit
+--only`` accepts, the default order, the auditors that run only when named, how each one's findings
+are printed, the package's exports (``from auditors import DriftAuditor``) and the conformance tests
+(``tests/auditors/test_conformance.py`` runs :func:`auditors.conformance.check_auditor` on each).
+
+An entry names its auditor and its printer as ``"module:attribute"`` strings, so importing this
+module (and so the ``iterdeploy`` CLI, which loads the ``audit`` command on every invocation)
+imports neither scikit-learn nor torch; an auditor's module is imported when it runs.
+
+Adding an auditor takes one module and one line here. The module holds a frozen dataclass that
+follows :class:`auditors.interfaces.Auditor` (``name = "my-check-v1"``, ``min_generations``, its
+settings as fields, ``audit(reader)``); the line is::
+
+    AuditorSpec("my-check", "auditors.my_check:MyCheckAuditor"),
+
+``iterdeploy audit`` then runs it after the others (``--only my-check`` alone), gives it ``--seed``
+and ``--bootstrap`` when it has ``seed`` and ``n_bootstrap`` fields, prints its claims (or uses
+``printer="auditors.my_check:print_table"``, a function like those in :mod:`auditors.printers`) and
+stores its findings under its ``name``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from auditors.interfaces import Auditor
+    from simulator.store import FindingRow
+
+Printer = Callable[["list[FindingRow]", "Path", str], None]
+"""Prints an auditor's stored findings: ``printer(findings, run_dir, command)``."""
+
+DEFAULT_PRINTER = "auditors.printers:print_claims"
+"""Each finding's claim, alarms first, then a count."""
+
+
+@dataclass(frozen=True)
+class AuditorSpec:
+    """One registered auditor.
+
+    Attributes:
+        command: Its ``iterdeploy audit --only`` name, kebab-case; the stored name is this plus a
+            version (``implicit-reward`` stores ``implicit-reward-v1`` findings).
+        auditor: ``"module:Class"`` of the auditor class.
+        opt_in: Runs only when ``--only`` names it (loads models: minutes, not seconds).
+        printer: ``"module:function"`` that prints its findings (:data:`Printer`).
+    """
+
+    command: str
+    auditor: str
+    opt_in: bool = False
+    printer: str = DEFAULT_PRINTER
+
+    @property
+    def module(self) -> str:
+        """The module that holds the auditor class."""
+        return self.auditor.partition(":")[0]
+
+    @property
+    def class_name(self) -> str:
+        """The auditor class's name (what ``auditors`` exports it as)."""
+        return self.auditor.partition(":")[2]
+
+    def load(self) -> type[Auditor]:
+        """Import and return the auditor class."""
+        return cast("type[Auditor]", _resolve(self.auditor))
+
+    def make(self, *, seed: int | None = None, n_bootstrap: int | None = None) -> Auditor:
+        """The auditor with ``iterdeploy audit``'s shared options, given to those that have them.
+
+        Args:
+            seed: Its ``seed`` field, when it has one and this is not None.
+            n_bootstrap: Its ``n_bootstrap`` field, likewise.
+
+        Returns:
+            The auditor; everything else at its defaults.
+        """
+        cls = self.load()
+        fields = inspect.signature(cls).parameters  # a dataclass's fields, in order
+        given = {"seed": seed, "n_bootstrap": n_bootstrap}
+        return cls(**{k: v for k, v in given.items() if v is not None and k in fields})
+
+    def load_printer(self) -> Printer:
+        """Import and return the printer."""
+        return cast("Printer", _resolve(self.printer))
+
+
+AUDITORS: tuple[AuditorSpec, ...] = (
+    AuditorSpec(
+        "implicit-reward", "auditors.reward.implicit_reward:ImplicitRewardAuditor",
+        printer="auditors.printers:print_weights",
+    ),
+    AuditorSpec("declared-objective", "auditors.reward.declared:DeclaredObjectiveAuditor"),
+    AuditorSpec("drift", "auditors.drift.auditor:DriftAuditor", printer="auditors.printers:print_drift"),
+    AuditorSpec("reward-drift", "auditors.reward.reward_drift:RewardDriftAuditor"),
+    AuditorSpec("attribution", "auditors.reward.attribution:AttributionAuditor"),
+    AuditorSpec("blackbox-reward", "auditors.blackbox.auditor:BlackBoxAuditor"),
+    AuditorSpec("rl-equivalence", "auditors.rl.equivalence:RlEquivalenceAuditor", opt_in=True),
+)
+"""Every registered auditor, in the order ``iterdeploy audit`` runs them."""
+
+REGISTRY: dict[str, AuditorSpec] = {spec.command: spec for spec in AUDITORS}
+""":data:`AUDITORS` by command name."""
+
+
+class UnknownAuditorError(KeyError):
+    """No auditor is registered under that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def get_spec(command: str) -> AuditorSpec:
+    """The registered auditor called ``command``.
+
+    Raises:
+        UnknownAuditorError: Naming the registered auditors, with the closest match first.
+    """
+    try:
+        return REGISTRY[command]
+    except KeyError:
+        close = difflib.get_close_matches(command, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UnknownAuditorError(
+            f"no auditor is registered as {command!r}; {hint}registered: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def default_specs() -> tuple[AuditorSpec, ...]:
+    """What ``iterdeploy audit`` runs without ``--only``: every auditor that is not opt-in."""
+    return tuple(spec for spec in AUDITORS if not spec.opt_in)
+
+
+def _resolve(target: str) -> object:
+    module, _, attribute = target.partition(":")
+    if not module or not attribute:
+        raise ValueError(f"expected 'module:attribute', got {target!r}")
+    return getattr(import_module(module), attribute)
