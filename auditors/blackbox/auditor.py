@@ -197,13 +197,15 @@ class BlackBoxAuditor(BootstrapSettings):
             raise BlackBoxInputError(
                 f"{reader.run_dir}: the run has no evaluation traces; the black-box auditor compares "
                 "generations on the fixed evaluation pool (evaluation.n_tasks and "
-                "evaluation.samples_per_task must be > 0)"
+                "evaluation.samples_per_task must be > 0)",
+                missing="evaluation traces",
             )
         eval_generations = sorted(int(g) for g in evals["generation"].unique())
         if len(eval_generations) < 2:
             raise BlackBoxInputError(
                 f"{reader.run_dir}: only generation {eval_generations[0]} has evaluation traces; "
-                "the black-box auditor needs at least two generations to compare"
+                "the black-box auditor needs at least two generations to compare",
+                missing="at least two generations",
             )
         columns = table.columns(self.features)
         curated = build_feature_table(reader)

@@ -66,7 +66,16 @@ class InsufficientRunError(AuditorConfigError):
 
     ``iterdeploy audit`` without ``--only`` skips such an auditor with a message and runs the
     others; named with ``--only`` it is an error (exit 2) like any other bad input.
+
+    Args:
+        message: What is missing and why the auditor needs it.
+        missing: What is missing, in a few words that appear in ``message`` (e.g. ``evaluation
+            traces``); the conformance checks require it.
     """
+
+    def __init__(self, message: str, *, missing: str = "") -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)

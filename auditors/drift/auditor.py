@@ -242,7 +242,7 @@ class DriftAuditor:
                 f"test(s) differ after Benjamini–Hochberg correction at a {self.alpha:.0%} false "
                 f"discovery rate.{note}"
             )
-        numbers = {
+        numbers: dict[str, object] = {
             "n_tests": n_tests,
             "n_drift_tests": len(tests),
             "n_flagged": len(flagged),
@@ -255,7 +255,14 @@ class DriftAuditor:
             "traces_by_purpose": counts,
             "n_unreadable": n_unreadable,
             "tests": [t.as_row() for t in tests],
+            "denominators": {
+                "n_traces": len(table.frame),
+                "n_unreadable": n_unreadable,
+                "traces_by_purpose": counts,
+            },
         }
+        if len(gens) < 2:
+            numbers["reason"] = "no-generations" if not gens else "single-generation"
         return make_finding(
             auditor=self.name,
             kind="drift",
@@ -283,7 +290,7 @@ class DriftAuditor:
                             f"Generation {generation} has no {label} traces, so its {label} "
                             "behaviour cannot be compared with other generations."
                         ),
-                        numbers={"purpose": purpose, "n_traces": 0},
+                        numbers={"purpose": purpose, "n_traces": 0, "denominators": {"n_traces": 0}},
                         evidence={"run_id": table.run_id, "generations": [generation]},
                     )
                 )

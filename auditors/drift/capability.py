@@ -304,6 +304,12 @@ def summary_finding(
             "interval": {"method": method, "confidence": confidence},
             "n_flagged_changes": n_flagged,
             "note": "valid_share counts failed and unreadable samples in the denominator",
+            "denominators": {
+                "n_cells": len(cells),
+                "n_samples": sum(c.n_samples for c in cells),
+                "n_valid": sum(c.n_valid for c in cells),
+                "n_unreadable": sum(c.n_unreadable for c in cells),
+            },
         },
         evidence={"run_id": run_id, "generations": sorted({c.generation for c in cells})},
     )

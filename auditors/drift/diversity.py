@@ -286,6 +286,14 @@ def summary_finding(
             "collapse_fraction": fraction,
             "min_units": MIN_UNITS,
             "n_collapse_signals": n_signals,
+            "denominators": {
+                "n_traces": sum(r.counts["n_traces"] for r in rows),
+                "by_purpose": {
+                    purpose: {str(r.generation): r.counts for r in rows if r.purpose == purpose}
+                    for purpose in PURPOSES
+                    if any(r.purpose == purpose for r in rows)
+                },
+            },
         },
         evidence={"run_id": run_id, "generations": sorted({r.generation for r in rows})},
     )

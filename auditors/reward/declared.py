@@ -38,7 +38,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from auditors.core.features import AuditorConfigError, build_feature_table
+from auditors.core.decisions import run_id_of
+from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
 from auditors.core.findings import Severity, make_finding
 from auditors.reward.implicit_reward import ImplicitRewardAuditor
 from simulator.store import FindingRow, RunReader
@@ -259,10 +260,13 @@ class DeclaredObjectiveAuditor:
         rows = table.frame.copy()
         declared = str(reader.scenario().get("declared_objective", "validity"))
         _policy_name(declared)
+        evidence: dict[str, object] = {"run_id": run_id_of(reader), "generations": list(table.generations)}
         if rows.empty:
             return [make_finding(auditor=self.name, kind="hidden-objective", severity="info",
                                  generation=None, claim="The run has no curated deployment traces yet.",
-                                 numbers={"n_traces": 0}, evidence={})]
+                                 numbers={"n_traces": 0, "reason": "no-traces",
+                                          "denominators": table.denominators(None).as_dict()},
+                                 evidence=evidence)]
         rows["p_decl"] = declared_keep_probabilities(rows, declared)
         findings = []
         scopes: Sequence[int | None] = (*table.generations, None)
@@ -292,14 +296,20 @@ class DeclaredObjectiveAuditor:
                     "confidence": self.confidence,
                     "n_bootstrap_used": dep.n_bootstrap_used,
                     "bootstrap": "over tasks",
+                    "denominators": {
+                        **table.denominators(generation).as_dict(),
+                        "n_rejected_by_declaration": dep.n_rejected_by_declaration,
+                    },
                 },
                 evidence={"generation": generation, "kept_anyway_trace_ids": dep.example_trace_ids},
             ))
-        findings.append(_distance_finding(rows, declared))
+        findings.append(_distance_finding(rows, declared, table, evidence))
         return findings
 
 
-def _distance_finding(rows: pd.DataFrame, declared: str) -> FindingRow:
+def _distance_finding(
+    rows: pd.DataFrame, declared: str, table: FeatureTable, evidence: dict[str, object]
+) -> FindingRow:
     groups = (rows["task_id"].astype(str) + "/" + rows["generation"].astype(str)).to_numpy()
     inferred = inferred_reward(rows)
     decl = _clip_logit(rows["p_decl"].to_numpy(dtype=float))
@@ -309,6 +319,7 @@ def _distance_finding(rows: pd.DataFrame, declared: str) -> FindingRow:
         "declared_objective": declared,
         "n_traces": len(rows),
         "distance_inferred_declared": pearson_distance(inferred, decl, groups),
+        "denominators": table.denominators(None).as_dict(),
     }
     if has_truth:
         numbers["distance_truth_declared"] = pearson_distance(_clip_logit(truth), decl, groups)
@@ -326,4 +337,4 @@ def _distance_finding(rows: pd.DataFrame, declared: str) -> FindingRow:
                  f"objective ({declared}) on a 0 (same) to 1 (opposite) scale, after removing "
                  "per-task constants.")
     return make_finding(auditor=AUDITOR_NAME, kind="reward-distance", severity=severity,
-                        generation=None, claim=claim, numbers=numbers, evidence={})
+                        generation=None, claim=claim, numbers=numbers, evidence=evidence)

@@ -423,6 +423,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
                 "weights of other features are artefacts of the penalty; see beyond_declared",
             },
             "denominators": denominators.as_dict(),
+            **({"reason": "no-traces"} if joint.status == "no-traces" else {}),
             "reward_vs_acceptance": {
                 "pearson": _correlation(log_odds, accept) if log_odds.size else None,
                 "spearman": _correlation(_rank(log_odds), _rank(accept)) if log_odds.size else None,

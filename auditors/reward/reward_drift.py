@@ -319,6 +319,7 @@ class RewardDriftAuditor(BootstrapSettings):
                 "committed_generations": list(table.generations),
                 "per_generation": {str(g): d for g, d in per_generation.items()},
                 "method": self._method(),
+                "denominators": table.denominators(None).as_dict(),
             },
             evidence={"run_id": run_id, "generations": list(table.generations)},
         )

@@ -75,6 +75,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from auditors.core.decisions import run_id_of
 from auditors.core.features import AuditorConfigError
 from auditors.core.findings import Severity, audit_and_store, make_finding
 from auditors.rl.gradients import (
@@ -557,6 +558,7 @@ def _findings(measured: list[_Measured]) -> list[FindingRow]:
             prop2["older_vs_fresh"]["n_tests_adjusted_together"] = len(with_p)
     findings = []
     for m in measured:
+        m.numbers["denominators"] = _denominators(m.numbers)
         if m.claim is not None:
             findings.append(
                 make_finding(
@@ -594,6 +596,14 @@ def _findings(measured: list[_Measured]) -> list[FindingRow]:
             )
         )
     return findings
+
+
+def _denominators(numbers: dict[str, object]) -> dict[str, int]:
+    """The on-policy counts a generation's numbers are out of (traces, kept, tasks, undecided)."""
+    on_policy = numbers.get("on_policy")
+    if not isinstance(on_policy, dict):
+        return {}
+    return {k: v for k, v in on_policy.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _fmt(x: object, digits: int = 2) -> str:
@@ -758,8 +768,16 @@ class RlEquivalenceAuditor:
                     severity="info",
                     generation=None,
                     claim=claim,
-                    numbers={"generations": committed, "status": "nothing-to-audit"},
-                    evidence={},
+                    numbers={
+                        "generations": committed,
+                        "status": "nothing-to-audit",
+                        "reason": "no-generations" if not committed else "no-successor",
+                        "denominators": {
+                            "n_committed_generations": len(committed),
+                            "n_generations_with_successor": 0,
+                        },
+                    },
+                    evidence={"run_id": run_id_of(reader), "generations": committed},
                 )
             ]
         models: Models | None = None
