@@ -1,0 +1,120 @@
+"""Scores of an inferred reward against the ground truth A(τ), compared within each task.
+
+A(τ) is the probability that the population publishes τ *given the other candidates of its task*:
+"the shortest valid plan" is a statement about siblings, and A of two traces of different tasks
+cannot be compared (a 3-step plan and a 20-step plan are each the best of their own task). So
+every score here compares traces of one task only.
+
+* **Pairwise concordance**: of all pairs of traces of one task that A(τ) orders (different A), the
+  share the inferred reward orders the same way; ties of the inferred reward count one half, as in
+  Kendall's tau-b and the AUC. Pairs of *identical* completions are left out and counted: no reward
+  of the trace can order two identical traces, and A orders them only through the selector's last
+  tie-break, the lower trace id.
+* **Within-task correlation**: Pearson's r between the inferred keep probability and A(τ), each
+  centred on its task's mean, so that a task's overall difficulty does not count. Meaningful where
+  A is graded (mixed or noisy populations); with A in {0, 1} it is reported but concordance says
+  more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Concordance:
+    """Within-task pairwise agreement of a reward with A(τ).
+
+    Attributes:
+        value: Share of ordered pairs the reward orders the same way (ties one half); None when
+            A orders no pair.
+        n_pairs: Pairs A orders (identical completions left out).
+        n_concordant: Of those, pairs the reward orders the same way.
+        n_tied: Of those, pairs the reward ties.
+        n_identical: Pairs A orders whose completions are identical (not in ``n_pairs``).
+        n_tasks: Tasks with at least one ordered pair.
+    """
+
+    value: float | None
+    n_pairs: int
+    n_concordant: int
+    n_tied: int
+    n_identical: int
+    n_tasks: int
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for reports."""
+        return {
+            "concordance": self.value,
+            "n_pairs": self.n_pairs,
+            "n_concordant": self.n_concordant,
+            "n_tied": self.n_tied,
+            "n_identical_left_out": self.n_identical,
+            "n_tasks": self.n_tasks,
+        }
+
+
+def _groups(task: np.ndarray) -> list[np.ndarray]:
+    labels, inverse = np.unique(task, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(labels) + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(len(labels))]
+
+
+def pairwise_concordance(
+    task: np.ndarray, truth: np.ndarray, reward: np.ndarray, content: np.ndarray | None = None
+) -> Concordance:
+    """Within-task pairwise concordance of ``reward`` with ``truth`` (see the module docstring).
+
+    Args:
+        task: Task label of each trace (traces of one label are compared with each other).
+        truth: A(τ) of each trace.
+        reward: The inferred reward of each trace (any monotone transform gives the same score).
+        content: A key of each trace's content (e.g. a digest of the completion); pairs with
+            equal keys are left out. None: no pair is left out.
+    """
+    truth = np.asarray(truth, dtype=float)
+    reward = np.asarray(reward, dtype=float)
+    n_pairs = n_conc = n_tied = n_ident = n_tasks = 0
+    for rows in _groups(np.asarray(task)):
+        if len(rows) < 2:
+            continue
+        i, j = np.triu_indices(len(rows), k=1)
+        a, b = rows[i], rows[j]
+        ordered = truth[a] != truth[b]
+        if content is not None:
+            same = np.asarray(content)[a] == np.asarray(content)[b]
+            n_ident += int((ordered & same).sum())
+            ordered &= ~same
+        if not ordered.any():
+            continue
+        n_tasks += 1
+        a, b = a[ordered], b[ordered]
+        agree = np.sign(truth[a] - truth[b]) * np.sign(reward[a] - reward[b])
+        n_pairs += len(a)
+        n_conc += int((agree > 0).sum())
+        n_tied += int((agree == 0).sum())
+    value = (n_conc + 0.5 * n_tied) / n_pairs if n_pairs else None
+    return Concordance(value, n_pairs, n_conc, n_tied, n_ident, n_tasks)
+
+
+def within_task_correlation(task: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> float | None:
+    """Pearson's r of task-centred ``predicted`` and task-centred ``truth``; None when either is
+    constant within every task."""
+    truth = np.asarray(truth, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    ct, cp = truth.copy(), predicted.copy()
+    for rows in _groups(np.asarray(task)):
+        ct[rows] -= truth[rows].mean()
+        cp[rows] -= predicted[rows].mean()
+    if np.allclose(ct, 0) or np.allclose(cp, 0):
+        return None
+    return float(np.corrcoef(ct, cp)[0, 1])
+
+
+def is_graded(truth: np.ndarray, tolerance: float = 1e-9) -> bool:
+    """True when some A(τ) lies strictly between 0 and 1 (a mixed or noisy population)."""
+    truth = np.asarray(truth, dtype=float)
+    return bool(((truth > tolerance) & (truth < 1 - tolerance)).any())

@@ -1,0 +1,319 @@
+"""The white-box reward, fitted within tasks, and how far it is from the declared objective's.
+
+Every white-box reward auditor (``implicit-reward``, ``attribution``, ``reward-drift``) asks the
+same two questions of some curated deployment traces: *what did the users' keep decisions reward*
+and *how does that differ from what the declared objective would have rewarded on the same
+candidates*. This module answers both, once.
+
+**What the users rewarded** is the conditional logit of :mod:`auditors.reward.choice_model`: a task's
+kept traces against its other traces, never against other tasks (a cross-task fit confounds a
+preference with task size and gave the quickstart's "shortest valid plan" rule a *positive* length
+weight). Weights are per standard deviation of the feature *within tasks* (the spread the
+comparison sees), so they compare across features; :attr:`Effect.weight_per_unit` gives log-odds
+per step, per token, per share point.
+
+**How far from the declared objective.** The declared objective is itself a curation policy, so
+the auditor knows, for every task, which traces a user following it would have kept
+(``declared_kept``). The same model is fitted to those declared decisions on the same traces, and
+the *difference* of the two weight vectors is what the declaration does not explain. Where users
+do exactly what was declared the two fits are the same fit and every difference is exactly zero:
+no threshold, no test, no false alarm. Where they depart, a difference whose interval excludes
+zero says in which direction (keeping plans longer than declared: a positive difference on
+``length_above_best``). Intervals come from one bootstrap over tasks, shared by both fits, so the
+difference's interval is paired: a task's traces are decided together, and the two fits see the
+same resampled tasks.
+
+Why the difference of fits and not a test of the users' weights alone: under a deterministic
+rule (keep the shortest valid plan) kept traces are perfectly separated from the others, so the
+penalised weights are set by the penalty, not by the data, and any feature correlated with the
+separating ones gets a share of weight. Those artefacts are the same in the declared fit, and
+cancel in the difference.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from auditors.reward.choice_model import ChoiceSets, choice_sets, fit_choice
+
+FitStatus = Literal["ok", "no-traces", "no-informative-task", "no-varying-feature"]
+"""Why a fit has weights, or why it has none."""
+
+MIN_BOOTSTRAP = 20
+"""Fewer usable resamples than this and no interval is reported."""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One feature's weight (or difference of weights) with its bootstrap interval.
+
+    Attributes:
+        feature: Feature-table column.
+        weight: Log-odds per within-task SD; None when the feature does not vary within any task.
+        ci_low: Lower end of the percentile interval (None without one).
+        ci_high: Upper end.
+        sd: Within-task standard deviation of the feature (0 when it does not vary).
+    """
+
+    feature: str
+    weight: float | None
+    ci_low: float | None
+    ci_high: float | None
+    sd: float
+
+    @property
+    def clear(self) -> bool:
+        """True when the interval exists and excludes zero."""
+        if self.ci_low is None or self.ci_high is None:
+            return False
+        return self.ci_low > 0 or self.ci_high < 0
+
+    @property
+    def direction(self) -> int:
+        """+1 or -1 for a clear effect, 0 otherwise."""
+        if not self.clear or self.weight is None:
+            return 0
+        return 1 if (self.ci_low or 0.0) > 0 else -1
+
+    @property
+    def weight_per_unit(self) -> float | None:
+        """The weight in the feature's own units (log-odds per step, per token, ...)."""
+        if self.weight is None or self.sd == 0:
+            return None
+        return self.weight / self.sd
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``numbers_json`` (the keys the dashboard reads)."""
+        return {
+            "weight": self.weight,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "ci_excludes_zero": self.clear,
+            "direction": self.direction,
+            "weight_per_unit": self.weight_per_unit,
+            "sd_within_task": self.sd,
+            "is_constant": self.sd == 0,
+        }
+
+
+@dataclass(frozen=True)
+class RewardComparison:
+    """The users' reward, the declared objective's, and their difference, on one set of traces.
+
+    Attributes:
+        status: Of the users' fit: ``ok``, or why there are no weights.
+        features: Features fitted, in order.
+        users: The users' weights with intervals.
+        declared: The declared objective's weights on the same traces.
+        difference: ``users - declared`` with its paired interval.
+        n_traces: Traces given.
+        n_kept: Of those, kept by a user.
+        n_tasks: Tasks given.
+        n_informative: Tasks where users kept some but not all traces (the users' fit uses these).
+        n_departing: Tasks where the users' kept set differs from the declared one.
+        departure_ci: Exact binomial interval of ``n_departing / n_tasks``.
+        departing_tasks: Task keys of the departing tasks.
+        n_bootstrap_used: Resamples that entered the intervals.
+        per_unit: The users' reward as log-odds per unit of each varying feature (what
+            :func:`apply_reward` needs to score other traces).
+        means: Mean of each feature over the traces (the centre the per-unit reward uses).
+    """
+
+    status: FitStatus
+    features: tuple[str, ...]
+    users: tuple[Effect, ...]
+    declared: tuple[Effect, ...]
+    difference: tuple[Effect, ...]
+    n_traces: int
+    n_kept: int
+    n_tasks: int
+    n_informative: int
+    n_departing: int
+    departure_ci: tuple[float, float]
+    departing_tasks: tuple[str, ...] = ()
+    n_bootstrap_used: int = 0
+    per_unit: dict[str, float] = field(default_factory=dict)
+    means: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def departure_share(self) -> float:
+        """Share of tasks where users departed from the declared objective (0 without tasks)."""
+        return self.n_departing / self.n_tasks if self.n_tasks else 0.0
+
+    def clear_differences(self) -> tuple[Effect, ...]:
+        """Differences whose interval excludes zero: what the declaration does not explain."""
+        return tuple(e for e in self.difference if e.clear)
+
+    def effect(self, which: Literal["users", "declared", "difference"], feature: str) -> Effect | None:
+        """One feature's effect of one fit, None when not fitted."""
+        for e in getattr(self, which):
+            if e.feature == feature:
+                return e
+        return None
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``numbers_json``."""
+        return {
+            "fit_status": self.status,
+            "n_traces": self.n_traces,
+            "n_kept": self.n_kept,
+            "n_tasks": self.n_tasks,
+            "n_informative_tasks": self.n_informative,
+            "features": {e.feature: e.as_dict() for e in self.users},
+            "declared_features": {e.feature: e.as_dict() for e in self.declared},
+            "beyond_declared": {
+                "n_tasks": self.n_tasks,
+                "n_departing_tasks": self.n_departing,
+                "departure_share": self.departure_share,
+                "departure_ci": list(self.departure_ci),
+                "difference": {e.feature: e.as_dict() for e in self.difference},
+            },
+            "n_bootstrap_used": self.n_bootstrap_used,
+            "inferred_reward": {"per_unit": dict(self.per_unit), "centre": dict(self.means)},
+        }
+
+
+def within_task_sd(rows: pd.DataFrame, features: tuple[str, ...], task: str = "task_key") -> np.ndarray:
+    """Standard deviation of each feature around its task's mean (0: it never varies in a task)."""
+    x = rows[list(features)].to_numpy(dtype=float)
+    centred = x - rows.groupby(task)[list(features)].transform("mean").to_numpy(dtype=float)
+    return np.sqrt((centred**2).mean(axis=0)) if len(x) else np.zeros(len(features))
+
+
+def departing(rows: pd.DataFrame, task: str = "task_key") -> pd.Series:
+    """Per task: does the set users kept differ from the set the declared objective keeps?"""
+    differs = rows["kept"].astype(bool) != rows["declared_kept"].astype(bool)
+    return differs.groupby(rows[task]).any()
+
+
+def compare_with_declared(
+    rows: pd.DataFrame,
+    features: tuple[str, ...],
+    *,
+    seed: int,
+    name: str,
+    n_bootstrap: int,
+    confidence: float,
+    c: float = 1.0,
+    task: str = "task_key",
+) -> RewardComparison:
+    """Fit the users' and the declared reward within tasks and their paired difference.
+
+    Args:
+        rows: Feature-table rows with ``kept``, ``declared_kept``, the features and ``task``.
+        features: Columns to fit.
+        seed: Bootstrap seed; the generator is ``SeedSequence([seed, crc32(name)])``, so a
+            scope's interval does not change when other scopes are added.
+        name: Stable name of the scope (``run``, ``generation-2``, ``group:fans``).
+        n_bootstrap: Resamples of tasks (0: weights without intervals).
+        confidence: Coverage of the percentile intervals.
+        c: Inverse L2 strength on standardised features.
+        task: Column whose values are the choice situations.
+
+    Returns:
+        The comparison; ``status`` says why there are no weights when there are none.
+    """
+    n_traces, n_kept = len(rows), int(rows["kept"].sum()) if len(rows) else 0
+    tasks = rows[task].to_numpy() if n_traces else np.empty(0)
+    labels = np.unique(tasks)
+    dep = departing(rows, task) if n_traces else pd.Series(dtype=bool)
+    n_dep = int(dep.sum())
+    interval = stats.binomtest(n_dep, len(labels)).proportion_ci(confidence, "exact") if len(labels) else None
+    dep_ci = (float(interval.low), float(interval.high)) if interval is not None else (0.0, 1.0)
+    dep_tasks = tuple(str(t) for t in dep.index[dep.to_numpy()])
+    empty = tuple(Effect(f, None, None, None, 0.0) for f in features)
+    if n_traces == 0:
+        return RewardComparison("no-traces", features, empty, empty, empty, 0, 0, 0, 0, 0, dep_ci)
+
+    sd = within_task_sd(rows, features, task)
+    varying = sd > 0
+    x_raw = rows[list(features)].to_numpy(dtype=float)
+    means = x_raw.mean(axis=0)
+    x = (x_raw[:, varying] - means[varying]) / sd[varying]
+    users_sets = choice_sets(x, tasks, rows["kept"].to_numpy(dtype=bool))
+    declared_sets = choice_sets(x, tasks, rows["declared_kept"].to_numpy(dtype=bool))
+    base = (features, sd, varying)
+    common = {"n_traces": n_traces, "n_kept": n_kept, "n_tasks": len(labels),
+              "n_informative": users_sets.n_tasks, "n_departing": n_dep, "departure_ci": dep_ci,
+              "departing_tasks": dep_tasks}
+    if users_sets.n_tasks == 0 or not varying.any():
+        status: FitStatus = "no-informative-task" if users_sets.n_tasks == 0 else "no-varying-feature"
+        return RewardComparison(status, features, _effects(*base, None, None),
+                                _effects(*base, None, None), _effects(*base, None, None), **common)
+
+    users_fit = fit_choice(users_sets, c=c).weights
+    declared_fit = fit_choice(declared_sets, c=c).weights
+    rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
+    draws_u, draws_d = [], []
+    for _ in range(n_bootstrap):
+        counts = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
+        draws_u.append(_refit(users_sets, counts, users_fit, c))
+        draws_d.append(_refit(declared_sets, counts, declared_fit, c))
+    alpha = 1 - confidence
+    enough = n_bootstrap >= MIN_BOOTSTRAP
+
+    def interval(draws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        if not enough:
+            return None
+        stacked = np.vstack(draws)
+        return (np.percentile(stacked, 100 * alpha / 2, axis=0),
+                np.percentile(stacked, 100 * (1 - alpha / 2), axis=0))
+
+    diffs = [u - d for u, d in zip(draws_u, draws_d, strict=True)]
+    per_unit = {f: float(w / s) for f, w, s in zip(np.asarray(features)[varying], users_fit,
+                                                   sd[varying], strict=True)}
+    return RewardComparison(
+        "ok",
+        features,
+        _effects(*base, users_fit, interval(draws_u)),
+        _effects(*base, declared_fit, interval(draws_d)),
+        _effects(*base, users_fit - declared_fit, interval(diffs)),
+        n_bootstrap_used=n_bootstrap if enough else 0,
+        per_unit=per_unit,
+        means={f: float(m) for f, m in zip(features, means, strict=True)},
+        **common,
+    )
+
+
+def _refit(sets: ChoiceSets, counts: np.ndarray, start: np.ndarray, c: float) -> np.ndarray:
+    """Weights on a bootstrap resample: each task weighted by how often it was drawn."""
+    if sets.n_tasks == 0:
+        return np.zeros_like(start)
+    return fit_choice(sets, c=c, task_weights=counts[sets.task_index], start=start).weights
+
+
+def _effects(
+    features: tuple[str, ...],
+    sd: np.ndarray,
+    varying: np.ndarray,
+    weights: np.ndarray | None,
+    interval: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[Effect, ...]:
+    out = []
+    k = 0
+    for feature, s, v in zip(features, sd, varying, strict=True):
+        if not v or weights is None:
+            out.append(Effect(feature, None, None, None, float(s)))
+            k += int(v)
+            continue
+        low = float(interval[0][k]) if interval is not None else None
+        high = float(interval[1][k]) if interval is not None else None
+        out.append(Effect(feature, float(weights[k]), low, high, float(s)))
+        k += 1
+    return tuple(out)
+
+
+def apply_reward(per_unit: dict[str, float], rows: pd.DataFrame) -> np.ndarray:
+    """The inferred reward of each row: ``Σ_f w_f · x_f`` in log-odds (defined up to a per-task
+    constant, which within-task comparisons ignore). Features missing from ``rows`` count 0."""
+    out = np.zeros(len(rows))
+    for feature, w in per_unit.items():
+        if feature in rows.columns:
+            out += w * rows[feature].to_numpy(dtype=float)
+    return out
