@@ -11,11 +11,12 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pytest
 
+from auditors.conformance import ConformanceStores
 from simulator.store import (
     DB_NAME,
     CurationRow,
@@ -135,6 +136,7 @@ def draw_siblings(
     n_samples: int,
     p_valid: float,
     invalid_statuses: Sequence[str] | None = None,
+    purpose: str = "deploy",
 ) -> list[TraceRow]:
     """The ``n_samples`` traces of one task: valid with probability ``p_valid``, at the task's
     optimal length (2 x size) plus an even detour of 0 to 8 steps; otherwise invalid, with a
@@ -156,6 +158,7 @@ def draw_siblings(
                 plan_length=length,
                 n_tokens=12 * length + int(rng.integers(5, 30)),
                 sample_index=k,
+                purpose=purpose,
             )
         )
     return siblings
@@ -196,14 +199,23 @@ def make_bundles(
     n_samples: int = 4,
     rules: Rule | Sequence[Rule] = "shortest",
     p_valid: float = 0.5,
+    users: Sequence[str] = ("alice",),
+    n_eval_tasks: int = 0,
 ) -> list[GenerationBundle]:
     """Synthetic generations curated by a known rule (one rule, or one per generation).
 
     Valid plans are the task's optimal length plus an even detour of 0 to 8 steps, so "shortest
     valid plan wins" is a rule about length; invalid plans have random lengths, unparseable ones
-    length 0.
+    length 0. Trace ``i`` is decided by ``users[i % len(users)]`` (each user its own group, as in
+    a store without population records). With ``n_eval_tasks``, every generation also answers the
+    same evaluation tasks ``n_samples`` times, valid more often each generation (drawn from their
+    own generator, so the deployment rows do not depend on it).
     """
     rng = np.random.default_rng(seed)
+    eval_rng = np.random.default_rng([seed, 1])
+    eval_tasks = [task_row(100_000 + i, None, int(eval_rng.integers(4, 6)), pool="eval")
+                  for i in range(n_eval_tasks)]
+    eval_trace_id = 1_000_000
     per_gen = [rules] * n_generations if isinstance(rules, str) else list(rules)
     bundles = []
     task_id = trace_id = decision_id = 0
@@ -219,13 +231,19 @@ def make_bundles(
             kept = keep_by_rule(per_gen[g], siblings)
             for t in siblings:
                 decision_id += 1
-                decisions.append(decision_row(decision_id, t, kept=t.trace_id in kept))
+                user = users[t.trace_id % len(users)]
+                decisions.append(decision_row(decision_id, t, kept=t.trace_id in kept, user=user))
             traces += siblings
         n_published = sum(d.kept for d in decisions)
+        n_deploy = len(traces)
+        for task in eval_tasks:
+            traces += draw_siblings(eval_rng, g, task.task_id, eval_trace_id, task.size, n_samples,
+                                    min(0.95, p_valid + 0.15 * g), INVALID_STATUSES, purpose="eval")
+            eval_trace_id += n_samples
         bundles.append(
             GenerationBundle(
-                generation=generation_row(g, n_tasks, len(traces), n_published),
-                tasks=tasks,
+                generation=generation_row(g, n_tasks, n_deploy, n_published),
+                tasks=(eval_tasks if g == 0 else []) + tasks,
                 traces=traces,
                 decisions=decisions,
             )
@@ -259,6 +277,19 @@ def dump_tables(run_dir: Path, *, skip: tuple[str, ...] = ()) -> dict[str, list[
         conn.close()
 
 
+def conformance_stores(root: Path) -> ConformanceStores:
+    """The three stores :func:`auditors.conformance.check_auditor` audits, written under ``root``:
+    three generations (each curated by another rule, decided by two users, with evaluation
+    traces), the same with one generation, and a run with no generation."""
+    kwargs: dict[str, Any] = {"n_tasks": 12, "users": ("checkers", "fans"), "n_eval_tasks": 10}
+    rules: list[Rule] = ["shortest", "length_bias", "longest"]
+    return ConformanceStores(
+        full=write_store(root / "full", make_bundles(seed=0, n_generations=3, rules=rules, **kwargs)),
+        one_generation=write_store(root / "one", make_bundles(seed=1, n_generations=1, **kwargs)),
+        empty=write_store(root / "empty", []),
+    )
+
+
 class SyntheticRuns:
     """The helpers above, handed to tests through the ``synthetic`` fixture.
 
@@ -276,6 +307,7 @@ class SyntheticRuns:
     make_bundles = staticmethod(make_bundles)
     write_store = staticmethod(write_store)
     dump_tables = staticmethod(dump_tables)
+    conformance_stores = staticmethod(conformance_stores)
 
 
 @pytest.fixture(scope="session")
