@@ -15,10 +15,11 @@ settings as fields, ``audit(reader)``); the line is::
 
     AuditorSpec("my-check", "auditors.my_check:MyCheckAuditor"),
 
-``iterdeploy audit`` then runs it after the others (``--only my-check`` alone), gives it ``--seed``
-and ``--bootstrap`` when it has ``seed`` and ``n_bootstrap`` fields, prints its claims (or uses
-``printer="auditors.my_check:print_table"``, a function like those in :mod:`auditors.printers`) and
-stores its findings under its ``name``.
+``iterdeploy audit`` then runs it in its place in the list (alone with ``--only my-check``; only
+then with ``opt_in=True``), gives it ``--seed`` and ``--bootstrap`` when it has ``seed`` and
+``n_bootstrap`` fields, stores its findings under its ``name`` and prints their claims (or calls
+``printer="auditors.my_check:print_table"``, a function like those in :mod:`auditors.printers`);
+``from auditors import MyCheckAuditor`` works, and the conformance tests check it.
 """
 
 from __future__ import annotations
