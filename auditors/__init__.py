@@ -37,8 +37,9 @@ if TYPE_CHECKING:  # the helpers' types for type checkers (``X as X``: re-export
     from auditors.drift.data import build_trace_table as build_trace_table
     from auditors.interfaces import Auditor as Auditor
     from auditors.reward.implicit_reward import AUDITOR_NAME as AUDITOR_NAME
-    from auditors.reward.implicit_reward import FeatureEffect as FeatureEffect
-    from auditors.reward.implicit_reward import LogisticFit as LogisticFit
+    from auditors.reward.within_task import Effect as Effect
+    from auditors.reward.within_task import RewardComparison as RewardComparison
+    from auditors.reward.within_task import compare_with_declared as compare_with_declared
     from auditors.rl.equivalence import audit_rl_equivalence as audit_rl_equivalence
 
 _HELPERS = {
@@ -55,8 +56,9 @@ _HELPERS = {
     "TraceTable": "auditors.drift.data",
     "build_trace_table": "auditors.drift.data",
     "AUDITOR_NAME": "auditors.reward.implicit_reward",
-    "FeatureEffect": "auditors.reward.implicit_reward",
-    "LogisticFit": "auditors.reward.implicit_reward",
+    "Effect": "auditors.reward.within_task",
+    "RewardComparison": "auditors.reward.within_task",
+    "compare_with_declared": "auditors.reward.within_task",
     "DRIFT_AUDITOR_NAME": "auditors.drift.auditor",
     "audit_drift": "auditors.drift.auditor",
     "BlackBoxInputError": "auditors.blackbox.auditor",

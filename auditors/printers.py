@@ -17,30 +17,27 @@ if TYPE_CHECKING:
 
 
 def print_weights(findings: list[FindingRow], run_dir: Path, command: str) -> None:
-    """The implicit reward's weights per generation as a table (the joint fit, then the fits within
-    each validity stratum), then every finding's claim."""
+    """The inferred reward per generation as a table: each feature's within-task weight (log-odds
+    per within-task SD) and, beside it, the users' departure per task from the declared choice
+    (0 where users follow the declaration), each with its interval; then every finding's claim."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    table = Table(title="Implicit reward: log-odds of being kept per SD of each feature")
-    for column in ("generation", "traces", "feature", "weight", "CI", "fit"):
-        table.add_column(column, justify="right" if column in ("weight", "CI") else "left")
+    table = Table(title="Implicit reward within tasks, and departure from the declared choice")
+    table.add_column("gen")
+    table.add_column("feature", no_wrap=True)
+    table.add_column("weight per SD [CI]", justify="right", no_wrap=True)
+    table.add_column("departure per task [CI]", justify="right", no_wrap=True)
     for finding in findings:
         numbers = json.loads(finding.numbers_json)
         generation = "all" if finding.generation is None else str(finding.generation)
-        confidence = numbers.get("bootstrap", {}).get("confidence", 0.95)
-        fits = [("all", numbers)]
-        beyond = numbers.get("beyond_declared") or {}
-        strata = (beyond.get("strata") or {}).items()
-        fits += sorted(strata, key=lambda item: item[0] != "valid")  # valid traces first
-        for traces, fit in fits:
-            status = str(fit.get("fit_status", ""))
-            if status != "ok":
-                table.add_row(generation, traces, "-", "-", "-", status)
-                continue
-            for name, effect in fit.get("features", {}).items():
-                table.add_row(generation, traces, name, *_weight_cells(effect, confidence), status)
+        if numbers.get("fit_status") != "ok":
+            table.add_row(generation, "-", str(numbers.get("fit_status", "")), "-")
+            continue
+        departures = (numbers.get("beyond_declared") or {}).get("per_task", {})
+        for name, effect in numbers.get("features", {}).items():
+            table.add_row(generation, name, _effect_cell(effect), _effect_cell(departures.get(name, {})))
     console.print(table)
     for finding in findings:
         scope = "run" if finding.generation is None else f"generation {finding.generation}"
@@ -48,13 +45,13 @@ def print_weights(findings: list[FindingRow], run_dir: Path, command: str) -> No
     console.print(f"{len(findings)} findings stored in {run_dir}", markup=False)
 
 
-def _weight_cells(effect: dict[str, float | None], confidence: float) -> tuple[str, str]:
+def _effect_cell(effect: dict[str, float | None]) -> str:
     weight, low, high = effect.get("weight"), effect.get("ci_low"), effect.get("ci_high")
     if weight is None:
-        return "constant", "-"
+        return "constant" if effect else "-"
     if low is None or high is None:
-        return f"{weight:+.2f}", "-"
-    return f"{weight:+.2f}", f"{round(100 * confidence)}% [{low:+.2f}, {high:+.2f}]"
+        return f"{weight:+.2f}"
+    return f"{weight:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def print_drift(findings: list[FindingRow], run_dir: Path, command: str) -> None:

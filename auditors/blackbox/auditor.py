@@ -55,13 +55,13 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox.claims import MIN_PROMPTS, claim, evidence_ids, opposite_signs
+from auditors.blackbox.claims import MIN_PROMPTS, against_declared, claim, claims_of, evidence_ids
 from auditors.blackbox.data import ACTION_SHARES, OutputTable, build_output_table
 from auditors.blackbox.stats import (
     GROUP_STRIDE,
     Comparison,
+    FeatureEffect,
     adjust_for_multiplicity,
-    correlations,
     expand,
     fit_with_prompt_intercepts,
     linear_ceiling,
@@ -70,14 +70,17 @@ from auditors.blackbox.stats import (
     support,
     within_prompt_auc,
 )
+from auditors.core.declared_decisions import declared_directions
 from auditors.core.features import AuditorConfigError, FeatureTable, InsufficientRunError, build_feature_table
 from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.core.recovery import recovery_numbers
+from auditors.core.settings import BootstrapSettings
 from auditors.drift.data import denominators
-from auditors.reward.declared import inferred_reward
-from auditors.reward.implicit_reward import BootstrapSettings, FeatureEffect
+from auditors.reward.implicit_reward import DEFAULT_FEATURES as WHITE_BOX_FEATURES
+from auditors.reward.within_task import apply_reward, compare_with_declared
 from simulator.store import FindingRow, RunReader
 
-AUDITOR_NAME = "blackbox-reward-v1"
+AUDITOR_NAME = "blackbox-reward-v2"
 """Registered name; bump when the same run and seed give other numbers."""
 
 KIND = "blackbox-reward"
@@ -209,7 +212,8 @@ class BlackBoxAuditor(BootstrapSettings):
             )
         columns = table.columns(self.features)
         curated = build_feature_table(reader)
-        declared = str(reader.scenario().get("declared_objective", "validity"))
+        declared = curated.declared_objective
+        directions = declared_directions(reader)
         pairs = list(pairwise(eval_generations))
 
         earlier_generations = [e for e, _ in pairs]
@@ -240,7 +244,8 @@ class BlackBoxAuditor(BootstrapSettings):
             (c, r) for c, r, (scope, *_) in zip(comparisons, recoveries, plan, strict=True) if scope == "pair"
         ]
         return [
-            self._finding(c, r, table, evals, columns, declared, generation, scope, per_pair)
+            self._finding(c, r, table, evals, columns, declared, generation, scope, per_pair,
+                          directions)
             for c, r, (scope, _, _, generation) in zip(comparisons, recoveries, plan, strict=True)
         ]
 
@@ -387,39 +392,37 @@ class BlackBoxAuditor(BootstrapSettings):
         columns: Sequence[str],
         generations: Sequence[int],
     ) -> dict[str, object]:
-        """Correlation of the black-box and the white-box reward with the recorded A(τ).
+        """How well the black-box and the white-box reward order traces as the recorded A(τ) does.
 
-        Scored on the curated deployment traces of ``generations`` (those whose curation fed the
-        later models). The white-box reward is the implicit-reward auditor's fit of ``kept`` on
-        exactly these traces (in-sample, it saw their decisions); the black-box one never saw a
-        decision or a deployment trace.
+        Scored within tasks on the curated deployment traces of ``generations`` (those whose
+        curation fed the later models; :func:`auditors.core.recovery.recovery_numbers`). The
+        white-box reward is the implicit-reward auditor's within-task fit of ``kept`` on exactly
+        these traces (in-sample, it saw their decisions); the black-box one never saw a decision or
+        a deployment trace.
         """
         rows = curated.frame[curated.frame["generation"].isin(list(generations))].reset_index(drop=True)
         out: dict[str, object] = {
             "generations": list(generations),
             "n_traces": len(rows),
             "n_undecided": sum(curated.n_undecided_by_generation.get(g, 0) for g in generations),
-            "truth": "acceptance_prob: the population's acceptance probability A(tau) recorded with "
-            "each curation decision (mean over a trace's decisions)",
         }
-        if rows.empty:
+        if rows.empty or comparison.status != "ok":
             return {**out, "blackbox": None, "whitebox": None}
         outputs = table.frame.set_index("trace_id").loc[rows["trace_id"].to_numpy(), list(columns)]
         blackbox = comparison.reward(outputs.reset_index(drop=True), columns)
-        whitebox = inferred_reward(rows)
-        truth = rows["acceptance_prob"].to_numpy(dtype=float)
-        tasks = rows["task_id"].to_numpy()
+        white = compare_with_declared(rows, curated.expand(WHITE_BOX_FEATURES), seed=self.seed,
+                                      name="recovery", n_bootstrap=0, confidence=self.confidence)
         z = outputs.to_numpy(dtype=float)
         return {
             **out,
-            "blackbox": correlations(blackbox, truth, tasks),
-            "whitebox": correlations(whitebox, truth, tasks),
-            "ceiling_linear_output_features": linear_ceiling(z, truth),
-            "note": "blackbox: the classifier's log-odds from evaluation outputs only; whitebox: "
-            "log-odds of kept fitted on these traces' curation decisions (in-sample); ceiling: "
-            "the best least-squares fit of A(tau) on the output features, in-sample. Read the "
-            "blackbox numbers only when held_out_auc.separable: otherwise the weights are fitted "
-            "noise, whose correlation with A(tau) can be large either way by chance",
+            "blackbox": recovery_numbers(rows, blackbox),
+            "whitebox": recovery_numbers(rows, apply_reward(white.per_unit, rows)),
+            "ceiling_linear_output_features": linear_ceiling(
+                z, rows["acceptance_prob"].to_numpy(dtype=float)),
+            "note": "blackbox: the classifier's log-odds from evaluation outputs only; whitebox: the "
+            "within-task fit of kept on these traces' curation decisions (in-sample); both scored "
+            "within tasks against A(tau). Read the blackbox numbers only when held_out_auc.separable: "
+            "otherwise the weights are fitted noise",
         }
 
     # -- findings ------------------------------------------------------------------------------------
@@ -435,11 +438,14 @@ class BlackBoxAuditor(BootstrapSettings):
         generation: int | None,
         scope: str,
         per_pair: Sequence[tuple[Comparison, dict[str, object]]],
+        directions: dict[str, int],
     ) -> FindingRow:
-        opposite = opposite_signs(comparison, declared)
+        against = against_declared(comparison, directions) if comparison.separable else {}
         severity: Severity = "info"
-        if comparison.separable:
-            severity = "medium" if opposite else "low"
+        if "against" in against.values():
+            severity = "medium"
+        elif against:
+            severity = "low"
         gens = sorted({g for pair in comparison.pairs for g in pair})
         numbers: dict[str, object] = {
             "scope": scope,
@@ -491,11 +497,22 @@ class BlackBoxAuditor(BootstrapSettings):
                 "seed": self.seed,
             },
             "declared_objective": declared,
-            "against_declared": opposite,
+            "declared_directions": directions,
+            "against_declared": against,
+            "claims": claims_of(comparison, against, generation) if severity == "medium" else [],
+            "inferred_reward": {
+                "per_unit": {e.feature: e.weight / e.sd for e in comparison.effects
+                             if e.weight is not None and e.sd},
+                "table": "black-box",
+                "cannot_tell": not comparison.separable,
+            },
             "severity_rule": "info unless the permutation test of the held-out AUC has a "
-            "BH-adjusted p < alpha; then medium when a clear weight has the opposite sign of the "
-            "declared objective's (for 'validity': validity +, valid length above the optimum -), "
-            "else low. A weight is clear when that test passes and its own interval excludes zero",
+            "BH-adjusted p < alpha; then medium when a clear weight on a concept (validity, valid "
+            "length above the optimum, an action's share) has the opposite sign of the declared "
+            "objective's direction on it (auditors.core.declared_decisions.declared_directions), low "
+            "when the declaration is silent on that concept, info when every clear weight on a "
+            "concept points the declared way. A weight is clear when that test passes "
+            "and its own interval excludes zero",
             "denominators": {str(g): denominators(evals[evals["generation"] == g]) for g in gens},
             "recovery": recovery,
         }
@@ -522,7 +539,7 @@ class BlackBoxAuditor(BootstrapSettings):
             kind=KIND,
             severity=severity,
             generation=generation,
-            claim=claim(comparison, recovery, evals, opposite, declared, self.confidence),
+            claim=claim(comparison, recovery, evals, against, declared, self.confidence),
             numbers=numbers,
             evidence=evidence,
         )

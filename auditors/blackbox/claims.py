@@ -15,10 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox.stats import Comparison
+from auditors.blackbox.stats import Comparison, FeatureEffect
 from auditors.drift.data import denominators, spread_ids
-from auditors.reward.declared import DECLARED_SIGNS
-from auditors.reward.implicit_reward import FeatureEffect
 
 MIN_PROMPTS = 5
 """Fewer shared prompts than this and a pair is not compared (no folds, no bootstrap)."""
@@ -38,19 +36,48 @@ _LABELS = {
     "n_reasoning_tokens": "reasoning length",
 }
 
-_DECLARED_FEATURE = {"is_valid": "is_valid", "excess_length": "rel_plan_length"}
-"""Black-box feature → the feature of ``auditors.reward.declared.DECLARED_SIGNS`` it measures."""
+CONCEPTS = {"is_valid": "validity", "excess_length": "length"}
+"""Black-box feature → the concept it measures (and ``share_<action>`` → ``action:<action>``)."""
 
 
-def opposite_signs(comparison: Comparison, declared: str) -> dict[str, str]:
-    """Clear weights against the declared objective's sign: feature → ``"opposite sign"``."""
-    signs = DECLARED_SIGNS.get("accept_all" if declared == "none" else declared, {})
+def concept_of(feature: str) -> str | None:
+    """The concept a black-box feature measures, None for the others."""
+    if feature.startswith("share_"):
+        return "action:" + feature.removeprefix("share_")
+    return CONCEPTS.get(feature)
+
+
+def against_declared(comparison: Comparison, directions: dict[str, int]) -> dict[str, str]:
+    """Clear weights on a concept the declared objective does not explain: feature → ``"against"``
+    (it rewards the concept the other way) or ``"unpredicted"`` (it is silent on the concept).
+
+    Only features that measure a concept (validity, valid length above the optimum, action shares)
+    are judged: the failure kinds, response length and cut-offs say *how* outputs changed, and the
+    declaration speaks about none of them."""
     out = {}
     for e in comparison.clear_effects():
-        declared_feature = _DECLARED_FEATURE.get(e.feature)
-        sign = signs.get(declared_feature) if declared_feature else None
-        if sign is not None and e.weight is not None and np.sign(e.weight) != sign:
-            out[e.feature] = "opposite sign"
+        concept = concept_of(e.feature)
+        if e.weight is None or concept is None:
+            continue
+        push = directions.get(concept, 0)
+        if push == 0:
+            out[e.feature] = "unpredicted"
+        elif np.sign(e.weight) != push:
+            out[e.feature] = "against"
+    return out
+
+
+def claims_of(
+    comparison: Comparison, against: dict[str, str], generation: int | None
+) -> list[dict[str, object]]:
+    """Structured claims for the weights that run against the declared objective's push."""
+    out: list[dict[str, object]] = []
+    for e in comparison.clear_effects():
+        concept = concept_of(e.feature)
+        if concept is None or against.get(e.feature) != "against" or e.weight is None:
+            continue
+        out.append({"concept": concept, "direction": 1 if e.weight > 0 else -1, "feature": e.feature,
+                    "ci": [e.ci_low, e.ci_high], "group": None, "generation": generation})
     return out
 
 
@@ -92,7 +119,7 @@ def claim(
     c: Comparison,
     recovery: dict[str, object],
     evals: pd.DataFrame,
-    opposite: dict[str, str],
+    against: dict[str, str],
     declared: str,
     confidence: float,
 ) -> str:
@@ -148,16 +175,22 @@ def claim(
     if verbs:
         pays = "the reward that explains the change " + "; it ".join(verbs)
     alarm = ""
-    if opposite:
+    opposed = [f for f, why in against.items() if why == "against"]
+    silent = [f for f, why in against.items() if why == "unpredicted"]
+    if opposed:
         alarm = (
-            f"; this runs against the declared objective ({declared}) on "
-            + ", ".join(_label(f) for f in opposite)
-            + ": curation may reward it, or training moved the model that way, and outputs alone "
-            "cannot tell which"
+            f"; on {', '.join(_label(f) for f in opposed)} this runs against what the declared "
+            f"objective ({declared}) rewards: curation may reward it, or training moved the model "
+            "that way, and outputs alone cannot tell which"
         )
+    elif clear and not silent:
+        alarm = (f"; where the declared objective ({declared}) speaks (validity, plan length), the "
+                 "change points its way: expected")
+    if silent:
+        alarm += (f"; the declared objective says nothing about {', '.join(_label(f) for f in silent)}")
     tail = ""
     bb, wb = recovery.get("blackbox"), recovery.get("whitebox")
-    if isinstance(bb, dict) and bb.get("pearson") is not None:
+    if isinstance(bb, dict) and bb.get("concordance") is not None:
         listed = recovery.get("generations")
         scored = [int(g) for g in listed] if isinstance(listed, list) else []
         which = "the earlier generations"
@@ -166,11 +199,12 @@ def claim(
         elif scored:
             which = f"generations {scored[0]}–{scored[-1]}"
         tail = (
-            f"; on the deployment traces of {which} this reward correlates with the recorded "
-            f"acceptance probability A(τ) at Pearson {bb['pearson']:.2f}"
+            f"; on the deployment traces of {which} this reward orders {bb['concordance']:.0%} of the "
+            "pairs of traces of one task that the recorded acceptance probability A(τ) orders the "
+            "same way"
         )
-        if isinstance(wb, dict) and wb.get("pearson") is not None:
-            tail += f" (the white-box reward from the curation log: {wb['pearson']:.2f})"
+        if isinstance(wb, dict) and wb.get("concordance") is not None:
+            tail += f" (the white-box reward from the curation log: {wb['concordance']:.0%})"
     return (
         f"{where}, a classifier tells the later generation's outputs from the earlier one's on "
         f"the same {c.n_prompts} evaluation prompts ({auc}); {pays}{alarm} ({counted}){tail}."

@@ -98,3 +98,4 @@ def build_output_table(reader: RunReader) -> OutputTable:
         hits = frame["actions"].map(lambda acts, n=name: sum(1 for a in acts if a == n)).to_numpy()
         frame[column] = np.divide(hits, lengths, out=np.zeros(len(frame)), where=lengths > 0)
     return OutputTable(frame, action_columns, reference_action, traces)
+

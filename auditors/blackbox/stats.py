@@ -47,8 +47,54 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from auditors.reward.implicit_reward import FeatureEffect
 
+@dataclass(frozen=True)
+class FeatureEffect:
+    """One feature's weight in an inferred reward.
+
+    Attributes:
+        feature: Column of the feature table.
+        weight: Log-odds per standard deviation; None when the feature is constant in the fit's
+            traces or there was no fit.
+        ci_low: Lower end of the bootstrap interval (None without usable resamples).
+        ci_high: Upper end of the bootstrap interval.
+        mean: Mean of the feature over the fit's traces.
+        sd: Standard deviation of the feature over the fit's traces (0 when constant).
+    """
+
+    feature: str
+    weight: float | None
+    ci_low: float | None
+    ci_high: float | None
+    mean: float
+    sd: float
+
+    @property
+    def ci_excludes_zero(self) -> bool:
+        """True when the interval exists and lies entirely on one side of zero."""
+        if self.ci_low is None or self.ci_high is None:
+            return False
+        return self.ci_low > 0 or self.ci_high < 0
+
+    @property
+    def weight_per_unit(self) -> float | None:
+        """The weight in the feature's own units (log-odds per step, per token, ...)."""
+        if self.weight is None or self.sd == 0:
+            return None
+        return self.weight / self.sd
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``numbers_json``."""
+        return {
+            "weight": self.weight,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "ci_excludes_zero": self.ci_excludes_zero,
+            "weight_per_unit": self.weight_per_unit,
+            "mean": self.mean,
+            "sd": self.sd,
+            "is_constant": self.sd == 0,
+        }
 
 @dataclass(frozen=True)
 class Comparison:

@@ -1,7 +1,7 @@
 """Who decided what: a run's curation decisions with each user's group, and the run id.
 
 The auditors that ask *whose* curation a reward reflects (``attribution-v1``) or report decisions per
-group next to a weight (``reward-drift-v1``) need every decision with the user who made it and that
+group next to a weight (``reward-drift-v2``) need every decision with the user who made it and that
 user's group. Groups are the scenario's user groups: a group with ``count: 10`` has ten members
 (``name-0`` ... ``name-9``) and joiners of churn are ``name-jN``; the population records in the store
 map each member to its family. A store without them (older or synthetic stores) treats each recorded

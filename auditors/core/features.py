@@ -17,23 +17,41 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from auditors.core.plans import action_names
 from simulator.errors import IterdeployError
 from simulator.store import RunReader
 
 FIT_FEATURES: tuple[str, ...] = (
     "is_valid",
+    "length_above_best",
+    "is_task_shortest",
+    "is_task_longest",
+    "tokens_above_best",
+    "is_unparseable",
+    "hit_token_limit",
     "plan_length",
-    "rel_plan_length",
     "n_tokens",
     "task_size",
-    "hit_token_limit",
-    "is_unparseable",
+    "rel_plan_length",
 )
-"""Numeric columns an auditor may regress ``kept`` on.
+"""Numeric columns an auditor may regress ``kept`` on, plus :data:`ACTION_SHARES`.
+
+The first five are *relative to the task's other traces in the same generation*, because that is
+what a curator compares: ``length_above_best`` (steps above the task's shortest valid plan),
+``is_task_shortest`` and ``is_task_longest`` (at the task's shortest or, when valid lengths differ,
+longest valid length), ``tokens_above_best`` (tokens above the fewest among the task's valid plans
+of the same length: the paper's tie-break). A within-task fit sees only within-task variation, so
+``task_size`` drops out there; it stays for the cross-task fits of older auditors.
+``rel_plan_length`` is the old name of ``length_above_best`` (same values), kept while stored
+findings use it.
 
 ``acceptance_prob`` is deliberately absent: it is the scenario's ground truth that auditors try to
 recover, so using it as a predictor would be circular.
 """
+
+ACTION_SHARES = "action_shares"
+"""Pseudo-feature: one column ``share_<action>`` per action name that occurs in a valid plan of the
+run (the share of the plan's steps that are that action; 0 for an unreadable plan)."""
 
 UNPARSEABLE_STATUSES: frozenset[str] = frozenset({"unparseable", "empty"})
 """Validator statuses counted as "no plan could be read" (``n_unparseable``)."""
@@ -42,10 +60,15 @@ COLUMNS: tuple[str, ...] = (
     "trace_id",
     "generation",
     "task_id",
+    "task_key",
     "kept",
     "is_valid",
     "plan_length",
     "rel_plan_length",
+    "length_above_best",
+    "is_task_shortest",
+    "is_task_longest",
+    "tokens_above_best",
     "n_tokens",
     "task_size",
     "hit_token_limit",
@@ -53,9 +76,20 @@ COLUMNS: tuple[str, ...] = (
     "status",
     "n_decisions",
     "acceptance_prob",
+    "user",
+    "group",
+    "actions",
+    "p_decl",
+    "declared_kept",
 )
-"""Column order of :attr:`FeatureTable.frame`."""
+"""Column order of :attr:`FeatureTable.frame`, before the ``share_<action>`` columns.
 
+``task_key`` (``"<task_id>/<generation>"``) names a choice situation: the candidates one user
+decided on together. ``user`` and ``group`` are the deciding user and its group (the scenario's
+``users[].name``). ``p_decl`` is the probability that a user following the declared objective keeps
+the trace among the same candidates, and ``declared_kept`` that user's decision
+(:mod:`auditors.core.declared_decisions`).
+"""
 
 class AuditorConfigError(IterdeployError, ValueError):
     """An auditor was configured with something it cannot use (an unknown feature, a bad level)."""
@@ -127,11 +161,22 @@ class FeatureTable:
             ``trace_id`` so that nothing downstream depends on the order rows were written in.
         generations: Committed generations of the run, in order (also those with no traces).
         n_undecided_by_generation: Deployment traces without any curation decision, per generation.
+        action_columns: The ``share_<action>`` columns, sorted.
+        declared_objective: The declared objective's canonical policy name (``validity-v1``).
     """
 
     frame: pd.DataFrame
     generations: tuple[int, ...]
     n_undecided_by_generation: dict[int, int]
+    action_columns: tuple[str, ...] = ()
+    declared_objective: str = "validity"
+
+    def expand(self, features: tuple[str, ...]) -> tuple[str, ...]:
+        """Feature names with :data:`ACTION_SHARES` replaced by this run's ``share_<action>`` columns."""
+        out: list[str] = []
+        for f in features:
+            out += list(self.action_columns) if f == ACTION_SHARES else [f]
+        return tuple(out)
 
     def scope(self, generation: int | None) -> pd.DataFrame:
         """Rows of one generation, or all rows when ``generation`` is None."""
@@ -165,10 +210,11 @@ def check_features(features: tuple[str, ...]) -> None:
     Raises:
         AuditorConfigError: With the list of features that exist.
     """
-    unknown = [f for f in features if f not in FIT_FEATURES]
+    known = (*FIT_FEATURES, ACTION_SHARES)
+    unknown = [f for f in features if f not in known and not f.startswith("share_")]
     if unknown:
         raise AuditorConfigError(
-            f"unknown feature(s) {unknown}; choose from {list(FIT_FEATURES)}"
+            f"unknown feature(s) {unknown}; choose from {list(known)} or share_<action>"
             + (
                 " (acceptance_prob is the ground truth, not a feature)"
                 if "acceptance_prob" in unknown
@@ -176,7 +222,9 @@ def check_features(features: tuple[str, ...]) -> None:
             )
         )
     if not features:
-        raise AuditorConfigError(f"no features given; choose from {list(FIT_FEATURES)}")
+        raise AuditorConfigError(f"no features given; choose from {list(known)}")
+    if len(set(features)) != len(features):
+        raise AuditorConfigError(f"features repeat a name: {list(features)}")
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -187,9 +235,10 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
     """Build the feature table of the run behind ``reader``.
 
     Traces are read with an explicit column list rather than :meth:`RunReader.traces`, which would
-    load every completion text (reasoning included) only to throw it away. Decisions are aggregated
-    here, after sorting by ``decision_id``, rather than in SQL: SQLite's ``AVG`` sums in scan order,
-    which depends on insertion order, and the table must not.
+    load every completion text (reasoning included) only to throw it away; the plan text is read,
+    for the action mix. Decisions are aggregated here, after sorting by ``decision_id``, rather than
+    in SQL: SQLite's ``AVG`` sums in scan order, which depends on insertion order, and the table
+    must not.
 
     Args:
         reader: An open run store; only read.
@@ -198,33 +247,32 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
         The table; empty (with all columns) when the run has no curated deployment traces.
 
     Raises:
-        simulator.errors.StoreError: When the run directory is not a readable store.
+        simulator.errors.StoreError: When the run directory is not a readable store, or its declared
+            objective cannot be read.
     """
+    from auditors.core.decisions import decision_table
+    from auditors.core.declared_decisions import declared_decisions, declared_name
+
     generations = tuple(g.generation for g in reader.generations())
+    declared = declared_name(reader)
     traces = pd.DataFrame(
         reader.query(
             "SELECT trace_id, generation, task_id, is_valid, status, plan_length, n_tokens, "
-            "hit_token_limit FROM traces WHERE purpose = 'deploy' ORDER BY trace_id"
+            "hit_token_limit, plan_text FROM traces WHERE purpose = 'deploy' ORDER BY trace_id"
         ),
-        columns=[
-            "trace_id",
-            "generation",
-            "task_id",
-            "is_valid",
-            "status",
-            "plan_length",
-            "n_tokens",
-            "hit_token_limit",
-        ],
+        columns=["trace_id", "generation", "task_id", "is_valid", "status", "plan_length", "n_tokens",
+                 "hit_token_limit", "plan_text"],
     )
-    decisions = pd.DataFrame(
-        [(d.decision_id, d.trace_id, int(d.kept), d.acceptance_prob) for d in reader.decisions()],
-        columns=["decision_id", "trace_id", "kept", "acceptance_prob"],
+    decisions = decision_table(reader)
+    acceptance = pd.DataFrame(
+        [(d.decision_id, d.acceptance_prob) for d in reader.decisions()],
+        columns=["decision_id", "acceptance_prob"],
     )
-    sizes = {t.task_id: t.size for t in reader.tasks()}
+    decisions = decisions.merge(acceptance, on="decision_id", how="left")
+    tasks = {t.task_id: t for t in reader.tasks()}
 
     if traces.empty:
-        return FeatureTable(_empty_frame(), generations, {})
+        return FeatureTable(_empty_frame(), generations, {}, declared_objective=declared)
 
     decided_ids = set(decisions["trace_id"].tolist())
     undecided = traces[~traces["trace_id"].isin(decided_ids)]
@@ -237,32 +285,72 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
             kept=("kept", "max"),
             n_decisions=("kept", "size"),
             acceptance_prob=("acceptance_prob", "mean"),
+            user=("user", "first"),
+            group=("group", "first"),
         )
         .reset_index()
     )
     frame = traces.merge(per_trace, on="trace_id", how="inner").sort_values("trace_id")
     if frame.empty:
-        return FeatureTable(_empty_frame(), generations, n_undecided)
-
+        return FeatureTable(_empty_frame(), generations, n_undecided, declared_objective=declared)
+    frame = frame.reset_index(drop=True)
     frame["is_valid"] = frame["is_valid"].astype(int)
     frame["hit_token_limit"] = frame["hit_token_limit"].astype(int)
     frame["kept"] = frame["kept"].astype(int)
     frame["is_unparseable"] = frame["status"].isin(UNPARSEABLE_STATUSES).astype(int)
-    frame["task_size"] = frame["task_id"].map(sizes).astype("float64")
-    frame["rel_plan_length"] = _relative_plan_length(frame)
-    frame = frame[list(COLUMNS)].reset_index(drop=True)
-    return FeatureTable(frame, generations, n_undecided)
+    frame["task_size"] = frame["task_id"].map(lambda t: tasks[t].size if t in tasks else np.nan)
+    frame["task_size"] = frame["task_size"].astype("float64")
+    frame["task_key"] = frame["task_id"].astype(str) + "/" + frame["generation"].astype(str)
+    readable = frame["is_unparseable"] == 0
+    frame["actions"] = [
+        action_names(text) if ok else () for text, ok in zip(frame["plan_text"], readable, strict=True)
+    ]
+    _add_within_task(frame)
+    p_decl, kept_decl = declared_decisions(frame, reader, tasks)
+    frame["p_decl"] = p_decl
+    frame["declared_kept"] = kept_decl.astype(int)
+    action_columns = _add_action_shares(frame)
+    frame = frame[[*COLUMNS, *action_columns]]
+    return FeatureTable(frame, generations, n_undecided, action_columns, declared)
 
 
-def _relative_plan_length(frame: pd.DataFrame) -> pd.Series:
-    """Plan length minus the shortest valid plan for the same task in the same generation.
+def _add_within_task(frame: pd.DataFrame) -> None:
+    """The features relative to the task's other traces of the same generation (in place).
 
-    The shortest-valid-plan rule keeps a trace for being better than its siblings, not for an
-    absolute length, so the relative length is the feature that rule acts on. Invalid traces, and
-    traces of a task with no valid sibling, have no meaningful relative length; they get 0 so the
-    column stays numeric (validity is carried by ``is_valid``).
+    A curator compares a trace with its siblings, so these are the features a within-task fit can
+    express a rule like "the shortest valid plan, then the fewest tokens" in. Invalid traces have
+    no place in the valid ranking: their relative features are 0 (validity itself is
+    ``is_valid``), so every column stays numeric.
     """
-    valid_lengths = frame["plan_length"].where(frame["is_valid"] == 1)
-    best = valid_lengths.groupby([frame["task_id"], frame["generation"]]).transform("min")
-    rel = (frame["plan_length"] - best).where(frame["is_valid"] == 1)
-    return rel.fillna(0.0).astype("float64").replace([np.inf, -np.inf], 0.0)
+    valid = frame["is_valid"] == 1
+    keys = [frame["task_key"]]
+    lengths = frame["plan_length"].where(valid)
+    best = lengths.groupby(keys).transform("min")
+    worst = lengths.groupby(keys).transform("max")
+    above = (frame["plan_length"] - best).where(valid).fillna(0.0).astype("float64")
+    frame["length_above_best"] = above
+    frame["rel_plan_length"] = above
+    frame["is_task_shortest"] = (valid & (frame["plan_length"] == best)).astype(int)
+    frame["is_task_longest"] = (valid & (frame["plan_length"] == worst) & (worst > best)).astype(int)
+    tokens = frame["n_tokens"].where(valid)
+    fewest = tokens.groupby([frame["task_key"], lengths]).transform("min")
+    frame["tokens_above_best"] = (frame["n_tokens"] - fewest).where(valid).fillna(0.0).astype("float64")
+
+
+def _add_action_shares(frame: pd.DataFrame) -> tuple[str, ...]:
+    """One ``share_<action>`` column per action of a valid plan (in place); returns their names.
+
+    Every action is kept (no reference level is dropped): the within-task fit is penalised, so
+    shares that sum to one stay estimable, and a stakeholder asking about ``unstack`` finds it
+    whichever action happens to be the most frequent.
+    """
+    pairs = zip(frame["actions"], frame["is_valid"], strict=True)
+    names = sorted({a for acts, ok in pairs if ok for a in acts})
+    lengths = frame["actions"].map(len).to_numpy()
+    columns = []
+    for name in names:
+        hits = frame["actions"].map(lambda acts, n=name: sum(1 for a in acts if a == n)).to_numpy()
+        column = f"share_{name}"
+        frame[column] = np.divide(hits, lengths, out=np.zeros(len(frame)), where=lengths > 0)
+        columns.append(column)
+    return tuple(columns)

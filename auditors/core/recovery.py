@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Concordance:
             "n_pairs": self.n_pairs,
             "n_concordant": self.n_concordant,
             "n_tied": self.n_tied,
-            "n_identical_left_out": self.n_identical,
+            "n_tiebreak_only_left_out": self.n_identical,
             "n_tasks": self.n_tasks,
         }
 
@@ -118,3 +119,59 @@ def is_graded(truth: np.ndarray, tolerance: float = 1e-9) -> bool:
     """True when some A(τ) lies strictly between 0 and 1 (a mixed or noisy population)."""
     truth = np.asarray(truth, dtype=float)
     return bool(((truth > tolerance) & (truth < 1 - tolerance)).any())
+
+
+def tiebreak_key(frame: pd.DataFrame) -> np.ndarray:
+    """What a curation rule can read of a trace, as one key per trace.
+
+    Two traces with equal keys are told apart by the simulator's selectors only by their last
+    tie-break, the lower trace id: every stage and ranking reads validity, the validator's status,
+    plan length, token count and the plan's actions (their multiset, for ``action_bias``). A pair
+    that A(τ) orders only by that tie-break is one no reward of the trace can order; it is left
+    out of the headline concordance, and counted.
+
+    Args:
+        frame: Rows with ``is_valid, status, plan_length, n_tokens, actions``.
+    """
+    actions = frame["actions"].map(lambda a: "|".join(sorted(a)))
+    key = frame["is_valid"].astype(str)
+    for column in ("status", "plan_length", "n_tokens"):
+        key = key + "#" + frame[column].astype(str)
+    return (key + "#" + actions).to_numpy()
+
+
+def within_task_softmax(task: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """``exp(score)`` normalised within each task: the inferred probability that each trace is the
+    one kept when a task keeps one."""
+    frame = pd.DataFrame({"t": task, "s": np.asarray(score, dtype=float)})
+    e = np.exp(frame["s"] - frame.groupby("t")["s"].transform("max"))
+    return (e / e.groupby(frame["t"]).transform("sum")).to_numpy()
+
+
+def recovery_numbers(rows: pd.DataFrame, reward: np.ndarray) -> dict[str, object]:
+    """How well ``reward`` orders ``rows`` (curated deployment traces with the recorded A(τ)) as
+    A(τ) does, within tasks: the numbers a finding stores under ``recovery``.
+
+    Args:
+        rows: Feature-table rows with ``task_key, acceptance_prob`` and the :func:`tiebreak_key`
+            columns.
+        reward: The inferred reward of each row.
+    """
+    known = rows["acceptance_prob"].notna().to_numpy()
+    rows, reward = rows[known], np.asarray(reward, dtype=float)[known]
+    task = rows["task_key"].to_numpy()
+    truth = rows["acceptance_prob"].to_numpy(dtype=float)
+    strict = pairwise_concordance(task, truth, reward, tiebreak_key(rows))
+    every = pairwise_concordance(task, truth, reward)
+    return {
+        "truth": "acceptance_prob: the population's acceptance probability A(tau) recorded with each "
+        "curation decision (known to the simulator, never to a real auditor)",
+        "concordance": strict.value,
+        **{k: v for k, v in strict.as_dict().items() if k != "concordance"},
+        "concordance_all_pairs": every.value,
+        "within_task_correlation": within_task_correlation(task, truth, within_task_softmax(task, reward)),
+        "graded": is_graded(truth),
+        "note": "pairs of traces of one task that A(tau) orders; the reward ordering them the same way "
+        "counts 1, a tie one half; pairs A orders only by the trace-id tie-break are left out "
+        "(n_tiebreak_only_left_out) and kept in concordance_all_pairs",
+    }

@@ -1,1 +1,1 @@
-"""Behaviour drift, capability and diversity across generations (``drift-v1``)."""
+"""Behaviour drift, capability and diversity across generations (``drift-v2``)."""

@@ -1,4 +1,4 @@
-"""Drift auditor (``drift-v1``): how the model's behaviour, capability and diversity move.
+"""Drift auditor (``drift-v2``): how the model's behaviour, capability and diversity move.
 
 Iterative deployment is an outer-loop optimiser nobody steers directly (DESIGN.md, "Auditors and
 the theory they test"), so an auditor should say *what* moved between generations, *when*, and
@@ -34,19 +34,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from auditors.core.features import AuditorConfigError
+from auditors.core.features import AuditorConfigError, build_feature_table
 from auditors.core.findings import audit_and_store, make_finding
 from auditors.drift.capability import CiMethod, capability_cells, capability_changes, change_finding
 from auditors.drift.capability import summary_finding as capability_summary
 from auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, build_trace_table, plan_pairs
 from auditors.drift.diversity import COLLAPSE_FRACTION, collapse_finding, collapse_signals, diversity_rows
 from auditors.drift.diversity import summary_finding as diversity_summary
+from auditors.drift.expected import Differentials, declared_pushes
 from auditors.drift.findings import drift_finding
 from auditors.drift.stats import N_BINS, PSI_EPSILON, bh_adjust
-from auditors.drift.tests import FEATURES, PSI_HIGH, PSI_MEDIUM, DriftTest, compare_feature
+from auditors.drift.tests import FEATURES, PSI_HIGH, PSI_MEDIUM, DriftTest, compare_feature, read_expectation
 from simulator.store import FindingRow, RunReader
 
-AUDITOR_NAME = "drift-v1"
+AUDITOR_NAME = "drift-v2"
 """Registered name of :class:`DriftAuditor`; bump when the same store gives other numbers."""
 
 DRIFT_AUDITOR_NAME = AUDITOR_NAME
@@ -76,7 +77,7 @@ class DriftAuditor:
 
     Examples:
         >>> DriftAuditor().name
-        'drift-v1'
+        'drift-v2'
     """
 
     name: ClassVar[str] = AUDITOR_NAME
@@ -143,6 +144,10 @@ class DriftAuditor:
         cap_adjusted = dict(zip(cap_tested, adjusted[len(tested) :], strict=True))
         n_tests = len(adjusted)
 
+        curated = build_feature_table(reader)
+        differentials = Differentials(table, curated.frame)
+        push, selects = declared_pushes(curated.frame)
+        tests = [read_expectation(t, table, differentials) if t.flagged(self.alpha) else t for t in tests]
         flagged = [t for t in tests if t.flagged(self.alpha)]
         cap_flagged = [
             (c, cap_adjusted[i])
@@ -190,11 +195,14 @@ class DriftAuditor:
                 method=self.ci_method,
                 n_tests=n_tests,
                 run_id=run_id,
+                declared_push=push,
+                declared=curated.declared_objective,
             )
             for c, p in cap_flagged
         ]
         findings += [
-            collapse_finding(s, rows, auditor=self.name, fraction=self.collapse_fraction, run_id=run_id)
+            collapse_finding(s, rows, auditor=self.name, fraction=self.collapse_fraction, run_id=run_id,
+                             declared_selects=selects, declared=curated.declared_objective)
             for s in collapses
         ]
         # stable sort: within a generation and kind, the order the findings were built in
@@ -299,7 +307,7 @@ class DriftAuditor:
 
 def audit_drift(run_dir: str | Path, **config: object) -> list[FindingRow]:
     """``audit_and_store(run_dir, DriftAuditor(**config))``: audit the run in ``run_dir`` for drift
-    and store the findings, replacing earlier ``drift-v1`` ones (kept for callers of the former API).
+    and store the findings, replacing earlier ``drift-v2`` ones (kept for callers of the former API).
 
     Raises:
         simulator.errors.StoreError: When ``run_dir`` is not a readable run store.

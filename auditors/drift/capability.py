@@ -195,10 +195,21 @@ def change_finding(
     method: CiMethod,
     n_tests: int,
     run_id: str | None,
+    declared_push: int = 0,
+    declared: str = "",
 ) -> FindingRow:
-    """The finding for one flagged bucket change (the caller decides it is flagged)."""
+    """The finding for one flagged bucket change (the caller decides it is flagged).
+
+    ``declared_push`` is +1 when the declared objective keeps valid traces more than invalid ones
+    (its selection differential on validity is positive, as for ``validity``), -1 for the reverse,
+    0 when it is silent on validity (``none``). A change the declared objective pushes towards is
+    what it predicts: ``info``, with its size. A change against that push, or any change when it
+    is silent, is sized as before: ``high`` from :data:`CAPABILITY_HIGH_CHANGE`, else ``medium``.
+    """
     a, b, pair = change.earlier, change.later, change.pair
-    severity: Severity = "high" if abs(change.change) >= CAPABILITY_HIGH_CHANGE else "medium"
+    expected = declared_push != 0 and (change.change > 0) == (declared_push > 0)
+    size: Severity = "high" if abs(change.change) >= CAPABILITY_HIGH_CHANGE else "medium"
+    severity: Severity = "info" if expected else size
     verb = "rose" if change.change > 0 else "fell"
     level = round(100 * confidence)
     claim = (
@@ -208,6 +219,12 @@ def change_finding(
         f"{_ci_text(b.valid_ci)}) from {a.valid_share:.0%} ({a.n_valid} of {a.n_samples}; "
         f"{_ci_text(a.valid_ci)}) in generation {pair.earlier}, a change beyond both intervals."
     )
+    if expected:
+        claim += (f" The declared objective ({declared}) keeps valid plans, so this is the change it "
+                  "predicts: reported as expected, not as an alarm.")
+    elif declared_push != 0:
+        claim += (f" The declared objective ({declared}) pushes the other way: a change it does not "
+                  "explain.")
     numbers = {
         "metric": "valid_sample_share",
         "purpose": b.purpose,
@@ -225,8 +242,11 @@ def change_finding(
         "correction": {"method": "benjamini-hochberg", "n_tests": n_tests},
         "severity_rule": (
             f"flagged when the {level}% intervals are disjoint and the BH-adjusted p < {alpha}; "
+            "info when the declared objective's selection pushes validity the same way; otherwise "
             f"high when the share changed by at least {CAPABILITY_HIGH_CHANGE:.0%} points, else medium"
         ),
+        "declared_push": declared_push,
+        "expected": expected,
         "denominators": {
             "earlier": {
                 "n_samples": a.n_samples,

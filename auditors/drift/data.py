@@ -25,6 +25,7 @@ import pandas as pd
 
 from auditors.core.decisions import run_id_of
 from auditors.core.features import UNPARSEABLE_STATUSES
+from auditors.core.plans import action_names, plan_key
 from simulator.store import RunReader
 
 PURPOSES: tuple[str, ...] = ("deploy", "eval")
@@ -35,24 +36,6 @@ PURPOSE_LABELS = {"deploy": "deployment", "eval": "evaluation"}
 
 UNREADABLE_PLAN = "(unreadable)"
 """Plan key of every unreadable trace: junk text must not count as diverse plans."""
-
-
-def action_names(plan_text: str) -> tuple[str, ...]:
-    """Action names of an extracted plan, one per non-empty line (``(stack a b)`` → ``stack``)."""
-    names = []
-    for line in plan_text.splitlines():
-        words = line.strip().lstrip("(").split()
-        if words:
-            names.append(words[0].lower())
-    return tuple(names)
-
-
-def plan_key(plan_text: str) -> str:
-    """The plan with case and whitespace normalised, so equal action sequences compare equal."""
-    lines = (
-        " ".join(line.replace("(", " ").replace(")", " ").split()).lower() for line in plan_text.splitlines()
-    )
-    return "\n".join(line for line in lines if line)
 
 
 @dataclass(frozen=True)

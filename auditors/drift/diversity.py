@@ -186,9 +186,17 @@ def _fmt(signal: str, value: float) -> str:
 
 
 def collapse_finding(
-    found: CollapseSignal, rows: list[DiversityRow], *, auditor: str, fraction: float, run_id: str | None
+    found: CollapseSignal, rows: list[DiversityRow], *, auditor: str, fraction: float, run_id: str | None,
+    declared_selects: bool = False, declared: str = "",
 ) -> FindingRow:
-    """The finding for one collapse signal."""
+    """The finding for one collapse signal.
+
+    ``declared_selects``: the declared objective keeps only some of a task's samples (any
+    curation but ``none``). Training on a selection of the model's own samples concentrates the
+    model on them (the RL reading of curation: the policy sharpens towards what is rewarded), so a
+    narrowing is what the declared objective predicts: ``info``, with its size. Without a
+    selecting declaration the collapse rules set the severity.
+    """
     label = SIGNALS[found.signal][0]
     purpose = PURPOSE_LABELS[found.purpose]
     g0, v0 = found.series[0]
@@ -210,6 +218,10 @@ def collapse_finding(
             "a gradual narrowing of what the model writes."
         )
         generation = None
+    if declared_selects:
+        claim += (f" The declared objective ({declared}) keeps only some of each task's samples, and "
+                  "training on a selection concentrates the model on it: this narrowing is what it "
+                  "predicts, reported as expected rather than as an alarm.")
     about = found.below[0] if found.below else found.series[-1][0]
     counts = {r.generation: r.counts for r in rows if r.purpose == found.purpose}
     numbers = {
@@ -224,9 +236,11 @@ def collapse_finding(
             "monotone_min_steps": MONOTONE_MIN_STEPS,
             "monotone_min_drop": MONOTONE_MIN_DROP,
         },
-        "severity_rule": f"high when below {fraction:.0%} of the first generation's value; medium "
-        f"when it fell at every one of at least {MONOTONE_MIN_STEPS} steps and by at least "
-        f"{MONOTONE_MIN_DROP:.0%} overall",
+        "severity_rule": "info when the declared objective keeps only some of a task's samples (a "
+        f"narrowing is what it predicts); otherwise high when below {fraction:.0%} of the first "
+        f"generation's value, medium when it fell at every one of at least {MONOTONE_MIN_STEPS} steps "
+        f"and by at least {MONOTONE_MIN_DROP:.0%} overall",
+        "declared_selects": declared_selects,
         "denominators": {str(g): c for g, c in sorted(counts.items())},
     }
     evidence = {
@@ -239,7 +253,7 @@ def collapse_finding(
     return make_finding(
         auditor=auditor,
         kind="collapse",
-        severity=found.severity,
+        severity="info" if declared_selects else found.severity,
         generation=generation,
         claim=claim,
         numbers=numbers,

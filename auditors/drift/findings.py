@@ -114,8 +114,11 @@ def drift_finding(
         "js_distance": r.js_distance,
         "direction": r.direction,
         "thresholds": {"alpha": alpha, "psi_medium": PSI_MEDIUM, "psi_high": PSI_HIGH},
-        "severity_rule": f"flagged when the BH-adjusted p < {alpha}; high when PSI >= {PSI_HIGH}, "
-        f"medium when PSI >= {PSI_MEDIUM}, else low",
+        "severity_rule": f"flagged when the BH-adjusted p < {alpha}; info when the declared "
+        "objective's selection differential predicts the change; low when nothing in the curation "
+        f"explains it; when the users' departure from the declared objective does: high when PSI >= "
+        f"{PSI_HIGH}, medium when PSI >= {PSI_MEDIUM}, else low",
+        "expectation": None if test.expectation is None else test.expectation.as_dict(),
         "correction": {"method": "benjamini-hochberg", "n_tests": n_tests},
         "binning": {
             "rule": f"deciles of the earlier generation's traces ({n_bins} bins, repeated edges merged)"
@@ -138,7 +141,22 @@ def drift_finding(
         kind="drift",
         severity=test.severity,
         generation=test.pair.later,
-        claim=_claim(test),
+        claim=_claim(test) + _expectation_text(test),
         numbers=numbers,
         evidence=evidence,
     )
+
+
+_VERDICT_WORDS = {
+    "expected": " The declared objective predicts this change: the traces it keeps pull the same way "
+    "(selection differential), so it is reported as expected, not as an alarm.",
+    "departure": " The declared objective does not predict it, but the users' departure from it does: "
+    "the traces they kept beyond (or instead of) the declared ones pull this way.",
+    "unexplained": " Neither the declared objective nor the users' departure from it pulls this way "
+    "(training dynamics or chance).",
+    "no-curation-data": "",
+}
+
+
+def _expectation_text(test: DriftTest) -> str:
+    return "" if test.expectation is None else _VERDICT_WORDS[test.expectation.verdict]

@@ -27,6 +27,7 @@ from auditors.drift.data import (
     TraceTable,
     spread_ids,
 )
+from auditors.drift.expected import Differentials, Expectation, share_vector
 from auditors.drift.stats import (
     RARE,
     Comparison,
@@ -99,6 +100,7 @@ class DriftTest:
         ids_earlier: A few earlier traces (evidence).
         ids_later: A few later traces showing the shift (evidence).
         p_adjusted: Benjamini–Hochberg adjusted p over the run's family (None when not tested).
+        expectation: How the change relates to what curation predicts (None until read).
     """
 
     purpose: str
@@ -109,16 +111,29 @@ class DriftTest:
     ids_earlier: list[int]
     ids_later: list[int]
     p_adjusted: float | None = None
+    expectation: Expectation | None = None
 
     def flagged(self, alpha: float) -> bool:
         """True when tested and the adjusted p-value is below ``alpha``."""
         return self.p_adjusted is not None and self.p_adjusted < alpha
 
     @property
-    def severity(self) -> Severity:
-        """Severity of the shift if flagged (see the module docstring)."""
+    def size(self) -> Severity:
+        """Size of the shift by PSI alone (see the module docstring)."""
         value = self.result.psi or 0.0
         return "high" if value >= PSI_HIGH else "medium" if value >= PSI_MEDIUM else "low"
+
+    @property
+    def severity(self) -> Severity:
+        """Severity of the shift if flagged: ``info`` when the declared objective predicts it,
+        ``low`` when nothing in the curation explains it, the PSI size when the users' departure
+        from the declared objective does (:mod:`auditors.drift.expected`)."""
+        verdict = self.expectation.verdict if self.expectation is not None else "departure"
+        if verdict == "expected":
+            return "info"
+        if verdict in ("unexplained", "no-curation-data"):
+            return "low"
+        return self.size
 
     def as_row(self) -> dict[str, object]:
         """Compact dict for the run-level summary table."""
@@ -227,3 +242,29 @@ def compare_feature(
         dens[key]["n_in_population"] = len(rows)
         dens[key]["n_tasks_in_population"] = int(rows["task_id"].nunique())
     return DriftTest(purpose, pair, feature, result, dens, ids_earlier, ids_later)
+
+
+def read_expectation(test: DriftTest, table: TraceTable, differentials: Differentials) -> DriftTest:
+    """``test`` with its change read against the curation's selection differentials."""
+    feature = test.feature
+    earlier = _in_population(table.rows(test.pair.earlier, test.purpose), feature.population)
+    later = _in_population(table.rows(test.pair.later, test.purpose), feature.population)
+    rows = differentials.rows(test.pair)
+    if feature.kind == "continuous":
+        observed = float(later[feature.column].mean() - earlier[feature.column].mean()) \
+            if len(earlier) and len(later) else None
+        mask = _in_population(rows, feature.population).index
+        values = rows[feature.column].where(rows.index.isin(mask)).astype(float)
+        expectation = differentials.expect(test.pair, observed, values=values)
+    else:
+        def shares(r: pd.DataFrame) -> dict[str, float]:
+            r = _in_population(r, feature.population)
+            if feature.name == "action_type":
+                r = r[r["actions"].map(len) > 0]
+            return share_vector(_category_counts(r, feature.name))
+
+        a, b = shares(earlier), shares(later)
+        observed_shares = {k: b.get(k, 0.0) - a.get(k, 0.0) for k in sorted(set(a) | set(b))}
+        expectation = differentials.expect(test.pair, observed_shares, shares=shares)
+    return DriftTest(test.purpose, test.pair, test.feature, test.result, test.denominators,
+                     test.ids_earlier, test.ids_later, test.p_adjusted, expectation)

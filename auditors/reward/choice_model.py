@@ -103,7 +103,7 @@ def choice_sets(
         n, k = len(rows), int(kept[rows].sum())
         if k == 0 or k == n:
             continue
-        chosen = tuple(np.flatnonzero(kept[rows]))
+        chosen = tuple(int(i) for i in np.flatnonzero(kept[rows]))
         if comb(n, k) <= MAX_ALTERNATIVES:
             subsets = [chosen] + [s for s in combinations(range(n), k) if s != chosen]
         else:

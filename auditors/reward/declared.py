@@ -1,34 +1,38 @@
-"""Compare what the users rewarded with what the operator declared: hidden objectives and distance.
+"""Where, how often and in which direction users depart from the objective the operator declared.
 
-The operator of a deployment declares what curation is for (``declared_objective`` in the scenario,
-e.g. ``validity``: the paper's rule, keep a valid plan, the shortest per task). The declared
-objective is itself a curation policy, so for every trace the auditor can compute exactly the
-probability ``P_decl(τ)`` that a user following the declaration would have kept it, from the same
-candidates the users saw. Two questions follow.
+The operator declares what curation is for (``declared_objective``: ``validity``, the paper's rule
+"keep a valid plan, the shortest per task", or any policy). A declared objective is itself a
+curation policy, so for every task the auditor knows exactly which traces a user following it
+would have kept, from the same candidates the users saw (:mod:`auditors.core.declared_decisions`).
+This auditor compares that with what users kept, task by task, and needs no model:
 
-**Did users keep what the declaration rejects?** Take the traces with ``P_decl = 0`` (the
-declaration would never keep them). If users followed the declaration, none of them is kept and
-there is nothing to find — whatever confounds the features carry (large tasks have fewer valid
-siblings and longer plans, which is why a plain "kept ~ plan length among valid traces" fit sees a
-length preference that no user holds). If some are kept, a logistic fit of ``kept`` on the trace
-features *within that set* says what the departure rewards: positive plan-length weight means
-users keep longer plans than the declaration would. A weight whose bootstrap interval excludes zero
-on a feature the declaration is silent about, or with the opposite sign of the declared one, is a
-*hidden objective*. Intervals come from a bootstrap over tasks (a task's traces are decided
-together, so they are not independent).
+* **How often.** A task *departs* when the set users kept differs from the declared set. The share
+  of departing tasks, with an exact binomial interval, is the plainest measure of how much of the
+  curation the declaration does not explain. Where users follow the declaration, it is zero, and
+  nothing else is reported.
+* **In which direction.** For each departing task the auditor compares the set users kept with the
+  declared set on each *concept*: validity (each valid plan +1, each invalid plan −1: publishing
+  an invalid plan or dropping a valid one both lower it), plan length (mean over the valid plans
+  of the set) and each action's share of the plan steps. A sign test over the departing tasks
+  (``scipy.stats.binomtest``: as many tasks moving up as down, if the departures had no direction),
+  with Benjamini–Hochberg over the concepts of a scope, says whether the departures lean one way.
+  Pairing within the task means a large task and a small task never meet: the confound that made a
+  cross-task fit see a length preference under a "shortest plan" rule cannot arise.
+* **Whose.** Every decision records its user and the user's group, and each task is decided by one
+  user, so the run-level finding repeats the test per group: which group departs, in which
+  direction.
+* **How far, as a distance.** In the spirit of EPIC (Gleave et al., 2021) the white-box reward
+  (the implicit-reward auditor's within-task fit), the declared one and, where the store has it, the
+  recorded A(τ) are canonicalised by removing per-task constants and compared by the Pearson
+  distance ``sqrt((1 − ρ) / 2)``: 0 for equivalent rewards, 1 for opposite ones.
 
-**How far is the reward from the declared one?** In the spirit of EPIC (Gleave et al., 2021): both
-rewards are canonicalised by removing what does not change the optimal policy — here, with one
-decision per prompt, a per-task constant (the Ferbach et al. reward is defined only up to it) — and
-compared by the Pearson distance ``sqrt((1 − ρ) / 2)``, 0 for equivalent rewards and 1 for opposite
-ones. Reported for the inferred reward (the fitted log-odds over all traces), the recorded
-ground truth A(τ) when the store has it, and the declared one, pairwise; plus the plain correlation
-of the inferred reward with A(τ) (how well the white-box auditor recovers the truth).
+Severity: ``info`` without departures; ``low`` when users depart but in no clear direction (noise
+rather than a preference); ``medium`` when a concept's sign test is significant; ``high`` when one
+is and the lower bound of the departure share is at least 5%.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -36,137 +40,291 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.linear_model import LogisticRegression
 
 from auditors.core.decisions import run_id_of
-from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
+from auditors.core.features import FeatureTable, build_feature_table
 from auditors.core.findings import Severity, make_finding
-from auditors.reward.implicit_reward import ImplicitRewardAuditor
+from auditors.core.settings import BootstrapSettings
+from auditors.reward.claims import HIGH_DEPARTURE_SHARE
+from auditors.reward.within_task import apply_reward, compare_with_declared
 from simulator.store import FindingRow, RunReader
-from simulator.users import CandidateTrace, CurationContext, make_policy
 
-AUDITOR_NAME = "declared-objective-v1"
+AUDITOR_NAME = "declared-objective-v2"
 """Registered name; bump when the same run gives other numbers."""
 
-FEATURES: tuple[str, ...] = ("is_valid", "plan_length", "rel_plan_length", "n_tokens", "task_size")
-"""What a departure from the declaration is regressed on."""
+ALPHA = 0.05
+"""False discovery rate of the sign tests within one finding."""
 
-DECLARED_SIGNS: dict[str, dict[str, int]] = {
-    "validity": {"is_valid": +1, "rel_plan_length": -1},
-    "shortest": {"is_valid": +1, "rel_plan_length": -1},
-    "longest": {"is_valid": +1, "rel_plan_length": +1},
-    "none": {},
-    "accept_all": {},
-}
-"""Per declared objective, the features it rewards and in which direction; any other clear weight
-is undeclared."""
+EXAMPLES = 10
+"""Trace ids and task keys cited in a finding's evidence."""
 
-RATE_SEVERITY: tuple[tuple[float, Severity], ...] = ((0.05, "high"), (0.01, "medium"), (0.0, "low"))
-"""Share of declared-rejected traces that users kept (lower confidence bound) → severity, when no
-feature explains which (noise); a hidden objective is high from a 1% share on."""
+SEVERITY_RULE = (
+    "info when users kept exactly the declared set in every task; low when some tasks depart but no "
+    "concept's sign test is significant (Benjamini-Hochberg over the finding's concepts at "
+    f"{ALPHA}); medium when one is; high when one is and the departure share's lower confidence "
+    f"bound is at least {HIGH_DEPARTURE_SHARE:.0%}"
+)
 
 
 @dataclass(frozen=True)
-class Departure:
-    """Users' keeps among the traces the declaration rejects, in one scope."""
+class ConceptTest:
+    """The direction of the departures on one concept, over the departing tasks of a scope."""
 
-    n_rejected_by_declaration: int
-    n_kept_anyway: int
-    rate_ci: tuple[float, float]
-    weights: dict[str, float]
-    intervals: dict[str, tuple[float, float]]
-    n_bootstrap_used: int
-    example_trace_ids: list[int]
+    concept: str
+    n_up: int
+    n_down: int
+    n_equal: int
+    n_undefined: int
+    p_value: float | None
+    p_adjusted: float | None = None
+
+    @property
+    def direction(self) -> int:
+        """+1 or −1 when significant at :data:`ALPHA` after adjustment, else 0."""
+        if self.p_adjusted is None or self.p_adjusted >= ALPHA or self.n_up == self.n_down:
+            return 0
+        return 1 if self.n_up > self.n_down else -1
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``numbers_json``."""
+        return {"n_up": self.n_up, "n_down": self.n_down, "n_equal": self.n_equal,
+                "n_undefined": self.n_undefined, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
+                "direction": self.direction}
 
 
-def _policy_name(declared: str) -> str:
-    name = "accept_all" if declared == "none" else declared
-    if name not in DECLARED_SIGNS:
-        raise AuditorConfigError(
-            f"declared objective {declared!r} is not one the auditor can compare against; "
-            f"known: {sorted(DECLARED_SIGNS)}"
+@dataclass(frozen=True)
+class Departures:
+    """Users' decisions against the declared ones, in one scope (a generation, a group, the run)."""
+
+    n_tasks: int
+    n_departing: int
+    share_ci: tuple[float, float]
+    n_kept_against: int
+    n_dropped_declared: int
+    tests: tuple[ConceptTest, ...]
+    departing_tasks: tuple[str, ...]
+    kept_against_ids: tuple[int, ...]
+
+    @property
+    def share(self) -> float:
+        """Share of departing tasks."""
+        return self.n_departing / self.n_tasks if self.n_tasks else 0.0
+
+    def significant(self) -> list[ConceptTest]:
+        """Concepts whose departures lean one way."""
+        return [t for t in self.tests if t.direction != 0]
+
+    def severity(self) -> Severity:
+        """See the module docstring."""
+        if self.n_departing == 0:
+            return "info"
+        if not self.significant():
+            return "low"
+        return "high" if self.share_ci[0] >= HIGH_DEPARTURE_SHARE else "medium"
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``numbers_json``."""
+        return {"n_tasks": self.n_tasks, "n_departing_tasks": self.n_departing,
+                "departure_share": self.share, "departure_ci": list(self.share_ci),
+                "n_tasks_kept_against_declared": self.n_kept_against,
+                "n_tasks_dropped_declared": self.n_dropped_declared,
+                "concepts": {t.concept: t.as_dict() for t in self.tests}}
+
+
+def concepts_of(table: FeatureTable) -> tuple[str, ...]:
+    """The concepts compared: validity, length, and every action of the run."""
+    return ("validity", "length", *(f"action:{c.removeprefix('share_')}" for c in table.action_columns))
+
+
+def _score(rows: pd.DataFrame, concept: str) -> float | None:
+    """A kept set's value on a concept (None when undefined, e.g. length of a set with no valid plan)."""
+    if concept == "validity":
+        return float((2 * rows["is_valid"] - 1).sum())
+    if concept == "length":
+        valid = rows[rows["is_valid"] == 1]
+        return float(valid["plan_length"].mean()) if len(valid) else None
+    readable = rows[rows["is_unparseable"] == 0]
+    column = "share_" + concept.removeprefix("action:")
+    return float(readable[column].mean()) if len(readable) and column in readable else None
+
+
+def departures(rows: pd.DataFrame, concepts: Sequence[str], confidence: float) -> Departures:
+    """Compare users' kept sets with the declared ones, task by task (see the module docstring)."""
+    kept = rows["kept"].astype(bool)
+    declared = rows["declared_kept"].astype(bool)
+    by_task = rows.groupby("task_key", sort=True)
+    n_tasks = by_task.ngroups
+    against = (kept & ~declared).groupby(rows["task_key"]).any()
+    dropped = (~kept & declared).groupby(rows["task_key"]).any()
+    departing = (against | dropped)
+    departing_keys = tuple(str(k) for k in departing.index[departing.to_numpy()])
+    deltas: dict[str, list[float | None]] = {c: [] for c in concepts}
+    for key in departing_keys:
+        task = by_task.get_group(key)
+        mine, theirs = task[task["kept"] == 1], task[task["declared_kept"] == 1]
+        for concept in concepts:
+            a, b = _score(mine, concept), _score(theirs, concept)
+            deltas[concept].append(None if a is None or b is None else a - b)
+    tests = []
+    for concept in concepts:
+        values = [d for d in deltas[concept] if d is not None]
+        up, down = sum(1 for d in values if d > 0), sum(1 for d in values if d < 0)
+        p = float(stats.binomtest(up, up + down).pvalue) if up + down else None
+        tests.append(ConceptTest(concept, up, down, len(values) - up - down,
+                                 len(deltas[concept]) - len(values), p))
+    tests = _adjust(tests)
+    n_dep = len(departing_keys)
+    ci = stats.binomtest(n_dep, n_tasks).proportion_ci(confidence, "exact") if n_tasks else None
+    ids = tuple(int(i) for i in rows.loc[kept & ~declared, "trace_id"])
+    return Departures(n_tasks, n_dep, (float(ci.low), float(ci.high)) if ci else (0.0, 1.0),
+                      int(against.sum()), int(dropped.sum()), tuple(tests), departing_keys, ids)
+
+
+def _adjust(tests: list[ConceptTest]) -> list[ConceptTest]:
+    """Benjamini–Hochberg over the tests that have a p-value."""
+    tested = [i for i, t in enumerate(tests) if t.p_value is not None]
+    if not tested:
+        return tests
+    adjusted = stats.false_discovery_control([tests[i].p_value for i in tested])  # type: ignore[misc]
+    out = list(tests)
+    for i, p in zip(tested, adjusted, strict=True):
+        t = out[i]
+        out[i] = ConceptTest(t.concept, t.n_up, t.n_down, t.n_equal, t.n_undefined, t.p_value, float(p))
+    return out
+
+
+@dataclass(frozen=True)
+class DeclaredObjectiveAuditor(BootstrapSettings):
+    """Compares users' curation with the objective the operator declared, task by task.
+
+    Like a scikit-learn estimator, the constructor only stores its arguments.
+
+    Args:
+        seed: Seed of the white-box fit behind the distance finding (it draws no bootstrap).
+        n_bootstrap: Unused (the departure tests are exact); kept so every reward auditor takes
+            ``iterdeploy audit``'s ``--bootstrap``.
+        features: Unused; the concepts are fixed (validity, length, the run's actions).
+        confidence: Coverage of the departure share's exact interval.
+
+    Examples:
+        >>> DeclaredObjectiveAuditor(seed=1).name
+        'declared-objective-v2'
+    """
+
+    name: ClassVar[str] = AUDITOR_NAME
+    min_generations: ClassVar[int] = 1
+
+    def audit(self, reader: RunReader) -> list[FindingRow]:
+        """One finding per generation with curated traces, one for the run (with the per-group
+        tests), and the reward-distance finding; a run without curated traces gives one ``info``.
+
+        Raises:
+            simulator.errors.StoreError: When the run store or its declared objective cannot be read.
+        """
+        self.check_bootstrap()
+        table = build_feature_table(reader)
+        rows = table.frame
+        evidence: dict[str, object] = {"run_id": run_id_of(reader), "generations": list(table.generations)}
+        if rows.empty:
+            return [make_finding(auditor=self.name, kind="hidden-objective", severity="info",
+                                 generation=None, claim="The run has no curated deployment traces yet.",
+                                 numbers={"n_traces": 0, "reason": "no-traces",
+                                          "declared_objective": table.declared_objective,
+                                          "denominators": table.denominators(None).as_dict()},
+                                 evidence=evidence)]
+        concepts = concepts_of(table)
+        findings = []
+        for generation in (*table.generations, None):
+            scope_rows = table.scope(generation)
+            if scope_rows.empty:
+                continue
+            dep = departures(scope_rows, concepts, self.confidence)
+            groups = {}
+            if generation is None and scope_rows["group"].nunique() > 1:
+                groups = {str(g): departures(r, concepts, self.confidence)
+                          for g, r in scope_rows.groupby("group", sort=True)}
+            findings.append(self._finding(table, generation, dep, groups, evidence))
+        findings.append(_distance_finding(table, evidence, self.seed))
+        return findings
+
+    def _finding(self, table: FeatureTable, generation: int | None, dep: Departures,
+                 groups: dict[str, Departures], evidence: dict[str, object]) -> FindingRow:
+        severity = dep.severity()
+        for g in groups.values():  # a group's clear departure is an alarm even where others dilute it
+            severity = max(severity, g.severity(), key=_RANK.__getitem__)
+        claims = [_claim_of(t, None, generation) for t in dep.significant()]
+        claims += [_claim_of(t, name, generation) for name, g in groups.items() for t in g.significant()]
+        denominators: dict[str, object] = {**table.denominators(generation).as_dict(),
+                                           "n_tasks": dep.n_tasks, "n_departing_tasks": dep.n_departing}
+        if groups:
+            denominators["by_group"] = {name: {"n_tasks": g.n_tasks, "n_departing_tasks": g.n_departing}
+                                        for name, g in groups.items()}
+        return make_finding(
+            auditor=self.name, kind="hidden-objective", severity=severity, generation=generation,
+            claim=_claim(generation, dep, groups, table.declared_objective),
+            numbers={"declared_objective": table.declared_objective, **dep.as_dict(),
+                     "by_group": {name: g.as_dict() for name, g in groups.items()},
+                     "test": "scipy.stats.binomtest sign test over departing tasks, Benjamini-Hochberg "
+                     "over the concepts of each scope", "alpha": ALPHA, "confidence": self.confidence,
+                     "severity_rule": SEVERITY_RULE, "claims": claims if severity in _ALARMS else [],
+                     "denominators": denominators},
+            evidence={**evidence, "generation": generation,
+                      "kept_against_declared_trace_ids": list(dep.kept_against_ids[:EXAMPLES]),
+                      "departing_task_keys": list(dep.departing_tasks[:EXAMPLES])},
         )
-    return name
 
 
-def declared_keep_probabilities(frame: pd.DataFrame, declared: str) -> pd.Series:
-    """``P_decl(τ)`` for every row of ``frame``: the declared policy run on each task's candidates."""
-    policy = make_policy(_policy_name(declared))
-    out = pd.Series(0.0, index=frame.index)
-    for (_, generation), rows in frame.groupby(["task_id", "generation"], sort=True):
-        cands = [
-            CandidateTrace(int(r.trace_id), int(r.task_id), bool(r.is_valid), str(r.status),
-                           int(r.plan_length), int(r.n_tokens))
-            for r in rows.itertuples()
-        ]
-        probs = policy.keep_probabilities(cands, CurationContext(generation=int(generation)))
-        out.loc[rows.index] = np.asarray(probs, dtype=float)
-    return out
+_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
+_ALARMS = ("medium", "high")
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+def _claim_of(test: ConceptTest, group: str | None, generation: int | None) -> dict[str, object]:
+    n = test.n_up + test.n_down
+    share = max(test.n_up, test.n_down) / n if n else 0.0
+    return {"concept": test.concept, "direction": test.direction, "feature": f"sign test: {test.concept}",
+            "p_adjusted": test.p_adjusted, "share_of_departures": share, "group": group,
+            "generation": generation, "ci": [None, None]}
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    if len(np.unique(y)) < 2:
-        return None
-    model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100, tol=1e-8)
-    model.fit(x, y)
-    return model.coef_[0]
+def _concept_words(concept: str, direction: int) -> str:
+    if concept == "validity":
+        return "less validity (invalid plans kept or valid ones dropped)" if direction < 0 else \
+            "more validity"
+    if concept == "length":
+        return "longer valid plans" if direction > 0 else "shorter valid plans"
+    action = concept.removeprefix("action:")
+    return f"{'more' if direction > 0 else 'fewer'} {action} steps"
 
 
-def departure(rows: pd.DataFrame, *, seed: int, name: str, n_bootstrap: int,
-              confidence: float) -> Departure:
-    """Fit what users rewarded among the traces the declaration rejects (``p_decl == 0``)."""
-    rejected = rows[rows["p_decl"] == 0.0].reset_index(drop=True)
-    kept = int(rejected["kept"].sum())
-    n = len(rejected)
-    ci = stats.binomtest(kept, n).proportion_ci(confidence, method="exact") if n else None
-    rate_ci = (float(ci.low), float(ci.high)) if ci is not None else (0.0, 1.0)
-    features = [f for f in FEATURES if rejected[f].nunique() > 1] if n else []
-    examples = rejected.loc[rejected["kept"] == 1, "trace_id"].astype(int).tolist()[:10]
-    if kept == 0 or kept == n or not features:
-        return Departure(n, kept, rate_ci, {}, {}, 0, examples)
-    x = _standardise(rejected[features].to_numpy(dtype=float))
-    y = rejected["kept"].to_numpy(dtype=int)
-    point = _fit(x, y)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
-    tasks = rejected["task_id"].to_numpy()
-    unique_tasks = np.unique(tasks)
-    rows_of = {t: np.flatnonzero(tasks == t) for t in unique_tasks}
-    draws = []
-    for _ in range(n_bootstrap):
-        pick = rng.choice(unique_tasks, size=len(unique_tasks), replace=True)
-        idx = np.concatenate([rows_of[t] for t in pick])
-        coef = _fit(x[idx], y[idx])
-        if coef is not None:
-            draws.append(coef)
-    alpha = (1 - confidence) / 2
-    boot = np.array(draws) if draws else np.empty((0, len(features)))
-    intervals = {
-        f: (float(np.quantile(boot[:, k], alpha)), float(np.quantile(boot[:, k], 1 - alpha)))
-        for k, f in enumerate(features)
-    } if len(boot) >= 20 else {}
-    weights = {f: float(w) for f, w in zip(features, point if point is not None else [], strict=False)}
-    return Departure(n, kept, rate_ci, weights, intervals, len(boot), examples)
+def _lean_text(tests: Sequence[ConceptTest]) -> str:
+    parts = []
+    for t in tests:
+        ahead, behind = (t.n_up, t.n_down) if t.direction > 0 else (t.n_down, t.n_up)
+        parts.append(f"{_concept_words(t.concept, t.direction)} than declared in {ahead} of "
+                     f"{ahead + behind} departing tasks where it differs (sign test, BH p = "
+                     f"{t.p_adjusted:.2g})")
+    return "; ".join(parts)
 
 
-def hidden_objectives(dep: Departure, declared: str) -> dict[str, str]:
-    """Feature → ``"undeclared"`` or ``"opposite sign"`` for every clear weight the declaration
-    does not account for."""
-    signs = DECLARED_SIGNS[_policy_name(declared)]
-    out = {}
-    for feature, (low, high) in dep.intervals.items():
-        if low <= 0.0 <= high:
-            continue
-        sign = 1 if low > 0 else -1
-        if feature not in signs:
-            out[feature] = "undeclared"
-        elif signs[feature] != sign:
-            out[feature] = "opposite sign"
-    return out
+def _claim(generation: int | None, dep: Departures, groups: dict[str, Departures], declared: str) -> str:
+    where = "Across the run" if generation is None else f"In generation {generation}"
+    if dep.n_departing == 0:
+        return (f"{where}, users kept exactly what the declared objective ({declared}) keeps in all "
+                f"{dep.n_tasks} tasks: their curation is what was declared.")
+    text = (f"{where}, users departed from the declared objective ({declared}) in {dep.n_departing} "
+            f"of {dep.n_tasks} tasks ({dep.share:.0%}; kept a trace it rejects in {dep.n_kept_against}, "
+            f"dropped one it keeps in {dep.n_dropped_declared})")
+    lean = dep.significant()
+    text += "; they kept " + _lean_text(lean) if lean else "; the departures lean no clear way"
+    named = [(name, g) for name, g in groups.items() if g.significant()]
+    if named:
+        text += ". By group: " + "; ".join(
+            f"{name} ({g.n_departing} of {g.n_tasks} tasks) kept {_lean_text(g.significant())}"
+            for name, g in named)
+    quiet = [name for name, g in groups.items() if g.n_departing == 0]
+    if quiet:
+        text += f". {', '.join(quiet)} never departed"
+    return text + "."
 
 
 def _canonical(reward: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -185,156 +343,37 @@ def pearson_distance(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> float 
     return float(np.sqrt(max(0.0, (1.0 - rho) / 2.0)))
 
 
-def inferred_reward(rows: pd.DataFrame) -> np.ndarray:
-    """The white-box inferred reward: the implicit-reward auditor's log-odds of ``kept`` on all
-    traces (its fit, without bootstrap); zeros when there is nothing to fit."""
-    fit = ImplicitRewardAuditor(n_bootstrap=0, features=FEATURES).fit(rows, FEATURES, "distance")
-    return np.asarray(fit.log_odds) if fit.log_odds else np.zeros(len(rows))
-
-
 def _clip_logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, 1e-3, 1 - 1e-3)
     return np.log(q / (1 - q))
 
 
-def _severity(dep: Departure, hidden: dict[str, str]) -> Severity:
-    if dep.n_kept_anyway == 0:
-        return "info"
-    if hidden:  # a preference, not noise: one percent of the rejected set is already a lot
-        return "high" if dep.rate_ci[0] >= 0.01 else "medium"
-    return next(s for bound, s in RATE_SEVERITY if dep.rate_ci[0] >= bound)
+def _distance_finding(table: FeatureTable, evidence: dict[str, object], seed: int) -> FindingRow:
+    from auditors.reward.implicit_reward import DEFAULT_FEATURES
 
-
-def _claim(scope: str, dep: Departure, hidden: dict[str, str], declared: str) -> str:
-    if dep.n_rejected_by_declaration == 0:
-        return f"{scope}: the declared objective ({declared}) rejects no trace, so nothing to compare."
-    if dep.n_kept_anyway == 0:
-        return (f"{scope}: users kept none of the {dep.n_rejected_by_declaration} traces the declared "
-                f"objective ({declared}) rejects; their curation is consistent with it.")
-    share = dep.n_kept_anyway / dep.n_rejected_by_declaration
-    text = (f"{scope}: users kept {dep.n_kept_anyway} of the {dep.n_rejected_by_declaration} traces "
-            f"the declared objective ({declared}) rejects ({share:.1%})")
-    if not hidden:
-        return text + "; no trace feature explains which, so this looks like noise, not a preference."
-    parts = []
-    for feature, why in hidden.items():
-        w = dep.weights[feature]
-        direction = "higher" if w > 0 else "lower"
-        parts.append(f"{direction} {feature.replace('_', ' ')} (weight {w:+.2f} per SD, {why})")
-    return text + "; they favour " + " and ".join(parts) + ": a hidden objective."
-
-
-@dataclass(frozen=True)
-class DeclaredObjectiveAuditor:
-    """Compares the reward the users' curation implies with the objective the operator declared.
-
-    Like a scikit-learn estimator, the constructor only stores its arguments.
-
-    Args:
-        seed: Seed of the task bootstrap; the same run and seed give identical findings (up to
-            ``created_at``).
-        n_bootstrap: Task resamples behind each hidden-objective interval.
-        confidence: Coverage of the intervals and of the kept-anyway rate's exact interval.
-
-    Examples:
-        >>> DeclaredObjectiveAuditor(seed=1).name
-        'declared-objective-v1'
-    """
-
-    name: ClassVar[str] = AUDITOR_NAME
-    min_generations: ClassVar[int] = 1
-
-    seed: int = 0
-    n_bootstrap: int = 200
-    confidence: float = 0.95
-
-    def audit(self, reader: RunReader) -> list[FindingRow]:
-        """One hidden-objective finding per generation with curated traces and one for the run,
-        then the reward-distance finding; a run without curated traces gives one ``info`` finding.
-
-        Raises:
-            AuditorConfigError: When the run declares an objective the auditor cannot compare with.
-            simulator.errors.StoreError: When the run store cannot be read.
-        """
-        table = build_feature_table(reader)
-        rows = table.frame.copy()
-        declared = str(reader.scenario().get("declared_objective", "validity"))
-        _policy_name(declared)
-        evidence: dict[str, object] = {"run_id": run_id_of(reader), "generations": list(table.generations)}
-        if rows.empty:
-            return [make_finding(auditor=self.name, kind="hidden-objective", severity="info",
-                                 generation=None, claim="The run has no curated deployment traces yet.",
-                                 numbers={"n_traces": 0, "reason": "no-traces",
-                                          "denominators": table.denominators(None).as_dict()},
-                                 evidence=evidence)]
-        rows["p_decl"] = declared_keep_probabilities(rows, declared)
-        findings = []
-        scopes: Sequence[int | None] = (*table.generations, None)
-        for generation in scopes:
-            scope_rows = rows if generation is None else rows[rows["generation"] == generation]
-            if scope_rows.empty:
-                continue
-            name = "run" if generation is None else f"generation-{generation}"
-            dep = departure(scope_rows, seed=self.seed, name=name, n_bootstrap=self.n_bootstrap,
-                            confidence=self.confidence)
-            hidden = hidden_objectives(dep, declared)
-            label = "Across the run" if generation is None else f"In generation {generation}"
-            rejected_kept = int(((scope_rows["p_decl"] == 1.0) & (scope_rows["kept"] == 0)).sum())
-            findings.append(make_finding(
-                auditor=self.name, kind="hidden-objective", severity=_severity(dep, hidden),
-                generation=generation, claim=_claim(label, dep, hidden, declared),
-                numbers={
-                    "declared_objective": declared,
-                    "n_traces": len(scope_rows),
-                    "n_rejected_by_declaration": dep.n_rejected_by_declaration,
-                    "n_kept_anyway": dep.n_kept_anyway,
-                    "kept_anyway_rate_ci": list(dep.rate_ci),
-                    "n_declared_keeps_rejected": rejected_kept,
-                    "weights_per_sd": dep.weights,
-                    "intervals": {k: list(v) for k, v in dep.intervals.items()},
-                    "hidden": hidden,
-                    "confidence": self.confidence,
-                    "n_bootstrap_used": dep.n_bootstrap_used,
-                    "bootstrap": "over tasks",
-                    "denominators": {
-                        **table.denominators(generation).as_dict(),
-                        "n_rejected_by_declaration": dep.n_rejected_by_declaration,
-                    },
-                },
-                evidence={"generation": generation, "kept_anyway_trace_ids": dep.example_trace_ids},
-            ))
-        findings.append(_distance_finding(rows, declared, table, evidence))
-        return findings
-
-
-def _distance_finding(
-    rows: pd.DataFrame, declared: str, table: FeatureTable, evidence: dict[str, object]
-) -> FindingRow:
-    groups = (rows["task_id"].astype(str) + "/" + rows["generation"].astype(str)).to_numpy()
-    inferred = inferred_reward(rows)
+    rows = table.frame
+    groups = rows["task_key"].to_numpy()
+    fit = compare_with_declared(rows, table.expand(DEFAULT_FEATURES), seed=seed, name="distance",
+                                n_bootstrap=0, confidence=0.95)
+    inferred = apply_reward(fit.per_unit, rows)
     decl = _clip_logit(rows["p_decl"].to_numpy(dtype=float))
     truth = rows["acceptance_prob"].to_numpy(dtype=float)
-    has_truth = bool(np.isfinite(truth).all())
     numbers: dict[str, object] = {
-        "declared_objective": declared,
+        "declared_objective": table.declared_objective,
         "n_traces": len(rows),
         "distance_inferred_declared": pearson_distance(inferred, decl, groups),
+        "inferred": "the implicit-reward auditor's within-task fit over all curated traces",
         "denominators": table.denominators(None).as_dict(),
     }
-    if has_truth:
+    if bool(np.isfinite(truth).all()):
         numbers["distance_truth_declared"] = pearson_distance(_clip_logit(truth), decl, groups)
         numbers["distance_inferred_truth"] = pearson_distance(inferred, _clip_logit(truth), groups)
-        if np.std(truth) > 0 and np.std(inferred) > 0:
-            numbers["pearson_inferred_vs_truth"] = float(stats.pearsonr(inferred, truth).statistic)
-            numbers["spearman_inferred_vs_truth"] = float(stats.spearmanr(inferred, truth).statistic)
     d = numbers["distance_inferred_declared"]
     if d is None:
         claim = "The inferred and declared rewards cannot be compared: one is constant within every task."
-        severity: Severity = "info"
     else:
-        severity = "info"  # a measurement; the hidden-objective findings carry the alarm
         claim = (f"The reward the users' curation implies is at distance {d:.2f} from the declared "
-                 f"objective ({declared}) on a 0 (same) to 1 (opposite) scale, after removing "
-                 "per-task constants.")
-    return make_finding(auditor=AUDITOR_NAME, kind="reward-distance", severity=severity,
-                        generation=None, claim=claim, numbers=numbers, evidence=evidence)
+                 f"objective ({table.declared_objective}) on a 0 (same) to 1 (opposite) scale, after "
+                 "removing per-task constants.")
+    return make_finding(auditor=AUDITOR_NAME, kind="reward-distance", severity="info", generation=None,
+                        claim=claim, numbers=numbers, evidence=evidence)

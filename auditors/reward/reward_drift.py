@@ -1,76 +1,54 @@
-"""Reward drift: did the inferred reward's weights move between generations beyond their intervals?
+"""Reward drift: did what users reward, beyond the declared objective, change between generations?
 
-``implicit-reward-v1`` infers, per generation, what the users' keep decisions rewarded. Users' policies
-can change between generations (social dynamics, complacency growing with the model's success,
-churn), and then the reward the next model is trained towards changes with them, without anyone
-deciding it. This auditor compares each generation's inferred weights with the previous
-generation's (*consecutive*: when did it change?) and, from the third generation on, with the first
-(*baseline*: slow drift whose single steps are too small to see), the pairs ``drift-v1`` compares
-for behaviour (:func:`auditors.drift.data.plan_pairs`).
+Users' policies can change during a run (social dynamics, complacency growing with the model's
+success, churn, a scheduled change), and the reward the next model is trained towards changes with
+them, without anyone deciding it. This auditor measures, for every generation, how the users'
+within-task reward departs from the declared objective's on the same candidates (the difference of
+:func:`auditors.reward.within_task.compare_with_declared`), and compares those departures between
+generations: each generation with the previous one (*when* did it change?) and, from the third on,
+with the first (*slow* drift), the pairs ``drift`` compares for behaviour
+(:func:`auditors.drift.data.plan_pairs`).
 
-A weight is flagged when **both** hold:
+Why the departure and not the users' weights themselves: the weights of a fixed, deterministic
+rule move between generations with the traces (a model that writes fewer wasted moves changes how
+well "the shortest plan" separates kept from rejected traces), although nobody changed their mind.
+The departure from the declared objective is exactly zero in every generation where users follow
+it, so a fixed rule can never look like drift; a change of policy moves it.
+
+A departure weight is flagged when **both** hold:
 
 * the later generation's point estimate lies outside the earlier generation's bootstrap interval
-  (what a reader comparing the two generations' intervals would see), and
-* the difference is significant after Benjamini–Hochberg correction over every (weight, pair) test
-  of the run (``scipy.stats.false_discovery_control``) at ``alpha``.
+  (what a reader comparing the two intervals would see), and
+* the difference is significant after Benjamini–Hochberg correction over every (feature, pair)
+  test of the run (``scipy.stats.false_discovery_control``) at ``alpha``: a Wald z on the
+  bootstrap standard errors of the two independent generations, ``p = 2 · norm.sf(|z|)``.
 
-Either alone is too eager: on ``length_bias`` (policies fixed) the later estimate left the earlier
-interval in 4 of 18 comparisons, none of them significant.
-
-Modelling choices, and why:
-
-* **The same fitting code as implicit-reward-v1.** Each generation is fitted by
-  :meth:`ImplicitRewardAuditor.fit` (fit names ``generation-g``, ``generation-g/valid``, ...), and
-  the weights read are those that auditor reads: validity over all traces, the other features
-  within each validity stratum. With the same features the point weights are ``implicit-reward-v1``'s.
-* **Intervals resample tasks** (:class:`auditors.reward.unit_weights.WeightEstimator`): generations differ
-  by the tasks their users brought, and a task's traces are decided together.
-* **Per unit, not per SD.** Each generation's fit standardises over its own traces; a model that
-  writes longer plans in generation 3 changes the plan-length SD and with it every per-SD weight,
-  although no user changed their mind. Comparing log-odds per unit of the feature (per plan step)
-  removes that artefact.
-* **The test is a Wald z on bootstrap standard errors.** Generations are independent samples (new
-  tasks, new traces), so the difference's standard error is the root of the sum of the two
-  generations' squared bootstrap standard errors, and ``p = 2 · scipy.stats.norm.sf(|z|)``. A
-  direct bootstrap p-value (the share of resampled differences beyond zero) could not go below
-  1/200 with 200 resamples, too coarse for a Benjamini–Hochberg family of a dozen or more tests.
-* **Absolute rules are not compared by size.** When a feature alone separates kept from rejected
-  traces in both generations, in the same direction (no invalid plan kept; only plans at the task's
-  best kept), the likelihood's weight is infinite in both and the fitted values are set by the L2
-  penalty and the number of traces: a "change" would only measure how many traces each generation
-  had. Such comparisons are ``not-identified`` and left out of the family. When the rule is
-  absolute in one generation and not in the other, the reward did change and the test runs.
+Weights are compared per unit of the feature (log-odds per plan step, per share point), since each
+generation standardises over its own traces. The share of tasks that depart from the declaration
+is compared too (Fisher's exact test, in the same correction family): a flagged weight whose
+generation also departs significantly more (or less) often is ``high``, a flagged weight alone
+``medium``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
-from auditors.core.decisions import decision_table, run_id_of
-from auditors.core.features import AuditorConfigError, FeatureTable, build_feature_table
+from auditors.core.decisions import run_id_of
+from auditors.core.features import ACTION_SHARES, FeatureTable, build_feature_table
+from auditors.core.features import check_features as _check_features
 from auditors.core.findings import Severity, make_finding
+from auditors.core.settings import BootstrapSettings
 from auditors.drift.data import GenerationPair, plan_pairs
-from auditors.drift.stats import bh_adjust
-from auditors.reward.implicit_reward import BootstrapSettings
-from auditors.reward.unit_weights import (
-    FEATURES,
-    UnitWeight,
-    WeightEstimator,
-    WeightKey,
-    check_common,
-    direction_words,
-    fmt_interval,
-    fmt_weight,
-)
+from auditors.reward.claims import DEPARTURE_WORDS, concept_of, label
+from auditors.reward.within_task import Effect, RewardComparison, compare_with_declared
 from simulator.store import FindingRow, RunReader
 
-AUDITOR_NAME = "reward-drift-v1"
+AUDITOR_NAME = "reward-drift-v2"
 """Registered name of :class:`RewardDriftAuditor`; bump when the same config gives other numbers."""
 
 KIND = "reward-drift"
@@ -79,389 +57,221 @@ KIND = "reward-drift"
 ALPHA = 0.05
 """Default false discovery rate of the Benjamini–Hochberg correction."""
 
-TestStatus = Literal["tested", "not-identified", "no-weight", "no-interval"]
-"""Whether a (weight, pair) comparison was tested, and why not."""
+FEATURES: tuple[str, ...] = ("is_valid", "length_above_best", "is_task_shortest", "is_task_longest",
+                             "tokens_above_best", "is_unparseable", "hit_token_limit", ACTION_SHARES)
+"""The implicit-reward auditor's features."""
 
 
 @dataclass(frozen=True)
-class WeightTest:
-    """One weight compared between two generations.
-
-    Attributes:
-        pair: The generations.
-        key: The weight.
-        earlier: The weight in the earlier generation (per unit, with its interval).
-        later: The weight in the later generation.
-        status: ``tested``, or why not (``not-identified``: validity separates the classes in both
-            generations; ``no-weight``: a generation has no fit or the feature is constant there;
-            ``no-interval``: a generation has a weight but no usable bootstrap interval).
-        difference: later − earlier, per unit.
-        standard_error: Of the difference.
-        z: difference / standard_error.
-        p_value: Two-sided, ``2 · norm.sf(|z|)``.
-        p_adjusted: Benjamini–Hochberg over the run's tested comparisons (None until adjusted).
-        outside_interval: The later point estimate lies outside the earlier interval.
-        flagged: ``outside_interval`` and ``p_adjusted < alpha``.
-    """
+class ChangeTest:
+    """One departure weight (or the departure share) compared between two generations."""
 
     pair: GenerationPair
-    key: WeightKey
-    earlier: UnitWeight
-    later: UnitWeight
-    status: TestStatus
+    feature: str
+    earlier: float | None
+    later: float | None
     difference: float | None = None
-    standard_error: float | None = None
-    z: float | None = None
     p_value: float | None = None
     p_adjusted: float | None = None
-    outside_interval: bool = False
+    outside_interval: bool = True
     flagged: bool = False
-
-    @property
-    def sign_flip(self) -> bool:
-        """Both intervals exclude zero and the two weights have opposite signs."""
-        a, b = self.earlier, self.later
-        return (
-            a.excludes_zero
-            and b.excludes_zero
-            and a.weight is not None
-            and b.weight is not None
-            and bool(np.sign(a.weight) != np.sign(b.weight))
-        )
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for ``numbers_json``."""
-        return {
-            "generations": {
-                "earlier": self.pair.earlier,
-                "later": self.pair.later,
-                "kind": self.pair.relation,
-            },
-            "weight": self.key.label,
-            "status": self.status,
-            "earlier": self.earlier.as_dict(),
-            "later": self.later.as_dict(),
-            "difference_per_unit": self.difference,
-            "standard_error": self.standard_error,
-            "z": self.z,
-            "p_value": self.p_value,
-            "p_adjusted": self.p_adjusted,
-            "outside_earlier_interval": self.outside_interval,
-            "sign_flip": self.sign_flip,
-            "flagged": self.flagged,
-        }
+        return {**self.pair.as_dict(), "feature": self.feature, "earlier": self.earlier,
+                "later": self.later, "difference": self.difference, "p_value": self.p_value,
+                "p_adjusted": self.p_adjusted, "outside_interval": self.outside_interval,
+                "flagged": self.flagged}
 
 
-def compare(pair: GenerationPair, key: WeightKey, a: UnitWeight, b: UnitWeight) -> WeightTest:
-    """The (unadjusted) test of one weight between two generations."""
-    if a.weight is None or b.weight is None:
-        return WeightTest(pair, key, a, b, "no-weight")
-    if a.separated and b.separated and np.sign(a.weight) == np.sign(b.weight):
-        return WeightTest(pair, key, a, b, "not-identified")
-    se_a, se_b = a.se, b.se
-    if not a.has_interval or not b.has_interval or se_a is None or se_b is None or se_a + se_b <= 0:
-        return WeightTest(pair, key, a, b, "no-interval")
-    difference = b.weight - a.weight
+def weight_test(pair: GenerationPair, a: Effect | None, b: Effect | None) -> ChangeTest | None:
+    """Compare one feature's departure (users − declared, per unit) between two generations; None
+    when either generation has no interval or neither moves (both exactly zero: users followed the
+    declaration in both)."""
+    if a is None or b is None or a.weight_per_unit is None or b.weight_per_unit is None:
+        return None
+    se_a, se_b = a.se_per_unit, b.se_per_unit
+    if se_a is None or se_b is None:
+        return None
+    wa, wb = a.weight_per_unit, b.weight_per_unit
     se = float(np.hypot(se_a, se_b))
-    z = difference / se
-    p = float(2 * stats.norm.sf(abs(z)))
-    return WeightTest(
-        pair, key, a, b, "tested", difference, se, z, p, outside_interval=not a.contains(b.weight)
-    )
+    if se == 0.0:
+        return None
+    p = float(2 * stats.norm.sf(abs(wb - wa) / se))
+    interval = a.interval_per_unit()
+    outside = interval is None or not interval[0] <= wb <= interval[1]
+    return ChangeTest(pair, a.feature, wa, wb, wb - wa, p, outside_interval=outside)
+
+
+def share_test(pair: GenerationPair, a: RewardComparison, b: RewardComparison) -> ChangeTest | None:
+    """Compare the share of departing tasks between two generations (Fisher's exact test)."""
+    if a.n_tasks == 0 or b.n_tasks == 0 or (a.n_departing == 0 and b.n_departing == 0):
+        return None
+    table = [[a.n_departing, a.n_tasks - a.n_departing], [b.n_departing, b.n_tasks - b.n_departing]]
+    p = float(stats.fisher_exact(table).pvalue)
+    sa, sb = a.departure_share, b.departure_share
+    return ChangeTest(pair, "departure_share", sa, sb, sb - sa, p)
 
 
 @dataclass(frozen=True)
 class RewardDriftAuditor(BootstrapSettings):
-    """Flags weights of the inferred reward that move between generations beyond their intervals.
-
-    Like a scikit-learn estimator, the constructor only stores its arguments; they are checked when
-    :meth:`audit` runs.
+    """Detects changes, between generations, of how users' curation departs from the declaration.
 
     Args:
-        seed: Bootstrap seed (the per-generation fits are ``implicit-reward-v1``'s with that seed).
-        n_bootstrap: Bootstrap resamples per fit.
-        features: Feature-table columns to regress ``kept`` on.
-        confidence: Coverage of the per-generation intervals (and of the standard errors read off
-            them).
+        seed: Bootstrap seed.
+        n_bootstrap: Resamples of tasks per generation.
+        features: Feature-table columns (``action_shares`` for every action).
+        confidence: Coverage of the percentile intervals.
         alpha: False discovery rate of the Benjamini–Hochberg correction.
+        c: Inverse L2 strength on standardised features.
 
     Examples:
         >>> RewardDriftAuditor(seed=1).name
-        'reward-drift-v1'
+        'reward-drift-v2'
     """
 
     name: ClassVar[str] = AUDITOR_NAME
     min_generations: ClassVar[int] = 2
 
-    features: tuple[str, ...] = FEATURES  # redeclared for its default; stays third
+    features: tuple[str, ...] = FEATURES
     alpha: float = ALPHA
+    c: float = 1.0
 
     def audit(self, reader: RunReader) -> list[FindingRow]:
-        """Compare the inferred weights across the run's generations.
+        """A summary finding for the run, then one finding per generation with a flagged change.
 
-        A run with fewer than two generations holding curated traces gives one ``info`` finding
-        naming the reason (nothing to compare), never an error.
-
-        Returns:
-            A summary finding (``generation`` None, ``numbers.scope == "summary"``), then one finding
-            per flagged comparison, about the later generation, in pair order.
+        A run with fewer than two generations of curated traces gives one ``info`` finding saying
+        there is nothing to compare.
 
         Raises:
             AuditorConfigError: When the constructor arguments cannot be used.
             simulator.errors.StoreError: When the run store cannot be read.
         """
-        check_common(self.features, self.confidence, self.n_bootstrap)
-        if not 0 < self.alpha < 1:
-            raise AuditorConfigError(f"alpha must lie in (0, 1), got {self.alpha}")
-        estimator = WeightEstimator(self.seed, self.n_bootstrap, self.features, self.confidence)
+        _check_features(self.features)
+        self.check_bootstrap()
         table = build_feature_table(reader)
-        run_id = run_id_of(reader)
-        decisions = decision_table(reader)
-        with_traces = sorted(int(g) for g in table.frame["generation"].unique())
-        per_generation = {g: _generation_denominators(table, decisions, g) for g in with_traces}
-        if len(with_traces) < 2:
-            return [self._nothing_to_compare(table, with_traces, per_generation, run_id)]
-
-        keys = estimator.keys
-        weights = {g: estimator.estimate(table.scope(g), f"generation-{g}") for g in with_traces}
-        pairs = plan_pairs(tuple(with_traces))
-        tests = [
-            compare(pair, key, weights[pair.earlier][key], weights[pair.later][key])
-            for pair in pairs
-            for key in keys
-        ]
+        evidence: dict[str, object] = {"run_id": run_id_of(reader), "generations": list(table.generations)}
+        present = sorted(int(g) for g in table.frame["generation"].unique()) if len(table.frame) else []
+        if len(present) < 2:
+            return [make_finding(
+                auditor=self.name, kind=KIND, severity="info", generation=None,
+                claim=f"The run has curated traces in {len(present)} generation(s); reward drift needs "
+                "two to compare.",
+                numbers={"scope": "summary", "reason": "fewer-than-two-generations",
+                         "denominators": table.denominators(None).as_dict()},
+                evidence=evidence)]
+        features = table.expand(self.features)
+        per_gen = {g: compare_with_declared(table.scope(g), features, seed=self.seed, name=f"generation-{g}",
+                                            n_bootstrap=self.n_bootstrap, confidence=self.confidence,
+                                            c=self.c) for g in present}
+        tests: list[ChangeTest] = []
+        for pair in plan_pairs(tuple(present)):
+            a, b = per_gen[pair.earlier], per_gen[pair.later]
+            for f in features:
+                t = weight_test(pair, a.effect("departure", f), b.effect("departure", f))
+                if t is not None:
+                    tests.append(t)
+            s = share_test(pair, a, b)
+            if s is not None:
+                tests.append(s)
         tests = self._adjust(tests)
-        context = (table, per_generation, run_id)
-        flagged = [self._flag_finding(t, *context) for t in tests if t.flagged]
-        summary = self._summary(tests, keys, weights, with_traces, *context)
-        return [summary, *flagged]
+        findings = [self._summary(table, per_gen, tests, evidence)]
+        for g in present[1:]:
+            mine = [t for t in tests if t.pair.later == g and t.flagged and t.feature != "departure_share"]
+            if mine:
+                findings.append(self._flag_finding(table, g, per_gen, mine, tests, evidence))
+        return findings
 
-    def _adjust(self, tests: list[WeightTest]) -> list[WeightTest]:
-        tested = [i for i, t in enumerate(tests) if t.status == "tested"]
-        adjusted = bh_adjust([float(tests[i].p_value or 0.0) for i in tested])
-        out = list(tests)
-        for i, p_adj in zip(tested, adjusted, strict=True):
-            t = tests[i]
-            out[i] = WeightTest(
-                t.pair,
-                t.key,
-                t.earlier,
-                t.later,
-                t.status,
-                t.difference,
-                t.standard_error,
-                t.z,
-                t.p_value,
-                p_adj,
-                t.outside_interval,
-                flagged=t.outside_interval and p_adj < self.alpha,
-            )
+    def _adjust(self, tests: list[ChangeTest]) -> list[ChangeTest]:
+        if not tests:
+            return tests
+        adjusted = stats.false_discovery_control([t.p_value for t in tests])  # type: ignore[misc]
+        out = []
+        for t, p in zip(tests, adjusted, strict=True):
+            flagged = bool(p < self.alpha) and t.outside_interval
+            out.append(ChangeTest(t.pair, t.feature, t.earlier, t.later, t.difference, t.p_value,
+                                  float(p), t.outside_interval, flagged))
         return out
 
-    # -- findings --------------------------------------------------------------------------------
-
-    def _method(self) -> dict[str, object]:
-        return {
-            "fit": "auditors.reward.implicit_reward.ImplicitRewardAuditor.fit",
-            "features": list(self.features),
-            "units": "change in log-odds of being kept per unit of the feature",
-            "bootstrap": {
-                "method": "percentile",
-                "resample": "task",
-                "confidence": self.confidence,
-                "n_requested": self.n_bootstrap,
-                "seed": self.seed,
-            },
-            "test": "Wald z on the difference of per-unit weights; standard errors are the standard "
-            "deviations of the task-bootstrap weights; p = 2 * scipy.stats.norm.sf(|z|)",
-            "correction": {
-                "method": "benjamini-hochberg",
-                "function": "scipy.stats.false_discovery_control",
-                "alpha": self.alpha,
-                "family": "every tested (weight, generation pair) of the run",
-            },
-            "flag_rule": "the later point estimate lies outside the earlier generation's interval and "
-            "the BH-adjusted p-value is below alpha",
-            "severity_rule": "high when the weight changes sign with both intervals excluding zero; "
-            "medium for any other flagged comparison; the summary is info",
-        }
-
-    def _nothing_to_compare(
-        self,
-        table: FeatureTable,
-        with_traces: list[int],
-        per_generation: dict[int, dict[str, object]],
-        run_id: str | None,
-    ) -> FindingRow:
-        if not with_traces:
-            reason = "no-traces"
-            claim = (
-                "The run has no curated deployment traces, so there is no inferred reward whose drift "
-                "could be measured."
-            )
-        else:
-            reason = "single-generation"
-            claim = (
-                f"Only generation {with_traces[0]} has curated deployment traces "
-                f"({table.denominators(with_traces[0]).n_traces}), so there is no second generation "
-                "to compare its inferred reward with: reward drift needs at least two."
-            )
+    def _flag_finding(self, table: FeatureTable, generation: int, per_gen: dict[int, RewardComparison],
+                      flagged: list[ChangeTest], tests: list[ChangeTest],
+                      evidence: dict[str, object]) -> FindingRow:
+        share_moved = any(t.flagged for t in tests if t.pair.later == generation
+                          and t.feature == "departure_share")
+        severity: Severity = "high" if share_moved else "medium"
+        group = _rising_group(table, flagged[0].pair)
+        claims = []
+        for t in flagged:
+            concept = concept_of(t.feature)
+            if concept is None or t.difference is None:
+                continue
+            claims.append({"concept": concept, "direction": 1 if t.difference > 0 else -1,
+                           "feature": t.feature, "difference": t.difference, "p_adjusted": t.p_adjusted,
+                           "ci": [None, None], "group": group, "generation": generation,
+                           "pair": t.pair.as_dict()})
+        parts = [f"{DEPARTURE_WORDS.get(t.feature, label(t.feature))} against the declared choice "
+                 f"moved from {t.earlier:+.2f} to {t.later:+.2f} per task (generations "
+                 f"{t.pair.earlier}→{t.pair.later}, BH p = {t.p_adjusted:.2g})" for t in flagged]
+        b = per_gen[generation]
+        text = (f"From generation {generation}, what users reward beyond the declared objective "
+                f"({table.declared_objective}) changed: " + "; ".join(parts)
+                + f". {b.n_departing} of its {b.n_tasks} tasks depart from the declaration"
+                + (f"; the group whose departures rose most is {group}" if group else "") + ".")
         return make_finding(
-            auditor=self.name,
-            kind=KIND,
-            severity="info",
-            generation=None,
-            claim=claim,
-            numbers={
-                "scope": "summary",
-                "reason": reason,
-                "generations_with_traces": with_traces,
-                "committed_generations": list(table.generations),
-                "per_generation": {str(g): d for g, d in per_generation.items()},
-                "method": self._method(),
-                "denominators": table.denominators(None).as_dict(),
-            },
-            evidence={"run_id": run_id, "generations": list(table.generations)},
-        )
+            auditor=self.name, kind=KIND, severity=severity, generation=generation, claim=text,
+            numbers={"scope": "change", "tests": [t.as_dict() for t in flagged], "claims": claims,
+                     "departure_share_changed": share_moved, "alpha": self.alpha,
+                     "denominators": {**table.denominators(generation).as_dict(), "n_tasks": b.n_tasks,
+                                      "n_departing_tasks": b.n_departing}},
+            evidence={**evidence, "generation": generation,
+                      "departing_task_keys": list(b.departing_tasks[:10])})
 
-    def _flag_finding(
-        self,
-        t: WeightTest,
-        table: FeatureTable,
-        per_generation: dict[int, dict[str, object]],
-        run_id: str | None,
-    ) -> FindingRow:
-        severity: Severity = "high" if t.sign_flip else "medium"
-        numbers = {
-            "scope": "comparison",
-            **t.as_dict(),
-            "denominators": {
-                "earlier": per_generation[t.pair.earlier],
-                "later": per_generation[t.pair.later],
-            },
-            "method": self._method(),
-        }
-        return make_finding(
-            auditor=self.name,
-            kind=KIND,
-            severity=severity,
-            generation=t.pair.later,
-            claim=self._flag_claim(t, per_generation),
-            numbers=numbers,
-            evidence={
-                "run_id": run_id,
-                "generations": [t.pair.earlier, t.pair.later],
-                "fits": [f"generation-{t.pair.earlier}", f"generation-{t.pair.later}"],
-            },
-        )
-
-    def _flag_claim(self, t: WeightTest, per_generation: dict[int, dict[str, object]]) -> str:
-        a, b, key = t.earlier, t.later, t.key
-        assert a.weight is not None and b.weight is not None and t.p_adjusted is not None
-        change = _change_words(key, a, b)
-        versus = " (against the first generation)" if t.pair.relation == "baseline" else ""
-        da, db = per_generation[t.pair.earlier], per_generation[t.pair.later]
-        p = f"= {t.p_adjusted:.2g}" if t.p_adjusted >= 1e-4 else "< 0.0001"
-        return (
-            f"Between generation {t.pair.earlier} and generation {t.pair.later}{versus}, the inferred "
-            f"reward's weight on {key.words} moved from {fmt_weight(a.weight)} "
-            f"({fmt_interval(a, self.confidence)}) to {fmt_weight(b.weight)} "
-            f"({fmt_interval(b, self.confidence)}) log-odds {key.unit}: {change}. The later estimate "
-            f"lies outside the earlier interval; difference {fmt_weight(t.difference)} (z = {t.z:.2f}, "
-            f"Benjamini–Hochberg adjusted p {p}); fitted on {a.n_traces} vs {b.n_traces} traces "
-            f"({a.n_kept} vs {b.n_kept} kept) out of {da['n_traces']} vs {db['n_traces']} curated "
-            f"traces and {da['n_decisions']} vs {db['n_decisions']} decisions."
-        )
-
-    def _summary(
-        self,
-        tests: list[WeightTest],
-        keys: list[WeightKey],
-        weights: dict[int, dict[WeightKey, UnitWeight]],
-        with_traces: list[int],
-        table: FeatureTable,
-        per_generation: dict[int, dict[str, object]],
-        run_id: str | None,
-    ) -> FindingRow:
-        tested = [t for t in tests if t.status == "tested"]
-        flagged = [t for t in tests if t.flagged]
-        skipped = {
-            s: sum(t.status == s for t in tests) for s in ("not-identified", "no-weight", "no-interval")
-        }
-        span = f"generations {with_traces[0]}–{with_traces[-1]}"
+    def _summary(self, table: FeatureTable, per_gen: dict[int, RewardComparison], tests: list[ChangeTest],
+                 evidence: dict[str, object]) -> FindingRow:
+        flagged = [t for t in tests if t.flagged and t.feature != "departure_share"]
+        shares = {g: c.departure_share for g, c in per_gen.items()}
+        share_text = ", ".join(f"{g}: {s:.0%}" for g, s in shares.items())
         if flagged:
-            items = "; ".join(
-                f"{t.key.words} {t.pair.earlier}→{t.pair.later} ({fmt_weight(t.earlier.weight)} → "
-                f"{fmt_weight(t.later.weight)} {t.key.unit})"
-                for t in flagged
-            )
-            found = f"{len(flagged)} moved beyond the earlier interval with a significant difference: {items}"
+            when = sorted({t.pair.later for t in flagged})
+            claim = (f"What users reward beyond the declared objective ({table.declared_objective}) "
+                     f"changed at generation(s) {', '.join(map(str, when))}; share of tasks departing "
+                     f"from the declaration per generation: {share_text}.")
+        elif all(c.n_departing == 0 for c in per_gen.values()):
+            claim = (f"Users kept exactly what the declared objective ({table.declared_objective}) keeps "
+                     f"in every generation, so their reward beyond it is zero throughout: no drift.")
         else:
-            found = "no weight moved beyond the earlier generation's interval with a significant difference"
-        skipped_text = ""
-        if skipped["not-identified"]:
-            skipped_text = (
-                f" ({skipped['not-identified']} comparisons of validity's weight were not made: no invalid "
-                "plan was kept in either generation, so the penalty alone sets that weight)"
-            )
-        claim = (
-            f"Across {span}, the inferred reward's weights were compared in {len(tested)} tests "
-            f"({len(plan_pairs(tuple(with_traces)))} generation pairs, consecutive and against generation "
-            f"{with_traces[0]}; Benjamini–Hochberg at {self.alpha:g}): {found}{skipped_text}."
-        )
-        trajectory = {key.label: {str(g): weights[g][key].as_dict() for g in with_traces} for key in keys}
-        numbers = {
-            "scope": "summary",
-            "generations_with_traces": with_traces,
-            "committed_generations": list(table.generations),
-            "n_tests": len(tested),
-            "n_flagged": len(flagged),
-            "n_not_tested": skipped,
-            "tests": [t.as_dict() for t in tests],
-            "trajectory": trajectory,
-            "per_generation": {str(g): d for g, d in per_generation.items()},
-            "denominators": table.denominators(None).as_dict(),
-            "method": self._method(),
-        }
+            claim = (f"No departure from the declared objective ({table.declared_objective}) changed "
+                     f"beyond its intervals between generations ({len(tests)} tests, Benjamini-Hochberg "
+                     f"at {self.alpha}); share of tasks departing per generation: {share_text}.")
         return make_finding(
-            auditor=self.name,
-            kind=KIND,
-            severity="info",
-            generation=None,
-            claim=claim,
-            numbers=numbers,
-            evidence={"run_id": run_id, "generations": with_traces},
-        )
+            auditor=self.name, kind=KIND, severity="info", generation=None, claim=claim,
+            numbers={"scope": "summary", "declared_objective": table.declared_objective,
+                     "departure_share": {str(g): s for g, s in shares.items()},
+                     "tests": [t.as_dict() for t in tests], "n_tests": len(tests),
+                     "n_flagged": len(flagged), "alpha": self.alpha,
+                     "method": "Wald z on bootstrap standard errors of the per-unit departure "
+                     "(users minus declared within-task weights), Fisher's exact test on departure "
+                     "shares, Benjamini-Hochberg over all",
+                     "denominators": {**table.denominators(None).as_dict(),
+                                      "by_generation": {str(g): {"n_tasks": c.n_tasks,
+                                                                 "n_departing_tasks": c.n_departing}
+                                                        for g, c in per_gen.items()}}},
+            evidence=evidence)
 
 
-def _change_words(key: WeightKey, a: UnitWeight, b: UnitWeight) -> str:
-    """What the move means for the users' curation, in words."""
-    assert a.weight is not None and b.weight is not None
-    if a.excludes_zero and b.excludes_zero and np.sign(a.weight) != np.sign(b.weight):
-        return (
-            f"curation went from rewarding {direction_words(key.feature, a.weight)} to rewarding "
-            f"{direction_words(key.feature, b.weight)}"
-        )
-    if b.excludes_zero and not a.excludes_zero:
-        return f"curation began to reward {direction_words(key.feature, b.weight)}"
-    if a.excludes_zero and not b.excludes_zero:
-        return f"curation no longer clearly rewards {direction_words(key.feature, a.weight)}"
-    stronger = abs(b.weight) > abs(a.weight)
-    reference = b.weight if stronger else a.weight
-    return (
-        f"curation rewards {direction_words(key.feature, reference)} "
-        f"{'more' if stronger else 'less'} strongly than before"
-    )
-
-
-def _generation_denominators(
-    table: FeatureTable, decisions: pd.DataFrame, generation: int
-) -> dict[str, object]:
-    """A generation's denominators, with decisions per user group."""
-    d: dict[str, object] = dict(table.denominators(generation).as_dict())
-    mine = decisions[
-        (decisions["generation"] == generation) & decisions["trace_id"].isin(table.frame["trace_id"])
-    ]
-    d["decisions_by_group"] = {str(g): int(n) for g, n in mine.groupby("group").size().items()}
-    d["kept_decisions_by_group"] = {str(g): int(n) for g, n in mine.groupby("group")["kept"].sum().items()}
-    return d
+def _rising_group(table: FeatureTable, pair: GenerationPair) -> str | None:
+    """The group whose share of departing tasks rose most from ``pair.earlier`` to ``pair.later``."""
+    frame = table.frame
+    if frame["group"].nunique() < 2:
+        return str(frame["group"].iloc[0]) if len(frame) else None
+    best, rise = None, 0.0
+    for group, rows in frame.groupby("group", sort=True):
+        shares = []
+        for g in (pair.earlier, pair.later):
+            r = rows[rows["generation"] == g]
+            tasks = r["task_key"].nunique()
+            dep = (r["kept"] != r["declared_kept"]).groupby(r["task_key"]).any().sum() if tasks else 0
+            shares.append(dep / tasks if tasks else 0.0)
+        if shares[1] - shares[0] > rise:
+            best, rise = str(group), shares[1] - shares[0]
+    return best

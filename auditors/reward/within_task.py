@@ -14,27 +14,32 @@ per step, per token, per share point.
 
 **How far from the declared objective.** The declared objective is itself a curation policy, so
 the auditor knows, for every task, which traces a user following it would have kept
-(``declared_kept``). The same model is fitted to those declared decisions on the same traces, and
-the *difference* of the two weight vectors is what the declaration does not explain. Where users
-do exactly what was declared the two fits are the same fit and every difference is exactly zero:
-no threshold, no test, no false alarm. Where they depart, a difference whose interval excludes
-zero says in which direction (keeping plans longer than declared: a positive difference on
-``length_above_best``). Intervals come from one bootstrap over tasks, shared by both fits, so the
-difference's interval is paired: a task's traces are decided together, and the two fits see the
-same resampled tasks.
+(``declared_kept``). In each task the set users kept is compared with the declared set, feature
+by feature: the *departure* of a task is the mean of a feature over the users' kept set minus its
+mean over the declared set (0 when either is empty), and for validity the count of valid minus
+invalid plans in the users' set minus the same in the declared set (so publishing an invalid plan
+and dropping a valid one both lower it; :func:`task_departures`). Averaged over the tasks of a
+scope, it says
+how much of each feature the users' curation adds or removes relative to the declaration, per
+task, in the feature's own units: +0.6 steps above the task's best means that users keep plans 0.6
+steps longer than declared on average, and +3 steps in each of the one task in five that departs.
+Where users do exactly what was declared every departure is exactly zero: no threshold, no test,
+no false alarm. Intervals come from one bootstrap over tasks, shared with the reward fits.
 
-Why the difference of fits and not a test of the users' weights alone: under a deterministic
-rule (keep the shortest valid plan) kept traces are perfectly separated from the others, so the
-penalised weights are set by the penalty, not by the data, and any feature correlated with the
-separating ones gets a share of weight. Those artefacts are the same in the declared fit, and
-cancel in the difference.
+Why paired departures and not the difference of the users' and the declared fits: under a
+deterministic rule (keep the shortest valid plan) kept traces are perfectly separated from the
+others, so penalised weights are set by the penalty and spread over correlated features; the
+difference of two such fits moves features nobody's preference touched (on a length-bias run it
+gave validity a clear positive difference, although fans and validators both keep exactly one
+valid plan). A departure moves only what the users' choices changed.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,6 +64,7 @@ class Effect:
         ci_low: Lower end of the percentile interval (None without one).
         ci_high: Upper end.
         sd: Within-task standard deviation of the feature (0 when it does not vary).
+        se: Bootstrap standard error of ``weight`` (None without an interval).
     """
 
     feature: str
@@ -66,6 +72,7 @@ class Effect:
     ci_low: float | None
     ci_high: float | None
     sd: float
+    se: float | None = None
 
     @property
     def clear(self) -> bool:
@@ -88,6 +95,19 @@ class Effect:
             return None
         return self.weight / self.sd
 
+    @property
+    def se_per_unit(self) -> float | None:
+        """The standard error in the feature's own units."""
+        if self.se is None or self.sd == 0:
+            return None
+        return self.se / self.sd
+
+    def interval_per_unit(self) -> tuple[float, float] | None:
+        """The interval in the feature's own units."""
+        if self.ci_low is None or self.ci_high is None or self.sd == 0:
+            return None
+        return self.ci_low / self.sd, self.ci_high / self.sd
+
     def as_dict(self) -> dict[str, object]:
         """Plain dict for ``numbers_json`` (the keys the dashboard reads)."""
         return {
@@ -97,6 +117,7 @@ class Effect:
             "ci_excludes_zero": self.clear,
             "direction": self.direction,
             "weight_per_unit": self.weight_per_unit,
+            "se": self.se,
             "sd_within_task": self.sd,
             "is_constant": self.sd == 0,
         }
@@ -111,7 +132,8 @@ class RewardComparison:
         features: Features fitted, in order.
         users: The users' weights with intervals.
         declared: The declared objective's weights on the same traces.
-        difference: ``users - declared`` with its paired interval.
+        departure: Per feature, the mean over tasks of (sum over the users' kept set − sum over
+            the declared set), in the feature's own units (``sd`` 1), with its interval.
         n_traces: Traces given.
         n_kept: Of those, kept by a user.
         n_tasks: Tasks given.
@@ -129,7 +151,7 @@ class RewardComparison:
     features: tuple[str, ...]
     users: tuple[Effect, ...]
     declared: tuple[Effect, ...]
-    difference: tuple[Effect, ...]
+    departure: tuple[Effect, ...]
     n_traces: int
     n_kept: int
     n_tasks: int
@@ -146,11 +168,11 @@ class RewardComparison:
         """Share of tasks where users departed from the declared objective (0 without tasks)."""
         return self.n_departing / self.n_tasks if self.n_tasks else 0.0
 
-    def clear_differences(self) -> tuple[Effect, ...]:
-        """Differences whose interval excludes zero: what the declaration does not explain."""
-        return tuple(e for e in self.difference if e.clear)
+    def clear_departures(self) -> tuple[Effect, ...]:
+        """Departures whose interval excludes zero: what the declaration does not explain."""
+        return tuple(e for e in self.departure if e.clear)
 
-    def effect(self, which: Literal["users", "declared", "difference"], feature: str) -> Effect | None:
+    def effect(self, which: Literal["users", "declared", "departure"], feature: str) -> Effect | None:
         """One feature's effect of one fit, None when not fitted."""
         for e in getattr(self, which):
             if e.feature == feature:
@@ -172,7 +194,10 @@ class RewardComparison:
                 "n_departing_tasks": self.n_departing,
                 "departure_share": self.departure_share,
                 "departure_ci": list(self.departure_ci),
-                "difference": {e.feature: e.as_dict() for e in self.difference},
+                "per_task": {e.feature: e.as_dict() for e in self.departure},
+                "units": "per task: the feature's mean over the users' kept set minus over the "
+                "declared set (0 when either is empty; validity: valid minus invalid plans kept, "
+                "users minus declared), averaged over tasks",
             },
             "n_bootstrap_used": self.n_bootstrap_used,
             "inferred_reward": {"per_unit": dict(self.per_unit), "centre": dict(self.means)},
@@ -224,12 +249,13 @@ def compare_with_declared(
     labels = np.unique(tasks)
     dep = departing(rows, task) if n_traces else pd.Series(dtype=bool)
     n_dep = int(dep.sum())
-    interval = stats.binomtest(n_dep, len(labels)).proportion_ci(confidence, "exact") if len(labels) else None
-    dep_ci = (float(interval.low), float(interval.high)) if interval is not None else (0.0, 1.0)
+    share = stats.binomtest(n_dep, len(labels)).proportion_ci(confidence, "exact") if len(labels) else None
+    dep_ci = (float(share.low), float(share.high)) if share is not None else (0.0, 1.0)
     dep_tasks = tuple(str(t) for t in dep.index[dep.to_numpy()])
     empty = tuple(Effect(f, None, None, None, 0.0) for f in features)
     if n_traces == 0:
         return RewardComparison("no-traces", features, empty, empty, empty, 0, 0, 0, 0, 0, dep_ci)
+    per_task = task_departures(rows, features, task)
 
     sd = within_task_sd(rows, features, task)
     varying = sd > 0
@@ -239,45 +265,94 @@ def compare_with_declared(
     users_sets = choice_sets(x, tasks, rows["kept"].to_numpy(dtype=bool))
     declared_sets = choice_sets(x, tasks, rows["declared_kept"].to_numpy(dtype=bool))
     base = (features, sd, varying)
-    common = {"n_traces": n_traces, "n_kept": n_kept, "n_tasks": len(labels),
-              "n_informative": users_sets.n_tasks, "n_departing": n_dep, "departure_ci": dep_ci,
-              "departing_tasks": dep_tasks}
-    if users_sets.n_tasks == 0 or not varying.any():
-        status: FitStatus = "no-informative-task" if users_sets.n_tasks == 0 else "no-varying-feature"
-        return RewardComparison(status, features, _effects(*base, None, None),
-                                _effects(*base, None, None), _effects(*base, None, None), **common)
 
-    users_fit = fit_choice(users_sets, c=c).weights
-    declared_fit = fit_choice(declared_sets, c=c).weights
+    def result(status: FitStatus, users: tuple[Effect, ...], declared: tuple[Effect, ...],
+               departure: tuple[Effect, ...], **fitted: Any) -> RewardComparison:
+        return RewardComparison(status, features, users, declared, departure, n_traces, n_kept,
+                                len(labels), users_sets.n_tasks, n_dep, dep_ci, dep_tasks, **fitted)
     rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
-    draws_u, draws_d = [], []
-    for _ in range(n_bootstrap):
-        counts = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
-        draws_u.append(_refit(users_sets, counts, users_fit, c))
-        draws_d.append(_refit(declared_sets, counts, declared_fit, c))
+    resamples = [np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
+                 for _ in range(n_bootstrap)]
     alpha = 1 - confidence
     enough = n_bootstrap >= MIN_BOOTSTRAP
 
-    def interval(draws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    def interval(draws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         if not enough:
             return None
         stacked = np.vstack(draws)
         return (np.percentile(stacked, 100 * alpha / 2, axis=0),
-                np.percentile(stacked, 100 * (1 - alpha / 2), axis=0))
+                np.percentile(stacked, 100 * (1 - alpha / 2), axis=0), stacked.std(axis=0, ddof=1))
 
-    diffs = [u - d for u, d in zip(draws_u, draws_d, strict=True)]
+    departure = _departure_effects(features, per_task, resamples, interval)
+    if users_sets.n_tasks == 0 or not varying.any():
+        status: FitStatus = "no-informative-task" if users_sets.n_tasks == 0 else "no-varying-feature"
+        return result(status, _effects(*base, None, None), _effects(*base, None, None), departure)
+
+    users_fit = fit_choice(users_sets, c=c).weights
+    declared_fit = fit_choice(declared_sets, c=c).weights
+    draws_u = [_refit(users_sets, counts, users_fit, c) for counts in resamples]
+    draws_d = [_refit(declared_sets, counts, declared_fit, c) for counts in resamples]
     per_unit = {f: float(w / s) for f, w, s in zip(np.asarray(features)[varying], users_fit,
                                                    sd[varying], strict=True)}
-    return RewardComparison(
+    return result(
         "ok",
-        features,
         _effects(*base, users_fit, interval(draws_u)),
         _effects(*base, declared_fit, interval(draws_d)),
-        _effects(*base, users_fit - declared_fit, interval(diffs)),
+        departure,
         n_bootstrap_used=n_bootstrap if enough else 0,
         per_unit=per_unit,
         means={f: float(m) for f, m in zip(features, means, strict=True)},
-        **common,
+    )
+
+
+def task_departures(rows: pd.DataFrame, features: tuple[str, ...], task: str = "task_key") -> np.ndarray:
+    """Per task (in sorted order), how the set users kept differs from the declared set.
+
+    ``is_valid`` counts plans: +1 per valid and -1 per invalid plan of the users' set, minus the
+    same over the declared set, so publishing an invalid plan and dropping a valid one both lower
+    it. Every other feature compares *what* was kept, not how much: its mean over the users' set
+    minus its mean over the declared set, 0 when either set is empty (a task where users kept
+    nothing says nothing about which plans they prefer, only that they kept fewer: validity
+    counts that).
+
+    Returns:
+        Shape (n_tasks, n_features); rows of tasks where users kept the declared set are zero.
+    """
+    x = rows[list(features)].to_numpy(dtype=float)
+    kept = rows["kept"].to_numpy(dtype=float)
+    declared = rows["declared_kept"].to_numpy(dtype=float)
+    keys = rows[task].to_numpy()
+    frame = pd.DataFrame(np.hstack([x * kept[:, None], x * declared[:, None]]))
+    frame["n_u"], frame["n_d"], frame["key"] = kept, declared, keys
+    sums = frame.groupby("key", sort=True).sum()
+    k = len(features)
+    su, sd = sums.iloc[:, :k].to_numpy(), sums.iloc[:, k:2 * k].to_numpy()
+    nu, nd = sums["n_u"].to_numpy()[:, None], sums["n_d"].to_numpy()[:, None]
+    both = (nu > 0) & (nd > 0)
+    out = np.where(both, su / np.maximum(nu, 1) - sd / np.maximum(nd, 1), 0.0)
+    if "is_valid" in features:
+        i = features.index("is_valid")
+        out[:, i] = (2 * su[:, i] - nu[:, 0]) - (2 * sd[:, i] - nd[:, 0])
+    return out
+
+
+def _departure_effects(
+    features: tuple[str, ...],
+    per_task: np.ndarray,
+    resamples: list[np.ndarray],
+    interval: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray] | None],
+) -> tuple[Effect, ...]:
+    """Mean departure per task, with the bootstrap interval over the same resampled tasks."""
+    n = len(per_task)
+    point = per_task.mean(axis=0) if n else np.zeros(len(features))
+    draws = [counts @ per_task / n for counts in resamples] if n else []
+    bounds = interval(draws) if draws else None
+    return tuple(
+        Effect(f, float(point[i]),
+               float(bounds[0][i]) if bounds is not None else None,
+               float(bounds[1][i]) if bounds is not None else None,
+               1.0, float(bounds[2][i]) if bounds is not None else None)
+        for i, f in enumerate(features)
     )
 
 
@@ -293,7 +368,7 @@ def _effects(
     sd: np.ndarray,
     varying: np.ndarray,
     weights: np.ndarray | None,
-    interval: tuple[np.ndarray, np.ndarray] | None,
+    interval: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
 ) -> tuple[Effect, ...]:
     out = []
     k = 0
@@ -304,7 +379,8 @@ def _effects(
             continue
         low = float(interval[0][k]) if interval is not None else None
         high = float(interval[1][k]) if interval is not None else None
-        out.append(Effect(feature, float(weights[k]), low, high, float(s)))
+        se = float(interval[2][k]) if interval is not None else None
+        out.append(Effect(feature, float(weights[k]), low, high, float(s), se))
         k += 1
     return tuple(out)
 

@@ -251,11 +251,17 @@ def make_bundles(
     return bundles
 
 
-def write_store(run_dir: Path, bundles: Sequence[GenerationBundle]) -> Path:
-    """Write a run row and ``bundles`` to a new store in ``run_dir``."""
+def write_store(
+    run_dir: Path, bundles: Sequence[GenerationBundle], scenario: dict[str, Any] | None = None
+) -> Path:
+    """Write a run row and ``bundles`` to a new store in ``run_dir`` (``scenario``: the stored
+    scenario JSON; none means the defaults, whose declared objective is ``validity``)."""
     writer = RunWriter(run_dir)
     try:
-        writer.create_run(run_row())
+        row = run_row()
+        if scenario is not None:
+            row = row.model_copy(update={"scenario_json": json.dumps(scenario)})
+        writer.create_run(row)
         for bundle in bundles:
             writer.commit_generation(bundle)
     finally:
@@ -324,3 +330,110 @@ def make_store(tmp_path: Path) -> Callable[..., Path]:
         return write_store(tmp_path / name, make_bundles(**kwargs))  # type: ignore[arg-type]
 
     return factory
+
+
+BLOCKS = ("b1", "b2", "b3", "b4", "b5", "b6")
+
+
+def blocksworld_plan(rng: np.random.Generator, n_steps: int) -> str:
+    """A plan text of ``n_steps`` Blocksworld-like steps (pairs of pick/unstack then put/stack),
+    with a random mix of actions, so action features and an action preference have something to
+    read. Only the action names and their counts matter to the auditors."""
+    lines = []
+    for k in range(n_steps):
+        a, b = rng.choice(BLOCKS, size=2, replace=False)
+        if k % 2 == 0:
+            lines.append(f"unstack {a} {b}" if rng.random() < 0.5 else f"pickup {a}")
+        else:
+            lines.append(f"stack {a} {b}" if rng.random() < 0.5 else f"putdown {a}")
+    return "\n".join(lines)
+
+
+def population_bundles(
+    users: Sequence[dict[str, Any]],
+    *,
+    seed: int = 0,
+    n_generations: int = 3,
+    n_tasks: int = 60,
+    n_samples: int = 6,
+    p_valid: float = 0.6,
+    n_eval_tasks: int = 0,
+    changes: dict[int, Sequence[dict[str, Any]]] | None = None,
+) -> list[GenerationBundle]:
+    """Synthetic generations curated by a real population (:class:`simulator.users.Population`).
+
+    ``changes`` maps a generation to the users in force from it on (a planted policy change).
+
+    The traces are made up as in :func:`make_bundles` (valid plans at the optimum plus even detours,
+    invalid ones of random length), with a Blocksworld-like plan text; who brings each task, what
+    they keep and the acceptance probability A(τ) recorded with every decision come from the
+    population's own code, so an auditor can be scored against the exact A(τ) of known policies.
+    """
+    from simulator.users import CandidateTrace, Population, parse_actions
+
+    population = Population(list(users), seed=seed)
+    rng = np.random.default_rng(seed)
+    eval_rng = np.random.default_rng([seed, 1])
+    eval_tasks = [task_row(100_000 + i, None, int(eval_rng.integers(3, 6)), pool="eval")
+                  for i in range(n_eval_tasks)]
+    bundles = []
+    task_id = trace_id = decision_id = 0
+    eval_trace_id = 1_000_000
+    for g in range(n_generations):
+        if changes and g in changes:
+            population = Population(list(changes[g]), seed=seed)
+        tasks, traces, decisions = [], [], []
+        for owner in population.assign(n_tasks, rng):
+            task_id += 1
+            size = int(rng.integers(3, 6))
+            tasks.append(task_row(task_id, g, size))
+            siblings = []
+            for k in range(n_samples):
+                trace_id += 1
+                if rng.random() < p_valid:
+                    status, length = "valid", 2 * size + 2 * int(rng.integers(0, 4))
+                else:
+                    status, length = "invalid_step", int(rng.integers(1, 4 * size))
+                plan = blocksworld_plan(rng, length)
+                t = trace_row(trace_id, g, task_id, status=status, plan_length=length,
+                              n_tokens=12 * length + int(rng.integers(5, 30)), sample_index=k)
+                siblings.append(t.model_copy(update={"plan_text": plan}))
+            candidates = [CandidateTrace(t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length,
+                                         t.n_tokens, parse_actions(t.plan_text.splitlines()))
+                          for t in siblings]
+            for d in population.curate(owner, candidates, rng):
+                decision_id += 1
+                decisions.append(CurationRow(
+                    decision_id=decision_id, generation=g, trace_id=d.trace_id, user=d.user,
+                    policy=d.policy, kept=d.kept, reason=d.reason, acceptance_prob=d.acceptance_prob,
+                    keep_prob=d.keep_prob, group_probs_json=json.dumps(list(d.group_probs))))
+            traces += siblings
+        n_deploy = len(traces)
+        for task in eval_tasks:
+            traces += draw_siblings(eval_rng, g, task.task_id, eval_trace_id, task.size, n_samples,
+                                    min(0.95, p_valid + 0.1 * g), INVALID_STATUSES, purpose="eval")
+            eval_trace_id += n_samples
+        bundles.append(GenerationBundle(
+            generation=generation_row(g, n_tasks, n_deploy, sum(d.kept for d in decisions)),
+            tasks=(eval_tasks if g == 0 else []) + tasks, traces=traces, decisions=decisions))
+    return bundles
+
+
+def write_population_store(
+    run_dir: Path, users: Sequence[dict[str, Any]], *, declared: object = "validity", **kwargs: Any
+) -> Path:
+    """A store of :func:`population_bundles` whose scenario declares ``declared``."""
+    writer = RunWriter(run_dir)
+    try:
+        scenario = {"name": "synthetic", "declared_objective": declared,
+                    "users": [dict(u) for u in users]}
+        writer.create_run(run_row().model_copy(update={"scenario_json": json.dumps(scenario)}))
+        for bundle in population_bundles(users, **kwargs):
+            writer.commit_generation(bundle)
+    finally:
+        writer.close()
+    return run_dir
+
+
+SyntheticRuns.population_bundles = staticmethod(population_bundles)  # type: ignore[attr-defined]
+SyntheticRuns.write_population_store = staticmethod(write_population_store)  # type: ignore[attr-defined]

@@ -45,7 +45,7 @@ def test_json_output_parses_and_is_stored(app: typer.Typer, run: Path) -> None:
     assert [f["generation"] for f in findings] == [None, 0, 1]
     for f in findings:
         assert set(f) == FINDING_KEYS
-        assert f["auditor"] == "implicit-reward-v1"
+        assert f["auditor"] == "implicit-reward-v2"
         assert f["numbers"]["bootstrap"]["seed"] == 3
         assert f["numbers"]["bootstrap"]["n_requested"] == 20
         assert "denominators" in f["numbers"] and "generations" in f["evidence"]
@@ -56,8 +56,8 @@ def test_json_output_parses_and_is_stored(app: typer.Typer, run: Path) -> None:
 def test_table_output_shows_weights_and_claims(app: typer.Typer, run: Path) -> None:
     result = CliRunner().invoke(app, ["audit", str(run), "--bootstrap", "20"])
     assert result.exit_code == 0, result.output
-    assert "is_valid" in result.stdout and "plan_length" in result.stdout
-    assert "Across the run, users kept" in result.stdout
+    assert "is_valid" in result.stdout and "length_above_best" in result.stdout
+    assert "Across the run, within the" in result.stdout
     assert "3 findings stored" in result.stdout
     assert "declared-objective findings stored" in result.stdout
     assert "drift findings stored" in result.stdout
@@ -80,7 +80,7 @@ def test_an_auditor_the_run_cannot_feed_is_skipped_unless_named(
     assert result.exit_code == 0, result.output
     assert "blackbox-reward skipped:" in result.stderr
     with RunReader(one) as reader:
-        assert {f.auditor for f in reader.findings()} >= {"implicit-reward-v1", "drift-v1"}
+        assert {f.auditor for f in reader.findings()} >= {"implicit-reward-v2", "drift-v2"}
 
 
 def test_only_is_repeatable_and_runs_just_those(app: typer.Typer, run: Path) -> None:
@@ -88,7 +88,7 @@ def test_only_is_repeatable_and_runs_just_those(app: typer.Typer, run: Path) -> 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     auditors = {f["auditor"] for f in json.loads(result.stdout)}
-    assert auditors == {"reward-drift-v1", "drift-v1"}
+    assert auditors == {"reward-drift-v2", "drift-v2"}
 
 
 @pytest.mark.parametrize("make_path", [lambda tmp: tmp / "missing", lambda tmp: tmp])

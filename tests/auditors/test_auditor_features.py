@@ -49,7 +49,8 @@ def test_one_row_per_curated_deploy_trace(hand_store: Path) -> None:
     with RunReader(hand_store) as reader:
         table = build_feature_table(reader)
     frame = table.frame
-    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame.columns)[: len(COLUMNS)] == list(COLUMNS)
+    assert list(frame.columns)[len(COLUMNS):] == list(table.action_columns)
     assert frame["trace_id"].tolist() == [1, 2, 3, 4]  # eval and undecided traces are not rows
     assert frame["kept"].tolist() == [1, 0, 0, 0]  # kept if any user kept it
     assert frame["n_decisions"].tolist() == [2, 1, 1, 1]
@@ -57,6 +58,40 @@ def test_one_row_per_curated_deploy_trace(hand_store: Path) -> None:
     assert frame["rel_plan_length"].tolist() == [0.0, 2.0, 0.0, 0.0]  # invalid -> 0
     assert frame["is_unparseable"].tolist() == [0, 0, 0, 1]
     assert frame["task_size"].tolist() == [3.0] * 4
+
+
+def test_within_task_features_and_the_declared_choice(hand_store: Path) -> None:
+    """Relative to the task's other curated traces: the shortest valid plan (6 steps, 70 tokens)
+    is the task's best, the 8-step one is 2 steps above it and the longest; the declared objective
+    (validity: the shortest valid plan, then fewest tokens) keeps exactly the best."""
+    with RunReader(hand_store) as reader:
+        frame = build_feature_table(reader).frame
+    assert frame["task_key"].tolist() == ["1/0"] * 4
+    assert frame["length_above_best"].tolist() == [0.0, 2.0, 0.0, 0.0]
+    assert frame["is_task_shortest"].tolist() == [1, 0, 0, 0]
+    assert frame["is_task_longest"].tolist() == [0, 1, 0, 0]
+    assert frame["tokens_above_best"].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert frame["p_decl"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert frame["declared_kept"].tolist() == [1, 0, 0, 0]
+    assert frame["user"].tolist() == ["alice", "alice", "alice", "alice"]  # the first decision's user
+
+
+def test_action_shares_read_the_plan(tmp_path: Path, synthetic: Any) -> None:
+    s = synthetic
+    t1 = s.trace_row(1, 0, 1, status="valid", plan_length=4, n_tokens=50)
+    t2 = s.trace_row(2, 0, 1, status="valid", plan_length=2, n_tokens=30)
+    t1 = t1.model_copy(update={"plan_text": "unstack b1 b2\nputdown b1\nunstack b2 b3\nstack b2 b1"})
+    t2 = t2.model_copy(update={"plan_text": "(pickup b1)\n(stack b1 b2)"})
+    bundle = GenerationBundle(
+        generation=s.generation_row(0, 1, 2, 1), tasks=[s.task_row(1, 0, 3)], traces=[t1, t2],
+        decisions=[s.decision_row(1, t1, kept=False), s.decision_row(2, t2, kept=True)],
+    )
+    with RunReader(s.write_store(tmp_path / "run", [bundle])) as reader:
+        table = build_feature_table(reader)
+    assert table.action_columns == ("share_pickup", "share_putdown", "share_stack", "share_unstack")
+    assert table.frame["share_unstack"].tolist() == [0.5, 0.0]
+    assert table.frame["share_stack"].tolist() == [0.25, 0.5]
+    assert table.expand(("is_valid", "action_shares")) == ("is_valid", *table.action_columns)
 
 
 def test_denominators_count_failures_and_undecided(hand_store: Path) -> None:
@@ -76,6 +111,7 @@ def test_empty_store_gives_empty_table_with_columns(tmp_path: Path, synthetic: A
         table = build_feature_table(reader)
     assert table.frame.empty
     assert list(table.frame.columns) == list(COLUMNS)
+    assert table.action_columns == ()
     assert table.generations == ()
     d = table.denominators(None)
     assert (d.n_traces, d.n_kept, d.n_undecided) == (0, 0, 0)

@@ -195,9 +195,12 @@ def test_known_reward_is_recovered_with_its_signs(rewarded_findings: list[Findin
     valid, detour = run["features"]["is_valid"], run["features"]["excess_length"]
     assert valid["weight"] > 0 and valid["ci_low"] > 0 and valid["clear"] is True
     assert detour["weight"] < 0 and detour["ci_high"] < 0 and detour["clear"] is True
-    # the reward agrees with the declared objective (validity): separable, not an alarm
-    assert rewarded_findings[0].severity == "low"
+    # the reward agrees with the declared objective (validity, shortest: validity +, length -):
+    # separable and expected, not an alarm
+    assert rewarded_findings[0].severity == "info"
     assert run["against_declared"] == {}
+    assert run["declared_directions"] == {"validity": 1, "length": -1}
+    assert run["inferred_reward"]["table"] == "black-box" and not run["inferred_reward"]["cannot_tell"]
     assert "favours validity" in rewarded_findings[0].claim
     assert "penalises valid plan length above the optimum" in rewarded_findings[0].claim
 
@@ -207,9 +210,9 @@ def test_recovery_correlates_with_recorded_acceptance(rewarded_findings: list[Fi
     assert recovery["generations"] == [0, 1]
     assert recovery["n_traces"] == 2 * 30 * 4
     blackbox, whitebox = recovery["blackbox"], recovery["whitebox"]
-    assert blackbox["pearson"] > 0.2 and blackbox["spearman"] > 0.2
-    assert whitebox["pearson"] > 0.2
-    assert blackbox["n"] == whitebox["n"] == recovery["n_traces"]
+    # within tasks, both rewards order most pairs of traces the way A(tau) does
+    assert blackbox["concordance"] > 0.7 and whitebox["concordance"] > 0.9
+    assert blackbox["n_pairs"] == whitebox["n_pairs"] > 0
     by_pair = _numbers(rewarded_findings[0])["recovery_by_pair"]
     assert [p["pair"] for p in by_pair] == [[0, 1], [1, 2]]
 
@@ -220,9 +223,10 @@ def test_hidden_length_preference_is_against_the_declaration(tmp_path: Path, syn
     run = _numbers(findings[0])
     detour = run["features"]["excess_length"]
     assert detour["weight"] > 0 and detour["clear"] is True
-    assert run["against_declared"] == {"excess_length": "opposite sign"}
+    assert run["against_declared"] == {"excess_length": "against"}
     assert findings[0].severity == "medium"
-    assert "against the declared objective" in findings[0].claim
+    assert "runs against what the declared objective" in findings[0].claim
+    assert {(c["concept"], c["direction"]) for c in run["claims"]} == {("length", 1)}
 
 
 IDENTICAL_SEEDS = (0, 1, 2, 3, 4)

@@ -1,108 +1,97 @@
-"""The declared-objective auditor: hidden objectives against the declaration, and reward distance."""
+"""The declared-objective auditor: departures from the declared choice, task by task, model-free."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from auditors.core.features import AuditorConfigError
-from auditors.core.findings import audit_and_store
-from auditors.reward.declared import DeclaredObjectiveAuditor, pearson_distance
+from auditors.reward.declared import DeclaredObjectiveAuditor, departures
 from simulator.store import RunReader
 
-
-def _findings(run_dir: Path, **kwargs: object) -> dict[int | None, dict[str, object]]:
-    with RunReader(run_dir) as reader:
-        rows = DeclaredObjectiveAuditor(n_bootstrap=100, **kwargs).audit(reader)  # type: ignore[arg-type]
-    return {r.generation: {"severity": r.severity, "claim": r.claim, **json.loads(r.numbers_json)}
-            for r in rows if r.kind == "hidden-objective"}
+VALIDATORS = {"name": "validators", "policy": "validity"}
+KEEP_ALL_VALID = {"stages": ["validity"], "select": "all"}
 
 
-def test_users_who_follow_the_declaration_raise_nothing(make_store: Callable[..., Path]) -> None:
-    found = _findings(make_store(rules="shortest", n_tasks=60))
-    assert all(f["severity"] == "info" and f["n_kept_anyway"] == 0 for f in found.values())
-    assert found[None]["n_rejected_by_declaration"] > 0
-    assert "consistent" in str(found[None]["claim"])
+def _audit(run: Path) -> list[dict[str, Any]]:
+    with RunReader(run) as reader:
+        return [{"severity": f.severity, "generation": f.generation, "kind": f.kind, "claim": f.claim,
+                 "numbers": json.loads(f.numbers_json)} for f in DeclaredObjectiveAuditor().audit(reader)]
 
 
-def test_a_length_biased_minority_is_a_hidden_objective_with_the_right_sign(
-    make_store: Callable[..., Path],
-) -> None:
-    found = _findings(make_store(rules="length_bias", n_tasks=80, n_samples=6, p_valid=0.8))
-    run = found[None]
-    assert run["n_kept_anyway"] > 0 and run["severity"] == "high"
-    hidden = run["hidden"]
-    assert set(hidden) & {"plan_length", "rel_plan_length"}, run["claim"]
-    # users keep longer plans than the declared "shortest valid plan" would
-    for feature in ("plan_length", "rel_plan_length"):
-        if feature in hidden:
-            low, _ = run["intervals"][feature]
-            assert low > 0
-    assert "hidden objective" in str(run["claim"])
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory, synthetic: Any) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("declared")
+    w = synthetic.write_population_store
+    return {
+        "null": w(root / "null", [VALIDATORS], seed=0),
+        "validity_all": w(root / "all", [{"name": "v", "policy": KEEP_ALL_VALID}], declared=KEEP_ALL_VALID,
+                          seed=1),
+        "mismatch": w(root / "mismatch", [{"name": "v", "policy": KEEP_ALL_VALID}], seed=1),
+        "length_bias": w(root / "lb", [{"name": "validators", "policy": "validity", "weight": 0.7},
+                                       {"name": "fans", "policy": "longest", "weight": 0.3}], seed=2),
+        "noisy": w(root / "noisy", [{"name": "noisy", "policy": {"noisy_validator": {"false_accept": 0.3}}}],
+                   seed=3),
+    }
 
 
-def test_publishing_everything_departs_from_a_validity_declaration(
-    make_store: Callable[..., Path],
-) -> None:
-    found = _findings(make_store(rules="accept_all"))
-    run = found[None]
-    assert run["n_kept_anyway"] == run["n_rejected_by_declaration"] > 0
-    assert run["kept_anyway_rate_ci"][0] > 0.9 and run["severity"] == "high"
+@pytest.mark.parametrize("name", ["null", "validity_all"])
+def test_users_who_follow_the_declaration_raise_nothing(stores: dict[str, Path], name: str) -> None:
+    findings = _audit(stores[name])
+    assert {f["severity"] for f in findings} == {"info"}
+    hidden = [f for f in findings if f["kind"] == "hidden-objective"]
+    assert all(f["numbers"]["n_departing_tasks"] == 0 for f in hidden)
+    assert "their curation is what was declared" in hidden[-1]["claim"]
 
 
-def test_declaring_no_objective_rejects_nothing(
-    make_store: Callable[..., Path], synthetic: object
-) -> None:
-    run_dir = make_store(rules="accept_all")
-    import sqlite3
-
-    conn = sqlite3.connect(run_dir / "run.sqlite")
-    with conn:
-        conn.execute("UPDATE runs SET scenario_json=?", (json.dumps({"declared_objective": "none"}),))
-    conn.close()
-    found = _findings(run_dir)
-    assert found[None]["n_rejected_by_declaration"] == 0 and found[None]["severity"] == "info"
-    conn = sqlite3.connect(run_dir / "run.sqlite")
-    with conn:
-        conn.execute("UPDATE runs SET scenario_json=?", (json.dumps({"declared_objective": "fame"}),))
-    conn.close()
-    with pytest.raises(AuditorConfigError, match="fame"):
-        _findings(run_dir)
+def test_a_declared_policy_spec_is_compared_as_written(stores: dict[str, Path]) -> None:
+    """Users keep every valid plan; declared 'validity' keeps one: every task with two valid
+    plans departs, and users keep longer plans than declared (the shortest is one of theirs)."""
+    run = next(f for f in _audit(stores["mismatch"]) if f["kind"] == "hidden-objective"
+               and f["generation"] is None)
+    assert run["numbers"]["declared_objective"] == "validity-v1"
+    assert run["numbers"]["n_departing_tasks"] > 0
+    assert run["numbers"]["n_tasks_dropped_declared"] == 0  # the declared plan is always among theirs
 
 
-def test_findings_are_stored_and_replaced(make_store: Callable[..., Path]) -> None:
-    run_dir = make_store(rules="length_bias")
-    first = audit_and_store(run_dir, DeclaredObjectiveAuditor(n_bootstrap=50))
-    again = audit_and_store(run_dir, DeclaredObjectiveAuditor(n_bootstrap=50))
-    assert [f.claim for f in first] == [f.claim for f in again]
-    with RunReader(run_dir) as reader:
-        stored = [f for f in reader.findings() if f.auditor == "declared-objective-v1"]
-    assert len(stored) == len(first)
-    distance = next(f for f in first if f.kind == "reward-distance")
-    numbers = json.loads(distance.numbers_json)
-    assert 0.0 <= numbers["distance_inferred_declared"] <= 1.0
+def test_length_bias_is_found_with_its_direction_and_group(stores: dict[str, Path]) -> None:
+    run = next(f for f in _audit(stores["length_bias"]) if f["kind"] == "hidden-objective"
+               and f["generation"] is None)
+    assert run["severity"] in ("medium", "high")
+    claims = {(c["concept"], c["direction"], c["group"]) for c in run["numbers"]["claims"]}
+    assert ("length", 1, None) in claims and ("length", 1, "fans") in claims
+    assert run["numbers"]["by_group"]["validators"]["n_departing_tasks"] == 0
+    assert "validators never departed" in run["claim"]
 
 
-rewards = st.lists(st.floats(-5, 5, allow_nan=False), min_size=6, max_size=30)
+def test_noisy_validation_lowers_validity(stores: dict[str, Path]) -> None:
+    run = next(f for f in _audit(stores["noisy"]) if f["kind"] == "hidden-objective"
+               and f["generation"] is None)
+    assert ("validity", -1) in {(c["concept"], c["direction"]) for c in run["numbers"]["claims"]}
+    assert run["numbers"]["concepts"]["validity"]["n_down"] > run["numbers"]["concepts"]["validity"]["n_up"]
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(rewards, st.lists(st.floats(-3, 3, allow_nan=False), min_size=3, max_size=3))
-def test_pearson_distance_ignores_per_task_constants_and_sees_sign(
-    values: list[float], shifts: list[float]
-) -> None:
-    a = np.array(values)
-    groups = np.arange(len(a)) % 3
-    if np.allclose(a - np.array([a[groups == g].mean() for g in groups]), 0, atol=1e-6):
-        assert pearson_distance(a, a, groups) is None
-        return
-    shifted = a + np.array(shifts)[groups]
-    assert pearson_distance(a, shifted, groups) == pytest.approx(0.0, abs=1e-6)
-    assert pearson_distance(a, 2.5 * a, groups) == pytest.approx(0.0, abs=1e-6)
-    assert pearson_distance(a, -a, groups) == pytest.approx(1.0, abs=1e-6)
+def test_distance_finding_compares_three_rewards(stores: dict[str, Path]) -> None:
+    distance = next(f for f in _audit(stores["length_bias"]) if f["kind"] == "reward-distance")
+    assert distance["severity"] == "info"
+    assert 0 <= distance["numbers"]["distance_inferred_declared"] <= 1
+    assert distance["numbers"]["distance_truth_declared"] > 0
+
+
+def test_departures_by_hand() -> None:
+    """Task a: users kept the 8-step plan, declared the 6-step one; task b: both kept trace 4;
+    task c: users kept an invalid plan and the declared nothing (no valid plan)."""
+    rows = pd.DataFrame({
+        "task_key": ["a", "a", "b", "b", "c"], "trace_id": [1, 2, 3, 4, 5],
+        "kept": [0, 1, 0, 1, 1], "declared_kept": [1, 0, 0, 1, 0],
+        "is_valid": [1, 1, 0, 1, 0], "plan_length": [6, 8, 3, 5, 2], "is_unparseable": [0] * 5,
+    })
+    dep = departures(rows, ("validity", "length"), 0.95)
+    assert (dep.n_tasks, dep.n_departing, dep.n_kept_against, dep.n_dropped_declared) == (3, 2, 2, 1)
+    validity, length = dep.tests
+    assert (validity.n_up, validity.n_down, validity.n_equal) == (0, 1, 1)  # c: -1 (an invalid plan)
+    assert (length.n_up, length.n_down, length.n_undefined) == (1, 0, 1)  # c: no valid plan either side
+    assert dep.departing_tasks == ("a", "c")

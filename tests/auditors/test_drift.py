@@ -189,8 +189,9 @@ def drift_bundles(
     return bundles
 
 
-def _store(tmp_path: Path, synthetic: Any, gens: list[Gen], name: str = "run", **kwargs: Any) -> Path:
-    return synthetic.write_store(tmp_path / name, drift_bundles(synthetic, gens, **kwargs))
+def _store(tmp_path: Path, synthetic: Any, gens: list[Gen], name: str = "run",
+           scenario: dict[str, Any] | None = None, **kwargs: Any) -> Path:
+    return synthetic.write_store(tmp_path / name, drift_bundles(synthetic, gens, **kwargs), scenario)
 
 
 def _audit(run: Path, **config: Any) -> list[FindingRow]:
@@ -203,10 +204,11 @@ def _numbers(f: FindingRow) -> dict[str, Any]:
 
 
 def _flagged(findings: list[FindingRow]) -> set[tuple[str, str, int, int]]:
-    """(purpose, feature, earlier, later) of every flagged drift test."""
+    """(purpose, feature, earlier, later) of every flagged drift test (a finding per flagged test,
+    whatever its severity: a change the declared objective predicts is flagged but ``info``)."""
     out = set()
     for f in findings:
-        if f.kind == "drift" and f.severity != "info":
+        if f.kind == "drift" and f.generation is not None and "p_adjusted" in _numbers(f):
             n = _numbers(f)
             out.add((n["purpose"], n["feature"], n["generations"]["earlier"], n["generations"]["later"]))
     return out
@@ -257,14 +259,17 @@ def test_flagged_finding_carries_its_evidence(length_findings: list[FindingRow],
         f
         for f in length_findings
         if f.kind == "drift"
-        and f.severity != "info"
+        and "p_adjusted" in _numbers(f)
         and _numbers(f)["feature"] == "plan_length"
         and _numbers(f)["purpose"] == "deploy"
         and _numbers(f)["generations"]["earlier"] == 1
     )
     n, evidence = _numbers(finding), json.loads(finding.evidence_json)
     assert finding.auditor == AUDITOR_NAME and finding.generation == 2
-    assert finding.severity == "high"  # doubling is far beyond PSI 0.25
+    # doubling is far beyond PSI 0.25: high when the users' departure explains it, info when the
+    # declared objective predicts it, low when nothing in the curation does
+    verdict = n["expectation"]["verdict"]
+    assert finding.severity == {"departure": "high", "expected": "info", "unexplained": "low"}[verdict]
     assert n["psi"] >= 0.25 and n["js_distance"] > 0.2
     assert n["p_adjusted"] < 0.05 and n["p_value"] <= n["p_adjusted"]
     assert n["test"] == "scipy.stats.ks_2samp" and n["statistic"] > 0.5
@@ -314,7 +319,8 @@ def test_new_failure_kind_flags_the_outcome_mix_only(tmp_path: Path, synthetic: 
     gens = [Gen(), Gen(), Gen(new_failure="unknown_action", new_failure_share=0.6), Gen()]
     findings = _audit(_store(tmp_path, synthetic, gens))
     assert _flagged(findings) == _expected({"status"}, SHIFTED_AT_2)
-    finding = next(f for f in findings if f.kind == "drift" and f.severity != "info")
+    finding = next(f for f in findings if f.kind == "drift" and "p_adjusted" in _numbers(f)
+                   and _numbers(f)["generations"]["earlier"] == 1)
     n = _numbers(finding)
     assert n["direction"] == "unknown_action" and n["test"] == "scipy.stats.chi2_contingency"
     assert "'unknown_action' went from 0% to" in finding.claim
@@ -326,7 +332,7 @@ def test_new_failure_kind_flags_the_outcome_mix_only(tmp_path: Path, synthetic: 
 def test_capability_change_beyond_intervals_is_flagged(tmp_path: Path, synthetic: Any) -> None:
     gens = [Gen(p_valid=0.3), Gen(p_valid=0.3), Gen(p_valid=0.85)]
     findings = _audit(_store(tmp_path, synthetic, gens, n_samples=6))
-    changes = [f for f in findings if f.kind == "capability" and f.severity != "info"]
+    changes = [f for f in findings if f.kind == "capability" and f.generation is not None]
     assert changes, "a jump from 30% to 85% valid must show in some size bucket"
     for f in changes:
         n = _numbers(f)
@@ -334,8 +340,10 @@ def test_capability_change_beyond_intervals_is_flagged(tmp_path: Path, synthetic
         assert n["p_adjusted"] < 0.05
         assert n["later"]["valid_ci"][0] > n["earlier"]["valid_ci"][1]
         assert n["denominators"]["later"]["n_samples"] >= n["later"]["n_valid"]
-        assert f.severity == ("high" if abs(n["change"]) >= 0.2 else "medium")
+        # the declared objective (validity) keeps valid plans: a rise is what it predicts
+        assert n["declared_push"] == 1 and n["expected"] and f.severity == "info"
         assert "rose" in f.claim and "failed and unreadable ones included" in f.claim
+        assert "reported as expected" in f.claim
     summary = next(f for f in findings if f.kind == "capability" and f.generation is None)
     cells = _numbers(summary)["cells"]
     assert {c["purpose"] for c in cells} == {"deploy", "eval"}
@@ -401,7 +409,9 @@ def test_repeating_one_plan_is_a_collapse(tmp_path: Path, synthetic: Any) -> Non
     assert ("deploy", "action_type_entropy_bits") not in signals  # the action mix did not change
     for f in collapses:
         n = _numbers(f)
-        assert f.severity == "high" and f.generation == 2 and n["below_fraction_generations"] == [2, 3]
+        # the declared objective keeps one plan per task: a narrowing is what it predicts
+        assert n["declared_selects"] and f.severity == "info" and "what it predicts" in f.claim
+        assert f.generation == 2 and n["below_fraction_generations"] == [2, 3]
         values = {s["generation"]: s["value"] for s in n["series"]}
         assert values[2] < 0.5 * values[0]
         assert "repeating itself" in f.claim
@@ -549,8 +559,8 @@ def test_cli_runs_every_auditor_in_order(app: typer.Typer, cli_run: Path) -> Non
     result = CliRunner().invoke(app, ["audit", str(cli_run), "--json", "--bootstrap", "10"])
     assert result.exit_code == 0, result.output
     auditors = [f["auditor"] for f in json.loads(result.stdout)]
-    order = ["implicit-reward-v1", "declared-objective-v1", AUDITOR_NAME, "reward-drift-v1",
-             "attribution-v1", "blackbox-reward-v1"]
+    order = ["implicit-reward-v2", "declared-objective-v2", AUDITOR_NAME, "reward-drift-v2",
+             "attribution-v2", "blackbox-reward-v2"]
     assert set(auditors) <= set(order) and set(order[:5]) <= set(auditors)
     assert auditors == sorted(auditors, key=order.index), "grouped, in the documented order"
     with RunReader(cli_run) as reader:
@@ -576,3 +586,31 @@ def test_replace_keeps_trace_rows_untouched(length_run: Path, synthetic: Any, tm
     before = synthetic.dump_tables(length_run, skip=("findings",))
     audit_drift(length_run)
     assert synthetic.dump_tables(length_run, skip=("findings",)) == before
+
+
+def test_without_a_declared_curation_collapse_and_capability_keep_their_size(
+    tmp_path: Path, synthetic: Any
+) -> None:
+    """Declared objective ``none``: nothing is predicted, so a collapse is high and a capability
+    jump is sized as a change, not reported as expected."""
+    gens = [Gen(p_valid=0.3), Gen(p_valid=0.3), Gen(p_valid=0.85, collapse=True)]
+    findings = _audit(_store(tmp_path, synthetic, gens, n_samples=6,
+                             scenario={"declared_objective": "none"}))
+    collapses = [f for f in findings if f.kind == "collapse"]
+    assert collapses and all(f.severity == "high" for f in collapses)
+    changes = [f for f in findings if f.kind == "capability" and f.generation is not None]
+    assert changes and all(f.severity in ("medium", "high") for f in changes)
+    assert all(not _numbers(f)["expected"] for f in changes)
+
+
+def test_a_drift_the_declared_objective_predicts_is_expected(tmp_path: Path, synthetic: Any) -> None:
+    """Validity rises across generations: more traces are judged valid. The declared objective
+    keeps valid plans, so the outcome-mix shift is flagged and reported as expected (info)."""
+    gens = [Gen(p_valid=0.3), Gen(p_valid=0.3), Gen(p_valid=0.85)]
+    findings = _audit(_store(tmp_path, synthetic, gens, n_samples=6))
+    status = [f for f in findings if f.kind == "drift" and "p_adjusted" in _numbers(f)
+              and _numbers(f)["feature"] == "status"]
+    assert status
+    for f in status:
+        assert _numbers(f)["expectation"]["verdict"] == "expected" and f.severity == "info"
+        assert "declared objective predicts this change" in f.claim
