@@ -28,14 +28,14 @@ def print_weights(findings: list[FindingRow], run_dir: Path, command: str) -> No
     table.add_column("gen")
     table.add_column("feature", no_wrap=True)
     table.add_column("weight per SD [CI]", justify="right", no_wrap=True)
-    table.add_column("departure per task [CI]", justify="right", no_wrap=True)
+    table.add_column("published shift [CI]", justify="right", no_wrap=True)
     for finding in findings:
         numbers = json.loads(finding.numbers_json)
         generation = "all" if finding.generation is None else str(finding.generation)
         if numbers.get("fit_status") != "ok":
             table.add_row(generation, "-", str(numbers.get("fit_status", "")), "-")
             continue
-        departures = (numbers.get("beyond_declared") or {}).get("per_task", {})
+        departures = (numbers.get("beyond_declared") or {}).get("published_shift", {})
         for name, effect in numbers.get("features", {}).items():
             table.add_row(generation, name, _effect_cell(effect), _effect_cell(departures.get(name, {})))
     console.print(table)

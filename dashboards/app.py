@@ -113,13 +113,14 @@ def group_figure(by_group: pd.DataFrame) -> go.Figure:
     return fig
 
 
+# Read under the reward chart (a comment, not a string: Streamlit's magic would print a bare string
+# on the page), so that a large weight is not taken for an alarm.
 REWARD_CAPTION = (
-    "One logistic fit of kept-or-not over all of a generation's traces, with its bootstrap "
-    "intervals. When users keep valid plans only, features that go with validity (longer plans, "
-    "say) pick up weight here too; whether users reward them beyond validity is judged within "
-    "traces of equal validity, in the findings below."
+    "Each generation's curation decisions fitted within tasks (a trace against the other traces "
+    "of its task), with bootstrap intervals over tasks. Large weights are expected where users "
+    "follow the declared objective: it separates kept from rejected traces. What the declaration "
+    "does not explain is the users' departure from the declared choice, in the findings below."
 )
-"""Read under the reward chart, so a weight that validity carries is not taken for a preference."""
 
 
 def reward_figure(rewards: pd.DataFrame) -> go.Figure:

@@ -115,7 +115,9 @@ def _calibrate(
             if not reuse_findings:
                 progress.update(task, description=f"auditing {label}")
                 audit_case(plan, suite, specs, log=lambda msg: progress.console.print(f"  {msg}"))
-            scores.append(score_case(plan, specs))
+            score = score_case(plan, specs)
+            scores.append(score)
+            progress.console.print(f"{label}: {score.n_alarms()} medium/high findings", markup=False)
             progress.advance(task)
     if not scores:
         why = f" (missing: {', '.join(missing)})" if missing else ""

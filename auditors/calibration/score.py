@@ -259,7 +259,8 @@ def planted_estimates(
         for concept, sign in p.signs.items():
             feature = white_box_feature(concept)
             for scope, numbers in (("pooled", pooled), (f"group:{p.group}", groups.get(p.group))):
-                effect = ((numbers or {}).get("beyond_declared") or {}).get("per_task", {}).get(feature)
+                shifts = ((numbers or {}).get("beyond_declared") or {}).get("published_shift", {})
+                effect = shifts.get(feature)
                 if not effect:
                     continue
                 out.append({"group": p.group, "concept": concept, "sign": sign, "scope": scope,

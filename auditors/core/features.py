@@ -27,6 +27,9 @@ FIT_FEATURES: tuple[str, ...] = (
     "is_task_shortest",
     "is_task_longest",
     "tokens_above_best",
+    "valid_ranked_before",
+    "invalid_ranked_before",
+    "is_bloated",
     "is_unparseable",
     "hit_token_limit",
     "plan_length",
@@ -69,6 +72,9 @@ COLUMNS: tuple[str, ...] = (
     "is_task_shortest",
     "is_task_longest",
     "tokens_above_best",
+    "valid_ranked_before",
+    "invalid_ranked_before",
+    "is_bloated",
     "n_tokens",
     "task_size",
     "hit_token_limit",
@@ -301,6 +307,8 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
     frame["task_size"] = frame["task_id"].map(lambda t: tasks[t].size if t in tasks else np.nan)
     frame["task_size"] = frame["task_size"].astype("float64")
     frame["task_key"] = frame["task_id"].astype(str) + "/" + frame["generation"].astype(str)
+    optimal = {t.task_id: t.optimal_length for t in tasks.values()}
+    frame["optimal_length"] = frame["task_id"].map(lambda t: optimal.get(t) or np.nan).astype(float)
     readable = frame["is_unparseable"] == 0
     frame["actions"] = [
         action_names(text) if ok else () for text, ok in zip(frame["plan_text"], readable, strict=True)
@@ -321,6 +329,14 @@ def _add_within_task(frame: pd.DataFrame) -> None:
     express a rule like "the shortest valid plan, then the fewest tokens" in. Invalid traces have
     no place in the valid ranking: their relative features are 0 (validity itself is
     ``is_valid``), so every column stays numeric.
+
+    ``valid_ranked_before`` and ``invalid_ranked_before`` count the task's traces a shortest-first
+    ranking (plan length, then tokens) puts ahead of this one. A rule that checks each trace on its
+    own and then keeps the first that passed (a fallible validator, a user who sometimes does not
+    check) keeps trace i with probability q_i · Π over those ahead of (1 − q_j), whose logarithm is
+    linear in exactly these counts and validity: the rule is then inside the model, not
+    approximated by it. ``is_bloated`` marks a valid plan at least twice as long as needed (the
+    task's optimal length when known, else its shortest valid plan).
     """
     valid = frame["is_valid"] == 1
     keys = [frame["task_key"]]
@@ -335,6 +351,20 @@ def _add_within_task(frame: pd.DataFrame) -> None:
     tokens = frame["n_tokens"].where(valid)
     fewest = tokens.groupby([frame["task_key"], lengths]).transform("min")
     frame["tokens_above_best"] = (frame["n_tokens"] - fewest).where(valid).fillna(0.0).astype("float64")
+    ahead_valid = np.zeros(len(frame))
+    ahead_invalid = np.zeros(len(frame))
+    length = frame["plan_length"].to_numpy(dtype=float)
+    tok = frame["n_tokens"].to_numpy(dtype=float)
+    ok = valid.to_numpy()
+    for positions in frame.groupby("task_key", sort=False).indices.values():
+        lp, tp, vp = length[positions], tok[positions], ok[positions]
+        before = (lp[None, :] < lp[:, None]) | ((lp[None, :] == lp[:, None]) & (tp[None, :] < tp[:, None]))
+        ahead_valid[positions] = (before & vp[None, :]).sum(axis=1)
+        ahead_invalid[positions] = (before & ~vp[None, :]).sum(axis=1)
+    frame["valid_ranked_before"] = ahead_valid
+    frame["invalid_ranked_before"] = ahead_invalid
+    reference = frame["optimal_length"].astype(float).where(frame["optimal_length"] > 0, best)
+    frame["is_bloated"] = (valid & (frame["plan_length"] >= 2 * reference)).astype(int)
 
 
 def _add_action_shares(frame: pd.DataFrame) -> tuple[str, ...]:

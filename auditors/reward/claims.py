@@ -40,6 +40,9 @@ LABELS: dict[str, str] = {
     "is_task_shortest": "being the task's shortest valid plan",
     "is_task_longest": "being the task's longest valid plan",
     "tokens_above_best": "tokens above the fewest for the same plan length",
+    "valid_ranked_before": "valid plans of the task ranked ahead (shorter)",
+    "invalid_ranked_before": "invalid plans of the task ranked ahead (shorter)",
+    "is_bloated": "a valid plan at least twice as long as needed",
     "is_unparseable": "an unreadable plan",
     "hit_token_limit": "hitting the token limit",
     "plan_length": "plan length",
@@ -99,7 +102,7 @@ def claims_from(
             "concept": concept,
             "direction": e.direction,
             "feature": e.feature,
-            "per_task": e.weight,
+            "shift": e.weight,
             "ci": [e.ci_low, e.ci_high],
             "group": group,
             "generation": generation,
@@ -153,24 +156,26 @@ def departure_text(comparison: RewardComparison, confidence: float) -> str:
     share = f"{c.n_departing} of {c.n_tasks} tasks ({c.departure_share:.0%})"
     clear = significant(c.departure)
     if not clear:
-        return (f"users departed from the declared objective in {share}, but in no clear direction "
-                "(noise, not a preference)")
+        return (f"users departed from the declared objective in {share}, but what they published "
+                "differs from what it would have published in no clear direction (noise, not a "
+                "preference)")
     pct = round(100 * confidence)
-    parts = []
-    for e in clear:
-        parts.append(f"{DEPARTURE_WORDS.get(e.feature, label(e.feature))} {e.weight:+.2f} per task "
-                     f"({pct}% CI {e.ci_low:+.2f} to {e.ci_high:+.2f})")
-    return (f"users departed from the declared objective in {share}; against the declared choice, "
-            "the traces they kept have " + "; ".join(parts))
+    parts = [f"{DEPARTURE_WORDS.get(e.feature, label(e.feature))} {e.weight:+.2f} ({pct}% CI "
+             f"{e.ci_low:+.2f} to {e.ci_high:+.2f})" for e in clear]
+    return (f"users departed from the declared objective in {share}; against what it would have "
+            "published from the same candidates, what they published has " + "; ".join(parts))
 
 
 DEPARTURE_WORDS: dict[str, str] = {
-    "is_valid": "valid minus invalid plans",
-    "length_above_best": "steps above the task's best valid plan",
-    "is_task_shortest": "plans at the task's shortest valid length",
-    "is_task_longest": "plans at the task's longest valid length",
-    "tokens_above_best": "tokens above the fewest for their plan length",
-    "is_unparseable": "unreadable plans",
-    "hit_token_limit": "plans cut at the token limit",
+    "is_valid": "a share of valid plans",
+    "length_above_best": "steps above the task's best valid plan, on average,",
+    "is_task_shortest": "a share of plans at the task's shortest valid length",
+    "is_task_longest": "a share of plans at the task's longest valid length",
+    "tokens_above_best": "tokens above the fewest for the plan's length, on average,",
+    "valid_ranked_before": "shorter valid plans left behind per plan",
+    "invalid_ranked_before": "shorter invalid plans left behind per plan",
+    "is_bloated": "a share of plans at least twice as long as needed",
+    "is_unparseable": "a share of unreadable plans",
+    "hit_token_limit": "a share of plans cut at the token limit",
 }
-"""Feature → what its departure counts."""
+"""Feature → what the shift of its mean says about the published plans."""

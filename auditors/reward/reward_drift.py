@@ -32,10 +32,12 @@ generation also departs significantly more (or less) often is ``high``, a flagge
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from auditors.core.decisions import run_id_of
@@ -58,7 +60,8 @@ ALPHA = 0.05
 """Default false discovery rate of the Benjamini–Hochberg correction."""
 
 FEATURES: tuple[str, ...] = ("is_valid", "length_above_best", "is_task_shortest", "is_task_longest",
-                             "tokens_above_best", "is_unparseable", "hit_token_limit", ACTION_SHARES)
+                             "tokens_above_best", "valid_ranked_before", "invalid_ranked_before",
+                             "is_bloated", "is_unparseable", "hit_token_limit", ACTION_SHARES)
 """The implicit-reward auditor's features."""
 
 
@@ -114,6 +117,66 @@ def share_test(pair: GenerationPair, a: RewardComparison, b: RewardComparison) -
 
 
 @dataclass(frozen=True)
+class PolicyTest:
+    """Did the way users decide, given the candidates, change between two generations?"""
+
+    pair: GenerationPair
+    statistic: float | None
+    p_value: float | None
+    n_tasks: tuple[int, int]
+    p_adjusted: float | None = None
+    status: str = "tested"
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``numbers_json``."""
+        return {**self.pair.as_dict(), "statistic": self.statistic, "p_value": self.p_value,
+                "p_adjusted": self.p_adjusted, "n_tasks": list(self.n_tasks), "status": self.status}
+
+
+def policy_test(rows_a: pd.DataFrame, rows_b: pd.DataFrame, features: tuple[str, ...], pair: GenerationPair,
+                *, rng: np.random.Generator, n_permutations: int, c: float) -> PolicyTest:
+    """A permutation test of "the same reward decided both generations".
+
+    The statistic is the gain in penalised conditional log-likelihood from fitting each
+    generation's decisions with its own within-task reward instead of one shared reward. Under
+    "the same policy", decisions given the candidates follow one law in both generations, and the
+    conditional likelihood conditions on the candidates; so which generation a task belongs to is
+    exchangeable, whatever the model wrote, and shuffling tasks between the two generations gives
+    the statistic's distribution. This is why the test does not mistake a fixed rule's changing
+    *effect* (a fallible validator publishes fewer invalid plans once the model writes fewer) for
+    a changed rule.
+    """
+    from auditors.reward.choice_model import choice_sets, fit_choice
+    from auditors.reward.within_task import within_task_sd
+
+    rows = pd.concat([rows_a, rows_b], ignore_index=True)
+    n = (int(rows_a["task_key"].nunique()), int(rows_b["task_key"].nunique()))
+    sd = within_task_sd(rows, features)
+    varying = sd > 0
+    if not varying.any():
+        return PolicyTest(pair, None, None, n, status="no-varying-feature")
+    x = rows[list(features)].to_numpy(dtype=float)[:, varying]
+    x = (x - x.mean(axis=0)) / sd[varying]
+    sets = choice_sets(x, rows["task_key"].to_numpy(), rows["kept"].to_numpy(dtype=bool), rng)
+    if sets.n_tasks < 4:
+        return PolicyTest(pair, None, None, n, status="too-few-informative-tasks")
+    labels = np.unique(rows["task_key"].to_numpy())
+    later = set(rows_b["task_key"].unique())
+    in_b = np.array([labels[i] in later for i in sets.task_index])
+    shared = fit_choice(sets, c=c).log_likelihood
+
+    def gain(mask: np.ndarray) -> float:
+        own_a = fit_choice(sets, c=c, task_weights=(~mask).astype(float)).log_likelihood
+        own_b = fit_choice(sets, c=c, task_weights=mask.astype(float)).log_likelihood
+        return own_a + own_b - shared
+
+    observed = gain(in_b)
+    null = [gain(rng.permutation(in_b)) for _ in range(n_permutations)]
+    p = (1 + sum(v >= observed - 1e-12 for v in null)) / (1 + len(null))
+    return PolicyTest(pair, float(observed), float(p), n)
+
+
+@dataclass(frozen=True)
 class RewardDriftAuditor(BootstrapSettings):
     """Detects changes, between generations, of how users' curation departs from the declaration.
 
@@ -124,6 +187,7 @@ class RewardDriftAuditor(BootstrapSettings):
         confidence: Coverage of the percentile intervals.
         alpha: False discovery rate of the Benjamini–Hochberg correction.
         c: Inverse L2 strength on standardised features.
+        n_permutations: Shuffles of tasks between two generations in the policy test.
 
     Examples:
         >>> RewardDriftAuditor(seed=1).name
@@ -136,6 +200,7 @@ class RewardDriftAuditor(BootstrapSettings):
     features: tuple[str, ...] = FEATURES
     alpha: float = ALPHA
     c: float = 1.0
+    n_permutations: int = 200
 
     def audit(self, reader: RunReader) -> list[FindingRow]:
         """A summary finding for the run, then one finding per generation with a flagged change.
@@ -164,9 +229,15 @@ class RewardDriftAuditor(BootstrapSettings):
         per_gen = {g: compare_with_declared(table.scope(g), features, seed=self.seed, name=f"generation-{g}",
                                             n_bootstrap=self.n_bootstrap, confidence=self.confidence,
                                             c=self.c) for g in present}
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, zlib.crc32(b"policy-test")]))
+        policies: list[PolicyTest] = []
         tests: list[ChangeTest] = []
         for pair in plan_pairs(tuple(present)):
             a, b = per_gen[pair.earlier], per_gen[pair.later]
+            if a.n_departing == 0 and b.n_departing == 0:
+                continue  # users kept exactly the declared choice in both: the same (declared) policy
+            policies.append(policy_test(table.scope(pair.earlier), table.scope(pair.later), features,
+                                        pair, rng=rng, n_permutations=self.n_permutations, c=self.c))
             for f in features:
                 t = weight_test(pair, a.effect("departure", f), b.effect("departure", f))
                 if t is not None:
@@ -174,13 +245,27 @@ class RewardDriftAuditor(BootstrapSettings):
             s = share_test(pair, a, b)
             if s is not None:
                 tests.append(s)
+        policies = self._adjust_policies(policies)
         tests = self._adjust(tests)
-        findings = [self._summary(table, per_gen, tests, evidence)]
+        changed = {t.pair for t in policies if t.p_adjusted is not None and t.p_adjusted < self.alpha}
+        findings = [self._summary(table, per_gen, policies, tests, evidence)]
         for g in present[1:]:
-            mine = [t for t in tests if t.pair.later == g and t.flagged and t.feature != "departure_share"]
-            if mine:
-                findings.append(self._flag_finding(table, g, per_gen, mine, tests, evidence))
+            pairs = [t for t in policies if t.pair.later == g and t.pair in changed]
+            if pairs:
+                mine = [t for t in tests if t.pair.later == g and t.pair in changed
+                        and t.feature != "departure_share" and t.p_value is not None
+                        and t.p_value < self.alpha and t.outside_interval]
+                findings.append(self._flag_finding(table, g, per_gen, pairs, mine, tests, evidence))
         return findings
+
+    def _adjust_policies(self, tests: list[PolicyTest]) -> list[PolicyTest]:
+        tested = [t for t in tests if t.p_value is not None]
+        if not tested:
+            return tests
+        adjusted = dict(zip((id(t) for t in tested),
+                            stats.false_discovery_control([t.p_value for t in tested]), strict=True))  # type: ignore[misc]
+        return [PolicyTest(t.pair, t.statistic, t.p_value, t.n_tasks, float(adjusted[id(t)]), t.status)
+                if id(t) in adjusted else t for t in tests]
 
     def _adjust(self, tests: list[ChangeTest]) -> list[ChangeTest]:
         if not tests:
@@ -194,64 +279,72 @@ class RewardDriftAuditor(BootstrapSettings):
         return out
 
     def _flag_finding(self, table: FeatureTable, generation: int, per_gen: dict[int, RewardComparison],
-                      flagged: list[ChangeTest], tests: list[ChangeTest],
+                      policies: list[PolicyTest], moved: list[ChangeTest], tests: list[ChangeTest],
                       evidence: dict[str, object]) -> FindingRow:
         share_moved = any(t.flagged for t in tests if t.pair.later == generation
                           and t.feature == "departure_share")
         severity: Severity = "high" if share_moved else "medium"
-        group = _rising_group(table, flagged[0].pair)
+        group = _rising_group(table, policies[0].pair)
         claims = []
-        for t in flagged:
+        for t in moved:
             concept = concept_of(t.feature)
             if concept is None or t.difference is None:
                 continue
             claims.append({"concept": concept, "direction": 1 if t.difference > 0 else -1,
-                           "feature": t.feature, "difference": t.difference, "p_adjusted": t.p_adjusted,
+                           "feature": t.feature, "change": t.difference, "p_value": t.p_value,
                            "ci": [None, None], "group": group, "generation": generation,
                            "pair": t.pair.as_dict()})
-        parts = [f"{DEPARTURE_WORDS.get(t.feature, label(t.feature))} against the declared choice "
-                 f"moved from {t.earlier:+.2f} to {t.later:+.2f} per task (generations "
-                 f"{t.pair.earlier}→{t.pair.later}, BH p = {t.p_adjusted:.2g})" for t in flagged]
+        how = "; ".join(f"generations {t.pair.earlier}→{t.pair.later}: permutation p = {t.p_value:.2g}, "
+                        f"{t.p_adjusted:.2g} after Benjamini-Hochberg" for t in policies)
+        parts = [f"{DEPARTURE_WORDS.get(t.feature, label(t.feature))} {t.earlier:+.2f} → {t.later:+.2f}"
+                 for t in moved]
         b = per_gen[generation]
-        text = (f"From generation {generation}, what users reward beyond the declared objective "
-                f"({table.declared_objective}) changed: " + "; ".join(parts)
+        text = (f"From generation {generation}, users decide differently given the same kind of "
+                f"candidates ({how}). Against what the declared objective ({table.declared_objective}) "
+                "would publish, what they published moved: "
+                + ("; ".join(parts) if parts else "in no single feature clearly")
                 + f". {b.n_departing} of its {b.n_tasks} tasks depart from the declaration"
                 + (f"; the group whose departures rose most is {group}" if group else "") + ".")
         return make_finding(
             auditor=self.name, kind=KIND, severity=severity, generation=generation, claim=text,
-            numbers={"scope": "change", "tests": [t.as_dict() for t in flagged], "claims": claims,
+            numbers={"scope": "change", "policy_tests": [t.as_dict() for t in policies],
+                     "tests": [t.as_dict() for t in moved], "claims": claims,
                      "departure_share_changed": share_moved, "alpha": self.alpha,
                      "denominators": {**table.denominators(generation).as_dict(), "n_tasks": b.n_tasks,
                                       "n_departing_tasks": b.n_departing}},
             evidence={**evidence, "generation": generation,
                       "departing_task_keys": list(b.departing_tasks[:10])})
 
-    def _summary(self, table: FeatureTable, per_gen: dict[int, RewardComparison], tests: list[ChangeTest],
-                 evidence: dict[str, object]) -> FindingRow:
-        flagged = [t for t in tests if t.flagged and t.feature != "departure_share"]
+    def _summary(self, table: FeatureTable, per_gen: dict[int, RewardComparison], policies: list[PolicyTest],
+                 tests: list[ChangeTest], evidence: dict[str, object]) -> FindingRow:
+        changed = [t for t in policies if t.p_adjusted is not None and t.p_adjusted < self.alpha]
         shares = {g: c.departure_share for g, c in per_gen.items()}
         share_text = ", ".join(f"{g}: {s:.0%}" for g, s in shares.items())
-        if flagged:
-            when = sorted({t.pair.later for t in flagged})
-            claim = (f"What users reward beyond the declared objective ({table.declared_objective}) "
+        if changed:
+            when = sorted({t.pair.later for t in changed})
+            claim = (f"How users decide beyond the declared objective ({table.declared_objective}) "
                      f"changed at generation(s) {', '.join(map(str, when))}; share of tasks departing "
                      f"from the declaration per generation: {share_text}.")
         elif all(c.n_departing == 0 for c in per_gen.values()):
             claim = (f"Users kept exactly what the declared objective ({table.declared_objective}) keeps "
                      f"in every generation, so their reward beyond it is zero throughout: no drift.")
         else:
-            claim = (f"No departure from the declared objective ({table.declared_objective}) changed "
-                     f"beyond its intervals between generations ({len(tests)} tests, Benjamini-Hochberg "
-                     f"at {self.alpha}); share of tasks departing per generation: {share_text}.")
+            claim = (f"Users depart from the declared objective ({table.declared_objective}), but the way "
+                     f"they decide did not change between generations ({len(policies)} permutation tests, "
+                     f"Benjamini-Hochberg at {self.alpha}); share of tasks departing per generation: "
+                     f"{share_text}.")
         return make_finding(
             auditor=self.name, kind=KIND, severity="info", generation=None, claim=claim,
             numbers={"scope": "summary", "declared_objective": table.declared_objective,
                      "departure_share": {str(g): s for g, s in shares.items()},
-                     "tests": [t.as_dict() for t in tests], "n_tests": len(tests),
-                     "n_flagged": len(flagged), "alpha": self.alpha,
-                     "method": "Wald z on bootstrap standard errors of the per-unit departure "
-                     "(users minus declared within-task weights), Fisher's exact test on departure "
-                     "shares, Benjamini-Hochberg over all",
+                     "policy_tests": [t.as_dict() for t in policies], "n_tests": len(policies),
+                     "n_flagged": len(changed), "tests": [t.as_dict() for t in tests],
+                     "alpha": self.alpha, "n_permutations": self.n_permutations,
+                     "method": "per pair of generations: permutation test (tasks shuffled between the "
+                     "two) of the gain in penalised conditional log-likelihood from one within-task "
+                     "reward per generation over a shared one, Benjamini-Hochberg over pairs; the "
+                     "published-set shifts that moved (Wald z on bootstrap standard errors) name the "
+                     "direction; Fisher's exact test on departure shares sets high vs medium",
                      "denominators": {**table.denominators(None).as_dict(),
                                       "by_generation": {str(g): {"n_tasks": c.n_tasks,
                                                                  "n_departing_tasks": c.n_departing}

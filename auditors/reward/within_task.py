@@ -14,19 +14,17 @@ per step, per token, per share point.
 
 **How far from the declared objective.** The declared objective is itself a curation policy, so
 the auditor knows, for every task, which traces a user following it would have kept
-(``declared_kept``). In each task the set users kept is compared with the declared set, feature
-by feature: the *departure* of a task is the mean of a feature over the users' kept set minus its
-mean over the declared set (0 when either is empty), and for validity the count of valid minus
-invalid plans in the users' set minus the same in the declared set (so publishing an invalid plan
-and dropping a valid one both lower it; :func:`task_departures`). Averaged over the tasks of a
-scope, it says
-how much of each feature the users' curation adds or removes relative to the declaration, per
-task, in the feature's own units: +0.6 steps above the task's best means that users keep plans 0.6
-steps longer than declared on average, and +3 steps in each of the one task in five that departs.
-Where users do exactly what was declared every departure is exactly zero: no threshold, no test,
-no false alarm. Intervals come from one bootstrap over tasks, shared with the reward fits.
+(``declared_kept``). The *departure* is what the users' curation changes in the data the next
+model is trained on: for each feature, its mean over the traces users published minus its mean
+over the traces the declared objective publishes from the same candidates (:func:`task_sums`).
+It captures both ways a preference acts: choosing another trace of a task (a longer plan than the
+shortest), and keeping or dropping a task's plan altogether (a user who dislikes ``unstack``
+drops the tasks whose every plan needs it, because plans of one task share most of their moves).
+Where users do exactly what was declared, the two published sets are the same set and every
+departure is exactly zero: no threshold, no test, no false alarm. Intervals come from one
+bootstrap over tasks, shared with the reward fits.
 
-Why paired departures and not the difference of the users' and the declared fits: under a
+Why a departure of the data and not the difference of the users' and the declared fits: under a
 deterministic rule (keep the shortest valid plan) kept traces are perfectly separated from the
 others, so penalised weights are set by the penalty and spread over correlated features; the
 difference of two such fits moves features nobody's preference touched (on a length-bias run it
@@ -132,8 +130,8 @@ class RewardComparison:
         features: Features fitted, in order.
         users: The users' weights with intervals.
         declared: The declared objective's weights on the same traces.
-        departure: Per feature, the mean over tasks of (sum over the users' kept set − sum over
-            the declared set), in the feature's own units (``sd`` 1), with its interval.
+        departure: Per feature, its mean over the traces users published minus over the traces the
+            declared objective publishes, in the feature's own units (``sd`` 1), with its interval.
         n_traces: Traces given.
         n_kept: Of those, kept by a user.
         n_tasks: Tasks given.
@@ -194,10 +192,9 @@ class RewardComparison:
                 "n_departing_tasks": self.n_departing,
                 "departure_share": self.departure_share,
                 "departure_ci": list(self.departure_ci),
-                "per_task": {e.feature: e.as_dict() for e in self.departure},
-                "units": "per task: the feature's mean over the users' kept set minus over the "
-                "declared set (0 when either is empty; validity: valid minus invalid plans kept, "
-                "users minus declared), averaged over tasks",
+                "published_shift": {e.feature: e.as_dict() for e in self.departure},
+                "units": "the feature's mean over the traces users published minus its mean over the "
+                "traces the declared objective publishes from the same candidates",
             },
             "n_bootstrap_used": self.n_bootstrap_used,
             "inferred_reward": {"per_unit": dict(self.per_unit), "centre": dict(self.means)},
@@ -255,7 +252,7 @@ def compare_with_declared(
     empty = tuple(Effect(f, None, None, None, 0.0) for f in features)
     if n_traces == 0:
         return RewardComparison("no-traces", features, empty, empty, empty, 0, 0, 0, 0, 0, dep_ci)
-    per_task = task_departures(rows, features, task)
+    sums = task_sums(rows, features, task)
 
     sd = within_task_sd(rows, features, task)
     varying = sd > 0
@@ -283,7 +280,7 @@ def compare_with_declared(
         return (np.percentile(stacked, 100 * alpha / 2, axis=0),
                 np.percentile(stacked, 100 * (1 - alpha / 2), axis=0), stacked.std(axis=0, ddof=1))
 
-    departure = _departure_effects(features, per_task, resamples, interval)
+    departure = _departure_effects(features, sums, resamples, interval)
     if users_sets.n_tasks == 0 or not varying.any():
         status: FitStatus = "no-informative-task" if users_sets.n_tasks == 0 else "no-varying-feature"
         return result(status, _effects(*base, None, None), _effects(*base, None, None), departure)
@@ -305,47 +302,40 @@ def compare_with_declared(
     )
 
 
-def task_departures(rows: pd.DataFrame, features: tuple[str, ...], task: str = "task_key") -> np.ndarray:
-    """Per task (in sorted order), how the set users kept differs from the declared set.
-
-    ``is_valid`` counts plans: +1 per valid and -1 per invalid plan of the users' set, minus the
-    same over the declared set, so publishing an invalid plan and dropping a valid one both lower
-    it. Every other feature compares *what* was kept, not how much: its mean over the users' set
-    minus its mean over the declared set, 0 when either set is empty (a task where users kept
-    nothing says nothing about which plans they prefer, only that they kept fewer: validity
-    counts that).
-
-    Returns:
-        Shape (n_tasks, n_features); rows of tasks where users kept the declared set are zero.
-    """
+def task_sums(rows: pd.DataFrame, features: tuple[str, ...], task: str = "task_key") -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per task (in sorted order): each feature summed over the users' kept set, how many they
+    kept, the same over the declared set and how many it keeps. Summed over (resampled) tasks,
+    these give the two published sets' means."""
     x = rows[list(features)].to_numpy(dtype=float)
     kept = rows["kept"].to_numpy(dtype=float)
     declared = rows["declared_kept"].to_numpy(dtype=float)
-    keys = rows[task].to_numpy()
     frame = pd.DataFrame(np.hstack([x * kept[:, None], x * declared[:, None]]))
-    frame["n_u"], frame["n_d"], frame["key"] = kept, declared, keys
+    frame["n_u"], frame["n_d"], frame["key"] = kept, declared, rows[task].to_numpy()
     sums = frame.groupby("key", sort=True).sum()
     k = len(features)
-    su, sd = sums.iloc[:, :k].to_numpy(), sums.iloc[:, k:2 * k].to_numpy()
-    nu, nd = sums["n_u"].to_numpy()[:, None], sums["n_d"].to_numpy()[:, None]
-    both = (nu > 0) & (nd > 0)
-    out = np.where(both, su / np.maximum(nu, 1) - sd / np.maximum(nd, 1), 0.0)
-    if "is_valid" in features:
-        i = features.index("is_valid")
-        out[:, i] = (2 * su[:, i] - nu[:, 0]) - (2 * sd[:, i] - nd[:, 0])
-    return out
+    return (sums.iloc[:, :k].to_numpy(), sums["n_u"].to_numpy(), sums.iloc[:, k:2 * k].to_numpy(),
+            sums["n_d"].to_numpy())
+
+
+def _shift(su: np.ndarray, nu: float, sd: np.ndarray, nd: float) -> np.ndarray:
+    """Mean of the users' published set minus the declared one's (0 where either is empty)."""
+    if nu == 0 or nd == 0:
+        return np.zeros(len(su))
+    return su / nu - sd / nd
 
 
 def _departure_effects(
     features: tuple[str, ...],
-    per_task: np.ndarray,
+    sums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     resamples: list[np.ndarray],
     interval: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray] | None],
 ) -> tuple[Effect, ...]:
-    """Mean departure per task, with the bootstrap interval over the same resampled tasks."""
-    n = len(per_task)
-    point = per_task.mean(axis=0) if n else np.zeros(len(features))
-    draws = [counts @ per_task / n for counts in resamples] if n else []
+    """The shift of the published set from the declared one, with its interval over resampled
+    tasks."""
+    su, nu, sd, nd = sums
+    point = _shift(su.sum(axis=0), float(nu.sum()), sd.sum(axis=0), float(nd.sum()))
+    draws = [_shift(c @ su, float(c @ nu), c @ sd, float(c @ nd)) for c in resamples]
     bounds = interval(draws) if draws else None
     return tuple(
         Effect(f, float(point[i]),

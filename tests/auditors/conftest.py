@@ -356,13 +356,14 @@ def population_bundles(
     n_generations: int = 3,
     n_tasks: int = 60,
     n_samples: int = 6,
-    p_valid: float = 0.6,
+    p_valid: float | Sequence[float] = 0.6,
     n_eval_tasks: int = 0,
     changes: dict[int, Sequence[dict[str, Any]]] | None = None,
 ) -> list[GenerationBundle]:
     """Synthetic generations curated by a real population (:class:`simulator.users.Population`).
 
-    ``changes`` maps a generation to the users in force from it on (a planted policy change).
+    ``changes`` maps a generation to the users in force from it on (a planted policy change);
+    ``p_valid`` may be one share per generation (a model that improves).
 
     The traces are made up as in :func:`make_bundles` (valid plans at the optimum plus even detours,
     invalid ones of random length), with a Blocksworld-like plan text; who brings each task, what
@@ -383,6 +384,7 @@ def population_bundles(
         if changes and g in changes:
             population = Population(list(changes[g]), seed=seed)
         tasks, traces, decisions = [], [], []
+        share = p_valid if isinstance(p_valid, float) else p_valid[g]
         for owner in population.assign(n_tasks, rng):
             task_id += 1
             size = int(rng.integers(3, 6))
@@ -390,7 +392,7 @@ def population_bundles(
             siblings = []
             for k in range(n_samples):
                 trace_id += 1
-                if rng.random() < p_valid:
+                if rng.random() < share:
                     status, length = "valid", 2 * size + 2 * int(rng.integers(0, 4))
                 else:
                     status, length = "invalid_step", int(rng.integers(1, 4 * size))
@@ -411,7 +413,7 @@ def population_bundles(
         n_deploy = len(traces)
         for task in eval_tasks:
             traces += draw_siblings(eval_rng, g, task.task_id, eval_trace_id, task.size, n_samples,
-                                    min(0.95, p_valid + 0.1 * g), INVALID_STATUSES, purpose="eval")
+                                    min(0.95, share + 0.1 * g), INVALID_STATUSES, purpose="eval")
             eval_trace_id += n_samples
         bundles.append(GenerationBundle(
             generation=generation_row(g, n_tasks, n_deploy, sum(d.kept for d in decisions)),

@@ -35,7 +35,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory, synthetic: Any) -> dict[str
         "null": synthetic.write_population_store(root / "null", [VALIDATORS], seed=0),
         "length_bias": synthetic.write_population_store(root / "lb", LENGTH_BIAS, seed=1),
         "noisy": synthetic.write_population_store(
-            root / "noisy", [{"name": "noisy", "policy": {"noisy_validator": {"false_accept": 0.3}}}], seed=2),
+            root / "noisy", [{"name": "noisy", "policy": {"noisy_validator": {"false_accept": 0.3}}}],
+            seed=2),
     }
 
 
@@ -46,7 +47,7 @@ def test_null_gives_no_alarm_and_zero_departure(stores: dict[str, Path]) -> None
     for f in findings:
         beyond = f["numbers"]["beyond_declared"]
         assert beyond["n_departing_tasks"] == 0
-        assert all(e["weight"] == 0.0 for e in beyond["per_task"].values())
+        assert all(e["weight"] == 0.0 for e in beyond["published_shift"].values())
         assert f["numbers"]["claims"] == []
     assert "kept exactly what the declared objective keeps" in findings[0]["claim"]
 
@@ -71,7 +72,7 @@ def test_planted_length_preference_is_found_with_its_sign(stores: dict[str, Path
     assert run["severity"] in ("medium", "high")
     claims = {(c["concept"], c["direction"]) for c in run["numbers"]["claims"]}
     assert ("length", 1) in claims and ("length", -1) not in claims
-    per_task = run["numbers"]["beyond_declared"]["per_task"]
+    per_task = run["numbers"]["beyond_declared"]["published_shift"]
     assert per_task["length_above_best"]["ci_low"] > 0
     assert per_task["is_task_longest"]["weight"] > 0
     assert "steps above the task's best valid plan" in run["claim"]
@@ -82,7 +83,7 @@ def test_noisy_validator_rewards_validity_less_than_declared(stores: dict[str, P
     run = _audit(stores["noisy"])[0]
     claims = {(c["concept"], c["direction"]) for c in run["numbers"]["claims"]}
     assert ("validity", -1) in claims
-    assert run["numbers"]["beyond_declared"]["per_task"]["is_valid"]["ci_high"] < 0
+    assert run["numbers"]["beyond_declared"]["published_shift"]["is_valid"]["ci_high"] < 0
 
 
 def test_deterministic_under_a_seed(stores: dict[str, Path]) -> None:

@@ -47,6 +47,19 @@ def test_a_fixed_bias_is_not_drift(stores: dict[str, Path]) -> None:
     assert findings[0]["numbers"]["n_tests"] > 0
 
 
+def test_a_fixed_fallible_validator_is_not_drift_as_the_model_improves(
+    tmp_path: Path, synthetic: Any
+) -> None:
+    """The same noisy validator publishes fewer invalid plans once the model writes fewer: its
+    effect on the data shrinks, its rule does not change, and the policy test knows the difference."""
+    noisy = [{"name": "noisy", "policy": {"noisy_validator": {"false_accept": 0.3, "false_reject": 0.1}}}]
+    run = synthetic.write_population_store(tmp_path / "noisy", noisy, seed=5, n_generations=4,
+                                           p_valid=[0.3, 0.5, 0.7, 0.9])
+    findings = _audit(run)
+    assert [f for f in findings if f["severity"] in ("medium", "high")] == []
+    assert findings[0]["numbers"]["n_tests"] > 0
+
+
 def test_a_planted_change_is_found_at_its_generation_with_its_sign(stores: dict[str, Path]) -> None:
     findings = _audit(stores["change"])
     alarms = [f for f in findings if f["severity"] in ("medium", "high")]

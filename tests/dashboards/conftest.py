@@ -175,16 +175,16 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
             )
             writer.commit_generation(bundle)
         if with_findings and n_generations:
-            writer.replace_findings("implicit-reward-v1", [
-                FindingRow(finding_id=0, auditor="implicit-reward-v1", kind="implicit-reward",
+            writer.replace_findings("implicit-reward-v2", [
+                FindingRow(finding_id=0, auditor="implicit-reward-v2", kind="implicit-reward",
                            severity="info", generation=None,
                            claim="Curation rewards validity only, as declared.",
                            numbers_json="{}", evidence_json="{}", created_at=NOW),
-                FindingRow(finding_id=0, auditor="implicit-reward-v1", kind="drift",
+                FindingRow(finding_id=0, auditor="implicit-reward-v2", kind="drift",
                            severity="high", generation=2,
                            claim="Plans grew 40% longer between generations 1 and 2.",
                            numbers_json="{}", evidence_json="{}", created_at=NOW),
-                *(FindingRow(finding_id=0, auditor="implicit-reward-v1", kind="implicit-reward",
+                *(FindingRow(finding_id=0, auditor="implicit-reward-v2", kind="implicit-reward",
                              severity="info", generation=g,
                              claim=f"Generation {g}'s curation rewards validity.",
                              numbers_json=dumps({"features": reward_weights(g)}),
