@@ -113,6 +113,7 @@ class Report:
         lines += self._recovery(figures)
         lines += self._planted(figures)
         lines += self._drift()
+        lines += self._notes()
         lines += self._definitions()
         return "\n".join(lines) + "\n"
 
@@ -310,6 +311,14 @@ class Report:
                 "fixed, every reward-drift alarm is a false one.", "",
                 *_table(("scenario", "planted change", "found at the right generation",
                          "generation of the first flag", "seeds with a reward-drift alarm"), rows), ""]
+
+    def _notes(self) -> list[str]:
+        notes = [(name, c.note.strip()) for name, c in self.case_of.items() if c.note.strip()]
+        if not notes:
+            return []
+        return ["## Reading the misses", "",
+                "What the suite file says about each scenario, next to what the runs show above.", "",
+                *(f"- **{name}**: {' '.join(note.split())}" for name, note in notes), ""]
 
     def _definitions(self) -> list[str]:
         return ["## How each score is computed", "",

@@ -90,6 +90,9 @@ class Case(_Spec):
     """Preferences that depart from the declared objective."""
     drift: Drift | None = None
     """A change of policy during the run."""
+    note: str = ""
+    """What a reader should know to read this case's scores (printed under its rows; words, never
+    numbers: the numbers come from the runs)."""
 
     @model_validator(mode="after")
     def _one_truth(self) -> Case:

@@ -1,33 +1,32 @@
-"""Reward drift: did what users reward, beyond the declared objective, change between generations?
+"""Reward drift: did the way users decide, beyond the declared objective, change between generations?
 
 Users' policies can change during a run (social dynamics, complacency growing with the model's
 success, churn, a scheduled change), and the reward the next model is trained towards changes with
-them, without anyone deciding it. This auditor measures, for every generation, how the users'
-within-task reward departs from the declared objective's on the same candidates (the difference of
-:func:`auditors.reward.within_task.compare_with_declared`), and compares those departures between
-generations: each generation with the previous one (*when* did it change?) and, from the third on,
-with the first (*slow* drift), the pairs ``drift`` compares for behaviour
-(:func:`auditors.drift.data.plan_pairs`).
+them, without anyone deciding it. This auditor compares generations in the pairs ``drift``
+compares for behaviour (:func:`auditors.drift.data.plan_pairs`): each with the previous one (*when*
+did it change?) and, from the third on, with the first (*slow* drift).
 
-Why the departure and not the users' weights themselves: the weights of a fixed, deterministic
-rule move between generations with the traces (a model that writes fewer wasted moves changes how
-well "the shortest plan" separates kept from rejected traces), although nobody changed their mind.
-The departure from the declared objective is exactly zero in every generation where users follow
-it, so a fixed rule can never look like drift; a change of policy moves it.
+Two measurements, because neither alone is right:
 
-A departure weight is flagged when **both** hold:
+* **Did the rule change?** (:func:`policy_test`) The gain in penalised conditional log-likelihood
+  from fitting each generation's decisions with its own within-task reward instead of a shared
+  one, against its distribution when tasks are shuffled between the two generations. The
+  conditional likelihood conditions on each task's candidates, so a fixed rule whose *effect*
+  changes with what the model writes (a fallible validator publishes fewer invalid plans once the
+  model writes fewer) does not count as change the way a raw comparison of published data would.
+  The shuffle is exact only when the model is right for the rule; a penalised fit of a
+  deterministic rule leans on the candidates it sees, so the test alone is not trusted. Pairs
+  where users kept exactly the declared choice in both generations are not tested.
+* **In which direction?** The published shift (what users published minus what the declared
+  objective publishes, :mod:`auditors.reward.within_task`) of each generation, compared between
+  the two with a Wald z on bootstrap standard errors.
 
-* the later generation's point estimate lies outside the earlier generation's bootstrap interval
-  (what a reader comparing the two intervals would see), and
-* the difference is significant after Benjamini–Hochberg correction over every (feature, pair)
-  test of the run (``scipy.stats.false_discovery_control``) at ``alpha``: a Wald z on the
-  bootstrap standard errors of the two independent generations, ``p = 2 · norm.sf(|z|)``.
-
-Weights are compared per unit of the feature (log-odds per plan step, per share point), since each
-generation standardises over its own traces. The share of tasks that depart from the declaration
-is compared too (Fisher's exact test, in the same correction family): a flagged weight whose
-generation also departs significantly more (or less) often is ``high``, a flagged weight alone
-``medium``.
+A pair is flagged when its rule test survives Benjamini–Hochberg over the pairs. A flagged change
+with some shift that moved (p < ``alpha``, later estimate outside the earlier interval) is
+``medium``, ``high`` when the share of departing tasks also changed (Fisher's exact test); a
+flagged change with no shift that moved is ``low`` (the fit changed, the data did not, in any
+direction one can name). A comparison with the first generation is reported only when no earlier
+flagged change explains it, so one change is reported once, where it happened.
 """
 
 from __future__ import annotations
@@ -249,9 +248,12 @@ class RewardDriftAuditor(BootstrapSettings):
         tests = self._adjust(tests)
         changed = {t.pair for t in policies if t.p_adjusted is not None and t.p_adjusted < self.alpha}
         findings = [self._summary(table, per_gen, policies, tests, evidence)]
+        explained = False  # a change already reported explains later generations' distance from the first
         for g in present[1:]:
-            pairs = [t for t in policies if t.pair.later == g and t.pair in changed]
+            pairs = [t for t in policies if t.pair.later == g and t.pair in changed
+                     and (t.pair.relation == "consecutive" or not explained)]
             if pairs:
+                explained = True
                 mine = [t for t in tests if t.pair.later == g and t.pair in changed
                         and t.feature != "departure_share" and t.p_value is not None
                         and t.p_value < self.alpha and t.outside_interval]
@@ -283,13 +285,16 @@ class RewardDriftAuditor(BootstrapSettings):
                       evidence: dict[str, object]) -> FindingRow:
         share_moved = any(t.flagged for t in tests if t.pair.later == generation
                           and t.feature == "departure_share")
-        severity: Severity = "high" if share_moved else "medium"
+        directed = bool(moved)
+        severity: Severity = ("high" if share_moved else "medium") if directed else "low"
         group = _rising_group(table, policies[0].pair)
         claims = []
         for t in moved:
             concept = concept_of(t.feature)
             if concept is None or t.difference is None:
                 continue
+            if severity == "low":
+                break
             claims.append({"concept": concept, "direction": 1 if t.difference > 0 else -1,
                            "feature": t.feature, "change": t.difference, "p_value": t.p_value,
                            "ci": [None, None], "group": group, "generation": generation,
