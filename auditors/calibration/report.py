@@ -219,26 +219,27 @@ class Report:
                 scored = [r for r in recs if r.status == "scored" and r.concordance is not None]
                 cannot = sum(1 for r in recs if r.status == "cannot tell")
                 conc = [r.concordance.value for r in scored if r.concordance.value is not None]
-                every = [r.concordance_all_pairs.value for r in scored
-                         if r.concordance_all_pairs is not None and r.concordance_all_pairs.value is not None]
+                strict = [r.concordance_strict.value for r in scored
+                          if r.concordance_strict is not None and r.concordance_strict.value is not None]
                 pairs = sum(r.concordance.n_pairs for r in scored)
-                left = sum(r.concordance.n_identical for r in scored)
+                left = sum(r.concordance_strict.n_identical for r in scored if r.concordance_strict)
                 graded = any(r.graded for r in scored)
                 corr = [r.correlation for r in scored if r.correlation is not None]
                 seeds = f"{len(scored)}/{len(recs)}" + (f" ({cannot} cannot tell)" if cannot else "")
-                rows.append([case, a, seeds, _spread(conc), pairs, left, _spread(every),
+                rows.append([case, a, seeds, _spread(conc), pairs, left, _spread(strict),
                              _spread(corr) if graded else "(A in {0, 1})"])
         out = ["## Recovery of the truth within tasks", "",
                "How often the inferred reward orders two traces of one task as A(τ) does (pairwise "
-               "concordance; a tie counts one half), mean over the seeds that were scored (lowest–"
-               "highest). Pairs that A(τ) orders only by the selector's last tie-break (the lower "
-               "trace id, between traces equal in validity, status, length, tokens and actions) "
-               "cannot be ordered by any reward of the trace; they are left out of the first "
-               "column and counted, and the all-pairs column keeps them as ties. The black-box "
+               "concordance over every pair A(τ) orders; a tie counts one half), mean over the seeds "
+               "that were scored (lowest–highest). Some pairs A(τ) orders only by the selector's last "
+               "tie-break (the sample drawn first, between traces equal in validity, status, length, "
+               "tokens and actions); they are counted, and the next column scores the reward "
+               "without them. The black-box "
                "auditor is scored only where it claims a reward (its held-out AUC beats chance); "
                "elsewhere it says it cannot tell.", ""]
-        out += _table(("scenario", "auditor", "seeds scored", "concordance", "pairs", "tie-break-only pairs",
-                       "all pairs", "within-task r (graded A)"), rows)
+        out += _table(("scenario", "auditor", "seeds scored", "concordance", "pairs",
+                       "of which tie-break-only", "concordance without them", "within-task r (graded A)"),
+                      rows)
         if "concordance" in figures:
             out += ["", f"![Within-task concordance per scenario and seed]({figures['concordance']})"]
         return [*out, ""]

@@ -73,7 +73,9 @@ class Recovery:
     """``scored``, ``cannot tell`` (the auditor says its evidence is too weak to claim a reward) or
     ``no reward`` (no run-level reward in its findings)."""
     concordance: Concordance | None = None
-    concordance_all_pairs: Concordance | None = None
+    """Over every pair of one task's traces that A(τ) orders."""
+    concordance_strict: Concordance | None = None
+    """The same without the pairs A(τ) orders only by the selector's last tie-break."""
     correlation: float | None = None
     graded: bool = False
 
@@ -83,8 +85,8 @@ class Recovery:
             "auditor": self.auditor,
             "status": self.status,
             "concordance": None if self.concordance is None else self.concordance.as_dict(),
-            "concordance_all_pairs": None if self.concordance_all_pairs is None
-            else self.concordance_all_pairs.as_dict(),
+            "concordance_without_tiebreak_only": None if self.concordance_strict is None
+            else self.concordance_strict.as_dict(),
             "within_task_correlation": self.correlation,
             "graded": self.graded,
         }
@@ -166,10 +168,10 @@ def recovery(
     score = apply_reward(reward["per_unit"], rows)
     task = rows["task_key"].to_numpy()
     truth = rows["acceptance_prob"].to_numpy(dtype=float)
+    every = pairwise_concordance(task, truth, score)
     strict = pairwise_concordance(task, truth, score, tiebreak_key(rows))
-    loose = pairwise_concordance(task, truth, score)
     probability = within_task_softmax(task, score)
-    return Recovery(auditor, "scored", strict, loose, within_task_correlation(task, truth, probability),
+    return Recovery(auditor, "scored", every, strict, within_task_correlation(task, truth, probability),
                     is_graded(truth))
 
 

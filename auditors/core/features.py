@@ -331,12 +331,13 @@ def _add_within_task(frame: pd.DataFrame) -> None:
     ``is_valid``), so every column stays numeric.
 
     ``valid_ranked_before`` and ``invalid_ranked_before`` count the task's traces a shortest-first
-    ranking (plan length, then tokens) puts ahead of this one. A rule that checks each trace on its
-    own and then keeps the first that passed (a fallible validator, a user who sometimes does not
-    check) keeps trace i with probability q_i · Π over those ahead of (1 − q_j), whose logarithm is
-    linear in exactly these counts and validity: the rule is then inside the model, not
-    approximated by it. ``is_bloated`` marks a valid plan at least twice as long as needed (the
-    task's optimal length when known, else its shortest valid plan).
+    ranking puts ahead of this one: plan length, then tokens, then the order the samples were drawn
+    in (a user who reads the candidates in order and meets two equal ones takes the first). A rule
+    that checks each trace on its own and then keeps the first that passed (a fallible validator, a
+    user who sometimes does not check) keeps trace i with probability q_i · Π over those ahead of
+    (1 − q_j), whose logarithm is linear in exactly these counts and validity: the rule is then
+    inside the model, not approximated by it. ``is_bloated`` marks a valid plan at least twice as
+    long as needed (the task's optimal length when known, else its shortest valid plan).
     """
     valid = frame["is_valid"] == 1
     keys = [frame["task_key"]]
@@ -355,10 +356,14 @@ def _add_within_task(frame: pd.DataFrame) -> None:
     ahead_invalid = np.zeros(len(frame))
     length = frame["plan_length"].to_numpy(dtype=float)
     tok = frame["n_tokens"].to_numpy(dtype=float)
+    order = frame["trace_id"].to_numpy(dtype=float)
     ok = valid.to_numpy()
     for positions in frame.groupby("task_key", sort=False).indices.values():
-        lp, tp, vp = length[positions], tok[positions], ok[positions]
-        before = (lp[None, :] < lp[:, None]) | ((lp[None, :] == lp[:, None]) & (tp[None, :] < tp[:, None]))
+        lp, tp, ip, vp = length[positions], tok[positions], order[positions], ok[positions]
+        same_length = lp[None, :] == lp[:, None]
+        same_tokens = same_length & (tp[None, :] == tp[:, None])
+        before = ((lp[None, :] < lp[:, None]) | (same_length & (tp[None, :] < tp[:, None]))
+                  | (same_tokens & (ip[None, :] < ip[:, None])))
         ahead_valid[positions] = (before & vp[None, :]).sum(axis=1)
         ahead_invalid[positions] = (before & ~vp[None, :]).sum(axis=1)
     frame["valid_ranked_before"] = ahead_valid

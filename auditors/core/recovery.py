@@ -161,17 +161,19 @@ def recovery_numbers(rows: pd.DataFrame, reward: np.ndarray) -> dict[str, object
     rows, reward = rows[known], np.asarray(reward, dtype=float)[known]
     task = rows["task_key"].to_numpy()
     truth = rows["acceptance_prob"].to_numpy(dtype=float)
-    strict = pairwise_concordance(task, truth, reward, tiebreak_key(rows))
     every = pairwise_concordance(task, truth, reward)
+    strict = pairwise_concordance(task, truth, reward, tiebreak_key(rows))
     return {
         "truth": "acceptance_prob: the population's acceptance probability A(tau) recorded with each "
         "curation decision (known to the simulator, never to a real auditor)",
-        "concordance": strict.value,
-        **{k: v for k, v in strict.as_dict().items() if k != "concordance"},
-        "concordance_all_pairs": every.value,
+        "concordance": every.value,
+        **{k: v for k, v in every.as_dict().items()
+           if k not in ("concordance", "n_tiebreak_only_left_out")},
+        "n_tiebreak_only_pairs": strict.n_identical,
+        "concordance_without_tiebreak_only": strict.value,
         "within_task_correlation": within_task_correlation(task, truth, within_task_softmax(task, reward)),
         "graded": is_graded(truth),
-        "note": "pairs of traces of one task that A(tau) orders; the reward ordering them the same way "
-        "counts 1, a tie one half; pairs A orders only by the trace-id tie-break are left out "
-        "(n_tiebreak_only_left_out) and kept in concordance_all_pairs",
+        "note": "every pair of traces of one task that A(tau) orders; the reward ordering them the same "
+        "way counts 1, a tie one half; concordance_without_tiebreak_only leaves out the pairs A orders "
+        "only by the selector's last tie-break between traces equal in everything a rule reads",
     }
