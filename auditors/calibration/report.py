@@ -70,13 +70,15 @@ class Report:
     def null_cases(self) -> list[str]:
         return [c for c, runs in self.cases.items() if runs and runs[0].null]
 
-    def concordances(self, case: str, auditor: str) -> list[float]:
+    def concordances(self, case: str, auditor: str, strict: bool = False) -> list[float]:
+        """Per scored seed: the concordance over every pair, or (``strict``) without the pairs A(τ)
+        orders only by the sample-order tie-break."""
         out = []
         for s in self.cases[case]:
             for r in s.recovery:
-                if r.auditor == auditor and r.status == "scored" and r.concordance is not None \
-                        and r.concordance.value is not None:
-                    out.append(r.concordance.value)
+                c = r.concordance_strict if strict else r.concordance
+                if r.auditor == auditor and r.status == "scored" and c is not None and c.value is not None:
+                    out.append(c.value)
         return out
 
     def recovery_rows(self, case: str, auditor: str) -> list:  # type: ignore[type-arg]
@@ -145,10 +147,11 @@ class Report:
             rows.append((f"White-box within-task concordance ≥ {TARGET_CONCORDANCE} on every scenario",
                          f"lowest seed {low:.3f} ({where})",
                          "yes" if low >= TARGET_CONCORDANCE else "**no**"))
-        bb = [(min(v), c) for c in self.cases if (v := self.concordances(c, "blackbox-reward"))]
+        bb = [(min(v), c) for c in self.cases if (v := self.concordances(c, "blackbox-reward", strict=True))]
         if bb:
             low, where = min(bb)
-            rows.append((f"Black-box concordance ≥ {TARGET_BLACKBOX} where it claims a reward",
+            rows.append((f"Black-box concordance ≥ {TARGET_BLACKBOX} where it claims a reward (pairs that "
+                         "differ in their output: equal outputs of two samples are one output to it)",
                          f"lowest claiming seed {low:.3f} ({where})",
                          "yes" if low >= TARGET_BLACKBOX else "**no**"))
         for case in self.cases:
@@ -274,12 +277,14 @@ class Report:
         out += _table(("scenario", "group", "planted", *self.auditors, "toolkit"), rows)
         est = self._estimate_rows()
         if est:
-            out += ["", "The white-box departure per task on each planted concept (users' kept set "
-                    "minus the declared set, in the feature's units), pooled over groups and for "
-                    "the planted group alone, per seed with its 95% interval:", ""]
+            out += ["", "The white-box published shift on each planted concept (the concept's mean "
+                    "over what users published minus over what the declared objective publishes "
+                    "from the same candidates, in the feature's units: a share of plans or of "
+                    "steps, or steps above the task's best), pooled over groups and for the planted "
+                    "group alone, per seed with its 95% interval:", ""]
             out += _table(("scenario", "group", "concept", "scope", "per seed: estimate [interval]"), est)
         if "planted" in figures:
-            out += ["", f"![Planted departures per seed]({figures['planted']})"]
+            out += ["", f"![Planted shifts per seed, in standard errors]({figures['planted']})"]
         return [*out, ""]
 
     def _estimate_rows(self) -> list[list[object]]:
@@ -336,10 +341,11 @@ class Report:
                 "- **Within-task r**: Pearson's r between the inferred keep probability (the "
                 "reward's softmax within the task) and A(τ), both centred on their task's mean; "
                 "reported where A(τ) is graded (mixed or noisy populations).",
-                "- **Departure per task**: in each task, a feature's mean over the traces users kept "
-                "minus its mean over the traces a user following the declared objective keeps "
-                "(validity: valid minus invalid plans kept), averaged over all tasks; exactly 0 "
-                "where users follow the declaration.", ""]
+                "- **Published shift**: a feature's mean over the traces users published minus its "
+                "mean over the traces a user following the declared objective publishes from the "
+                "same candidates; exactly 0 where users follow the declaration. The figure puts "
+                "each shift in units of its own standard error, so shares and lengths share an axis.",
+                ""]
 
 
 def write_figures(report: Report, directory: Path, stem: str) -> dict[str, str]:
@@ -355,13 +361,14 @@ def write_figures(report: Report, directory: Path, stem: str) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(cases) + 1.5))
     for k, (auditor, marker) in enumerate(zip(REWARD_AUDITORS, ("o", "s"), strict=True)):
         for i, case in enumerate(cases):
-            values = report.concordances(case, auditor)
+            values = report.concordances(case, auditor, strict=auditor == "blackbox-reward")
             ax.scatter(values, [i + 0.15 * (k - 0.5)] * len(values), marker=marker, alpha=0.7,
                        label=auditor if i == 0 else None, color=f"C{k}")
     ax.axvline(TARGET_CONCORDANCE, color="C0", linestyle=":", linewidth=1)
     ax.axvline(TARGET_BLACKBOX, color="C1", linestyle=":", linewidth=1)
     ax.set_yticks(range(len(cases)), cases)
-    ax.set_xlabel("within-task concordance with A(τ) (one point per seed)")
+    ax.set_xlabel("within-task concordance with A(τ), one point per seed (black-box: pairs whose "
+                  "outputs differ)")
     ax.set_xlim(0.0, 1.02)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
@@ -373,23 +380,26 @@ def write_figures(report: Report, directory: Path, stem: str) -> dict[str, str]:
     rows = [(case, e) for case, runs in report.cases.items() for s in runs for e in s.estimates]
     if rows:
         labels = sorted({f"{c} · {e['group']} · {e['concept']} · {e['scope']}" for c, e in rows})
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.5))
+        fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 2.0))
         offsets: dict[str, int] = defaultdict(int)
         for case, e in rows:
             label = f"{case} · {e['group']} · {e['concept']} · {e['scope']}"
             y = labels.index(label) + 0.12 * (offsets[label] - 2)
             offsets[label] += 1
             est, lo, hi = e["estimate"], e["ci_low"], e["ci_high"]
-            if est is None:
+            if est is None or lo is None or hi is None:
                 continue
-            color = "C2" if (lo is not None and hi is not None and (lo > 0 or hi < 0)
-                             and np.sign(est) == e["sign"]) else "C3"
-            if lo is not None and hi is not None:
-                ax.plot([lo, hi], [y, y], color=color, linewidth=1.5)
-            ax.plot([est], [y], "o", color=color, markersize=3)
+            # in standard errors (the interval's half-width is about 1.96 of them), so shifts of a
+            # share and of a plan length share one axis
+            se = (hi - lo) / 3.92 if hi > lo else None
+            z, z_lo, z_hi = (est / se, lo / se, hi / se) if se else (0.0, 0.0, 0.0)
+            color = "C2" if ((lo > 0 or hi < 0) and np.sign(est) == e["sign"]) else "C3"
+            ax.plot([z_lo, z_hi], [y, y], color=color, linewidth=1.5)
+            ax.plot([z], [y], "o", color=color, markersize=3)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
-        ax.set_xlabel("departure per task from the declared choice (green: clear, planted sign)")
+        ax.set_xlabel("published shift from the declared choice, in standard errors\n"
+                      "(green: interval excludes 0, with the planted sign)")
         fig.tight_layout()
         name = f"{stem}-planted.svg"
         fig.savefig(directory / name, metadata={"Date": None})

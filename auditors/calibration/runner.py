@@ -117,7 +117,7 @@ def score_case(plan: CaseRun, specs: tuple[AuditorSpec, ...] | None = None) -> R
             recoveries.append(recovery(command, reward, rows, cannot_tell=bool(reward.get("cannot_tell"))))
     alarms: list[dict[str, object]] = [
         {"auditor": _command(f), "kind": f.kind, "generation": f.generation, "severity": f.severity,
-         "claim": f.claim}
+         "claim": f.claim if len(f.claim) <= 300 else f.claim[:297] + "..."}
         for f in findings if f.severity in ("medium", "high")
     ]
     effects: list[dict[str, object]] = [

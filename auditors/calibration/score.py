@@ -144,7 +144,7 @@ class RunScore:
             "case": self.case, "seed": self.seed, "null": self.null, "severities": self.severities,
             "alarms": self.alarms, "recovery": [r.as_dict() for r in self.recovery],
             "detections": [d.as_dict() for d in self.detections],
-            "planted_effects": self.planted_effects, "estimates": self.estimates,
+            "estimates": self.estimates,
             "n_groups": self.n_groups,
         }
 
