@@ -160,10 +160,25 @@ def departure_text(comparison: RewardComparison, confidence: float) -> str:
                 "differs from what it would have published in no clear direction (noise, not a "
                 "preference)")
     pct = round(100 * confidence)
-    parts = [f"{DEPARTURE_WORDS.get(e.feature, label(e.feature))} {e.weight:+.2f} ({pct}% CI "
-             f"{e.ci_low:+.2f} to {e.ci_high:+.2f})" for e in clear]
+    ranked = sorted(clear, key=lambda e: -abs((e.weight or 0.0) / (e.se or 1.0)))
+    shown = ranked[:TEXT_SHIFTS]
+    parts = [f"{DEPARTURE_WORDS.get(e.feature, label(e.feature))} {_num(e.weight)} ({pct}% CI "
+             f"{_num(e.ci_low)} to {_num(e.ci_high)})" for e in shown]
+    more = f"; and {len(ranked) - len(shown)} more shifts (numbers.beyond_declared)" \
+        if len(ranked) > len(shown) else ""
     return (f"users departed from the declared objective in {share}; against what it would have "
-            "published from the same candidates, what they published has " + "; ".join(parts))
+            "published from the same candidates, what they published has " + "; ".join(parts) + more)
+
+
+TEXT_SHIFTS = 4
+"""Significant shifts a claim spells out, largest in standard errors first; the rest are in numbers."""
+
+
+def _num(x: float | None) -> str:
+    """A shift with the digits it needs: shares of actions move in the third decimal."""
+    if x is None:
+        return "?"
+    return f"{x:+.3f}" if abs(x) < 0.1 else f"{x:+.2f}"
 
 
 DEPARTURE_WORDS: dict[str, str] = {
