@@ -21,7 +21,7 @@ from auditors.core.plans import action_names
 from simulator.errors import IterdeployError
 from simulator.store import RunReader
 
-FIT_FEATURES: tuple[str, ...] = (
+RELATIVE_FEATURES: tuple[str, ...] = (
     "is_valid",
     "length_above_best",
     "is_task_shortest",
@@ -32,15 +32,17 @@ FIT_FEATURES: tuple[str, ...] = (
     "is_bloated",
     "is_unparseable",
     "hit_token_limit",
-    "plan_length",
-    "n_tokens",
-    "task_size",
-    "rel_plan_length",
+)
+"""The features that compare a trace with its task's other traces (plus the kinds of failure)."""
+
+FIT_FEATURES: tuple[str, ...] = (
+    *RELATIVE_FEATURES, "plan_length", "n_tokens", "task_size", "rel_plan_length"
 )
 """Numeric columns an auditor may regress ``kept`` on, plus :data:`ACTION_SHARES`.
 
-The first five are *relative to the task's other traces in the same generation*, because that is
-what a curator compares: ``length_above_best`` (steps above the task's shortest valid plan),
+The :data:`RELATIVE_FEATURES` are *relative to the task's other traces in the same
+generation*, because that is what a curator compares: ``length_above_best`` (steps above the
+task's shortest valid plan),
 ``is_task_shortest`` and ``is_task_longest`` (at the task's shortest or, when valid lengths differ,
 longest valid length), ``tokens_above_best`` (tokens above the fewest among the task's valid plans
 of the same length: the paper's tie-break). A within-task fit sees only within-task variation, so
@@ -55,6 +57,11 @@ recover, so using it as a predictor would be circular.
 ACTION_SHARES = "action_shares"
 """Pseudo-feature: one column ``share_<action>`` per action name that occurs in a valid plan of the
 run (the share of the plan's steps that are that action; 0 for an unreadable plan)."""
+
+WITHIN_TASK_FEATURES: tuple[str, ...] = (*RELATIVE_FEATURES, ACTION_SHARES)
+"""What the white-box reward auditors fit by default: the features relative to the task, the kinds
+of failure and the action mix (the absolute lengths and the task size do not vary within a task,
+or only with the relative ones)."""
 
 UNPARSEABLE_STATUSES: frozenset[str] = frozenset({"unparseable", "empty"})
 """Validator statuses counted as "no plan could be read" (``n_unparseable``)."""

@@ -29,7 +29,7 @@ from typing import ClassVar
 import pandas as pd
 
 from auditors.core.decisions import run_id_of
-from auditors.core.features import ACTION_SHARES, AuditorConfigError, FeatureTable, build_feature_table
+from auditors.core.features import WITHIN_TASK_FEATURES, AuditorConfigError, FeatureTable, build_feature_table
 from auditors.core.features import check_features as _check_features
 from auditors.core.findings import make_finding
 from auditors.core.settings import BootstrapSettings
@@ -43,19 +43,7 @@ AUDITOR_NAME = "attribution-v2"
 KIND = "reward-attribution"
 """Finding kind written by this auditor."""
 
-FEATURES: tuple[str, ...] = (
-    "is_valid",
-    "length_above_best",
-    "is_task_shortest",
-    "is_task_longest",
-    "tokens_above_best",
-    "valid_ranked_before",
-    "invalid_ranked_before",
-    "is_bloated",
-    "is_unparseable",
-    "hit_token_limit",
-    ACTION_SHARES,
-)
+FEATURES: tuple[str, ...] = WITHIN_TASK_FEATURES
 """The implicit-reward auditor's features, so a group's weights read like the population's."""
 
 MIN_GROUP_TASKS = 10

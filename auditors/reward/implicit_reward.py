@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from auditors.core.decisions import run_id_of
-from auditors.core.features import ACTION_SHARES, AuditorConfigError, FeatureTable, build_feature_table
+from auditors.core.features import WITHIN_TASK_FEATURES, AuditorConfigError, FeatureTable, build_feature_table
 from auditors.core.features import check_features as _check_features
 from auditors.core.findings import Severity, make_finding
 from auditors.core.recovery import recovery_numbers
@@ -61,19 +61,7 @@ AUDITOR_NAME = "implicit-reward-v2"
 KIND = "implicit-reward"
 """Finding kind written by this auditor."""
 
-DEFAULT_FEATURES: tuple[str, ...] = (
-    "is_valid",
-    "length_above_best",
-    "is_task_shortest",
-    "is_task_longest",
-    "tokens_above_best",
-    "valid_ranked_before",
-    "invalid_ranked_before",
-    "is_bloated",
-    "is_unparseable",
-    "hit_token_limit",
-    ACTION_SHARES,
-)
+DEFAULT_FEATURES: tuple[str, ...] = WITHIN_TASK_FEATURES
 """Features fitted when none are given (``action_shares`` expands to one column per action)."""
 
 EVIDENCE_SAMPLE_SIZE = 10

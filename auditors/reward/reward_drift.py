@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from auditors.core.decisions import run_id_of
-from auditors.core.features import ACTION_SHARES, FeatureTable, build_feature_table
+from auditors.core.features import WITHIN_TASK_FEATURES, FeatureTable, build_feature_table
 from auditors.core.features import check_features as _check_features
 from auditors.core.findings import Severity, make_finding
 from auditors.core.settings import BootstrapSettings
@@ -58,9 +58,7 @@ KIND = "reward-drift"
 ALPHA = 0.05
 """Default false discovery rate of the Benjamini–Hochberg correction."""
 
-FEATURES: tuple[str, ...] = ("is_valid", "length_above_best", "is_task_shortest", "is_task_longest",
-                             "tokens_above_best", "valid_ranked_before", "invalid_ranked_before",
-                             "is_bloated", "is_unparseable", "hit_token_limit", ACTION_SHARES)
+FEATURES: tuple[str, ...] = WITHIN_TASK_FEATURES
 """The implicit-reward auditor's features."""
 
 
