@@ -120,15 +120,10 @@ def score_case(plan: CaseRun, specs: tuple[AuditorSpec, ...] | None = None) -> R
          "claim": f.claim if len(f.claim) <= 300 else f.claim[:297] + "..."}
         for f in findings if f.severity in ("medium", "high")
     ]
-    effects: list[dict[str, object]] = [
-        {"auditor": c.auditor, "concept": c.concept, "direction": c.direction, "group": c.group,
-         "generation": c.generation, "feature": c.feature, "ci": list(c.ci), "severity": c.severity}
-        for c in claims
-    ]
     return RunScore(
         case=plan.name, seed=plan.seed, null=plan.case.null, severities=severity_counts(findings),
         alarms=alarms, recovery=recoveries, detections=detections(plan.case, claims, commands),
-        planted_effects=effects, estimates=planted_estimates(plan.case, decoded),
+        estimates=planted_estimates(plan.case, decoded),
         n_groups=int(table["group"].nunique()) if len(table) else 0,
     )
 

@@ -128,7 +128,6 @@ class RunScore:
     alarms: list[dict[str, object]]
     recovery: list[Recovery]
     detections: list[Detection]
-    planted_effects: list[dict[str, object]] = field(default_factory=list)
     estimates: list[dict[str, Any]] = field(default_factory=list)
     n_groups: int = 1
     """The white-box departure per task on each planted concept, pooled and for the planted group,

@@ -137,17 +137,6 @@ SEVERITY_RULE = (
 """The rule above, stored with each finding."""
 
 
-def effect_text(e: Effect, confidence: float, *, units: str = "log-odds per SD") -> str:
-    """One effect in words, with its interval."""
-    name = label(e.feature)
-    if e.weight is None:
-        return f"{name} does not vary within tasks"
-    if e.ci_low is None or e.ci_high is None:
-        return f"{name} {e.weight:+.2f} {units} (no interval)"
-    numbers = f"{e.weight:+.2f} {units}, {round(100 * confidence)}% CI {e.ci_low:+.2f} to {e.ci_high:+.2f}"
-    return f"{name} ({numbers})"
-
-
 def departure_text(comparison: RewardComparison, confidence: float) -> str:
     """What the users' curation does that the declared objective does not, in words."""
     c = comparison

@@ -166,10 +166,6 @@ class RewardComparison:
         """Share of tasks where users departed from the declared objective (0 without tasks)."""
         return self.n_departing / self.n_tasks if self.n_tasks else 0.0
 
-    def clear_departures(self) -> tuple[Effect, ...]:
-        """Departures whose interval excludes zero: what the declaration does not explain."""
-        return tuple(e for e in self.departure if e.clear)
-
     def effect(self, which: Literal["users", "declared", "departure"], feature: str) -> Effect | None:
         """One feature's effect of one fit, None when not fitted."""
         for e in getattr(self, which):
