@@ -57,7 +57,8 @@ class Concordance:
         }
 
 
-def _groups(task: np.ndarray) -> list[np.ndarray]:
+def task_groups(task: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each task, tasks in the order of their sorted labels, rows in their order."""
     labels, inverse = np.unique(task, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(labels) + 1))
@@ -79,7 +80,7 @@ def pairwise_concordance(
     truth = np.asarray(truth, dtype=float)
     reward = np.asarray(reward, dtype=float)
     n_pairs = n_conc = n_tied = n_ident = n_tasks = 0
-    for rows in _groups(np.asarray(task)):
+    for rows in task_groups(np.asarray(task)):
         if len(rows) < 2:
             continue
         i, j = np.triu_indices(len(rows), k=1)
@@ -107,7 +108,7 @@ def within_task_correlation(task: np.ndarray, truth: np.ndarray, predicted: np.n
     truth = np.asarray(truth, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
     ct, cp = truth.copy(), predicted.copy()
-    for rows in _groups(np.asarray(task)):
+    for rows in task_groups(np.asarray(task)):
         ct[rows] -= truth[rows].mean()
         cp[rows] -= predicted[rows].mean()
     if np.allclose(ct, 0) or np.allclose(cp, 0):
@@ -143,9 +144,14 @@ def tiebreak_key(frame: pd.DataFrame) -> np.ndarray:
 def within_task_softmax(task: np.ndarray, score: np.ndarray) -> np.ndarray:
     """``exp(score)`` normalised within each task: the inferred probability that each trace is the
     one kept when a task keeps one."""
-    frame = pd.DataFrame({"t": task, "s": np.asarray(score, dtype=float)})
-    e = np.exp(frame["s"] - frame.groupby("t")["s"].transform("max"))
-    return (e / e.groupby(frame["t"]).transform("sum")).to_numpy()
+    s = np.asarray(score, dtype=float)
+    labels, inverse = np.unique(task, return_inverse=True)
+    top = np.full(len(labels), -np.inf)
+    np.maximum.at(top, inverse, s)
+    e = np.exp(s - top[inverse])
+    z = np.zeros(len(labels))
+    np.add.at(z, inverse, e)
+    return e / z[inverse]
 
 
 def recovery_numbers(rows: pd.DataFrame, reward: np.ndarray) -> dict[str, object]:

@@ -40,6 +40,8 @@ from math import comb
 
 import numpy as np
 
+from auditors.core.recovery import task_groups, within_task_softmax
+
 MAX_ALTERNATIVES = 256
 """Alternatives enumerated per task; beyond, that many are sampled (chosen set included)."""
 
@@ -90,16 +92,13 @@ def choice_sets(
         The choice sets, tasks in the order of their sorted labels.
     """
     kept = np.asarray(kept, dtype=bool)
-    labels, inverse = np.unique(task, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(len(labels) + 1))
+    groups = task_groups(np.asarray(task))
     blocks: list[np.ndarray] = []
     starts: list[int] = []
     index: list[int] = []
     n_sampled = 0
     offset = 0
-    for t in range(len(labels)):
-        rows = order[bounds[t] : bounds[t + 1]]
+    for t, rows in enumerate(groups):
         n, k = len(rows), int(kept[rows].sum())
         if k == 0 or k == n:
             continue
@@ -119,7 +118,7 @@ def choice_sets(
     d = x.shape[1]
     stacked = np.vstack(blocks) if blocks else np.empty((0, d))
     return ChoiceSets(
-        stacked, np.asarray(starts, dtype=int), np.asarray(index, dtype=int), len(labels), n_sampled
+        stacked, np.asarray(starts, dtype=int), np.asarray(index, dtype=int), len(groups), n_sampled
     )
 
 
@@ -212,11 +211,4 @@ def fit_choice(
 def choice_probabilities(x: np.ndarray, task: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Within-task softmax of ``x · weights``: the probability each trace is the one kept when a
     task keeps exactly one (the "keep one" reading of the inferred reward)."""
-    s = x @ weights
-    labels, inverse = np.unique(task, return_inverse=True)
-    top = np.full(len(labels), -np.inf)
-    np.maximum.at(top, inverse, s)
-    e = np.exp(s - top[inverse])
-    z = np.zeros(len(labels))
-    np.add.at(z, inverse, e)
-    return e / z[inverse]
+    return within_task_softmax(task, x @ weights)
