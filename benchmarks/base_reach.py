@@ -1,13 +1,15 @@
 """How far an embedded base model reaches: valid samples per task size, before any deployment.
 
-    python benchmarks/base_reach.py [--set pretrain_detour_share=0.3]... [--tasks 20] [--samples 8]
-                                    [--min-blocks 3] [--max-blocks 10] [--temperature 1.0] [--markdown]
+    python benchmarks/base_reach.py [--set pretrain_detour_share=0.3]... [--domain blocksworld]
+                                    [--tasks 20] [--samples 8] [--min-size 3] [--max-size 10]
+                                    [--temperature 1.0] [--markdown]
 
 Why: the loop can only amplify what the base model sometimes does, so a base's reach (the sizes at
 which some samples are valid) bounds how far the deployment loop can push the frontier. This
 pretrains the base for the recipe given (cached like any base, under ``ITERDEPLOY_CACHE``), then
 samples ``--samples`` completions at ``--temperature`` (default 1.0) for ``--tasks`` random
-Blocksworld tasks per size, the same tasks for every recipe (seeded by ``--seed``), and counts
+tasks of ``--domain`` per size (its main size parameter: blocks, waypoints, boxes), the same
+tasks for every recipe (seeded by ``--seed``), and counts
 valid samples, solved tasks and the longest valid plan per size. ``docs/model-card.md`` records
 the recipes compared.
 """
@@ -23,8 +25,9 @@ from _common import load_average, machine_line, print_table, progress, set_threa
 from simulator.models.embedded import EmbeddedModelSpec, ensure_base
 from simulator.models.hf_planner import HfPlanner
 from simulator.models.task_format import CompactTaskFormat
-from simulator.planning import validate_plan
+from simulator.planning import GroundTask, validate_plan
 from simulator.planning.blocksworld import generate_task
+from simulator.planning.generators import generate_sized, main_param
 
 
 def parse_recipe(pairs: list[str]) -> EmbeddedModelSpec:
@@ -46,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="a recipe field of EmbeddedModelSpec (repeatable)")
     parser.add_argument("--tasks", type=int, default=20, help="tasks per size (default 20)")
     parser.add_argument("--samples", type=int, default=8, help="samples per task (default 8)")
-    parser.add_argument("--min-blocks", type=int, default=3)
-    parser.add_argument("--max-blocks", type=int, default=10)
+    parser.add_argument("--domain", default="blocksworld",
+                        help="blocksworld, rovers or sokoban (default blocksworld)")
+    parser.add_argument("--min-size", "--min-blocks", dest="min_size", type=int, default=3,
+                        help="smallest size of the domain's main parameter (default 3)")
+    parser.add_argument("--max-size", "--max-blocks", dest="max_size", type=int, default=10)
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--max-new-tokens", type=int, default=320, help="the scenario's limit")
     parser.add_argument("--seed", type=int, default=123, help="seed of the tasks (default 123)")
@@ -65,8 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     fmt = CompactTaskFormat()
     rng = np.random.default_rng(args.seed)
     rows = []
-    for size in range(args.min_blocks, args.max_blocks + 1):
-        tasks = [generate_task(size, rng, name=f"reach-{size}-{i}") for i in range(args.tasks)]
+    if args.domain not in spec.domains():
+        raise SystemExit(f"--domain {args.domain}: this base plans {', '.join(spec.domains())}; "
+                         f"add it with --set 'pretrain_domains={{{args.domain}: {{max_size: 3}}}}'")
+
+    def task(size: int, i: int) -> GroundTask:
+        if args.domain == "blocksworld":  # the tasks every earlier measurement used
+            return generate_task(size, rng, name=f"reach-{size}-{i}")
+        return generate_sized(args.domain, size, rng, name=f"reach-{size}-{i}").task
+
+    unit = "blocks" if args.domain == "blocksworld" else main_param(args.domain).removeprefix("n_")
+    for size in range(args.min_size, args.max_size + 1):
+        tasks = [task(size, i) for i in range(args.tasks)]
         sampled = planner.sample([fmt.prompt(t) for t in tasks], n=args.samples, temperature=args.temperature,
                                  max_new_tokens=args.max_new_tokens, seed=size)
         verdicts = [[validate_plan(t, fmt.extract(c.text, t)[0]) for c in comps]
@@ -75,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         solved = sum(any(v.is_valid for v in per_task) for per_task in verdicts)
         rows.append([str(size), f"{len(valid)}/{args.tasks * args.samples}", f"{solved}/{args.tasks}",
                      str(max((v.plan_length for v in valid), default=0) or "-")])
-        progress(f"  {size} blocks: {rows[-1][1]} valid samples")
+        progress(f"  {size} {unit}: {rows[-1][1]} valid samples")
     print()
     print_table(
-        f"Reach of the embedded base {spec.content_hash()}",
-        ["blocks", "valid samples", "solved tasks", "longest valid plan"],
+        f"Reach of the embedded base {spec.content_hash()} on {args.domain}",
+        [unit, "valid samples", "solved tasks", "longest valid plan"],
         rows,
         args.markdown,
         notes=[

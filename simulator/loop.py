@@ -239,6 +239,8 @@ class DeploymentLoop:
         self._tasks: dict[int, GroundTask] = {}
         self._format: TaskFormat = CompactTaskFormat()
         self._extending: tuple[int, int | None] | None = None
+        self._fixed_pool: tuple[list[GroundTask], list[int]] | None = None
+        """The deployment pool and its owners, drawn once, with ``deploy.pool: fixed``."""
         """(stored number of generations, last committed one) when ``spec`` extends the run."""
 
     # -- progress -----------------------------------------------------------------------------
@@ -298,12 +300,24 @@ class DeploymentLoop:
         own task distribution, or the scenario's for owners that declare none.
         """
         spec = self.spec
+        if spec.deploy.pool == "fixed":
+            # the paper's protocol: generation 0's draw, met again by every generation (and by
+            # the same users, so a task's curation policy stays the one its owner has)
+            if self._fixed_pool is None:
+                self._fixed_pool = self._draw_deploy_tasks(0, exclude, users, prefix="pool")
+            return self._fixed_pool
+        return self._draw_deploy_tasks(generation, exclude, users, prefix=f"g{generation}")
+
+    def _draw_deploy_tasks(
+        self, generation: int, exclude: set[tuple[object, ...]], users: Population, prefix: str
+    ) -> tuple[list[GroundTask], list[int]]:
+        spec = self.spec
         owners = users.assign(spec.deploy.tasks_per_generation,
                               derive_rng(spec.seed, "task-owners", generation))
         default = spec.deploy_tasks()
         wanted = [users.groups[owner].spec.tasks or default for owner in owners]
         rng = derive_rng(spec.seed, "deploy-tasks", generation)
-        return _draw_tasks(rng, len(owners), wanted, f"g{generation}", exclude), owners
+        return _draw_tasks(rng, len(owners), wanted, prefix, exclude), owners
 
     # -- phases -------------------------------------------------------------------------------
     def _sample(

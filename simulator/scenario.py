@@ -65,8 +65,15 @@ class SizeRange(_Spec):
 class DeploySpec(_Spec):
     """What users bring to each deployed generation and how the model answers."""
 
+    pool: Literal["fresh", "fixed"] = "fresh"
+    """``fresh``: users bring new tasks every generation. ``fixed``: the paper's protocol, one
+    pool of ``tasks_per_generation`` tasks drawn once (generation 0's draw) and deployed again to
+    every generation, by the same users; solved is counted on that pool (the summary's deploy
+    solved), and the evaluation pool, which no generation is deployed on or trained on, is the
+    held-out check that the gains are not only memorised tasks."""
     tasks_per_generation: int = Field(160, ge=1)
-    """New tasks users bring per generation (disjoint from the evaluation pool)."""
+    """Tasks users bring per generation (disjoint from the evaluation pool); with ``pool:
+    fixed``, the size of the one pool every generation meets."""
     sizes: SizeRange = SizeRange()
     """Size distribution of those tasks."""
     samples_per_task: int = Field(8, ge=1)
@@ -281,11 +288,16 @@ class ScenarioSpec(_Spec):
             from simulator.models.registry import prompt_format_of
 
             if prompt_format_of(self.model.name) == "compact":
-                raise ValueError(
-                    f"model.name: {self.model.name!r} plans Blocksworld only (its compact format has no "
-                    f"other domain), but this scenario uses {used}: choose a PDDL-prompted model "
-                    "(model.name: smollm2-135m, hf:DIR or a .gguf; docs/models.md)"
-                )
+                planned = self.model.embedded.domains()
+                missing = [d for d in used if d not in planned]
+                if missing:
+                    raise ValueError(
+                        f"model.name: the embedded model of this recipe plans {list(planned)}, but "
+                        f"this scenario uses {missing} too: add them to "
+                        "model.embedded.pretrain_domains (rovers, sokoban; docs/model-card.md) or "
+                        "choose a PDDL-prompted model (model.name: smollm2-135m, hf:DIR or a .gguf; "
+                        "docs/models.md)"
+                    )
         return self
 
     @model_validator(mode="after")
@@ -401,6 +413,7 @@ def parse_scenario(
         for err in exc.errors():
             path = tuple(err["loc"])
             kind = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            kind = kind.removeprefix("Value error, ")  # pydantic's wording, not the problem
             got = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
             if not path:  # a check across sections: its message starts with the key it is about
                 kind = kind.removeprefix("Value error, ")

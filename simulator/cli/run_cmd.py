@@ -86,7 +86,8 @@ def run(
             with progress:
                 rows = run_scenario(spec, text, run_dir, phase=phase,
                                     log=lambda msg, p=progress: p.console.print(msg))
-            console.print(summary_table(rows, f"{spec.name}: {run_dir}"))
+            console.print(summary_table(rows, f"{spec.name}: {run_dir}",
+                                        fixed_pool=spec.deploy.pool == "fixed"))
             console.print(f"next: iterdeploy audit {run_dir}  ·  iterdeploy dashboard {run_dir}")
     except IterdeployError as exc:
         raise fail(exc) from None

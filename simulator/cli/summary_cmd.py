@@ -19,14 +19,20 @@ def _or_dash(value: float | None, fmt: str = "{}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def summary_table(rows: list[GenerationSummary], title: str) -> Group:
+def summary_table(rows: list[GenerationSummary], title: str, fixed_pool: bool = False) -> Group:
     """The summary as rich tables (shared by ``run`` and ``summary``): one row per generation,
-    then, for a run over several domains, solved evaluation tasks per domain (a second table, so
-    the first keeps its width on an 80-column terminal)."""
+    then, for a run over several domains, solved tasks per domain (a second table, so the first
+    keeps its width on an 80-column terminal).
+
+    With ``fixed_pool`` (``deploy.pool: fixed``, the paper's protocol) the deployment pool is the
+    same every generation, so its solved count is the headline ("pool solved") and the
+    evaluation pool is labelled as what it then is, the held-out check.
+    """
+    eval_name, deploy_name = ("held-out", "pool") if fixed_pool else ("eval", "deploy")
     table = Table(title=title,
-                  caption="mean len, longest, largest size: valid plans on the evaluation pool")
-    for col in ("gen", "eval solved", "mean len", "longest", "largest size", "train size",
-                "deploy solved", "deploy longest"):
+                  caption=f"mean len, longest, largest size: valid plans on the {eval_name} tasks")
+    for col in ("gen", f"{eval_name} solved", "mean len", "longest", "largest size", "train size",
+                f"{deploy_name} solved", f"{deploy_name} longest"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
@@ -38,11 +44,12 @@ def summary_table(rows: list[GenerationSummary], title: str) -> Group:
     domains = sorted({d for r in rows for d in r.evaluated_by_domain})
     if len(domains) < 2:
         return Group(table)
-    by_domain = Table(title="solved evaluation tasks per domain")
+    by_domain = Table(title=f"solved tasks per domain ({deploy_name}; {eval_name})")
     for col in ("gen", *domains):
         by_domain.add_column(col, justify="right")
     for r in rows:
         by_domain.add_row(str(r.generation), *(
+            f"{r.deploy_solved_by_domain.get(d, 0)}/{r.deploy_tasks_by_domain.get(d, 0)}; "
             f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}" for d in domains))
     return Group(table, by_domain)
 
@@ -55,13 +62,14 @@ def summary(
     try:
         with RunReader(run_dir) as reader:
             rows = summarize(reader)
-            name = reader.run().name
+            run = reader.run()
+            fixed = json.loads(run.scenario_json).get("deploy", {}).get("pool") == "fixed"
     except IterdeployError as exc:
         raise fail(exc) from None
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
     else:
-        Console().print(summary_table(rows, f"{name}: {run_dir}"))
+        Console().print(summary_table(rows, f"{run.name}: {run_dir}", fixed_pool=fixed))
 
 
 def register(app: typer.Typer) -> None:

@@ -17,17 +17,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from simulator.models._format import name_map, render_plan, render_prompt, vocabulary
 from simulator.models._tokenizer import build_tokenizer
+from simulator.models.compact import compact_domain
 from simulator.models.training import Example, train_sft
-from simulator.planning import load_domain_schemas
-from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
+
+
+class DomainCorpusSpec(BaseModel):
+    """The pretraining corpus of one domain besides Blocksworld (sizes of its main parameter:
+    waypoints in Rovers, boxes in Sokoban), the same shape as Blocksworld's: a uniform body and a
+    tail that thins out, so the base solves fewer tasks the larger they are."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_size: int = Field(1, ge=1, le=20)
+    """Smallest task in the corpus."""
+    max_size: int = Field(3, ge=1, le=20)
+    """Largest size of the uniform body."""
+    tail_mass: float = Field(0.25, ge=0.0, lt=1.0)
+    """Share of this domain's examples drawn from sizes above ``max_size``."""
+    tail_decay: float = Field(0.6, gt=0.0, le=1.0)
+    """Each tail size is this much rarer than the one below it."""
+    tail_sizes: int = Field(2, ge=0, le=16)
+    """How many sizes above ``max_size`` the tail spans."""
+    detour_share: float = Field(0.3, ge=0.0, le=1.0)
+    """Share of plans with a wasted (still valid) detour, so one task has valid plans of
+    different lengths, as with Blocksworld's ``pretrain_detour_share``."""
+    weight: float = Field(1.0, gt=0.0)
+    """Weight of this domain in the corpus, against Blocksworld's ``pretrain_blocksworld_weight``."""
 
 
 class EmbeddedModelSpec(BaseModel):
@@ -82,8 +104,33 @@ class EmbeddedModelSpec(BaseModel):
     """Pack each step's examples into rows instead of padding them to the longest (the same
     gradients up to floating-point order, 2.2-2.5x faster: a padded pretraining batch of 2-7-block
     tasks is 63% padding). ``False`` reproduces the base models cached before packing."""
+    pretrain_domains: dict[str, DomainCorpusSpec] = {}
+    """Domains pretrained besides Blocksworld (``rovers``, ``sokoban``: the compact format's
+    domains, :mod:`simulator.models.compact`), each with its corpus. One model plans them all:
+    the loop trains one model per generation, and the domains share the format's words."""
+    pretrain_blocksworld_weight: float = Field(1.0, ge=0.0)
+    """Weight of Blocksworld in the corpus against the ``pretrain_domains`` (0: none)."""
     seed: int = 0
     """Seed of the corpus and the initial weights."""
+
+    @model_validator(mode="after")
+    def _known_domains(self) -> EmbeddedModelSpec:
+        for name in self.pretrain_domains:
+            try:
+                compact_domain(name)
+            except ValueError as exc:  # names the domains the format covers
+                raise ValueError(f"pretrain_domains.{name}: {exc}") from None
+        if name_clash := sorted(set(self.pretrain_domains) & {"blocksworld"}):
+            raise ValueError(f"{name_clash[0]} is configured by the pretrain_* fields, not "
+                             "pretrain_domains")
+        if self.pretrain_blocksworld_weight == 0 and not self.pretrain_domains:
+            raise ValueError("pretrain_blocksworld_weight 0 leaves no domain to pretrain on")
+        return self
+
+    def domains(self) -> tuple[str, ...]:
+        """The registry names of the domains this base plans."""
+        head = ("blocksworld",) if self.pretrain_blocksworld_weight > 0 else ()
+        return (*head, *sorted(self.pretrain_domains))
 
     def content_hash(self) -> str:
         """Hash of everything that determines the weights."""
@@ -91,7 +138,8 @@ class EmbeddedModelSpec(BaseModel):
         for name, neutral in _ADDED_LATER.items():  # older caches stay valid
             if spec[name] == neutral:
                 del spec[name]
-        payload = json.dumps({"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab()}, sort_keys=True)
+        payload = json.dumps({"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab(self)},
+                             sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -100,15 +148,25 @@ _ADDED_LATER: dict[str, object] = {
     "pretrain_detour_share": 0.0,
     "pretrain_tail_sizes": 3,
     "pretrain_packed": False,
+    "pretrain_domains": {},
+    "pretrain_blocksworld_weight": 1.0,
 }
 """Fields added after models were cached, with the value that reproduces the older weights; at that
 value they are left out of the content hash."""
 
 
-def _vocab() -> list[str]:
-    schemas = load_domain_schemas("blocksworld")
-    predicates = sorted({a[0] for s in schemas for a in (*s.preconditions, *s.add_effects)})
-    return vocabulary(predicates, sorted(s.name for s in schemas))
+def _vocab(spec: EmbeddedModelSpec) -> list[str]:
+    """The tokenizer's words: Blocksworld's first, in the order every cached base has them (even
+    when Blocksworld's weight is 0, so a domain's words keep their ids), then each other domain's
+    new words in the order its format lists them."""
+    words = compact_domain("blocksworld").words()
+    seen = set(words)
+    for name in sorted(spec.pretrain_domains):
+        for word in compact_domain(name).words():
+            if word not in seen:
+                seen.add(word)
+                words.append(word)
+    return words
 
 
 def cache_root() -> Path:
@@ -120,34 +178,72 @@ def cache_root() -> Path:
 def reference_example(
     n_blocks: int, rng: np.random.Generator, direct_share: float = 0.0, detour_share: float = 0.0
 ) -> Example:
-    """One pretraining pair: a random task and its reference plan, under random object names."""
-    task = generate_task(n_blocks, rng)
-    names = name_map(task, rng)
-    # no extra draw when a share is 0, so older corpora (and cached weights) are reproduced
-    direct = direct_share > 0 and rng.random() < direct_share
-    steps = direct_plan(task, rng) if direct else canonical_plan(task)
-    if detour_share > 0 and rng.random() < detour_share:
-        steps = with_detour(task, steps, rng)
-    plan = [(a.name, a.args) for a in steps]
-    return Example(render_prompt(task, names), render_plan(task, plan, names))
+    """One Blocksworld pretraining pair: a random task and its reference plan, under random
+    object names."""
+    return compact_domain("blocksworld").corpus_example(  # type: ignore[call-arg]
+        n_blocks, rng, detour_share, direct_share=direct_share)
 
 
-def pretrain_size_distribution(spec: EmbeddedModelSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Sizes of the pretraining corpus and their probabilities (uniform body, geometric tail)."""
-    body = np.arange(spec.pretrain_min_blocks, spec.pretrain_max_blocks + 1)
-    tail = np.arange(spec.pretrain_max_blocks + 1, spec.pretrain_max_blocks + 1 + spec.pretrain_tail_sizes)
-    tail = tail[tail <= 20]
-    body_p = np.full(len(body), (1.0 - spec.pretrain_tail_mass) / len(body))
-    tail_w = spec.pretrain_tail_decay ** np.arange(len(tail))
-    tail_p = spec.pretrain_tail_mass * tail_w / tail_w.sum() if len(tail) else tail_w
+def _size_distribution(
+    low: int, high: int, tail_mass: float, tail_decay: float, tail_sizes: int, cap: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    body = np.arange(low, high + 1)
+    tail = np.arange(high + 1, high + 1 + tail_sizes)
+    tail = tail[tail <= cap]
+    body_p = np.full(len(body), (1.0 - tail_mass) / len(body))
+    tail_w = tail_decay ** np.arange(len(tail))
+    tail_p = tail_mass * tail_w / tail_w.sum() if len(tail) else tail_w
     sizes = np.concatenate([body, tail])
     probs = np.concatenate([body_p, tail_p])
     return sizes, probs / probs.sum()
 
 
+def pretrain_size_distribution(spec: EmbeddedModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes of the Blocksworld corpus and their probabilities (uniform body, geometric tail)."""
+    return _size_distribution(spec.pretrain_min_blocks, spec.pretrain_max_blocks,
+                              spec.pretrain_tail_mass, spec.pretrain_tail_decay,
+                              spec.pretrain_tail_sizes)
+
+
+def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], Example]:
+    """Draws one pretraining example: a domain by weight, a size from its distribution, a task
+    and its reference plan. A Blocksworld-only recipe spends no draw on the domain, so the
+    corpora (and the cached weights) of older recipes are reproduced exactly."""
+    bw_sizes, bw_probs = pretrain_size_distribution(spec)
+
+    def blocksworld(rng: np.random.Generator) -> Example:
+        return reference_example(int(rng.choice(bw_sizes, p=bw_probs)), rng,
+                                 spec.pretrain_direct_share, spec.pretrain_detour_share)
+
+    if not spec.pretrain_domains:
+        return blocksworld
+    samplers: list[Callable[[np.random.Generator], Example]] = []
+    weights: list[float] = []
+    if spec.pretrain_blocksworld_weight > 0:
+        samplers.append(blocksworld)
+        weights.append(spec.pretrain_blocksworld_weight)
+    for name, corpus in sorted(spec.pretrain_domains.items()):
+        fmt = compact_domain(name)
+        sizes, probs = _size_distribution(corpus.min_size, corpus.max_size, corpus.tail_mass,
+                                          corpus.tail_decay, corpus.tail_sizes)
+
+        def draw(rng: np.random.Generator, fmt: object = fmt, sizes: np.ndarray = sizes,
+                 probs: np.ndarray = probs, detour: float = corpus.detour_share) -> Example:
+            return fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng, detour)  # type: ignore[attr-defined]
+
+        samplers.append(draw)
+        weights.append(corpus.weight)
+    p = np.asarray(weights) / sum(weights)
+
+    def mixed(rng: np.random.Generator) -> Example:
+        return samplers[int(rng.choice(len(samplers), p=p))](rng)
+
+    return mixed
+
+
 def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """A freshly initialised (untrained) model and its tokenizer."""
-    tok = build_tokenizer(_vocab())
+    tok = build_tokenizer(_vocab(spec))
     config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=spec.hidden_size,
@@ -171,18 +267,14 @@ def pretrain(
     """Pretrain the base model on freshly generated reference plans; returns (model, tok, loss)."""
     model, tok = build_base(spec)
     rng = np.random.default_rng([spec.seed, 17])
-    sizes, probs = pretrain_size_distribution(spec)
+    draw = corpus_sampler(spec)
 
     def batch(step: int) -> Sequence[Example]:
         # one batch mixes every size, padded to its longest example. Batches cut by length
         # (similar sizes together, each slice weighted by its share of the tokens) pretrained
         # 1.5-2x faster but measurably worse bases: with the detour recipe, 23 of 160 five-block
         # samples valid against 48 (docs/model-card.md)
-        return [
-            reference_example(int(rng.choice(sizes, p=probs)), rng, spec.pretrain_direct_share,
-                              spec.pretrain_detour_share)
-            for _ in range(spec.pretrain_batch_size)
-        ]
+        return [draw(rng) for _ in range(spec.pretrain_batch_size)]
 
     stats = train_sft(
         model, tok, batch, n_steps=spec.pretrain_steps, lr=spec.pretrain_lr, seed=spec.seed,

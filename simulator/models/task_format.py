@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from simulator.models._format import extract_plan, name_map, render_plan, render_prompt
+from simulator.models.compact import compact_domain
 from simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
 from simulator.models.protocol import PlannerModel
 from simulator.planning import GroundTask, registry_name
@@ -34,17 +34,18 @@ class TaskFormat(Protocol):
 
 
 class CompactTaskFormat:
-    """The embedded model's format: object names normalised per task, scratchpad after ``;``."""
+    """The embedded model's format: object names normalised per task, a scratchpad after ``>``;
+    each task is read in its own domain's compact format (:mod:`simulator.models.compact`)."""
 
     def prompt(self, task: GroundTask) -> str:
-        return render_prompt(task, name_map(task))
+        return compact_domain(registry_name(task.domain)).prompt(task)
 
     def extract(self, completion: str, task: GroundTask) -> tuple[str, int]:
-        extracted = extract_plan(completion, name_map(task))
+        extracted = compact_domain(registry_name(task.domain)).extract(completion, task)
         return extracted.plan_text, extracted.n_reasoning_tokens
 
     def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
-        return render_plan(task, list(plan), name_map(task))
+        return compact_domain(registry_name(task.domain)).completion(task, plan)
 
 
 class PddlTaskFormat:

@@ -50,6 +50,13 @@ class GenerationSummary(BaseModel):
     solved_by_domain: dict[str, int] = {}
     """Solved evaluation tasks per domain: multi-domain scenarios are read domain by domain, as
     in the paper."""
+    deploy_tasks_by_domain: dict[str, int] = {}
+    """Tasks users brought this generation, per domain."""
+    deploy_solved_by_domain: dict[str, int] = {}
+    """Of those, tasks with a valid sample, per domain: with ``deploy.pool: fixed`` the paper's
+    headline number (solved tasks on the fixed pool, per domain)."""
+    deploy_largest_solved_size: int | None = None
+    """Largest deployment task size with a valid plan this generation."""
 
 
 def summarize(reader: RunReader) -> list[GenerationSummary]:
@@ -70,7 +77,10 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
               AND t.is_valid AND t.purpose = 'deploy') AS deploy_max_len,
           (SELECT MAX(k.size) FROM traces t JOIN tasks k ON k.task_id = t.task_id
               WHERE t.generation = g.generation AND t.is_valid AND t.purpose = 'eval')
-              AS max_size
+              AS max_size,
+          (SELECT MAX(k.size) FROM traces t JOIN tasks k ON k.task_id = t.task_id
+              WHERE t.generation = g.generation AND t.is_valid AND t.purpose = 'deploy')
+              AS deploy_max_size
         FROM generations g ORDER BY g.generation
         """
     )
@@ -83,6 +93,15 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
     ):
         evaluated.setdefault(r["generation"], {})[r["domain"]] = int(r["n"])
         solved.setdefault(r["generation"], {})[r["domain"]] = int(r["n_solved"] or 0)
+    deployed: dict[int, dict[str, int]] = {}
+    deploy_solved: dict[int, dict[str, int]] = {}
+    for r in reader.query(
+        "SELECT k.generation, k.domain, COUNT(*) AS n, SUM(EXISTS (SELECT 1 FROM traces t "
+        "WHERE t.task_id = k.task_id AND t.is_valid)) AS n_solved "
+        "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain ORDER BY k.domain"
+    ):
+        deployed.setdefault(r["generation"], {})[r["domain"]] = int(r["n"])
+        deploy_solved.setdefault(r["generation"], {})[r["domain"]] = int(r["n_solved"] or 0)
     return [
         GenerationSummary(
             generation=r["generation"],
@@ -98,6 +117,9 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
             deploy_longest_plan_length=r["deploy_max_len"],
             evaluated_by_domain=evaluated.get(r["generation"], {}),
             solved_by_domain=solved.get(r["generation"], {}),
+            deploy_tasks_by_domain=deployed.get(r["generation"], {}),
+            deploy_solved_by_domain=deploy_solved.get(r["generation"], {}),
+            deploy_largest_solved_size=r["deploy_max_size"],
         )
         for r in rows
     ]

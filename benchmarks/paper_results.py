@@ -1,0 +1,272 @@
+"""The paper's experiment, run and reported: ``docs/results.md`` and its plots, from the run stores.
+
+    python benchmarks/paper_results.py                       # run what is missing, then report
+    python benchmarks/paper_results.py --arms quickstart --seeds 0 1 2
+    python benchmarks/paper_results.py --report-only         # rewrite the doc from the stores
+
+Why a script: every number and plot in ``docs/results.md`` (and the README's quickstart table)
+must come from run stores, so that anyone can rerun it and get the same document. Each arm is a
+scenario file with optional overrides; runs go through the same code as ``iterdeploy run``
+(:func:`simulator.loop.run_scenario`) into ``RUNS/<arm>/seed<seed>``, and a run directory that
+exists is resumed, so an interrupted study redoes only what is missing and a finished run is
+never run twice. The report reads every run directory it finds for the arms it knows, and says
+which seeds each arm has.
+
+Counting follows the paper: a task is solved in a generation when one of its samples is valid;
+with ``deploy.pool: fixed`` it is counted on the pool every generation meets again (the
+"pool"), and the evaluation pool, never deployed or trained on, is the held-out check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import REPO, load_average, machine_line, progress, set_threads
+
+from simulator.loop import run_scenario
+from simulator.scenario import load_scenario
+from simulator.store import GenerationSummary, RunReader, summarize
+
+DOC = REPO / "docs" / "results.md"
+README = REPO / "README.md"
+README_BEGIN = "<!-- results:quickstart -->"
+README_END = "<!-- /results:quickstart -->"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One condition of the study: a scenario, overrides, and what it tests."""
+
+    name: str
+    scenario: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    about: str = ""
+
+
+QUICKSTART = "scenarios/quickstart.yaml"
+ARMS: tuple[Arm, ...] = (
+    Arm("quickstart", QUICKSTART, {},
+        "the paper's curation (keep valid plans, the shortest per task), data accumulate, a fresh "
+        "adapter per generation"),
+    Arm("no-curation", QUICKSTART,
+        {"users": [{"name": "publish_everything", "policy": "accept_all"}],
+         "declared_objective": "none"},
+        "ablation: every sample is published, valid or not"),
+    Arm("keep-every-valid", QUICKSTART,
+        {"users": [{"name": "validators", "policy": {"stages": ["validity"], "select": "all"}}],
+         "declared_objective": {"stages": ["validity"], "select": "all"}},
+        "ablation: every valid plan is kept, not only the shortest per task"),
+    Arm("replace", QUICKSTART, {"pool.mode": "replace"},
+        "ablation: each generation trains only on the latest generation's published data"),
+)
+ARM_BY_NAME = {a.name: a for a in ARMS}
+
+
+def run_dir(runs: Path, arm: Arm, seed: int) -> Path:
+    """Where ``arm`` at ``seed`` is stored."""
+    return runs / arm.name / f"seed{seed}"
+
+
+def run_arm(runs: Path, arm: Arm, seed: int) -> None:
+    """Run (or resume) one arm at one seed."""
+    spec, text = load_scenario(REPO / arm.scenario, overrides={**arm.overrides, "seed": seed})
+    start = time.perf_counter()
+    progress(f"{arm.name} seed {seed} → {run_dir(runs, arm, seed)}")
+    run_scenario(spec, text, run_dir(runs, arm, seed), log=lambda msg: progress(f"  {msg}"))
+    progress(f"  done in {time.perf_counter() - start:.0f} s")
+
+
+@dataclass(frozen=True)
+class ArmRun:
+    """The summary of one finished run."""
+
+    arm: Arm
+    seed: int
+    rows: list[GenerationSummary]
+    fixed_pool: bool
+
+
+def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
+    """Every completed run of ``arms`` under ``runs``."""
+    import json
+
+    out = []
+    for arm in arms:
+        for seed_dir in sorted((runs / arm.name).glob("seed*"), key=lambda p: int(p.name[4:])):
+            if not (seed_dir / "run.sqlite").is_file():
+                continue
+            with RunReader(seed_dir) as reader:
+                run = reader.run()
+                if run.status != "completed":
+                    continue
+                rows = summarize(reader)
+                fixed = json.loads(run.scenario_json).get("deploy", {}).get("pool") == "fixed"
+            out.append(ArmRun(arm, int(seed_dir.name[4:]), rows, fixed))
+    return out
+
+
+def _ratio(a: int | None, b: int | None) -> str:
+    if a is None or b is None:
+        return "–"
+    if a == 0:
+        return "∞" if b else "–"
+    return f"{b / a:.2f}x"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _max(values: Sequence[int | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def headline_rows(runs: Sequence[ArmRun]) -> list[list[object]]:
+    """One row per run: pool solved gen 0 → last, held-out, longest plan, largest size."""
+    rows: list[list[object]] = []
+    for r in runs:
+        first, last = r.rows[0], r.rows[-1]
+        later_longest = _max([g.deploy_longest_plan_length for g in r.rows[1:]])
+        rows.append([
+            r.arm.name, r.seed,
+            f"{first.deploy_solved} → {last.deploy_solved} of {last.deploy_tasks}",
+            _ratio(first.deploy_solved, last.deploy_solved),
+            f"{first.solved} → {last.solved} of {last.evaluated}",
+            _ratio(first.solved, last.solved),
+            f"{first.deploy_longest_plan_length or '–'} → {later_longest or '–'}",
+            _ratio(first.deploy_longest_plan_length, later_longest),
+            f"{first.deploy_largest_solved_size or '–'} → "
+            f"{_max([g.deploy_largest_solved_size for g in r.rows[1:]]) or '–'}",
+        ])
+    return rows
+
+
+HEADLINE = ["arm", "seed", "pool solved, gen 0 → last", "ratio", "held-out solved", "ratio",
+            "longest valid plan (pool), gen 0 → longest later", "ratio", "largest size solved (pool)"]
+
+
+def per_generation_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
+    """Pool solved per generation, one column per run."""
+    header = ["gen", *(f"{r.arm.name} s{r.seed}" for r in runs)]
+    n = max(len(r.rows) for r in runs)
+    rows = []
+    for g in range(n):
+        rows.append([g, *(
+            f"{r.rows[g].deploy_solved} ({r.rows[g].solved})" if g < len(r.rows) else "–"
+            for r in runs)])
+    return header, rows
+
+
+def plot(runs: Sequence[ArmRun], out: Path) -> list[str]:
+    """Solved per generation (pool and held-out), every seed a line; returns the file names."""
+    import matplotlib
+
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    arms = list(dict.fromkeys(r.arm.name for r in runs))
+    colours = dict(zip(arms, plt.get_cmap("tab10").colors, strict=False))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for r in runs:
+        gens = [g.generation for g in r.rows]
+        c = colours[r.arm.name]
+        label = r.arm.name if r.seed == min(x.seed for x in runs if x.arm == r.arm) else None
+        axes[0].plot(gens, [g.deploy_solved / max(1, g.deploy_tasks) for g in r.rows], "-o",
+                     color=c, ms=3, label=label)
+        axes[1].plot(gens, [g.solved / max(1, g.evaluated) for g in r.rows], "-o", color=c, ms=3)
+        axes[2].plot(gens, [g.deploy_longest_plan_length or 0 for g in r.rows], "-o", color=c, ms=3)
+    axes[0].set_title("solved on the fixed pool (share)")
+    axes[1].set_title("solved on the held-out tasks (share)")
+    axes[2].set_title("longest valid plan on the pool (steps)")
+    for ax in axes:
+        ax.set_xlabel("generation")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    name = "results-solved.svg"
+    fig.savefig(out / name, metadata={"Date": None})
+    plt.close(fig)
+    names.append(name)
+    return names
+
+
+def write_doc(runs: Sequence[ArmRun], command: str) -> None:
+    """``docs/results.md`` and its plots from the runs, and the README's quickstart table."""
+    lines = [
+        "# Results: the paper's experiment on this machine",
+        "",
+        f"Generated by `{command}` from the run stores; every number below is read from them.",
+        "Solved = at least one valid sample for the task in that generation. \"Pool\": the fixed",
+        "deployment pool every generation meets again (the paper's count); \"held-out\": the",
+        "evaluation pool, drawn once, never deployed or trained on.",
+        "",
+        "## Arms",
+        "",
+        *_table(["arm", "scenario", "what it tests", "seeds"], [
+            [a.name, f"`{a.scenario}`" + (f" + `{a.overrides}`" if a.overrides else ""), a.about,
+             ", ".join(str(r.seed) for r in runs if r.arm == a) or "not run"]
+            for a in ARMS]),
+        "",
+        "## Every run, generation 0 against the last",
+        "",
+        *_table(HEADLINE, headline_rows(runs)),
+        "",
+        "## Pool solved per generation (held-out in brackets)",
+        "",
+        *_table(*per_generation_rows(runs)),
+        "",
+    ]
+    for name in plot(runs, DOC.parent):
+        lines += [f"![{name}]({name})", ""]
+    DOC.write_text("\n".join(lines), encoding="utf-8")
+    quick = [r for r in runs if r.arm.name == "quickstart"]
+    if quick and README.is_file():
+        text = README.read_text(encoding="utf-8")
+        if README_BEGIN in text and README_END in text:
+            head, rest = text.split(README_BEGIN, 1)
+            _, tail = rest.split(README_END, 1)
+            table = "\n".join(_table(HEADLINE[1:], [row[1:] for row in headline_rows(quick)]))
+            README.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arms", default=",".join(a.name for a in ARMS),
+                        help=f"comma-separated, of: {', '.join(ARM_BY_NAME)} (default all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "results",
+                        help="where the run directories live (default runs/results)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the doc from the stores without running anything")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+    unknown = [a for a in args.arms.split(",") if a not in ARM_BY_NAME]
+    if unknown:
+        raise SystemExit(f"--arms: unknown {', '.join(unknown)}; known: {', '.join(ARM_BY_NAME)}")
+    arms = [ARM_BY_NAME[a] for a in args.arms.split(",")]
+    if not args.report_only:
+        threads = set_threads(args.threads)
+        print(f"machine: {machine_line(threads)}", flush=True)
+        for arm in arms:
+            for seed in args.seeds:
+                run_arm(args.runs, arm, seed)
+        print(f"load average at the end: {load_average()}", flush=True)
+    runs = read_runs(args.runs, ARMS)
+    if not runs:
+        raise SystemExit(f"no completed runs under {args.runs}")
+    write_doc(runs, "python benchmarks/paper_results.py --report-only")
+    print(f"wrote {DOC.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

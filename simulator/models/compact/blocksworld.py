@@ -1,0 +1,55 @@
+"""Blocksworld in the compact format: towers bottom to top, the towers again after each action
+that frees the hand (:mod:`simulator.models._format` holds the format itself)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.models._format import (
+    ExtractedPlan,
+    extract_plan,
+    name_map,
+    render_plan,
+    render_prompt,
+    vocabulary,
+)
+from simulator.models.compact import PlanSteps
+from simulator.models.training import Example
+from simulator.planning import GroundTask, load_domain_schemas
+from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
+
+
+class BlocksworldFormat:
+    """The embedded model's first format; its words and corpus are those of every cached base."""
+
+    domain = "blocksworld"
+
+    def words(self) -> list[str]:
+        schemas = load_domain_schemas("blocksworld")
+        predicates = sorted({a[0] for s in schemas for a in (*s.preconditions, *s.add_effects)})
+        return vocabulary(predicates, sorted(s.name for s in schemas))
+
+    def prompt(self, task: GroundTask) -> str:
+        return render_prompt(task, name_map(task))
+
+    def completion(self, task: GroundTask, plan: PlanSteps) -> str:
+        return render_plan(task, list(plan), name_map(task))
+
+    def extract(self, completion: str, task: GroundTask) -> ExtractedPlan:
+        return extract_plan(completion, name_map(task))
+
+    def corpus_example(
+        self, size: int, rng: np.random.Generator, detour_share: float = 0.0, direct_share: float = 0.0
+    ) -> Example:
+        task = generate_task(size, rng)
+        names = name_map(task, rng)
+        # no extra draw when a share is 0, so older corpora (and cached weights) are reproduced
+        direct = direct_share > 0 and rng.random() < direct_share
+        steps = direct_plan(task, rng) if direct else canonical_plan(task)
+        if detour_share > 0 and rng.random() < detour_share:
+            steps = with_detour(task, steps, rng)
+        plan = [(a.name, a.args) for a in steps]
+        return Example(render_prompt(task, names), render_plan(task, plan, names))
+
+
+FORMAT = BlocksworldFormat()

@@ -1,0 +1,91 @@
+"""The paper's protocol: one deployment pool, met again by every generation, solved counted on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.loop import run_scenario
+from simulator.scenario import parse_scenario
+from simulator.store import RunReader, summarize
+
+
+def _run(tmp: Path, overrides: dict[str, object], name: str) -> Path:
+    spec = parse_scenario("name: tiny\n", overrides=overrides)
+    run_scenario(spec, "name: tiny\n", tmp / name)
+    return tmp / name
+
+
+def _problems(run_dir: Path, pool: str) -> dict[int | None, list[str]]:
+    with RunReader(run_dir) as reader:
+        rows = reader.query(
+            "SELECT generation, problem_pddl FROM tasks WHERE pool=? ORDER BY task_id", (pool,))
+    out: dict[int | None, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["generation"], []).append(r["problem_pddl"].split("(:init", 1)[1])
+    return out
+
+
+def test_fixed_pool_is_met_again_by_every_generation(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    fixed = _run(tmp_path, {**tiny_overrides, "generations": 2, "deploy.pool": "fixed"}, "fixed")
+    fresh = _run(tmp_path, {**tiny_overrides, "generations": 2}, "fresh")
+
+    pool = _problems(fixed, "deploy")
+    assert sorted(pool) == [0, 1, 2]
+    assert pool[0] == pool[1] == pool[2]
+    # generation 0 draws exactly what the fresh mode draws; the fresh mode then draws new tasks
+    fresh_tasks = _problems(fresh, "deploy")
+    assert fresh_tasks[0] == pool[0]
+    assert not set(fresh_tasks[1]) & set(fresh_tasks[0])
+    # the held-out evaluation pool is the same in both modes and disjoint from the pool
+    held_out = _problems(fixed, "eval")[None]
+    assert held_out == _problems(fresh, "eval")[None]
+    assert not set(held_out) & set(pool[0])
+
+    with RunReader(fixed) as reader:
+        rows = summarize(reader)
+        for r in rows:
+            solved = reader.query(
+                "SELECT COUNT(DISTINCT t.task_id) AS n FROM traces t JOIN tasks k USING (task_id) "
+                "WHERE k.pool='deploy' AND k.generation=? AND t.is_valid", (r.generation,))[0]["n"]
+            assert r.deploy_solved == solved == r.deploy_solved_by_domain.get("blocksworld", 0)
+            assert r.deploy_tasks_by_domain == {"blocksworld": tiny_overrides[
+                "deploy.tasks_per_generation"]}
+
+
+def test_fixed_pool_resumes_to_the_same_run(
+    tmp_path: Path, tiny_overrides: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = {**tiny_overrides, "generations": 2, "deploy.pool": "fixed"}
+    full = _run(tmp_path, overrides, "full")
+    import simulator.loop as loop
+
+    original = loop.DeploymentLoop._one_generation
+
+    def crash_in_gen2(self, writer, planner, g, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if g == 2:
+            raise RuntimeError("killed")
+        return original(self, writer, planner, g, *args, **kwargs)
+
+    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", crash_in_gen2)
+    with pytest.raises(RuntimeError, match="killed"):
+        _run(tmp_path, overrides, "resumed")
+    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", original)
+    _run(tmp_path, overrides, "resumed")
+
+    def fingerprint(run_dir: Path) -> list[object]:
+        with RunReader(run_dir) as reader:
+            return [(t.trace_id, t.task_id, t.completion) for t in reader.traces()]
+
+    assert fingerprint(full) == fingerprint(tmp_path / "resumed")
+    assert _problems(full, "deploy") == _problems(tmp_path / "resumed", "deploy")
+
+
+def test_a_pool_mode_that_does_not_exist_is_named() -> None:
+    from simulator.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="pool"):
+        parse_scenario("name: x\ndeploy: {pool: rolling}\n")
