@@ -626,6 +626,13 @@ class DeploymentLoop:
         bundle.training_set.extend(TrainingExampleRow(generation=g + 1, trace_id=i) for i in pool_ids)
         examples = self._examples(writer, pool_ids, bundle)
         tr = self.spec.training
+        if tr.newest_weight > 1:
+            # generation g's traces: in the bundle, or already committed when a run is extended
+            newest = {t.trace_id for t in bundle.traces if t.purpose == "deploy" and t.generation == g}
+            newest |= {int(r[0]) for r in writer.conn.execute(
+                "SELECT trace_id FROM traces WHERE generation=? AND purpose='deploy'", (g,))}
+            examples += [ex for i, ex in zip(pool_ids, examples, strict=True) if i in newest
+                         ] * (tr.newest_weight - 1)
         config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
                              lora_alpha=tr.lora_alpha, lr=tr.lr, n_epochs=tr.n_epochs,
                              batch_size=tr.batch_size, max_len=tr.max_len, pack=tr.pack)

@@ -163,6 +163,10 @@ class TrainingSpec(_Spec):
     """Pack each step's examples into rows (position ids restart per example, so transformers
     masks them apart) instead of padding all to the longest: the same gradients up to
     floating-point order, without the compute padding costs when sizes are mixed."""
+    newest_weight: int = Field(1, ge=1, le=16)
+    """How many times each trace published by the generation just deployed appears in the next
+    training set (1: the paper's plain union). Above 1 the newest data, which holds the plans of
+    the frontier, weighs more against what earlier generations already taught."""
 
 
 class PoolSpec(_Spec):

@@ -89,3 +89,24 @@ def test_a_pool_mode_that_does_not_exist_is_named() -> None:
 
     with pytest.raises(ScenarioError, match="pool"):
         parse_scenario("name: x\ndeploy: {pool: rolling}\n")
+
+
+def test_newest_weight_repeats_the_newest_generations_traces(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    plain = _run(tmp_path, {**tiny_overrides, "generations": 2, "deploy.pool": "fixed"}, "plain")
+    weighted = _run(tmp_path, {**tiny_overrides, "generations": 2, "deploy.pool": "fixed",
+                               "training.newest_weight": 3}, "weighted")
+    with RunReader(plain) as a, RunReader(weighted) as b:
+        for g in (1, 2):
+            n_plain = a.query("SELECT n_train_examples AS n FROM models WHERE generation=?", (g,))
+            n_weighted = b.query("SELECT n_train_examples AS n FROM models WHERE generation=?", (g,))
+            newest = b.query(
+                "SELECT COUNT(*) AS n FROM training_sets s JOIN traces t USING (trace_id) "
+                "WHERE s.generation=? AND t.generation=? AND t.purpose='deploy'", (g, g - 1))
+            if g == 1:  # generation 0 deployed the same tasks with the same base in both runs
+                assert newest[0]["n"] > 0  # the tiny base solves some 2-3-block tasks
+                assert n_weighted[0]["n"] == n_plain[0]["n"] + 2 * newest[0]["n"]
+            else:
+                total = b.query("SELECT COUNT(*) AS n FROM training_sets WHERE generation=?", (g,))
+                assert n_weighted[0]["n"] == total[0]["n"] + 2 * newest[0]["n"]
