@@ -20,6 +20,7 @@ with ``deploy.pool: fixed`` it is counted on the pool every generation meets aga
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,12 +90,32 @@ class ArmRun:
     seed: int
     rows: list[GenerationSummary]
     fixed_pool: bool
+    planned: int
+    """Generations the scenario asks for (a run still going, or stopped, has fewer rows)."""
+
+    @property
+    def label(self) -> str:
+        """The seed, marked when the run has fewer generations than planned."""
+        done = self.rows[-1].generation
+        return str(self.seed) if done >= self.planned else f"{self.seed} (to gen {done} of {self.planned})"
+
+    by_size: dict[tuple[int, str, int], tuple[int, int]]
+    """(generation, domain, size) → (solved, tasks) on the deployment pool."""
+
+
+def solved_by_size(reader: RunReader) -> dict[tuple[int, str, int], tuple[int, int]]:
+    """Deployment tasks solved per generation, domain and size, from the store."""
+    rows = reader.query(
+        "SELECT k.generation AS g, k.domain AS d, k.size AS size, COUNT(*) AS n, "
+        "SUM(EXISTS (SELECT 1 FROM traces t WHERE t.task_id = k.task_id AND t.is_valid)) AS solved "
+        "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain, k.size")
+    return {(int(r["g"]), str(r["d"]), int(r["size"])): (int(r["solved"] or 0), int(r["n"]))
+            for r in rows}
 
 
 def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
-    """Every completed run of ``arms`` under ``runs``."""
-    import json
-
+    """Every run of ``arms`` under ``runs`` with at least two committed generations (one that is
+    still going, or was stopped, is reported with the generations it has, and says so)."""
     out = []
     for arm in arms:
         for seed_dir in sorted((runs / arm.name).glob("seed*"), key=lambda p: int(p.name[4:])):
@@ -102,11 +123,13 @@ def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
                 continue
             with RunReader(seed_dir) as reader:
                 run = reader.run()
-                if run.status != "completed":
-                    continue
                 rows = summarize(reader)
-                fixed = json.loads(run.scenario_json).get("deploy", {}).get("pool") == "fixed"
-            out.append(ArmRun(arm, int(seed_dir.name[4:]), rows, fixed))
+                scenario = json.loads(run.scenario_json)
+                fixed = scenario.get("deploy", {}).get("pool") == "fixed"
+                by_size = solved_by_size(reader)
+            if len(rows) >= 2:
+                out.append(ArmRun(arm, int(seed_dir.name[4:]), rows, fixed,
+                                  int(scenario["generations"]), by_size))
     return out
 
 
@@ -136,7 +159,7 @@ def headline_rows(runs: Sequence[ArmRun]) -> list[list[object]]:
         first, last = r.rows[0], r.rows[-1]
         later_longest = _max([g.deploy_longest_plan_length for g in r.rows[1:]])
         rows.append([
-            r.arm.name, r.seed,
+            r.arm.name, r.label,
             f"{first.deploy_solved} → {last.deploy_solved} of {last.deploy_tasks}",
             _ratio(first.deploy_solved, last.deploy_solved),
             f"{first.solved} → {last.solved} of {last.evaluated}",
@@ -165,6 +188,23 @@ def per_generation_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[ob
     return header, rows
 
 
+def size_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
+    """Pool tasks solved per size, generation 0 → last, one row per run and domain."""
+    keys = sorted({(d, size) for r in runs for (_, d, size) in r.by_size})
+    header = ["arm", "seed", *(f"{d} {size}" if len({k[0] for k in keys}) > 1 else str(size)
+                               for d, size in keys)]
+    rows: list[list[object]] = []
+    for r in runs:
+        last = r.rows[-1].generation
+        cells = []
+        for d, size in keys:
+            first, n = r.by_size.get((0, d, size), (0, 0))
+            end, _ = r.by_size.get((last, d, size), (0, 0))
+            cells.append(f"{first} → {end} of {n}" if n else "–")
+        rows.append([r.arm.name, r.label, *cells])
+    return header, rows
+
+
 def plot(runs: Sequence[ArmRun], out: Path) -> list[str]:
     """Solved per generation (pool and held-out), every seed a line; returns the file names."""
     import matplotlib
@@ -174,7 +214,8 @@ def plot(runs: Sequence[ArmRun], out: Path) -> list[str]:
 
     names = []
     arms = list(dict.fromkeys(r.arm.name for r in runs))
-    colours = dict(zip(arms, plt.get_cmap("tab10").colors, strict=False))
+    cmap = plt.get_cmap("tab10")
+    colours = {arm: cmap(i % 10) for i, arm in enumerate(arms)}
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for r in runs:
         gens = [g.generation for g in r.rows]
@@ -212,7 +253,9 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "## Arms",
         "",
         *_table(["arm", "scenario", "what it tests", "seeds"], [
-            [a.name, f"`{a.scenario}`" + (f" + `{a.overrides}`" if a.overrides else ""), a.about,
+            [a.name, f"`{a.scenario}`" + "".join(
+                f" `--set {k}={json.dumps(v, separators=(',', ':'))}`" for k, v in a.overrides.items()),
+             a.about,
              ", ".join(str(r.seed) for r in runs if r.arm == a) or "not run"]
             for a in ARMS]),
         "",
@@ -223,6 +266,10 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "## Pool solved per generation (held-out in brackets)",
         "",
         *_table(*per_generation_rows(runs)),
+        "",
+        "## Pool solved per task size, generation 0 → last",
+        "",
+        *_table(*size_rows(runs)),
         "",
     ]
     for name in plot(runs, DOC.parent):
