@@ -64,6 +64,13 @@ ARMS: tuple[Arm, ...] = (
         "ablation: every valid plan is kept, not only the shortest per task"),
     Arm("replace", QUICKSTART, {"pool.mode": "replace"},
         "ablation: each generation trains only on the latest generation's published data"),
+    Arm("full-finetune", QUICKSTART, {"training.method": "full", "training.lr": 1.0e-3},
+        "training: every weight fine-tuned from the base each generation, not a LoRA adapter"),
+    Arm("replay", QUICKSTART, {"pool.reference_share": 0.5, "pool.reference_sizes": "pretraining"},
+        "training: part of the base's corpus replayed (reference plans of its pretraining sizes, "
+        "2-4 blocks), half as many as the published traces"),
+    Arm("newest-x3", QUICKSTART, {"training.newest_weight": 3},
+        "training: the newest generation's published traces count three times"),
 )
 ARM_BY_NAME = {a.name: a for a in ARMS}
 

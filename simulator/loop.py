@@ -692,7 +692,7 @@ class DeploymentLoop:
         as ``reference`` tasks and traces so that every training example is in the store."""
         spec = self.spec
         rng = derive_rng(spec.seed, "reference-data", g)
-        tasks = _draw_tasks(rng, n, spec.deploy_tasks(), f"ref{g}", seen)
+        tasks = _draw_tasks(rng, n, spec.reference_tasks(), f"ref{g}", seen)
         task_rows: list[TaskRow] = []
         trace_rows: list[TraceRow] = []
         for task in tasks:

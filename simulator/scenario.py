@@ -181,9 +181,13 @@ class PoolSpec(_Spec):
     """Drop a published trace whose plan is identical to one already in the pool for that task
     (off by default, as in the paper: a plan published twice counts twice)."""
     reference_share: float = Field(0.0, ge=0.0, le=10.0)
-    """Fresh reference plans (from the reference planner, on newly drawn deployment-size tasks)
-    added to each training set, as a share of the curated pool's size: 0 is the paper's pure
-    self-training; 0.5 adds one reference plan for every two curated traces."""
+    """Fresh reference plans (from the reference planner, on newly drawn tasks) added to each
+    training set, as a share of the curated pool's size: 0 is the paper's pure self-training;
+    0.5 adds one reference plan for every two curated traces."""
+    reference_sizes: Literal["deploy", "pretraining"] = "deploy"
+    """Sizes of those tasks: the deployment's (expert plans where the model is being pushed), or
+    the embedded base's pretraining body (replaying part of the base's corpus, so fine-tuning on
+    the frontier does not crowd out what the base knew)."""
 
 
 class ScenarioSpec(_Spec):
@@ -305,6 +309,17 @@ class ScenarioSpec(_Spec):
         return self
 
     @model_validator(mode="after")
+    def _replay_needs_the_embedded_corpus(self) -> ScenarioSpec:
+        if self.pool.reference_sizes == "pretraining":
+            from simulator.models.registry import prompt_format_of
+
+            if prompt_format_of(self.model.name) != "compact":
+                raise ValueError(
+                    "pool.reference_sizes: 'pretraining' replays the embedded base's corpus "
+                    f"sizes, and {self.model.name!r} is not the embedded model; use 'deploy'")
+        return self
+
+    @model_validator(mode="after")
     def _schedule_fits(self) -> ScenarioSpec:
         # a planted change must name a family that exists and a generation the run reaches, or the
         # auditor it is meant to score would be scored against a change that never happened
@@ -328,6 +343,19 @@ class ScenarioSpec(_Spec):
         if self.evaluation.domains is not None:
             return self.evaluation.domains
         return self.domains if self.domains is not None else self._one_domain(self.evaluation.sizes)
+
+    def reference_tasks(self) -> TaskDistributionSpec:
+        """Domains and sizes of the reference plans added to training sets
+        (``pool.reference_sizes``)."""
+        if self.pool.reference_sizes == "deploy":
+            return self.deploy_tasks()
+        recipe = self.model.embedded
+        body = {"blocksworld": (recipe.pretrain_min_blocks, recipe.pretrain_max_blocks)}
+        body |= {name: (c.min_size, c.max_size) for name, c in recipe.pretrain_domains.items()}
+        deployed = self.deploy_tasks().domains
+        return TaskDistributionSpec(domains={
+            name: DomainTasks(min=body[name][0], max=body[name][1], weight=d.weight)
+            for name, d in deployed.items() if name in body})
 
     def _one_domain(self, sizes: SizeRange) -> TaskDistributionSpec:
         return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})

@@ -110,3 +110,29 @@ def test_newest_weight_repeats_the_newest_generations_traces(
             else:
                 total = b.query("SELECT COUNT(*) AS n FROM training_sets WHERE generation=?", (g,))
                 assert n_weighted[0]["n"] == total[0]["n"] + 2 * newest[0]["n"]
+
+
+def test_replay_draws_reference_tasks_of_the_pretraining_sizes(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    overrides = {**tiny_overrides, "deploy.pool": "fixed", "pool.reference_share": 1.0,
+                 "pool.reference_sizes": "pretraining"}
+    spec = parse_scenario("name: tiny\n", overrides=overrides)
+    # the tiny recipe pretrains on 2-3 blocks (a tail aside); the pool has 2-4
+    assert spec.reference_tasks().domains["blocksworld"].model_dump() == {
+        "min": 2, "max": 3, "weight": 1.0}
+    assert spec.model_copy(update={"pool": spec.pool.model_copy(
+        update={"reference_sizes": "deploy"})}).reference_tasks() == spec.deploy_tasks()
+    run = _run(tmp_path, overrides, "replay")
+    with RunReader(run) as reader:
+        sizes = [r["size"] for r in reader.query("SELECT size FROM tasks WHERE pool='reference'")]
+        published = reader.query("SELECT COUNT(*) AS n FROM curation_decisions WHERE kept")[0]["n"]
+    assert published > 0 and len(sizes) > 0
+    assert set(sizes) <= {2, 3}
+
+
+def test_replay_of_the_pretraining_corpus_needs_the_embedded_model() -> None:
+    from simulator.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"pool\.reference_sizes: 'pretraining'"):
+        parse_scenario("name: x\nmodel: smollm2-135m\npool: {reference_sizes: pretraining}\n")
