@@ -59,6 +59,19 @@ class GenerationSummary(BaseModel):
     """Largest deployment task size with a valid plan this generation."""
 
 
+def _per_domain(
+    reader: RunReader, sql: str
+) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
+    """(tasks, solved) per generation and domain from a query giving generation, domain, n and
+    n_solved."""
+    tasks: dict[int, dict[str, int]] = {}
+    solved: dict[int, dict[str, int]] = {}
+    for r in reader.query(sql):
+        tasks.setdefault(r["generation"], {})[r["domain"]] = int(r["n"])
+        solved.setdefault(r["generation"], {})[r["domain"]] = int(r["n_solved"] or 0)
+    return tasks, solved
+
+
 def summarize(reader: RunReader) -> list[GenerationSummary]:
     """Summary rows for every committed generation, in order."""
     rows = reader.query(
@@ -84,24 +97,14 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
         FROM generations g ORDER BY g.generation
         """
     )
-    evaluated: dict[int, dict[str, int]] = {}
-    solved: dict[int, dict[str, int]] = {}
-    for r in reader.query(
+    evaluated, solved = _per_domain(reader, (
         "SELECT e.generation, k.domain, COUNT(*) AS n, SUM(e.solved) AS n_solved "
         "FROM evaluations e JOIN tasks k ON k.task_id = e.task_id "
-        "GROUP BY e.generation, k.domain ORDER BY k.domain"
-    ):
-        evaluated.setdefault(r["generation"], {})[r["domain"]] = int(r["n"])
-        solved.setdefault(r["generation"], {})[r["domain"]] = int(r["n_solved"] or 0)
-    deployed: dict[int, dict[str, int]] = {}
-    deploy_solved: dict[int, dict[str, int]] = {}
-    for r in reader.query(
+        "GROUP BY e.generation, k.domain ORDER BY k.domain"))
+    deployed, deploy_solved = _per_domain(reader, (
         "SELECT k.generation, k.domain, COUNT(*) AS n, SUM(EXISTS (SELECT 1 FROM traces t "
         "WHERE t.task_id = k.task_id AND t.is_valid)) AS n_solved "
-        "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain ORDER BY k.domain"
-    ):
-        deployed.setdefault(r["generation"], {})[r["domain"]] = int(r["n"])
-        deploy_solved.setdefault(r["generation"], {})[r["domain"]] = int(r["n_solved"] or 0)
+        "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain ORDER BY k.domain"))
     return [
         GenerationSummary(
             generation=r["generation"],
