@@ -84,8 +84,15 @@ def test_a_three_domain_scenario_runs_and_stores_every_domain(tmp_path: Path, mo
         assert summary[0].longest_plan_length is None and summary[0].largest_solved_size is None
     printed = CliRunner().invoke(app, ["summary", str(tmp_path / "run")], env={"COLUMNS": "80"})
     assert printed.exit_code == 0, printed.output
-    assert "solved evaluation tasks per domain" in printed.output
+    assert "solved tasks per domain (deploy; eval)" in printed.output
     assert all(d in printed.output for d in ("blocksworld", "rovers", "sokoban"))
+    # per domain: deployment tasks solved of brought, then evaluation tasks solved of evaluated
+    first = [line for line in printed.output.splitlines() if line.strip().startswith("│   0")][-1]
+    cells = [c.strip() for c in first.strip("│ ").split("│")][1:]
+    r = summary[0]
+    assert cells == [f"{r.deploy_solved_by_domain.get(d, 0)}/{r.deploy_tasks_by_domain.get(d, 0)}; "
+                     f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}"
+                     for d in ("blocksworld", "rovers", "sokoban")]
 
 
 def test_a_multi_domain_run_resumes_from_its_store(tmp_path: Path, model_dir: Path) -> None:
