@@ -56,7 +56,7 @@ def plan_runs(suite: Suite, base: Path, out: Path) -> list[CaseRun]:
     for case in suite.cases:
         path = base / case.scenario
         for seed in suite.seeds:
-            spec, _ = load_scenario(path, {**suite.overrides, "seed": seed})
+            spec, _ = load_scenario(path, {**suite.overrides, **case.overrides, "seed": seed})
             plans.append(CaseRun(case, spec.name, seed, path, out / spec.name / f"seed{seed}"))
     return plans
 
@@ -66,7 +66,8 @@ def run_case(plan: CaseRun, suite: Suite, *, phase: Any = None, log: Log | None 
     from simulator.loop import run_scenario
     from simulator.scenario import load_scenario
 
-    spec, text = load_scenario(plan.scenario_path, {**suite.overrides, "seed": plan.seed})
+    spec, text = load_scenario(plan.scenario_path,
+                               {**suite.overrides, **plan.case.overrides, "seed": plan.seed})
     kwargs: dict[str, Any] = {}
     if phase is not None:
         kwargs["phase"] = phase

@@ -93,6 +93,9 @@ class Case(_Spec):
     note: str = ""
     """What a reader should know to read this case's scores (printed under its rows; words, never
     numbers: the numbers come from the runs)."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """``--set`` overrides for this case only, applied after the suite's (e.g. the quickstart
+    calibrated on new tasks every generation while its own file deploys on a fixed pool)."""
 
     @model_validator(mode="after")
     def _one_truth(self) -> Case:

@@ -49,7 +49,7 @@ def test_scenario_validate_and_show(tmp_path: Path) -> None:
     assert resolved["users"][0]["policy"]["stages"], "defaults are filled in"
     as_yaml = yaml.safe_load(runner.invoke(app, ["scenario", "show", str(SCENARIOS[0])]).output)
     assert as_yaml["pool"] == {"mode": as_yaml["pool"]["mode"], "per_task": "all", "dedup": False,
-                               "reference_share": 0.0}
+                               "reference_share": 0.0, "reference_sizes": "deploy"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("users:\n  - name: a\n    policy:\n      noisy_validator: {false_accept: 1.5}\n")
     out = runner.invoke(app, ["scenario", "validate", str(bad), str(SCENARIOS[0])])
@@ -99,8 +99,15 @@ def test_polarized_population_runs_with_its_dynamics(
 
 
 def test_validity_all_users_follow_the_declared_objective() -> None:
+    """validity_all is the quickstart as the calibration suite runs it (new tasks of 3-10 blocks
+    every generation), with every valid plan kept instead of the shortest."""
+    from auditors.calibration.suite import load_suite
+
+    suite, _ = load_suite(Path(__file__).resolve().parents[2] / "scenarios/calibration/suite.yaml")
+    as_calibrated = next(c for c in suite.cases if c.scenario.stem == "quickstart").overrides
     spec, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "validity_all"))
-    quickstart, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "quickstart"))
+    quickstart, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "quickstart"),
+                                  as_calibrated)
     declared = declared_policy(json.loads(spec.to_json())["declared_objective"])
     assert [u.policy for u in spec.users] == [declared]
     assert declared.select == "all" and [s.kind for s in declared.stages] == ["validity"]
