@@ -239,9 +239,9 @@ class DeploymentLoop:
         self._tasks: dict[int, GroundTask] = {}
         self._format: TaskFormat = CompactTaskFormat()
         self._extending: tuple[int, int | None] | None = None
+        """(stored number of generations, last committed one) when ``spec`` extends the run."""
         self._fixed_pool: tuple[list[GroundTask], list[int]] | None = None
         """The deployment pool and its owners, drawn once, with ``deploy.pool: fixed``."""
-        """(stored number of generations, last committed one) when ``spec`` extends the run."""
 
     # -- progress -----------------------------------------------------------------------------
     def _progress(self, description: str, total: int) -> Callable[[int], None]:
@@ -471,7 +471,7 @@ class DeploymentLoop:
                 g, pool_ids, finished, seen, writer.next_id("tasks", "task_id"),
                 writer.next_id("traces", "trace_id"))
             finished.generation = last.model_copy(update={"train_size": len(pool_ids)})
-            self._train_next(writer, planner, g, pool_ids, finished, base_name)
+            self._train_next(writer, planner, g, pool_ids, traces, finished, base_name)
         writer.extend_run(self.spec.to_json(), self.scenario_yaml, finished)
         self._log(f"extended from {stored_generations} to {self.spec.generations} generations")
 
@@ -597,7 +597,7 @@ class DeploymentLoop:
 
         # 5. train model_{g+1} on the pool (not after the last generation)
         if g < spec.generations:
-            self._train_next(writer, planner, g, pool_ids, bundle, base_name)
+            self._train_next(writer, planner, g, pool_ids, traces, bundle, base_name)
         return bundle
 
     def _add_reference_data(
@@ -619,18 +619,16 @@ class DeploymentLoop:
 
     def _train_next(
         self, writer: RunWriter, planner: PlannerModel, g: int, pool_ids: list[int],
-        bundle: GenerationBundle, base_name: str,
+        deployed: list[TraceRow], bundle: GenerationBundle, base_name: str,
     ) -> None:
         """Train model_{g+1} on ``pool_ids``, save its adapter, and add its training set and
-        model row to ``bundle``."""
+        model row to ``bundle``; ``deployed`` are generation g's deployment traces (the newest
+        data, which ``training.newest_weight`` repeats)."""
         bundle.training_set.extend(TrainingExampleRow(generation=g + 1, trace_id=i) for i in pool_ids)
         examples = self._examples(writer, pool_ids, bundle)
         tr = self.spec.training
         if tr.newest_weight > 1:
-            # generation g's traces: in the bundle, or already committed when a run is extended
-            newest = {t.trace_id for t in bundle.traces if t.purpose == "deploy" and t.generation == g}
-            newest |= {int(r[0]) for r in writer.conn.execute(
-                "SELECT trace_id FROM traces WHERE generation=? AND purpose='deploy'", (g,))}
+            newest = {t.trace_id for t in deployed}
             examples += [ex for i, ex in zip(pool_ids, examples, strict=True) if i in newest
                          ] * (tr.newest_weight - 1)
         config = TrainConfig(method=tr.method, mode=tr.mode, lora_r=tr.lora_r,
