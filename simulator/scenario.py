@@ -349,13 +349,11 @@ class ScenarioSpec(_Spec):
         (``pool.reference_sizes``)."""
         if self.pool.reference_sizes == "deploy":
             return self.deploy_tasks()
-        recipe = self.model.embedded
-        body = {"blocksworld": (recipe.pretrain_min_blocks, recipe.pretrain_max_blocks)}
-        body |= {name: (c.min_size, c.max_size) for name, c in recipe.pretrain_domains.items()}
-        deployed = self.deploy_tasks().domains
+        corpora = self.model.embedded.corpora()
         return TaskDistributionSpec(domains={
-            name: DomainTasks(min=body[name][0], max=body[name][1], weight=d.weight)
-            for name, d in deployed.items() if name in body})
+            name: DomainTasks(min=corpora[name].min_size, max=corpora[name].max_size,
+                              weight=d.weight)
+            for name, d in self.deploy_tasks().domains.items() if name in corpora})
 
     def _one_domain(self, sizes: SizeRange) -> TaskDistributionSpec:
         return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})
@@ -448,7 +446,6 @@ def parse_scenario(
             kind = kind.removeprefix("Value error, ")  # pydantic's wording, not the problem
             got = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
             if not path:  # a check across sections: its message starts with the key it is about
-                kind = kind.removeprefix("Value error, ")
                 named = re.match(r"([a-z_]+(?:\.[\w-]+)*): ", kind)
                 if named:
                     path = tuple(int(k) if k.isdigit() else k for k in named[1].split("."))

@@ -51,6 +51,11 @@ class DomainCorpusSpec(BaseModel):
     weight: float = Field(1.0, gt=0.0)
     """Weight of this domain in the corpus, against Blocksworld's ``pretrain_blocksworld_weight``."""
 
+    def size_distribution(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sizes of this corpus and their probabilities (uniform body, geometric tail)."""
+        return _size_distribution(self.min_size, self.max_size, self.tail_mass, self.tail_decay,
+                                  self.tail_sizes)
+
 
 class EmbeddedModelSpec(BaseModel):
     """Architecture and pretraining recipe of the embedded base model."""
@@ -127,10 +132,22 @@ class EmbeddedModelSpec(BaseModel):
             raise ValueError("pretrain_blocksworld_weight 0 leaves no domain to pretrain on")
         return self
 
+    def corpora(self) -> dict[str, DomainCorpusSpec]:
+        """Every domain this base is pretrained on, with its corpus, Blocksworld first: its
+        ``pretrain_*`` fields read as a :class:`DomainCorpusSpec` (the fields stay as they are,
+        so cached bases keep their hashes), then the ``pretrain_domains`` by name."""
+        head = {}
+        if self.pretrain_blocksworld_weight > 0:
+            head["blocksworld"] = DomainCorpusSpec(
+                min_size=self.pretrain_min_blocks, max_size=self.pretrain_max_blocks,
+                tail_mass=self.pretrain_tail_mass, tail_decay=self.pretrain_tail_decay,
+                tail_sizes=self.pretrain_tail_sizes, detour_share=self.pretrain_detour_share,
+                weight=self.pretrain_blocksworld_weight)
+        return head | dict(sorted(self.pretrain_domains.items()))
+
     def domains(self) -> tuple[str, ...]:
         """The registry names of the domains this base plans."""
-        head = ("blocksworld",) if self.pretrain_blocksworld_weight > 0 else ()
-        return (*head, *sorted(self.pretrain_domains))
+        return tuple(self.corpora())
 
     def content_hash(self) -> str:
         """Hash of everything that determines the weights."""
@@ -209,30 +226,21 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
     """Draws one pretraining example: a domain by weight, a size from its distribution, a task
     and its reference plan. A Blocksworld-only recipe spends no draw on the domain, so the
     corpora (and the cached weights) of older recipes are reproduced exactly."""
-    bw_sizes, bw_probs = pretrain_size_distribution(spec)
 
-    def blocksworld(rng: np.random.Generator) -> Example:
-        return reference_example(int(rng.choice(bw_sizes, p=bw_probs)), rng,
-                                 spec.pretrain_direct_share, spec.pretrain_detour_share)
-
-    if not spec.pretrain_domains:
-        return blocksworld
-    samplers: list[Callable[[np.random.Generator], Example]] = []
-    weights: list[float] = []
-    if spec.pretrain_blocksworld_weight > 0:
-        samplers.append(blocksworld)
-        weights.append(spec.pretrain_blocksworld_weight)
-    for name, corpus in sorted(spec.pretrain_domains.items()):
+    def sampler(name: str, corpus: DomainCorpusSpec) -> Callable[[np.random.Generator], Example]:
+        sizes, probs = corpus.size_distribution()
+        if name == "blocksworld":  # its share of direct-planner plans is Blocksworld's alone
+            return lambda rng: reference_example(int(rng.choice(sizes, p=probs)), rng,
+                                                 spec.pretrain_direct_share, corpus.detour_share)
         fmt = compact_domain(name)
-        sizes, probs = _size_distribution(corpus.min_size, corpus.max_size, corpus.tail_mass,
-                                          corpus.tail_decay, corpus.tail_sizes)
+        return lambda rng: fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng,
+                                              corpus.detour_share)
 
-        def draw(rng: np.random.Generator, fmt: object = fmt, sizes: np.ndarray = sizes,
-                 probs: np.ndarray = probs, detour: float = corpus.detour_share) -> Example:
-            return fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng, detour)  # type: ignore[attr-defined]
-
-        samplers.append(draw)
-        weights.append(corpus.weight)
+    corpora = spec.corpora()
+    samplers = [sampler(name, corpus) for name, corpus in corpora.items()]
+    if not spec.pretrain_domains:
+        return samplers[0]
+    weights = [corpus.weight for corpus in corpora.values()]
     p = np.asarray(weights) / sum(weights)
 
     def mixed(rng: np.random.Generator) -> Example:
