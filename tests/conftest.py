@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,23 @@ def tiny_embedded_spec() -> EmbeddedModelSpec:
     prefix = "model.embedded."
     recipe = {k[len(prefix):]: v for k, v in TINY_OVERRIDES.items() if k.startswith(prefix)}
     return EmbeddedModelSpec(**recipe)
+
+
+@contextmanager
+def killed_in_generation(monkeypatch: pytest.MonkeyPatch, generation: int) -> Iterator[None]:
+    """A run started inside the block dies in ``generation``, before that generation commits
+    (``RuntimeError: killed in generation N``, which the block must raise): the crash every
+    resume test recovers from."""
+    from simulator.loop import DeploymentLoop
+
+    original = DeploymentLoop._one_generation
+
+    def crash(self, writer, planner, g, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if g == generation:
+            raise RuntimeError(f"killed in generation {generation}")
+        return original(self, writer, planner, g, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeploymentLoop, "_one_generation", crash)
+        with pytest.raises(RuntimeError, match=f"killed in generation {generation}"):
+            yield

@@ -17,6 +17,7 @@ from simulator.errors import StoreError
 from simulator.loop import DeploymentLoop, run_scenario
 from simulator.scenario import parse_scenario
 from simulator.store import RunReader, summarize
+from tests.conftest import killed_in_generation
 
 YAML = "name: tiny\n"
 
@@ -114,17 +115,8 @@ def test_resume_after_a_crash_excludes_earlier_reference_tasks(
     uninterrupted: tuple[dict[str, object], Draws], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run_dir = tmp_path / "run"
-    original = DeploymentLoop._one_generation
-
-    def crash_in_generation_1(self, writer, planner, g, *args):  # type: ignore[no-untyped-def]
-        if g == 1:
-            raise RuntimeError("killed in generation 1")
-        return original(self, writer, planner, g, *args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(DeploymentLoop, "_one_generation", crash_in_generation_1)
-        with pytest.raises(RuntimeError, match="killed in generation 1"):
-            run_scenario(_spec(tiny_overrides, 2), YAML, run_dir)
+    with killed_in_generation(monkeypatch, 1):
+        run_scenario(_spec(tiny_overrides, 2), YAML, run_dir)
     with RunReader(run_dir) as reader:
         assert [g.generation for g in reader.generations()] == [0]
         assert reader.tasks("reference"), "generation 0 drew reference tasks"

@@ -11,6 +11,7 @@ from simulator.errors import StoreError
 from simulator.loop import run_scenario
 from simulator.scenario import parse_scenario
 from simulator.store import RunReader, summarize
+from tests.conftest import killed_in_generation
 
 
 def _run(tmp: Path, overrides: dict[str, object], name: str = "run") -> Path:
@@ -71,22 +72,11 @@ def test_same_seed_same_run_and_resume_after_a_crash(
     full = _run(tmp_path, tiny_overrides, "full")
 
     # crash inside generation 1 (after generation 0 committed), then resume
-    import simulator.loop as loop
-
-    original = loop.DeploymentLoop._one_generation
-
-    def crash_in_gen1(self, writer, planner, g, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if g == 1:
-            raise RuntimeError("killed")
-        return original(self, writer, planner, g, *args, **kwargs)
-
-    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", crash_in_gen1)
-    with pytest.raises(RuntimeError, match="killed"):
+    with killed_in_generation(monkeypatch, 1):
         _run(tmp_path, tiny_overrides, "resumed")
     with RunReader(tmp_path / "resumed") as reader:
         assert reader.run().status == "error"
         assert [g.generation for g in reader.generations()] == [0]
-    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", original)
     _run(tmp_path, tiny_overrides, "resumed")
 
     def fingerprint(run_dir: Path) -> list[tuple[object, ...]]:

@@ -9,6 +9,7 @@ import pytest
 from simulator.loop import run_scenario
 from simulator.scenario import parse_scenario
 from simulator.store import RunReader, summarize
+from tests.conftest import killed_in_generation
 
 
 def _run(tmp: Path, overrides: dict[str, object], name: str) -> Path:
@@ -61,19 +62,8 @@ def test_fixed_pool_resumes_to_the_same_run(
 ) -> None:
     overrides = {**tiny_overrides, "generations": 2, "deploy.pool": "fixed"}
     full = _run(tmp_path, overrides, "full")
-    import simulator.loop as loop
-
-    original = loop.DeploymentLoop._one_generation
-
-    def crash_in_gen2(self, writer, planner, g, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if g == 2:
-            raise RuntimeError("killed")
-        return original(self, writer, planner, g, *args, **kwargs)
-
-    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", crash_in_gen2)
-    with pytest.raises(RuntimeError, match="killed"):
+    with killed_in_generation(monkeypatch, 2):
         _run(tmp_path, overrides, "resumed")
-    monkeypatch.setattr(loop.DeploymentLoop, "_one_generation", original)
     _run(tmp_path, overrides, "resumed")
 
     def fingerprint(run_dir: Path) -> list[object]:

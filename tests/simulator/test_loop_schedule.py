@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from simulator.loop import DeploymentLoop, run_scenario
+from simulator.loop import run_scenario
 from simulator.scenario import parse_scenario
 from simulator.store import RunReader
+from tests.conftest import killed_in_generation
 
 # converts switch at generation 1 to publishing everything, at 2x their weight: an invalid trace's
 # A(τ) jumps from 0 to their share, which no other change of the run could explain
@@ -89,17 +90,8 @@ def test_a_run_that_crashed_after_the_change_resumes_identically(
     # the resumed run rebuilds generation 1's population by replaying the dynamics, so the change
     # planted at generation 1 must be replayed too, or generation 2 is curated by other users
     run_dir = tmp_path / "run"
-    original = DeploymentLoop._one_generation
-
-    def crash_in_generation_2(self, writer, planner, g, *args):  # type: ignore[no-untyped-def]
-        if g == 2:
-            raise RuntimeError("killed in generation 2")
-        return original(self, writer, planner, g, *args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(DeploymentLoop, "_one_generation", crash_in_generation_2)
-        with pytest.raises(RuntimeError, match="killed in generation 2"):
-            run_scenario(_spec(tiny_overrides), YAML, run_dir)
+    with killed_in_generation(monkeypatch, 2):
+        run_scenario(_spec(tiny_overrides), YAML, run_dir)
     with RunReader(run_dir) as reader:
         assert [g.generation for g in reader.generations()] == [0, 1]
     run_scenario(_spec(tiny_overrides), YAML, run_dir)
