@@ -97,6 +97,13 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A Markdown table as lines: the header, the rule, one line per row."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
 def print_table(
     title: str,
     header: Sequence[str],
@@ -107,10 +114,7 @@ def print_table(
     """The table as Markdown (for the docs) or with rich (for a terminal), then its notes."""
     if markdown:
         print(f"**{title}**\n")
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" for _ in header) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        print("\n".join(markdown_table(header, rows)))
         print()
         for note in notes:
             print(f"- {note}")
