@@ -31,7 +31,7 @@ from _common import REPO, load_average, machine_line, markdown_table, progress, 
 
 from simulator.loop import run_scenario
 from simulator.scenario import load_scenario
-from simulator.store import GenerationSummary, RunReader, summarize
+from simulator.store import GenerationSummary, RunReader, solved_by_size, summarize
 
 DOC = REPO / "docs" / "results.md"
 README = REPO / "README.md"
@@ -108,16 +108,6 @@ class ArmRun:
 
     by_size: dict[tuple[int, str, int], tuple[int, int]]
     """(generation, domain, size) → (solved, tasks) on the deployment pool."""
-
-
-def solved_by_size(reader: RunReader) -> dict[tuple[int, str, int], tuple[int, int]]:
-    """Deployment tasks solved per generation, domain and size, from the store."""
-    rows = reader.query(
-        "SELECT k.generation AS g, k.domain AS d, k.size AS size, COUNT(*) AS n, "
-        "SUM(EXISTS (SELECT 1 FROM traces t WHERE t.task_id = k.task_id AND t.is_valid)) AS solved "
-        "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain, k.size")
-    return {(int(r["g"]), str(r["d"]), int(r["size"])): (int(r["solved"] or 0), int(r["n"]))
-            for r in rows}
 
 
 def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:

@@ -19,7 +19,7 @@ from simulator.store.schema import (
     TraceRow,
     TrainingExampleRow,
 )
-from simulator.store.summary import GenerationSummary, summarize
+from simulator.store.summary import GenerationSummary, solved_by_size, summarize
 
 __all__ = [
     "DB_NAME",
@@ -40,5 +40,6 @@ __all__ = [
     "TraceRow",
     "TrainingExampleRow",
     "dumps",
+    "solved_by_size",
     "summarize",
 ]

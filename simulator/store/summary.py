@@ -126,3 +126,14 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
         )
         for r in rows
     ]
+
+
+def solved_by_size(reader: RunReader) -> dict[tuple[int, str, int], tuple[int, int]]:
+    """Deployment tasks solved (a valid sample) and brought, per generation, domain and size:
+    (generation, domain, size) → (solved, tasks)."""
+    rows = reader.query(
+        "SELECT k.generation AS g, k.domain AS d, k.size AS size, COUNT(*) AS n, "
+        "SUM(EXISTS (SELECT 1 FROM traces t WHERE t.task_id = k.task_id AND t.is_valid)) AS solved "
+        "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain, k.size")
+    return {(int(r["g"]), str(r["d"]), int(r["size"])): (int(r["solved"] or 0), int(r["n"]))
+            for r in rows}

@@ -8,7 +8,7 @@ import pytest
 
 from simulator.loop import run_scenario
 from simulator.scenario import parse_scenario
-from simulator.store import RunReader, summarize
+from simulator.store import RunReader, solved_by_size, summarize
 from tests.conftest import killed_in_generation
 
 
@@ -55,6 +55,11 @@ def test_fixed_pool_is_met_again_by_every_generation(
             assert r.deploy_solved == solved == r.deploy_solved_by_domain.get("blocksworld", 0)
             assert r.deploy_tasks_by_domain == {"blocksworld": tiny_overrides[
                 "deploy.tasks_per_generation"]}
+        by_size = solved_by_size(reader)
+        for r in rows:
+            mine = [v for (g, _, _), v in by_size.items() if g == r.generation]
+            assert sum(n for n, _ in mine) == r.deploy_solved
+            assert sum(t for _, t in mine) == r.deploy_tasks
 
 
 def test_fixed_pool_resumes_to_the_same_run(
