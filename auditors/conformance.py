@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,11 +284,8 @@ def _generations(store: Path) -> set[int]:
 
 
 def _dump(store: Path) -> list[str]:
-    conn = sqlite3.connect(f"file:{store / DB_NAME}?mode=ro", uri=True)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+    with RunReader(store) as reader:
+        return reader.dump()
 
 
 def _files(store: Path) -> set[str]:

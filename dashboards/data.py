@@ -204,16 +204,13 @@ def group_frame(reader: RunReader) -> pd.DataFrame:
     twenty members of a polarized population are two families), as the auditors group users
     (:func:`auditors.core.decisions.user_groups`). Summed over the groups, ``published`` is the
     summary's ``published`` column."""
-    rows = reader.query(
-        "SELECT generation, user, COUNT(*) AS decisions, SUM(kept) AS published "
-        "FROM curation_decisions GROUP BY generation, user"
-    )
-    family = user_groups(reader, sorted({r["user"] for r in rows}))
+    per_user = reader.decision_counts()
+    family = user_groups(reader, sorted({user for _, user in per_user}))
     counts: dict[tuple[int, str], list[int]] = {}
-    for r in rows:
-        total = counts.setdefault((r["generation"], family[r["user"]]), [0, 0])
-        total[0] += int(r["decisions"])
-        total[1] += int(r["published"] or 0)
+    for (generation, user), (decisions, published) in per_user.items():
+        total = counts.setdefault((generation, family[user]), [0, 0])
+        total[0] += decisions
+        total[1] += published
     return pd.DataFrame(
         [(g, group, n, kept) for (g, group), (n, kept) in sorted(counts.items())],
         columns=list(GROUP_COLUMNS),
@@ -232,14 +229,15 @@ def reward_frame(reader: RunReader) -> pd.DataFrame:
     from auditors.reward.implicit_reward import AUDITOR_NAME, KIND  # the auditor's own names; imported
     # here so that loading the page's tables does not load the auditors' statistics stack
 
+    per_generation = sorted(
+        (f for f in reader.findings(auditor=AUDITOR_NAME, kind=KIND) if f.generation is not None),
+        key=lambda f: f.generation or 0,
+    )
     rows = []
-    for r in reader.query(
-        "SELECT generation, numbers_json FROM findings WHERE auditor=? AND kind=? "
-        "AND generation IS NOT NULL ORDER BY generation", (AUDITOR_NAME, KIND)
-    ):
-        for feature, effect in sorted(json.loads(r["numbers_json"]).get("features", {}).items()):
+    for f in per_generation:
+        for feature, effect in sorted(json.loads(f.numbers_json).get("features", {}).items()):
             if effect.get("weight") is not None:
-                rows.append((r["generation"], feature, effect["weight"], effect.get("ci_low"),
+                rows.append((f.generation, feature, effect["weight"], effect.get("ci_low"),
                              effect.get("ci_high")))
     return pd.DataFrame(rows, columns=list(REWARD_COLUMNS))
 

@@ -252,21 +252,21 @@ class DeploymentLoop:
     # -- setup --------------------------------------------------------------------------------
     def _open_store(self, writer: RunWriter) -> int:
         """Create or check the run row; returns the first generation still to run."""
-        rows = writer.conn.execute("SELECT scenario_json, status FROM runs").fetchall()
-        if not rows:
+        stored = writer.find_run()
+        if stored is None:
             writer.create_run(RunRow(
                 run_id=str(uuid.uuid4()), name=self.spec.name, seed=self.spec.seed,
                 scenario_yaml=self.scenario_yaml, scenario_json=self.spec.to_json(),
                 status="started", created_at=_now(), package_versions=_versions(),
             ))
             return 0
-        done = writer.conn.execute("SELECT MAX(generation) FROM generations").fetchone()[0]
-        if not _same_scenario(rows[0]["scenario_json"], self.spec):
-            stored_generations = _generations_apart(rows[0]["scenario_json"], self.spec)
+        done = writer.last_generation()
+        if not _same_scenario(stored.scenario_json, self.spec):
+            stored_generations = _generations_apart(stored.scenario_json, self.spec)
             if stored_generations is None:
                 raise StoreError(
                     f"{self.run_dir}: holds a run of a different scenario (or other overrides: "
-                    f"{_scenario_differences(rows[0]['scenario_json'], self.spec)}); use a new "
+                    f"{_scenario_differences(stored.scenario_json, self.spec)}); use a new "
                     "--out directory, or the same scenario to resume (only --generations may "
                     "change, to extend a run)"
                 )
@@ -276,9 +276,9 @@ class DeploymentLoop:
                     f"not cut to {self.spec.generations} (its summary shows every generation "
                     "committed so far)"
                 )
-            self._extending = (stored_generations, None if done is None else int(done))
+            self._extending = (stored_generations, done)
         writer.set_status("started")
-        return 0 if done is None else int(done) + 1
+        return 0 if done is None else done + 1
 
     def _eval_pool(self) -> list[GroundTask]:
         """The fixed pool: ``n_tasks`` split over the domains by weight, drawn domain by domain
@@ -409,10 +409,8 @@ class DeploymentLoop:
             for g in range(start_gen):
                 users = self._population_for(users, g)[0]
                 self._deploy_tasks(g, seen, users)
-                seen.update(_task_key(load_stored_task(domain, pddl)) for domain, pddl in
-                            writer.conn.execute(
-                                "SELECT domain, problem_pddl FROM tasks WHERE pool='reference' "
-                                "AND generation=? ORDER BY task_id", (g,)))
+                seen.update(_task_key(load_stored_task(t.domain, t.problem_pddl))
+                            for t in writer.tasks(pool="reference", generation=g))
         if self._extending is not None:
             self._extend(writer, planner, seen, base_name, *self._extending)
         if start_gen > 0:
@@ -435,10 +433,9 @@ class DeploymentLoop:
     def _deploy_model_of(self, writer: RunWriter, planner: PlannerModel, g: int) -> None:
         """Load generation ``g``'s committed adapter into ``planner`` (none for the base model,
         or for a generation whose model is not committed yet)."""
-        row = writer.conn.execute(
-            "SELECT adapter_path FROM models WHERE generation=?", (g,)).fetchone()
-        if row is not None and row[0]:
-            planner.load_adapter(self.run_dir / row[0])
+        model = writer.model_of(g)
+        if model is not None and model.adapter_path:
+            planner.load_adapter(self.run_dir / model.adapter_path)
 
     def _extend(
         self, writer: RunWriter, planner: PlannerModel, seen: set[tuple[object, ...]],
@@ -451,15 +448,10 @@ class DeploymentLoop:
         finished = None
         if done is not None and done == stored_generations:
             g = done
-            row = writer.conn.execute("SELECT * FROM generations WHERE generation=?", (g,)).fetchone()
-            last = GenerationRow(**dict(row))
+            last = writer.generation(g)
             self._deploy_model_of(writer, planner, g)  # the state generation g trained from
-            traces = [TraceRow(**dict(r)) for r in writer.conn.execute(
-                "SELECT * FROM traces WHERE generation=? AND purpose='deploy' ORDER BY trace_id",
-                (g,))]
-            published = [int(r[0]) for r in writer.conn.execute(
-                "SELECT trace_id FROM curation_decisions WHERE generation=? AND kept "
-                "ORDER BY decision_id", (g,))]
+            traces = writer.traces(generation=g, purpose="deploy")
+            published = [d.trace_id for d in writer.decisions(g) if d.kept]
             pool_ids = self._pool(writer, g, published, traces)
             if len(pool_ids) != last.train_size:
                 raise StoreError(
@@ -488,14 +480,9 @@ class DeploymentLoop:
         brought none, e.g. one that just joined)."""
         if g == 0:
             return [CurationContext(generation=0)] * len(users)
-        rows = writer.conn.execute(
-            "SELECT c.user, t.task_id, MAX(t.is_valid) FROM curation_decisions c "
-            "JOIN traces t USING (trace_id) WHERE c.generation=? GROUP BY c.user, t.task_id",
-            (g - 1,),
-        ).fetchall()
         solved: dict[str, list[int]] = {}
-        for user, _, ok in rows:
-            solved.setdefault(user, []).append(int(ok))
+        for outcome in writer.user_task_outcomes(g - 1):
+            solved.setdefault(outcome.user, []).append(int(outcome.solved))
         everyone = [x for xs in solved.values() for x in xs]
         overall = float(np.mean(everyone)) if everyone else None
         return [
@@ -660,11 +647,8 @@ class DeploymentLoop:
         fresh = {t.trace_id: t for t in traces}
         previous: list[tuple[int, int, str]] = []
         if pool.mode == "accumulate" and g > 0:
-            previous = [(int(i), int(task), str(text)) for i, task, text in writer.conn.execute(
-                "SELECT s.trace_id, t.task_id, t.plan_text FROM training_sets s "
-                "JOIN traces t USING (trace_id) WHERE s.generation=? AND t.purpose='deploy'",
-                (g,),
-            ).fetchall()]
+            previous = [(t.trace_id, t.task_id, t.plan_text)
+                        for t in writer.training_traces(g, purpose="deploy")]
         chosen = [fresh[i] for i in published]
         if pool.per_task != "all":  # the users' own ranking: length, then tokens, then id
             by_task: dict[int, list[TraceRow]] = {}
@@ -744,23 +728,16 @@ class DeploymentLoop:
     def _examples(self, writer: RunWriter, trace_ids: list[int], bundle: GenerationBundle) -> list[Example]:
         """Training pairs for ``trace_ids``: the task's prompt and the published completion."""
         fresh = {t.trace_id: t for t in bundle.traces}
+        stored = writer.traces_by_id(i for i in trace_ids if i not in fresh)
         examples = []
         for trace_id in trace_ids:
-            if trace_id in fresh:
-                trace = fresh[trace_id]
-                completion, task_id = trace.completion, trace.task_id
-            else:
-                row = writer.conn.execute(
-                    "SELECT completion, task_id FROM traces WHERE trace_id=?", (trace_id,)
-                ).fetchone()
-                completion, task_id = row[0], row[1]
-            task = self._tasks.get(task_id)
+            trace = fresh[trace_id] if trace_id in fresh else stored[trace_id]
+            task = self._tasks.get(trace.task_id)
             if task is None:  # resumed run: tasks of earlier generations come from the store
-                pddl, domain = writer.conn.execute(
-                    "SELECT problem_pddl, domain FROM tasks WHERE task_id=?", (task_id,)).fetchone()
-                task = load_stored_task(domain, pddl)
-                self._tasks[task_id] = task
-            examples.append(Example(self._format.prompt(task), completion))
+                row = writer.task(trace.task_id)
+                task = load_stored_task(row.domain, row.problem_pddl)
+                self._tasks[trace.task_id] = task
+            examples.append(Example(self._format.prompt(task), trace.completion))
         return examples
 
 

@@ -71,7 +71,8 @@ def build_output_table(reader: RunReader) -> OutputTable:
     traces = build_trace_table(reader)
     frame = traces.frame.copy()
     optimal = pd.DataFrame(
-        reader.query("SELECT task_id, optimal_length FROM tasks"), columns=["task_id", "optimal_length"]
+        [{"task_id": t.task_id, "optimal_length": t.optimal_length} for t in reader.tasks()],
+        columns=["task_id", "optimal_length"],
     )
     frame = frame.merge(optimal, on="task_id", how="left").sort_values("trace_id").reset_index(drop=True)
 

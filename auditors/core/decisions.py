@@ -37,9 +37,9 @@ def user_groups(reader: RunReader, users: Iterable[str]) -> dict[str, str]:
     > 1, or ``name-jK``, a joiner); else the user is a group of its own.
     """
     mapping: dict[str, str] = {}
-    for row in reader.query("SELECT record_json FROM populations ORDER BY generation"):
+    for row in reader.populations():
         try:
-            record = json.loads(row["record_json"])
+            record = json.loads(row.record_json)
         except (TypeError, ValueError):
             continue
         for node in record.get("nodes", []) if isinstance(record, dict) else []:

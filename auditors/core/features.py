@@ -247,9 +247,9 @@ def _empty_frame() -> pd.DataFrame:
 def build_feature_table(reader: RunReader) -> FeatureTable:
     """Build the feature table of the run behind ``reader``.
 
-    Traces are read with an explicit column list rather than :meth:`RunReader.traces`, which would
-    load every completion text (reasoning included) only to throw it away; the plan text is read,
-    for the action mix. Decisions are aggregated here, after sorting by ``decision_id``, rather than
+    Traces are read with :meth:`RunReader.trace_facts` rather than :meth:`RunReader.traces`, which
+    would load every completion text (reasoning included) only to throw it away; the plan text is
+    read, for the action mix. Decisions are aggregated here, after sorting by ``decision_id``, rather than
     in SQL: SQLite's ``AVG`` sums in scan order, which depends on insertion order, and the table
     must not.
 
@@ -268,13 +268,11 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
 
     generations = tuple(g.generation for g in reader.generations())
     declared = declared_name(reader)
+    trace_columns = ["trace_id", "generation", "task_id", "is_valid", "status", "plan_length",
+                     "n_tokens", "hit_token_limit", "plan_text"]
     traces = pd.DataFrame(
-        reader.query(
-            "SELECT trace_id, generation, task_id, is_valid, status, plan_length, n_tokens, "
-            "hit_token_limit, plan_text FROM traces WHERE purpose = 'deploy' ORDER BY trace_id"
-        ),
-        columns=["trace_id", "generation", "task_id", "is_valid", "status", "plan_length", "n_tokens",
-                 "hit_token_limit", "plan_text"],
+        [{c: getattr(t, c) for c in trace_columns} for t in reader.trace_facts(purpose="deploy")],
+        columns=trace_columns,
     )
     decisions = decision_table(reader)
     acceptance = pd.DataFrame(

@@ -122,13 +122,12 @@ def build_trace_table(reader: RunReader) -> TraceTable:
     committed = tuple(g.generation for g in reader.generations())
     run_id = run_id_of(reader)
     raw = pd.DataFrame(
-        reader.query(
-            f"SELECT {', '.join(_COLUMNS)} FROM traces WHERE purpose IN ('deploy', 'eval') ORDER BY trace_id"
-        ),
+        [{c: getattr(t, c) for c in _COLUMNS} for t in reader.traces(purpose=PURPOSES)],
         columns=_COLUMNS,
     )
     tasks = pd.DataFrame(
-        reader.query("SELECT task_id, domain, size FROM tasks"), columns=["task_id", "domain", "size"]
+        [{"task_id": t.task_id, "domain": t.domain, "size": t.size} for t in reader.tasks()],
+        columns=["task_id", "domain", "size"],
     )
     frame = raw.merge(tasks, on="task_id", how="left").sort_values("trace_id").reset_index(drop=True)
     frame["domain"] = frame["domain"].fillna("(unknown)")

@@ -100,7 +100,7 @@ from auditors.rl.run_data import (
     select_batch,
 )
 from simulator.models.training import IGNORE
-from simulator.store import FindingRow, RunReader
+from simulator.store import FindingRow, RunReader, TraceRow
 
 AUDITOR_NAME = "rl-equivalence-v1"
 """Registered name; bump when the same run and options give other numbers."""
@@ -174,16 +174,16 @@ class Options:
 
 def _encode_all(
     models: Models, texts: Texts, ids: Iterable[int]
-) -> tuple[dict[int, Encoded], dict[int, dict[str, object]], int]:
+) -> tuple[dict[int, Encoded], dict[int, TraceRow], int]:
     """Training's encoding of each trace; also the number whose stored plan cannot be read back
     from the completion with the rebuilt prompt's object names (0: prompts rebuilt as sampled)."""
     rows = texts.rows(ids)
     encoded: dict[int, Encoded] = {}
     mismatches = 0
     for trace_id, r in rows.items():
-        task = texts.task(int(r["task_id"]))  # type: ignore[call-overload]
-        completion = str(r["completion"])
-        if models.fmt.extract(completion, task)[0] != str(r["plan_text"]):
+        task = texts.task(r.task_id)
+        completion = r.completion
+        if models.fmt.extract(completion, task)[0] != r.plan_text:
             mismatches += 1
         encoded[trace_id] = models.encode(models.fmt.prompt(task), completion)
     return encoded, rows, mismatches
@@ -194,7 +194,7 @@ def _log_ratios(
     generation: int,
     behaviour: list[Trace],
     encoded: dict[int, Encoded],
-    rows: dict[int, dict[str, object]],
+    rows: dict[int, TraceRow],
     opts: Options,
 ) -> tuple[dict[int, float], dict[int, float]]:
     """``log p_g(τ)`` and ``log p_g'(τ)`` of each model-written pool trace, at the deployment
@@ -203,7 +203,7 @@ def _log_ratios(
 
     def as_sampled(trace_id: int) -> Encoded:
         ids, labels = encoded[trace_id]
-        if rows[trace_id]["hit_token_limit"] and labels and labels[-1] == models.eos_id:
+        if rows[trace_id].hit_token_limit and labels and labels[-1] == models.eos_id:
             return ids, [*labels[:-1], IGNORE]
         return ids, labels
 
@@ -341,7 +341,7 @@ def _measure(reader: RunReader, models: Models, texts: Texts, generation: int, o
     diffs = [
         abs(grads.logprobs[index[i]] - target[i])
         for i in target
-        if not texts_of[i]["hit_token_limit"] and temperature == 1.0
+        if not texts_of[i].hit_token_limit and temperature == 1.0
     ]
 
     a_accept = vec({t.trace_id: t.acceptance / n_batch for t in rewarded})

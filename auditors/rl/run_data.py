@@ -45,7 +45,7 @@ from simulator.models.task_format import TaskFormat, task_format
 from simulator.models.training import Example
 from simulator.planning import GroundTask, load_stored_task
 from simulator.scenario import ScenarioSpec
-from simulator.store import ModelRow, RunReader
+from simulator.store import ModelRow, RunReader, TraceRow
 
 # -- the run's models ----------------------------------------------------------------------------
 
@@ -186,37 +186,25 @@ class Texts:
     reader: RunReader
     tasks: dict[int, GroundTask] = field(default_factory=dict)
 
-    def rows(self, trace_ids: Iterable[int]) -> dict[int, dict[str, object]]:
-        out: dict[int, dict[str, object]] = {}
-        for chunk in _chunks(sorted(set(trace_ids))):
-            marks = ",".join("?" * len(chunk))
-            for r in self.reader.query(
-                "SELECT trace_id, task_id, completion, plan_text, hit_token_limit FROM traces "
-                f"WHERE trace_id IN ({marks})",
-                tuple(chunk),
-            ):
-                out[int(r["trace_id"])] = r
-        return out
+    def rows(self, trace_ids: Iterable[int]) -> dict[int, TraceRow]:
+        """The stored traces with these ids, by ascending id."""
+        return self.reader.traces_by_id(trace_ids)
 
     def task(self, task_id: int) -> GroundTask:
+        """The task ``task_id``, rebuilt from its stored PDDL once.
+
+        Raises:
+            StoreError: when the store has no such task.
+        """
         if task_id not in self.tasks:
-            rows = self.reader.query("SELECT problem_pddl, domain FROM tasks WHERE task_id=?", (task_id,))
-            if not rows:
-                raise StoreError(f"{self.reader.run_dir}: task {task_id} is missing from the store")
-            self.tasks[task_id] = load_stored_task(str(rows[0]["domain"]), str(rows[0]["problem_pddl"]))
+            row = self.reader.task(task_id)
+            self.tasks[task_id] = load_stored_task(row.domain, row.problem_pddl)
         return self.tasks[task_id]
-
-
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
-    return [ids[k : k + size] for k in range(0, len(ids), size)]
 
 
 def on_policy_traces(reader: RunReader, generation: int) -> tuple[list[Trace], int]:
     """Deployment traces of ``generation`` with their decisions, and how many had none."""
-    traces = reader.query(
-        "SELECT trace_id, task_id FROM traces WHERE generation=? AND purpose='deploy' ORDER BY trace_id",
-        (generation,),
-    )
+    traces = reader.trace_facts(generation=generation, purpose="deploy")
     kept: dict[int, int] = {}
     accept: dict[int, list[float]] = {}
     for d in reader.decisions(generation):
@@ -224,39 +212,25 @@ def on_policy_traces(reader: RunReader, generation: int) -> tuple[list[Trace], i
         accept.setdefault(d.trace_id, []).append(float(d.acceptance_prob))
     out = [
         Trace(
-            int(t["trace_id"]),
+            t.trace_id,
             generation,
-            int(t["task_id"]),
+            t.task_id,
             "deploy",
-            kept[int(t["trace_id"])],
-            float(np.mean(accept[int(t["trace_id"])])),
+            kept[t.trace_id],
+            float(np.mean(accept[t.trace_id])),
         )
         for t in traces
-        if int(t["trace_id"]) in kept
+        if t.trace_id in kept
     ]
     return out, len(traces) - len(out)
 
 
 def pool_traces(reader: RunReader, generation: int) -> list[Trace]:
     """The training set of ``generation``, each trace with the generation that wrote it."""
-    rows: list[Trace] = []
-    for chunk in _chunks(reader.training_set(generation)):
-        marks = ",".join("?" * len(chunk))
-        for r in reader.query(
-            f"SELECT trace_id, generation, task_id, purpose FROM traces WHERE trace_id IN ({marks})",
-            tuple(chunk),
-        ):
-            rows.append(
-                Trace(
-                    int(r["trace_id"]),
-                    int(r["generation"]),
-                    int(r["task_id"]),
-                    str(r["purpose"]),
-                    1,
-                    float("nan"),
-                )
-            )
-    return sorted(rows, key=lambda t: t.trace_id)
+    return [
+        Trace(t.trace_id, t.generation, t.task_id, t.purpose, 1, float("nan"))
+        for t in reader.training_traces(generation)
+    ]
 
 
 def select_batch(traces: list[Trace], max_traces: int, rng: np.random.Generator) -> list[Trace]:

@@ -1,8 +1,13 @@
 """The run store: one directory per run, ``run.sqlite`` plus adapters and the scenario.
 
-Only :class:`RunWriter` writes; everyone else reads through :class:`RunReader`.
+Only :class:`RunWriter` writes; everyone else reads through :class:`RunReader`. This package is
+the one place that holds SQL: every read is a named method (:class:`RunQueries`, shared by the
+reader and the writer) returning typed rows or plain values, and ``tests/test_layers.py`` fails
+on SQL or a database connection used anywhere else in ``simulator/``, ``auditors/`` or
+``dashboards/``.
 """
 
+from simulator.store._queries import RunQueries, TraceFacts, UserTaskOutcome
 from simulator.store._writer import DB_NAME, GenerationBundle, RunWriter, dumps
 from simulator.store.reader import RunReader
 from simulator.store.schema import (
@@ -32,13 +37,16 @@ __all__ = [
     "GenerationSummary",
     "ModelRow",
     "PopulationRow",
+    "RunQueries",
     "RunReader",
     "RunRow",
     "RunStatus",
     "RunWriter",
     "TaskRow",
+    "TraceFacts",
     "TraceRow",
     "TrainingExampleRow",
+    "UserTaskOutcome",
     "dumps",
     "solved_by_size",
     "summarize",

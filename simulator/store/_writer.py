@@ -1,5 +1,7 @@
 """The only code that writes a run store.
 
+Like every module of ``simulator/store/``, it may hold SQL; nothing outside the store does.
+
 A generation's rows (tasks, traces, decisions, training set, model, evaluations, the generation row
 itself) are written in one SQLite transaction, so a run killed at any moment holds whole
 generations only and resumes from the last committed one.
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.errors import StoreError
+from simulator.store._queries import RunQueries
 from simulator.store.migrations import migrate
 from simulator.store.schema import (
     INDEXES,
@@ -86,8 +89,13 @@ class GenerationBundle:
     evaluations: list[EvaluationRow] = field(default_factory=list)
 
 
-class RunWriter:
-    """Creates a run store and appends whole generations to it."""
+class RunWriter(RunQueries):
+    """Creates a run store and appends whole generations to it.
+
+    It also answers the named reads of :class:`RunQueries` on its own connection: the loop reads
+    back what earlier generations committed (to resume, extend a run, or pool data) through the
+    same methods as every reader.
+    """
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)

@@ -15,7 +15,8 @@ Modules, one concern each:
 - ``curation``: :class:`ComposedPolicy`, :class:`ValidityCuration` (``validity-v1``, the paper's),
   :func:`make_policy`, :data:`POLICIES`;
 - ``spec``: the YAML schema of ``users:`` and ``dynamics:``;
-- ``population``: :class:`Population`, :class:`PopulationDecision`;
+- ``group`` / ``population``: :class:`UserGroup` (one member), :class:`Population`,
+  :class:`PopulationDecision`;
 - ``graph`` / ``dynamics``: the social graph and what happens on it between generations.
 
 A scenario's ``declared_objective`` is a policy too: :func:`declared_policy` reads it (a name,
@@ -53,6 +54,7 @@ from simulator.users.curation import (
     make_policy,
 )
 from simulator.users.dynamics import describe_population, policy_params, step
+from simulator.users.group import UserGroup
 from simulator.users.policy_spec import (
     NO_OBJECTIVE,
     PRESETS,
@@ -61,7 +63,7 @@ from simulator.users.policy_spec import (
     describe_policy,
     policy_name,
 )
-from simulator.users.population import Population, PopulationDecision, TaskRequest, UserGroup
+from simulator.users.population import Population, PopulationDecision, TaskRequest
 from simulator.users.selectors import Selector
 from simulator.users.spec import (
     ChurnSpec,

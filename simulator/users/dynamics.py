@@ -34,15 +34,18 @@ committed generation, applies it identically.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
 from simulator.users.graph import attach
+from simulator.users.group import UserGroup
 from simulator.users.policy_spec import PolicySpec
-from simulator.users.population import Population, UserGroup
 from simulator.users.spec import DynamicsSpec
+
+if TYPE_CHECKING:  # for annotations only: the population imports this module
+    from simulator.users.population import Population
 
 
 def _param_prefixes(spec: PolicySpec) -> list[str]:
@@ -250,5 +253,5 @@ def step(
         groups, changes = list(pop.groups), []
     groups, graph, joined, churned = _churn(pop, groups, rng)
     groups, scheduled = _schedule(groups, pop.dynamics, generation)
-    new = Population(groups, dynamics=pop.dynamics, graph=graph, joined=joined)
+    new = pop.with_members(groups, graph=graph, joined=joined)
     return new, describe_population(new, generation, changes + churned + scheduled)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
@@ -24,8 +24,11 @@ import numpy as np
 
 from simulator.errors import ScenarioError
 from simulator.users._common import validate_spec
-from simulator.users.curation import ComposedPolicy, CurationPlan, PolicyLike, make_policy
+from simulator.users.curation import ComposedPolicy, CurationPlan, PolicyLike
+from simulator.users.dynamics import describe_population
+from simulator.users.dynamics import step as dynamics_step
 from simulator.users.graph import build_graph
+from simulator.users.group import UserGroup
 from simulator.users.policy_spec import PolicySpec
 from simulator.users.spec import (
     DynamicsSpec,
@@ -74,35 +77,6 @@ class TaskRequest:
     user: str
     domain: str
     size: int
-
-
-@dataclass(frozen=True)
-class UserGroup:
-    """One member of the population and one node of the social graph.
-
-    ``spec`` is the member's own spec: ``count`` 1, its share of the family's weight, its current
-    policy; ``spec.name`` is the family (the group name written in the scenario).
-    """
-
-    name: str
-    spec: UserGroupSpec
-    community: int
-    policy: ComposedPolicy = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "policy", make_policy(self.spec.policy))
-
-    @property
-    def weight(self) -> float:
-        """Raw (unnormalised) weight."""
-        return self.spec.weight
-
-    def with_policy(self, policy: PolicySpec, weight: float | None = None) -> UserGroup:
-        """The same member with another policy (and, if given, another raw weight)."""
-        update: dict[str, Any] = {"policy": policy}
-        if weight is not None:
-            update["weight"] = weight
-        return UserGroup(self.name, self.spec.model_copy(update=update), self.community)
 
 
 GroupInput = UserGroup | UserGroupSpec | Mapping[str, Any] | tuple[str, PolicyLike, float]
@@ -276,14 +250,16 @@ class Population:
 
     def snapshot(self, generation: int | None = None) -> dict[str, Any]:
         """JSON-able state: nodes (policy, parameters, weight, share, community) and edges."""
-        from simulator.users.dynamics import describe_population
-
         return describe_population(self, generation, changes=[])
 
     def step(
         self, rng: np.random.Generator, generation: int | None = None
     ) -> tuple[Population, dict[str, Any]]:
         """Social dynamics for one generation boundary: ``(new population, record)``."""
-        from simulator.users.dynamics import step
+        return dynamics_step(self, rng, generation=generation)
 
-        return step(self, rng, generation=generation)
+    def with_members(self, groups: Sequence[UserGroup], *, graph: nx.Graph, joined: int) -> Population:
+        """The population after a generation boundary: the same dynamics, these members on
+        ``graph`` (its nodes are their names), ``joined`` groups having joined so far. The social
+        dynamics build the next population through this, so they need not import this module."""
+        return Population(groups, dynamics=self.dynamics, graph=graph, joined=joined)

@@ -1,0 +1,314 @@
+"""Every question the rest of the project asks a run store, each a named method.
+
+The store is the one place that knows SQL: the loop, the auditors and the dashboard call these
+methods and get typed rows (the schema's row models, or small records defined here) or plain
+values, never cursors, so a change of table layout is a change here and in ``schema.py`` only
+(``tests/test_layers.py`` fails on SQL or a connection used anywhere else).
+
+:class:`RunQueries` is shared by :class:`~simulator.store.RunReader` (everyone who reads a
+finished or running run, read-only) and :class:`~simulator.store.RunWriter` (the loop, which
+reads back what earlier generations committed when it resumes, extends a run or pools data), so
+both ask the same question the same way on their own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from simulator.errors import StoreError
+from simulator.store.schema import (
+    TABLES,
+    CurationRow,
+    EvaluationRow,
+    FindingRow,
+    GenerationRow,
+    ModelRow,
+    PopulationRow,
+    RunRow,
+    TaskRow,
+    TraceRow,
+)
+
+R = TypeVar("R", bound=BaseModel)
+
+_ID_CHUNK = 500
+"""Ids per ``IN (...)`` list: well under SQLite's limit on bound parameters."""
+
+
+class TraceFacts(BaseModel):
+    """A trace without its completion and verdict texts: what a table over every trace of a run
+    needs (outcome, lengths, the plan's actions), for a fraction of the memory of
+    :class:`~simulator.store.TraceRow`, whose completion includes the model's reasoning."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trace_id: int
+    generation: int
+    task_id: int
+    purpose: str
+    sample_index: int
+    plan_text: str
+    n_tokens: int
+    n_reasoning_tokens: int
+    hit_token_limit: bool
+    status: str
+    is_valid: bool
+    plan_length: int
+
+
+class UserTaskOutcome(NamedTuple):
+    """Whether a user saw a valid plan for a task it decided on in one generation."""
+
+    user: str
+    task_id: int
+    solved: bool
+
+
+def _purposes(purpose: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if purpose is None:
+        return None
+    return (purpose,) if isinstance(purpose, str) else tuple(purpose)
+
+
+def _trace_filter(
+    generation: int | None, purpose: str | Sequence[str] | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its arguments) selecting traces by generation and purpose(s)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if generation is not None:
+        clauses.append("generation=?")
+        args.append(generation)
+    purposes = _purposes(purpose)
+    if purposes is not None:
+        clauses.append(f"purpose IN ({', '.join('?' * len(purposes))})")
+        args.extend(purposes)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
+
+
+class RunQueries:
+    """The named reads of a run store, over the connection a subclass opens (``conn``)."""
+
+    run_dir: Path
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open connection; provided by the reader (read-only) and the writer."""
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _rows(self, model: type[R], table: str, where: str = "", args: tuple[Any, ...] = ()) -> list[R]:
+        """Whole rows of ``table``, in primary-key order."""
+        key = ", ".join(TABLES[table][1])
+        cur = self.conn.execute(f"SELECT * FROM {table} {where} ORDER BY {key}", args)
+        return [model.model_validate(dict(r)) for r in cur.fetchall()]
+
+    # -- the run ------------------------------------------------------------------------------
+    def find_run(self) -> RunRow | None:
+        """The run row, or None for a store that holds none yet (the loop then creates it)."""
+        rows = self._rows(RunRow, "runs")
+        return rows[0] if rows else None
+
+    def run(self) -> RunRow:
+        """The run row.
+
+        Raises:
+            StoreError: when the store holds no run row.
+        """
+        row = self.find_run()
+        if row is None:
+            raise StoreError(f"{self.run_dir}: the store holds no run row")
+        return row
+
+    def scenario(self) -> dict[str, Any]:
+        """The resolved scenario as a plain dict."""
+        return dict(json.loads(self.run().scenario_json))
+
+    # -- generations and models -----------------------------------------------------------------
+    def generations(self) -> list[GenerationRow]:
+        """Committed generations in order."""
+        return self._rows(GenerationRow, "generations")
+
+    def generation(self, generation: int) -> GenerationRow:
+        """One committed generation's row.
+
+        Raises:
+            StoreError: when ``generation`` is not committed.
+        """
+        rows = self._rows(GenerationRow, "generations", "WHERE generation=?", (generation,))
+        if not rows:
+            raise StoreError(f"{self.run_dir}: generation {generation} is not committed")
+        return rows[0]
+
+    def last_generation(self) -> int | None:
+        """The last committed generation, None before the first commit: where a run resumes."""
+        value = self.conn.execute("SELECT MAX(generation) FROM generations").fetchone()[0]
+        return None if value is None else int(value)
+
+    def models(self) -> list[ModelRow]:
+        """The model lineage."""
+        return self._rows(ModelRow, "models")
+
+    def model_of(self, generation: int) -> ModelRow | None:
+        """The model deployed in ``generation``, None while it is not committed (a resumed or
+        extended run loads its adapter from here)."""
+        rows = self._rows(ModelRow, "models", "WHERE generation=?", (generation,))
+        return rows[0] if rows else None
+
+    # -- tasks --------------------------------------------------------------------------------
+    def tasks(self, pool: str | None = None, generation: int | None = None) -> list[TaskRow]:
+        """Tasks in id order, optionally of one pool (``deploy``, ``eval`` or ``reference``) and
+        of the generation that brought them."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if pool is not None:
+            clauses.append("pool=?")
+            args.append(pool)
+        if generation is not None:
+            clauses.append("generation=?")
+            args.append(generation)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._rows(TaskRow, "tasks", where, tuple(args))
+
+    def task(self, task_id: int) -> TaskRow:
+        """One task (its PDDL rebuilds the task a trace answered).
+
+        Raises:
+            StoreError: when the store has no task ``task_id``.
+        """
+        rows = self._rows(TaskRow, "tasks", "WHERE task_id=?", (task_id,))
+        if not rows:
+            raise StoreError(f"{self.run_dir}: task {task_id} is missing from the store")
+        return rows[0]
+
+    # -- traces -------------------------------------------------------------------------------
+    def traces(
+        self, generation: int | None = None, purpose: str | Sequence[str] | None = None
+    ) -> list[TraceRow]:
+        """Traces in id order, filtered by generation and/or purpose (one, or several)."""
+        where, args = _trace_filter(generation, purpose)
+        return self._rows(TraceRow, "traces", where, args)
+
+    def trace_facts(
+        self, generation: int | None = None, purpose: str | Sequence[str] | None = None
+    ) -> list[TraceFacts]:
+        """:meth:`traces` without the completion and verdict texts (see :class:`TraceFacts`),
+        for tables over every trace of a run."""
+        where, args = _trace_filter(generation, purpose)
+        columns = ", ".join(TraceFacts.model_fields)
+        cur = self.conn.execute(f"SELECT {columns} FROM traces {where} ORDER BY trace_id", args)
+        return [TraceFacts.model_validate(dict(r)) for r in cur.fetchall()]
+
+    def traces_by_id(self, trace_ids: Iterable[int]) -> dict[int, TraceRow]:
+        """The traces with these ids, keyed by id in ascending order (ids the store does not
+        hold are left out), read in chunks so that any number of ids can be asked for."""
+        ids = sorted(set(trace_ids))
+        out: dict[int, TraceRow] = {}
+        for k in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[k : k + _ID_CHUNK]
+            where = f"WHERE trace_id IN ({','.join('?' * len(chunk))})"
+            for row in self._rows(TraceRow, "traces", where, tuple(chunk)):
+                out[row.trace_id] = row
+        return out
+
+    def training_set(self, generation: int) -> list[int]:
+        """Trace ids generation ``generation`` was trained on."""
+        cur = self.conn.execute(
+            "SELECT trace_id FROM training_sets WHERE generation=? ORDER BY trace_id", (generation,)
+        )
+        return [int(r[0]) for r in cur.fetchall()]
+
+    def training_traces(
+        self, generation: int, purpose: str | Sequence[str] | None = None
+    ) -> list[TraceRow]:
+        """The traces generation ``generation`` was trained on, in id order, optionally only
+        those of some purpose(s): the pool a later generation accumulates onto, and the training
+        data an auditor differentiates."""
+        purposes = _purposes(purpose)
+        where = "WHERE s.generation=?"
+        args: tuple[Any, ...] = (generation,)
+        if purposes is not None:
+            where += f" AND t.purpose IN ({', '.join('?' * len(purposes))})"
+            args += purposes
+        cur = self.conn.execute(
+            f"SELECT t.* FROM training_sets s JOIN traces t USING (trace_id) {where} "
+            "ORDER BY t.trace_id", args)
+        return [TraceRow.model_validate(dict(r)) for r in cur.fetchall()]
+
+    # -- curation and users -------------------------------------------------------------------
+    def decisions(self, generation: int | None = None) -> list[CurationRow]:
+        """Curation decisions in id order, optionally of one generation."""
+        if generation is None:
+            return self._rows(CurationRow, "curation_decisions")
+        return self._rows(CurationRow, "curation_decisions", "WHERE generation=?", (generation,))
+
+    def decision_counts(self) -> dict[tuple[int, str], tuple[int, int]]:
+        """Decisions made and traces published per generation and user: (generation, user) →
+        (decisions, published), counted by the database rather than by loading every decision
+        (a dashboard recomputes it whenever the run grows)."""
+        rows = self.conn.execute(
+            "SELECT generation, user, COUNT(*) AS decisions, SUM(kept) AS published "
+            "FROM curation_decisions GROUP BY generation, user ORDER BY generation, user"
+        ).fetchall()
+        return {(int(r["generation"]), str(r["user"])): (int(r["decisions"]), int(r["published"] or 0))
+                for r in rows}
+
+    def user_task_outcomes(self, generation: int) -> list[UserTaskOutcome]:
+        """Per user and task decided on in ``generation``: whether any of the traces the user saw
+        was valid (ordered by user, then task). What a user knows of the model when curating the
+        next generation."""
+        rows = self.conn.execute(
+            "SELECT c.user, t.task_id, MAX(t.is_valid) FROM curation_decisions c "
+            "JOIN traces t USING (trace_id) WHERE c.generation=? GROUP BY c.user, t.task_id "
+            "ORDER BY c.user, t.task_id",
+            (generation,),
+        ).fetchall()
+        return [UserTaskOutcome(str(user), int(task_id), bool(ok)) for user, task_id, ok in rows]
+
+    def population(self, generation: int) -> dict[str, Any]:
+        """The user population that curated ``generation``: graph, policies, changes."""
+        row = self.conn.execute(
+            "SELECT record_json FROM populations WHERE generation=?", (generation,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"{self.run_dir}: no population recorded for generation {generation}")
+        return json.loads(row[0])
+
+    def populations(self) -> list[PopulationRow]:
+        """Every generation's population record as stored (JSON text, unparsed, so a reader can
+        skip a record it cannot read), in generation order."""
+        return self._rows(PopulationRow, "populations")
+
+    # -- evaluation and findings ----------------------------------------------------------------
+    def evaluations(self, generation: int | None = None) -> list[EvaluationRow]:
+        """Evaluation results."""
+        if generation is None:
+            return self._rows(EvaluationRow, "evaluations")
+        return self._rows(EvaluationRow, "evaluations", "WHERE generation=?", (generation,))
+
+    def findings(self, auditor: str | None = None, kind: str | None = None) -> list[FindingRow]:
+        """Findings written by auditors, in id order, optionally of one auditor and/or kind."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if auditor is not None:
+            clauses.append("auditor=?")
+            args.append(auditor)
+        if kind is not None:
+            clauses.append("kind=?")
+            args.append(kind)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._rows(FindingRow, "findings", where, tuple(args))
+
+    # -- the whole store ------------------------------------------------------------------------
+    def dump(self) -> list[str]:
+        """The whole database as SQL statements (``sqlite3``'s ``iterdump``): two dumps are equal
+        exactly when two stores hold the same rows, which is how a check proves that an
+        operation changed nothing it should not have."""
+        return list(self.conn.iterdump())
+
