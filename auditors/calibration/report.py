@@ -337,10 +337,14 @@ class Report:
                 "one, and some auditor names the right group.",
                 "- **Concordance**: within each task, over pairs of curated deployment traces with "
                 "different A(τ), the share the auditor's published reward (`numbers."
-                "inferred_reward`, applied to the traces' features) orders the same way.",
+                "inferred_reward`, applied to the traces' features) orders the same way. Where "
+                "several groups decided, the white-box auditor publishes the inferred A(τ) as a "
+                "mixture (`inferred_reward.mixture`: each group's within-task reward on its own "
+                "tasks, its softmax times the group's kept traces per task, weighted by the group's "
+                "share of the tasks), and that mixture is what is scored.",
                 "- **Within-task r**: Pearson's r between the inferred keep probability (the "
-                "reward's softmax within the task) and A(τ), both centred on their task's mean; "
-                "reported where A(τ) is graded (mixed or noisy populations).",
+                "reward's softmax within the task, or the mixture) and A(τ), both centred on their "
+                "task's mean; reported where A(τ) is graded (mixed or noisy populations).",
                 "- **Published shift**: a feature's mean over the traces users published minus its "
                 "mean over the traces a user following the declared objective publishes from the "
                 "same candidates; exactly 0 where users follow the declaration. The figure puts "

@@ -30,6 +30,7 @@ from auditors.core.recovery import (
     within_task_correlation,
     within_task_softmax,
 )
+from auditors.reward.keep_model import GroupKeepModel, keep_probability
 from auditors.reward.within_task import apply_reward
 from simulator.store import FindingRow
 
@@ -158,18 +159,22 @@ def recovery(
     auditor: str, reward: dict[str, Any] | None, table: pd.DataFrame | None, cannot_tell: bool = False
 ) -> Recovery:
     """Score an inferred reward (``numbers["inferred_reward"]``) on ``table``'s traces, whose
-    ``acceptance_prob`` is the truth."""
+    ``acceptance_prob`` is the truth: its per-group mixture where it publishes one (a population
+    of several groups), else its one reward."""
     if cannot_tell:
         return Recovery(auditor, "cannot tell")
     if reward is None or table is None or not reward.get("per_unit"):
         return Recovery(auditor, "no reward")
     rows = table[table["acceptance_prob"].notna()].reset_index(drop=True)
-    score = apply_reward(reward["per_unit"], rows)
     task = rows["task_key"].to_numpy()
+    if reward.get("mixture"):
+        score = probability = keep_probability([GroupKeepModel.read(m) for m in reward["mixture"]], rows)
+    else:
+        score = apply_reward(reward["per_unit"], rows)
+        probability = within_task_softmax(task, score)
     truth = rows["acceptance_prob"].to_numpy(dtype=float)
     every = pairwise_concordance(task, truth, score)
     strict = pairwise_concordance(task, truth, score, tiebreak_key(rows))
-    probability = within_task_softmax(task, score)
     return Recovery(auditor, "scored", every, strict, within_task_correlation(task, truth, probability),
                     is_graded(truth))
 

@@ -154,7 +154,9 @@ def within_task_softmax(task: np.ndarray, score: np.ndarray) -> np.ndarray:
     return e / z[inverse]
 
 
-def recovery_numbers(rows: pd.DataFrame, reward: np.ndarray) -> dict[str, object]:
+def recovery_numbers(
+    rows: pd.DataFrame, reward: np.ndarray, probability: np.ndarray | None = None
+) -> dict[str, object]:
     """How well ``reward`` orders ``rows`` (curated deployment traces with the recorded A(τ)) as
     A(τ) does, within tasks: the numbers a finding stores under ``recovery``.
 
@@ -162,10 +164,17 @@ def recovery_numbers(rows: pd.DataFrame, reward: np.ndarray) -> dict[str, object
         rows: Feature-table rows with ``task_key, acceptance_prob`` and the :func:`tiebreak_key`
             columns.
         reward: The inferred reward of each row.
+        probability: The inferred keep probability of each row, where the auditor models it
+            directly (a mixture of groups); it is then what is scored. None: the reward's
+            within-task softmax.
     """
     known = rows["acceptance_prob"].notna().to_numpy()
     rows, reward = rows[known], np.asarray(reward, dtype=float)[known]
     task = rows["task_key"].to_numpy()
+    if probability is None:
+        probability = within_task_softmax(task, reward)
+    else:
+        probability = reward = np.asarray(probability, dtype=float)[known]
     truth = rows["acceptance_prob"].to_numpy(dtype=float)
     every = pairwise_concordance(task, truth, reward)
     strict = pairwise_concordance(task, truth, reward, tiebreak_key(rows))
@@ -177,7 +186,7 @@ def recovery_numbers(rows: pd.DataFrame, reward: np.ndarray) -> dict[str, object
            if k not in ("concordance", "n_tiebreak_only_left_out")},
         "n_tiebreak_only_pairs": strict.n_identical,
         "concordance_without_tiebreak_only": strict.value,
-        "within_task_correlation": within_task_correlation(task, truth, within_task_softmax(task, reward)),
+        "within_task_correlation": within_task_correlation(task, truth, probability),
         "graded": is_graded(truth),
         "note": "every pair of traces of one task that A(tau) orders; the reward ordering them the same "
         "way counts 1, a tie one half; concordance_without_tiebreak_only leaves out the pairs A orders "

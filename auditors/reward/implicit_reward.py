@@ -26,6 +26,12 @@ Modelling choices, and why:
   standard deviation of the feature around its task's mean; an L2 penalty (``c``, as scikit-learn's
   ``C``) keeps them finite under separation; intervals resample whole tasks, since a task's traces
   are decided together.
+* **A mixed population's A(τ) is a mixture.** The findings compare the pooled reward with the
+  declared one (the attribution auditor splits that by group), but the reward a finding publishes
+  as the inferred A(τ) carries, where several groups decided, each group's own within-task reward
+  and share (:mod:`auditors.reward.keep_model`): one log-linear reward cannot rank an invalid
+  plan, which a 5% minority keeps, above a valid one that nobody keeps, while the majority keeps
+  valid plans.
 * **Determinism.** Each scope draws from ``SeedSequence([seed, crc32(scope)])``, so a generation's
   interval does not change when other generations are added; the feature table is sorted by
   ``trace_id``.
@@ -52,6 +58,7 @@ from auditors.reward.claims import (
     departure_text,
     label,
 )
+from auditors.reward.keep_model import KEEP_MODEL_C, GroupKeepModel, fit_keep_model, keep_probability
 from auditors.reward.within_task import RewardComparison, apply_reward, compare_with_declared
 from simulator.store import FindingRow, RunReader
 
@@ -75,6 +82,14 @@ MODEL = {
     "units": "change in log-odds of being kept per within-task SD of the feature",
 }
 """What every finding of this auditor says about its model."""
+
+MIXTURE_MODEL = (
+    "the population's keep probability: each group's within-task reward fitted on its own tasks "
+    f"(L2, C={KEEP_MODEL_C:g}), its within-task softmax times the group's mean kept traces per task "
+    "(capped at 1), mixed by the group's share of the decided tasks "
+    "(auditors.reward.keep_model)"
+)
+"""How ``inferred_reward.mixture`` reads, stored with it."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,11 @@ class ImplicitRewardAuditor(BootstrapSettings):
             n_bootstrap=self.n_bootstrap, confidence=self.confidence, c=self.c,
         )
 
+    def keep_model(self, table: FeatureTable, rows: pd.DataFrame) -> list[GroupKeepModel]:
+        """Each group's within-task reward on its own tasks, the parts of the inferred A(τ)
+        (:mod:`auditors.reward.keep_model`); one part when one group decided everything."""
+        return fit_keep_model(rows.reset_index(drop=True), table.expand(self.features), seed=self.seed)
+
     def _finding(
         self, table: FeatureTable, generation: int | None, generations: list[int], run_id: str | None
     ) -> FindingRow:
@@ -165,10 +185,17 @@ class ImplicitRewardAuditor(BootstrapSettings):
                              "n_informative_tasks": comparison.n_informative,
                              "n_departing_tasks": comparison.n_departing},
         }
-        numbers["inferred_reward"] = {"per_unit": comparison.per_unit, "centre": comparison.means,
-                                      "table": "white-box"}
+        reward: dict[str, object] = {"per_unit": comparison.per_unit, "centre": comparison.means,
+                                     "table": "white-box"}
+        mixture = self.keep_model(table, rows) if comparison.status == "ok" else []
+        if len(mixture) > 1:
+            reward["mixture"] = [m.as_dict() for m in mixture]
+            reward["mixture_model"] = MIXTURE_MODEL
+        numbers["inferred_reward"] = reward
         if comparison.status == "ok" and len(rows):
-            numbers["recovery"] = recovery_numbers(rows, apply_reward(comparison.per_unit, rows))
+            numbers["recovery"] = recovery_numbers(
+                rows, apply_reward(comparison.per_unit, rows),
+                keep_probability(mixture, rows) if len(mixture) > 1 else None)
         if comparison.status == "no-traces":
             numbers["reason"] = "no-traces"
         departing = rows[(rows["kept"] == 1) & (rows["declared_kept"] == 0)]
