@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     threads = set_threads(args.threads)
     print(f"machine: {machine_line(threads)}", flush=True)
     spec = parse_recipe(args.set)
+    if args.domain not in spec.domains():  # before minutes of pretraining
+        raise SystemExit(f"--domain {args.domain}: this base plans {', '.join(spec.domains())}; "
+                         f"add it with --set 'pretrain_domains={{{args.domain}: {{max_size: 3}}}}'")
+    if spec.per_domain:  # a model per domain: only this domain's base is probed (and pretrained)
+        spec = spec.split()[args.domain]
     progress(f"base {spec.content_hash()} (pretrained first if not cached)")
     start = time.perf_counter()
     planner = HfPlanner(ensure_base(spec), device="cpu")
@@ -71,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     fmt = CompactTaskFormat()
     rng = np.random.default_rng(args.seed)
     rows = []
-    if args.domain not in spec.domains():
-        raise SystemExit(f"--domain {args.domain}: this base plans {', '.join(spec.domains())}; "
-                         f"add it with --set 'pretrain_domains={{{args.domain}: {{max_size: 3}}}}'")
 
     def task(size: int, i: int) -> GroundTask:
         if args.domain == "blocksworld":  # the tasks every earlier measurement used

@@ -111,10 +111,15 @@ class EmbeddedModelSpec(BaseModel):
     tasks is 63% padding). ``False`` reproduces the base models cached before packing."""
     pretrain_domains: dict[str, DomainCorpusSpec] = {}
     """Domains pretrained besides Blocksworld (``rovers``, ``sokoban``: the compact format's
-    domains, :mod:`simulator.models.compact`), each with its corpus. One model plans them all:
-    the loop trains one model per generation, and the domains share the format's words."""
+    domains, :mod:`simulator.models.compact`), each with its corpus. One model plans them all
+    unless ``per_domain`` asks for one model per domain."""
     pretrain_blocksworld_weight: float = Field(1.0, ge=0.0)
     """Weight of Blocksworld in the corpus against the ``pretrain_domains`` (0: none)."""
+    per_domain: bool = False
+    """One base model per domain (:meth:`split`) instead of one model for all of them: each
+    domain gets the whole capacity and pretraining budget, and
+    :class:`simulator.models.routed.DomainRoutedPlanner` sends every prompt and training example
+    to its domain's model. With one domain it changes nothing."""
     seed: int = 0
     """Seed of the corpus and the initial weights."""
 
@@ -149,6 +154,20 @@ class EmbeddedModelSpec(BaseModel):
         """The registry names of the domains this base plans."""
         return tuple(self.corpora())
 
+    def split(self) -> dict[str, EmbeddedModelSpec]:
+        """One single-domain recipe per domain, same architecture, steps and seed: Blocksworld's
+        keeps its ``pretrain_*`` corpus (so the default recipe's Blocksworld part is the default
+        base, cached once), every other domain its own corpus at weight 1."""
+        out = {}
+        for name, corpus in self.corpora().items():
+            if name == "blocksworld":
+                update: dict[str, object] = {"pretrain_domains": {}, "pretrain_blocksworld_weight": 1.0}
+            else:
+                update = {"pretrain_domains": {name: corpus.model_copy(update={"weight": 1.0})},
+                          "pretrain_blocksworld_weight": 0.0}
+            out[name] = self.model_copy(update={**update, "per_domain": False})
+        return out
+
     def content_hash(self) -> str:
         """Hash of everything that determines the weights."""
         spec = self.model_dump()
@@ -167,6 +186,7 @@ _ADDED_LATER: dict[str, object] = {
     "pretrain_packed": False,
     "pretrain_domains": {},
     "pretrain_blocksworld_weight": 1.0,
+    "per_domain": False,
 }
 """Fields added after models were cached, with the value that reproduces the older weights; at that
 value they are left out of the content hash."""

@@ -300,6 +300,13 @@ def load_planner(
         from simulator.models.hf_planner import HfPlanner
 
         spec = embedded_spec if embedded_spec is not None else EmbeddedModelSpec()
+        if spec.per_domain and len(spec.domains()) > 1:
+            from simulator.models.routed import DomainRoutedPlanner
+
+            return DomainRoutedPlanner(
+                {d: HfPlanner(ensure_base(part, on_step), name=f"{info.name}:{d}", prompt_format="compact",
+                              device=device, dtype=dtype) for d, part in spec.split().items()},
+                name=info.name)
         return HfPlanner(ensure_base(spec, on_step), name=info.name, prompt_format="compact",
                          device=device, dtype=dtype)
     if info.kind == "vllm" and info.path is not None:

@@ -3,12 +3,16 @@
 A real (small) model is pretrained on Blocksworld, Rovers and Sokoban reference plans in their
 compact formats, then runs two generations of the fixed-pool protocol through the real loop:
 every domain's tasks are prompted in its own format, sampled, extracted, validated, curated and
-trained on, and solved tasks are counted per domain on the pool.
+trained on, and solved tasks are counted per domain on the pool. Both ways the recipe can build
+the model run: one model for the three domains, and one model per domain behind the router
+(``per_domain: true``), whose generations save one part per domain.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from simulator.loop import run_scenario
 from simulator.models.compact import compact_domain
@@ -25,6 +29,7 @@ domains:
   sokoban: {min: 1, max: 1}
 model:
   embedded:
+    per_domain: {per_domain}
     n_layers: 2
     hidden_size: 64
     intermediate_size: 128
@@ -41,9 +46,13 @@ training: {n_epochs: 2}
 """
 
 
-def test_three_domains_two_generations_of_the_fixed_pool(tmp_path: Path) -> None:
-    spec = parse_scenario(SCENARIO)
-    run_scenario(spec, SCENARIO, tmp_path / "run")
+@pytest.mark.parametrize("per_domain", [False, True], ids=["one-model", "model-per-domain"])
+def test_three_domains_two_generations_of_the_fixed_pool(tmp_path: Path, per_domain: bool) -> None:
+    text = SCENARIO.replace("{per_domain}", str(per_domain).lower())
+    if per_domain:  # three bases to pretrain: fewer steps each keep the test short
+        text = text.replace("pretrain_steps: 300", "pretrain_steps: 120")
+    spec = parse_scenario(text)
+    run_scenario(spec, text, tmp_path / "run")
     with RunReader(tmp_path / "run") as reader:
         rows = summarize(reader)
         tasks = {t.task_id: t for t in reader.tasks()}
@@ -69,3 +78,8 @@ def test_three_domains_two_generations_of_the_fixed_pool(tmp_path: Path) -> None
     with RunReader(tmp_path / "run") as reader:
         models = reader.query("SELECT generation, n_train_examples FROM models ORDER BY generation")
     assert [m["generation"] for m in models] == [0, 1, 2]
+    parts = sorted(p.name for p in (tmp_path / "run" / "adapters" / "gen-2").iterdir())
+    if per_domain:
+        assert parts == ["blocksworld", "rovers", "sokoban"]
+    else:
+        assert "blocksworld" not in parts
