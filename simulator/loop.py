@@ -25,11 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import StoreError
-from simulator.models.hf_planner import Completion, TrainConfig
-from simulator.models.protocol import PlannerModel
+from simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
 from simulator.models.registry import load_planner
 from simulator.models.task_format import CompactTaskFormat, TaskFormat, task_format
-from simulator.models.training import Example
 from simulator.planning import (
     GroundTask,
     breadth_first_plan,

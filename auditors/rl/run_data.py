@@ -40,9 +40,9 @@ from auditors.rl.gradients import Encoded
 from simulator.errors import StoreError
 from simulator.models.embedded import cache_root
 from simulator.models.hf_planner import HfPlanner
+from simulator.models.protocol import Example
 from simulator.models.registry import EMBEDDED_NAME, load_planner
 from simulator.models.task_format import TaskFormat, task_format
-from simulator.models.training import Example
 from simulator.planning import GroundTask, load_stored_task
 from simulator.scenario import ScenarioSpec
 from simulator.store import ModelRow, RunReader, TraceRow

@@ -1,9 +1,6 @@
-"""Planner models: the embedded default base model and the Hugging Face + peft backend."""
+"""Planner models: the embedded default base model and the Hugging Face + peft backend.
 
-import warnings
-
-from transformers.utils import logging as _hf_logging
-
-_hf_logging.set_verbosity_error()
-_hf_logging.disable_progress_bar()
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+Importing this package imports neither torch nor transformers: the plain types the loop, the
+scenario and the auditors name live in :mod:`simulator.models.protocol`, and the modules that do
+need transformers silence it themselves (:mod:`simulator.models._hf_logging`).
+"""

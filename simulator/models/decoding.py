@@ -22,6 +22,10 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
+from simulator.models._hf_logging import quiet_transformers
+
+quiet_transformers()
+
 
 def _cache_argument(model: PreTrainedModel) -> str:
     """The name ``forward`` takes the KV cache under: ``cache`` from transformers 5.2x on,

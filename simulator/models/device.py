@@ -9,24 +9,27 @@ of a run rather than a CUDA traceback in the middle of one.
 ``model.dtype: auto`` is float32 on the CPU (the embedded model's cached weights and the tests are
 float32, and CPUs gain little from half precision) and bfloat16 on a GPU (the precision Qwen3 and
 most current LLMs are published in; it halves memory and is what the tensor cores run fastest).
+
+torch is imported inside the two functions, not at the top: the scenario validates
+``model.device`` against :data:`DEVICE_PATTERN` and names :data:`DTypeName`, and reading or
+checking a scenario should not cost a torch import.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from simulator.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
 
 DTypeName = Literal["auto", "float32", "bfloat16", "float16"]
 """Precisions a scenario may ask for."""
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 """What ``model.device`` accepts."""
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
@@ -36,6 +39,8 @@ def resolve_device(requested: str = "auto") -> torch.device:
         ModelError: the string is none of those, or it names a GPU torch cannot see (with the
             reason: a CPU-only torch wheel, or fewer GPUs than the index).
     """
+    import torch
+
     text = requested.strip().lower()
     if not DEVICE_PATTERN.match(text):
         raise ModelError(f"device {requested!r}: use auto, cpu, cuda or cuda:N")
@@ -61,6 +66,9 @@ def resolve_device(requested: str = "auto") -> torch.device:
 
 def resolve_dtype(requested: DTypeName, device: torch.device) -> torch.dtype:
     """The weights' precision: ``auto`` is float32 on the CPU and bfloat16 on a GPU."""
+    import torch
+
     if requested == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return _DTYPES[requested]
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    return dtypes[requested]

@@ -14,15 +14,17 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from simulator.models._tokenizer import build_tokenizer
 from simulator.models.compact import compact_domain
-from simulator.models.training import Example, train_sft
+from simulator.models.protocol import Example
+
+if TYPE_CHECKING:  # torch and transformers load only when a base is built: the scenario reads
+    # the recipe from here, and validating a scenario should not cost seconds of imports
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
@@ -271,6 +273,11 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
 
 def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """A freshly initialised (untrained) model and its tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from simulator.models._tokenizer import build_tokenizer
+
     tok = build_tokenizer(_vocab(spec))
     config = LlamaConfig(
         vocab_size=len(tok),
@@ -293,6 +300,8 @@ def pretrain(
     spec: EmbeddedModelSpec, on_step: Callable[[int, float], None] | None = None
 ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, float | None]:
     """Pretrain the base model on freshly generated reference plans; returns (model, tok, loss)."""
+    from simulator.models.training import train_sft
+
     model, tok = build_base(spec)
     rng = np.random.default_rng([spec.seed, 17])
     draw = corpus_sampler(spec)

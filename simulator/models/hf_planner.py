@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,50 +21,23 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
+from simulator.models._hf_logging import quiet_transformers
 from simulator.models.decoding import sample_pruned
 from simulator.models.device import DTypeName, resolve_device, resolve_dtype
-from simulator.models.training import Example, TrainStats, encode_example, epoch_batches, train_sft
+
+# The plain types live in protocol.py (importable without torch) and stay importable from here.
+from simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from simulator.models.training import encode_example, epoch_batches, train_sft
+
+quiet_transformers()
 
 Decoder = Literal["pruned", "generate"]
 """How a batch is sampled: ``pruned`` drops each row as soon as it ends
 (:func:`~simulator.models.decoding.sample_pruned`, the default); ``generate`` is transformers'
 ``model.generate``, which computes every row until the batch's longest ends (kept to compare)."""
 
-PromptFormat = Literal["compact", "pddl"]
-"""Which prompt/plan format a model reads and writes (see :mod:`simulator.models.registry`)."""
-
 LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """The linear layers LoRA adapts in Llama-style models (attention and MLP)."""
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One sampled completion."""
-
-    text: str
-    n_tokens: int
-    hit_token_limit: bool
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a generation is fine-tuned.
-
-    These defaults serve direct library use (a planner trained outside a run). The loop always
-    builds one from the scenario's ``training`` section (``simulator.scenario.TrainingSpec``),
-    whose defaults are the quickstart's: rank 32, alpha 64, lr 2e-3, 4 epochs, packed rows.
-    """
-
-    method: Literal["lora", "full"] = "lora"
-    mode: Literal["fresh", "chained"] = "fresh"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lr: float = 1e-3
-    n_epochs: int = 3
-    batch_size: int = 16
-    max_len: int = 512
-    pack: bool = False
-    """Pack each step's examples into rows instead of padding (``train_sft``)."""
 
 
 class HfPlanner:

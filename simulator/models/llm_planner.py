@@ -37,10 +37,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
 from simulator.errors import ModelError
+from simulator.models._hf_logging import quiet_transformers
 from simulator.models.decoding import forward_last
 from simulator.models.device import DTypeName
-from simulator.models.hf_planner import LLAMA_LORA_TARGETS, HfPlanner, PromptFormat
-from simulator.models.training import IGNORE, Example
+from simulator.models.hf_planner import LLAMA_LORA_TARGETS, HfPlanner
+from simulator.models.protocol import Example, PromptFormat
+from simulator.models.training import IGNORE
+
+quiet_transformers()
 
 
 def clear_gguf_quantizer(model: PreTrainedModel) -> None:

@@ -8,17 +8,72 @@ any backend satisfy it structurally, including test doubles, without importing t
 ``prompt_format`` tells the caller which prompt renderer and plan extractor go with the model:
 ``"compact"`` (:mod:`simulator.models._format`, the embedded model's towers) or ``"pddl"``
 (:mod:`simulator.models.pddl_format`, domain and problem PDDL for real LLMs).
+
+The plain values that cross this interface (:class:`Completion`, :class:`TrainConfig`,
+:class:`Example`, :class:`TrainStats`, :data:`PromptFormat`) are defined here rather than next to
+the torch code that produces or consumes them, so that the loop, the scenario, the task formats
+and the auditors can name them without importing torch or transformers (seconds in every process
+that only reads a scenario or a run). :mod:`simulator.models.hf_planner` and
+:mod:`simulator.models.training` re-export them under their old names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from simulator.models.hf_planner import Completion, PromptFormat, TrainConfig
-    from simulator.models.training import Example, TrainStats
+PromptFormat = Literal["compact", "pddl"]
+"""Which prompt/plan format a model reads and writes (see :mod:`simulator.models.registry`)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled completion."""
+
+    text: str
+    n_tokens: int
+    hit_token_limit: bool
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a generation is fine-tuned.
+
+    These defaults serve direct library use (a planner trained outside a run). The loop always
+    builds one from the scenario's ``training`` section (``simulator.scenario.TrainingSpec``),
+    whose defaults are the quickstart's: rank 32, alpha 64, lr 2e-3, 4 epochs, packed rows.
+    """
+
+    method: Literal["lora", "full"] = "lora"
+    mode: Literal["fresh", "chained"] = "fresh"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lr: float = 1e-3
+    n_epochs: int = 3
+    batch_size: int = 16
+    max_len: int = 512
+    pack: bool = False
+    """Pack each step's examples into rows instead of padding (``train_sft``)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training pair: the model learns to write ``completion`` after ``prompt``."""
+
+    prompt: str
+    completion: str
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """What one training call did."""
+
+    n_examples: int
+    n_steps: int
+    final_loss: float | None
+    train_time_s: float
 
 
 @runtime_checkable

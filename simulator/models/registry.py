@@ -38,8 +38,7 @@ from simulator.errors import ModelError
 if TYPE_CHECKING:
     from simulator.models.device import DTypeName
     from simulator.models.embedded import EmbeddedModelSpec
-    from simulator.models.hf_planner import PromptFormat
-    from simulator.models.protocol import PlannerModel
+    from simulator.models.protocol import PlannerModel, PromptFormat
 
 ModelKind = Literal["embedded", "gguf", "hf_dir", "vllm", "hub"]
 

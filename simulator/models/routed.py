@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 from simulator.errors import ModelError
 from simulator.models.compact import compact_domain
-from simulator.models.training import Example, TrainStats
+from simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
 
 if TYPE_CHECKING:
-    from simulator.models.hf_planner import Completion, HfPlanner, PromptFormat, TrainConfig
+    from simulator.models.hf_planner import HfPlanner
 
 
 class DomainRoutedPlanner:

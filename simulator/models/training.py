@@ -16,31 +16,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
+from simulator.models._hf_logging import quiet_transformers
+
+# The plain types live in protocol.py (importable without torch) and stay importable from here.
+from simulator.models.protocol import Example, TrainStats
+
+quiet_transformers()
+
 IGNORE = -100
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training pair: the model learns to write ``completion`` after ``prompt``."""
-
-    prompt: str
-    completion: str
-
-
-@dataclass(frozen=True)
-class TrainStats:
-    """What one training call did."""
-
-    n_examples: int
-    n_steps: int
-    final_loss: float | None
-    train_time_s: float
 
 
 def encode_example(tok: PreTrainedTokenizerFast, ex: Example, max_len: int) -> tuple[list[int], list[int]]:

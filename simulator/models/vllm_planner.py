@@ -55,9 +55,8 @@ from typing import Any
 
 from simulator.errors import ModelError
 from simulator.models.device import DTypeName
-from simulator.models.hf_planner import Completion, PromptFormat, TrainConfig
 from simulator.models.llm_planner import LlmPlanner
-from simulator.models.training import Example, TrainStats
+from simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
 
 VLLM_DOCS = "docs/models.md, section 'vLLM (optional, CUDA only)'"
 """Where the separate environment is described."""

@@ -145,16 +145,6 @@ def _read_sexpr(text: str, source: str) -> _List:
     return root
 
 
-def check_lexical(text: str, source: str) -> None:
-    """Reject text pddlgym would mis-handle: unbalanced parentheses, unknown requirements.
-
-    Raises:
-        PddlError: naming ``source``, the line and what was expected.
-    """
-    root = _read_sexpr(text, source)
-    _check_requirements(root, source)
-
-
 def _check_requirements(root: _List, source: str) -> None:
     for section in root.sections(":requirements"):
         for req in section.items[1:]:
@@ -206,11 +196,6 @@ def _typed_pairs(items: tuple[_Sym | _List, ...], source: str, what: str) -> lis
     if expect_type:
         raise PddlError(f"{source}:{items[-1].line}: '-' at the end of {what}; expected a type name")
     return pairs + [(name, "object") for name in pending]
-
-
-def _typed_names(items: tuple[_Sym | _List, ...], source: str, what: str) -> list[str]:
-    """Names in a PDDL typed list (``a b - t c``), without the types."""
-    return [name.text for name, _ in _typed_pairs(items, source, what)]
 
 
 TYPE_PREFIX = "type:"

@@ -18,7 +18,7 @@ import itertools
 
 import numpy as np
 
-from simulator.planning._pddl import load_domain_schemas, problem_to_pddl
+from simulator.planning._pddl import load_domain_schemas
 from simulator.planning._task import Atom, GroundAction, GroundTask
 
 DOMAIN = "blocksworld"
@@ -240,8 +240,3 @@ def with_detour(
     else:
         detour = [schemas["unstack"].ground((block, support)), schemas["stack"].ground((block, support))]
     return [*plan[:cut], *detour, *plan[cut:]]
-
-
-def write_problem(task: GroundTask) -> str:
-    """The task as a PDDL problem file for the IPC Blocksworld domain."""
-    return problem_to_pddl(task)

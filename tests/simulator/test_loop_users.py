@@ -11,7 +11,7 @@ import pytest
 
 from simulator.loop import run_scenario
 from simulator.scenario import parse_scenario
-from simulator.store import RunReader
+from simulator.store import RunReader, TraceRow
 
 # Many short, mostly invalid answers: a tiny base model cut at 24 tokens on 3-4 block tasks.
 MANY_TRACES: dict[str, object] = {
@@ -162,3 +162,37 @@ pool: {per_task: shortest, reference_share: 0.5}
         assert len(reference) == round(0.5 * len(curated))
         assert reference and all(t.is_valid for t in reference)
         assert len(reader.tasks("reference")) == len(reference)
+
+
+def test_dedup_keeps_one_trace_per_plan_and_task(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    """``pool.dedup``: a published plan already in the pool for its task (same text up to case and
+    surrounding space) is not added again, and the pool of earlier generations stays (accumulate).
+    The tiny base, sampling 4 plans per task, repeats itself in generation 0, so there is
+    something to drop."""
+    yaml_text = """
+users: [{name: all, policy: accept_all}]
+pool: {dedup: true}
+"""
+    run_dir = _run(tmp_path, yaml_text, {**tiny_overrides, "generations": 2})
+
+    def key(t: TraceRow) -> tuple[int, str]:
+        return (t.task_id, t.plan_text.strip().lower())
+
+    with RunReader(run_dir) as reader:
+        by_id = {t.trace_id: t for t in reader.traces()}
+        published: list[int] = []
+        pools: list[list[int]] = []
+        for g in (0, 1):
+            kept = [d.trace_id for d in reader.decisions(g) if d.kept]
+            published += kept
+            pool = reader.training_set(g + 1)
+            keys = [key(by_id[i]) for i in pool]
+            assert len(set(keys)) == len(keys), f"generation {g + 1} trains on a plan twice"
+            assert set(keys) == {key(by_id[i]) for i in published}, "every published plan, once"
+            assert set(pool) <= set(published)
+            pools.append(pool)
+        assert set(pools[0]) <= set(pools[1]), "accumulate keeps generation 1's pool"
+        n_kept_0 = sum(d.kept for d in reader.decisions(0))
+        assert len(pools[0]) < n_kept_0, "generation 0 repeated a plan, and the repeat was dropped"

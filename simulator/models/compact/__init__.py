@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from simulator.models._format import ExtractedPlan
-from simulator.models.training import Example
+from simulator.models.protocol import Example
 from simulator.planning import GroundTask
 
 PlanSteps = Sequence[tuple[str, tuple[str, ...]]]

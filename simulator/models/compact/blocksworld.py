@@ -14,7 +14,7 @@ from simulator.models._format import (
     vocabulary,
 )
 from simulator.models.compact import PlanSteps
-from simulator.models.training import Example
+from simulator.models.protocol import Example
 from simulator.planning import GroundTask, load_domain_schemas
 from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
 

@@ -67,7 +67,7 @@ import numpy as np
 
 from simulator.models._format import ExtractedPlan, NameMap
 from simulator.models.compact import SHARED_WORDS, PlanSteps
-from simulator.models.training import Example
+from simulator.models.protocol import Example
 from simulator.planning import TYPE_PREFIX, Atom, GroundTask, parse_action_line
 from simulator.planning.generators import generate_sized
 

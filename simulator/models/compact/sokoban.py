@@ -66,7 +66,7 @@ import numpy as np
 
 from simulator.models._format import ACTION_SEP, PROMPT_END, STATE_MARK, ExtractedPlan
 from simulator.models.compact import SHARED_WORDS, PlanSteps
-from simulator.models.training import Example
+from simulator.models.protocol import Example
 from simulator.planning import GeneratedTask, GroundTask, generate_sized, parse_action_line
 from simulator.planning.generators.sokoban import STEPS
 
