@@ -76,20 +76,28 @@ def _purposes(purpose: str | Sequence[str] | None) -> tuple[str, ...] | None:
     return (purpose,) if isinstance(purpose, str) else tuple(purpose)
 
 
+def _where(**columns: Any) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its arguments) matching every column given: a value by equality, a
+    tuple by membership, None not at all; the columns in the order given."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in columns.items():
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            clauses.append(f"{column} IN ({', '.join('?' * len(value))})")
+            args.extend(value)
+        else:
+            clauses.append(f"{column}=?")
+            args.append(value)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
+
+
 def _trace_filter(
     generation: int | None, purpose: str | Sequence[str] | None
 ) -> tuple[str, tuple[Any, ...]]:
     """The WHERE clause (and its arguments) selecting traces by generation and purpose(s)."""
-    clauses: list[str] = []
-    args: list[Any] = []
-    if generation is not None:
-        clauses.append("generation=?")
-        args.append(generation)
-    purposes = _purposes(purpose)
-    if purposes is not None:
-        clauses.append(f"purpose IN ({', '.join('?' * len(purposes))})")
-        args.extend(purposes)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
+    return _where(generation=generation, purpose=_purposes(purpose))
 
 
 class RunQueries:
@@ -165,16 +173,7 @@ class RunQueries:
     def tasks(self, pool: str | None = None, generation: int | None = None) -> list[TaskRow]:
         """Tasks in id order, optionally of one pool (``deploy``, ``eval`` or ``reference``) and
         of the generation that brought them."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        if pool is not None:
-            clauses.append("pool=?")
-            args.append(pool)
-        if generation is not None:
-            clauses.append("generation=?")
-            args.append(generation)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._rows(TaskRow, "tasks", where, tuple(args))
+        return self._rows(TaskRow, "tasks", *_where(pool=pool, generation=generation))
 
     def task(self, task_id: int) -> TaskRow:
         """One task (its PDDL rebuilds the task a trace answered).
@@ -294,16 +293,7 @@ class RunQueries:
 
     def findings(self, auditor: str | None = None, kind: str | None = None) -> list[FindingRow]:
         """Findings written by auditors, in id order, optionally of one auditor and/or kind."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        if auditor is not None:
-            clauses.append("auditor=?")
-            args.append(auditor)
-        if kind is not None:
-            clauses.append("kind=?")
-            args.append(kind)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._rows(FindingRow, "findings", where, tuple(args))
+        return self._rows(FindingRow, "findings", *_where(auditor=auditor, kind=kind))
 
     # -- the whole store ------------------------------------------------------------------------
     def dump(self) -> list[str]:
