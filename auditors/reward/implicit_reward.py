@@ -160,7 +160,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
     def keep_model(self, table: FeatureTable, rows: pd.DataFrame) -> list[GroupKeepModel]:
         """Each group's within-task reward on its own tasks, the parts of the inferred A(τ)
         (:mod:`auditors.reward.keep_model`); one part when one group decided everything."""
-        return fit_keep_model(rows.reset_index(drop=True), table.expand(self.features), seed=self.seed)
+        return fit_keep_model(rows.reset_index(drop=True), table.expand(self.features))
 
     def _finding(
         self, table: FeatureTable, generation: int | None, generations: list[int], run_id: str | None

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from auditors.core.recovery import within_task_softmax
-from auditors.reward.within_task import apply_reward, compare_with_declared
+from auditors.reward.within_task import apply_reward, fit_reward
 
 KEEP_MODEL_C = 10.0
 """Inverse L2 strength of the per-group fits of the keep model (see the module docstring)."""
@@ -70,15 +70,13 @@ class GroupKeepModel:
 
 
 def fit_keep_model(
-    rows: pd.DataFrame, features: tuple[str, ...], *, seed: int, c: float = KEEP_MODEL_C
+    rows: pd.DataFrame, features: tuple[str, ...], *, c: float = KEEP_MODEL_C
 ) -> list[GroupKeepModel]:
     """Fit each group's within-task reward on its own decided tasks.
 
     Args:
-        rows: Feature-table rows with ``group``, ``task_key``, ``kept``, ``declared_kept`` and the
-            features.
+        rows: Feature-table rows with ``group``, ``task_key``, ``kept`` and the features.
         features: Columns to fit (already expanded).
-        seed: Passed to the fit (no bootstrap is drawn, so it only names the scope).
         c: Inverse L2 strength on standardised features.
 
     Returns:
@@ -91,10 +89,9 @@ def fit_keep_model(
     out = []
     for group, sub in rows.groupby("group", sort=True):
         sub = sub.reset_index(drop=True)
-        fit = compare_with_declared(sub, features, seed=seed, name=f"keep-model:{group}", n_bootstrap=0,
-                                    confidence=0.95, c=c)
         kept = float(sub.groupby("task_key")["kept"].sum().mean())
-        out.append(GroupKeepModel(str(group), float(tasks_by_group[group]) / total, kept, fit.per_unit))
+        out.append(GroupKeepModel(str(group), float(tasks_by_group[group]) / total, kept,
+                                  fit_reward(sub, features, c=c)))
     return out
 
 

@@ -250,11 +250,7 @@ def compare_with_declared(
         return RewardComparison("no-traces", features, empty, empty, empty, 0, 0, 0, 0, 0, dep_ci)
     sums = task_sums(rows, features, task)
 
-    sd = within_task_sd(rows, features, task)
-    varying = sd > 0
-    x_raw = rows[list(features)].to_numpy(dtype=float)
-    means = x_raw.mean(axis=0)
-    x = (x_raw[:, varying] - means[varying]) / sd[varying]
+    x, sd, varying, means = standardised(rows, features, task)
     users_sets = choice_sets(x, tasks, rows["kept"].to_numpy(dtype=bool))
     declared_sets = choice_sets(x, tasks, rows["declared_kept"].to_numpy(dtype=bool))
     base = (features, sd, varying)
@@ -285,8 +281,7 @@ def compare_with_declared(
     declared_fit = fit_choice(declared_sets, c=c).weights
     draws_u = [_refit(users_sets, counts, users_fit, c) for counts in resamples]
     draws_d = [_refit(declared_sets, counts, declared_fit, c) for counts in resamples]
-    per_unit = {f: float(w / s) for f, w, s in zip(np.asarray(features)[varying], users_fit,
-                                                   sd[varying], strict=True)}
+    per_unit = _per_unit(features, sd, varying, users_fit)
     return result(
         "ok",
         _effects(*base, users_fit, interval(draws_u)),
@@ -296,6 +291,45 @@ def compare_with_declared(
         per_unit=per_unit,
         means={f: float(m) for f, m in zip(features, means, strict=True)},
     )
+
+
+def standardised(
+    rows: pd.DataFrame, features: tuple[str, ...], task: str = "task_key"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The features the fit sees: each varying one minus its mean, over its within-task SD.
+
+    Returns:
+        (x of the varying features, within-task SD of every feature, which vary, every
+        feature's mean).
+    """
+    sd = within_task_sd(rows, features, task)
+    varying = sd > 0
+    x_raw = rows[list(features)].to_numpy(dtype=float)
+    means = x_raw.mean(axis=0)
+    return (x_raw[:, varying] - means[varying]) / sd[varying], sd, varying, means
+
+
+def _per_unit(
+    features: tuple[str, ...], sd: np.ndarray, varying: np.ndarray, weights: np.ndarray
+) -> dict[str, float]:
+    """Weights per within-task SD of the varying features, as log-odds per unit of each."""
+    return {f: float(w / s) for f, w, s in zip(np.asarray(features)[varying], weights, sd[varying],
+                                               strict=True)}
+
+
+def fit_reward(
+    rows: pd.DataFrame, features: tuple[str, ...], *, c: float = 1.0, task: str = "task_key"
+) -> dict[str, float]:
+    """The users' within-task reward alone (log-odds per unit of each varying feature), as
+    :func:`compare_with_declared` fits it, without the declared fit, the shift or intervals;
+    empty when no task is informative or no feature varies."""
+    if not len(rows):
+        return {}
+    x, sd, varying, _ = standardised(rows, features, task)
+    sets = choice_sets(x, rows[task].to_numpy(), rows["kept"].to_numpy(dtype=bool))
+    if sets.n_tasks == 0 or not varying.any():
+        return {}
+    return _per_unit(features, sd, varying, fit_choice(sets, c=c).weights)
 
 
 def task_sums(rows: pd.DataFrame, features: tuple[str, ...], task: str = "task_key") -> tuple[
