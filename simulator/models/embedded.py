@@ -176,8 +176,11 @@ class EmbeddedModelSpec(BaseModel):
         for name, neutral in _ADDED_LATER.items():  # older caches stay valid
             if spec[name] == neutral:
                 del spec[name]
-        payload = json.dumps({"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab(self)},
-                             sort_keys=True)
+        content: dict[str, object] = {"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab(self)}
+        if revised := {name: v for name in self.domains()
+                       if (v := compact_domain(name).version) != 1}:
+            content["domain_formats"] = revised  # bases of first versions keep their hashes
+        payload = json.dumps(content, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

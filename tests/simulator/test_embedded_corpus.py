@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from simulator.models.embedded import EmbeddedModelSpec, pretrain_size_distribution, reference_example
 
@@ -41,3 +42,17 @@ def test_tail_sizes_set_how_far_the_corpus_reaches() -> None:
     assert all(probs[k + 1] < probs[k] for k in range(3, 8))  # each tail size rarer than the last
     assert pretrain_size_distribution(EmbeddedModelSpec())[0].tolist() == [2, 3, 4, 5, 6, 7, 8, 9]
     assert EmbeddedModelSpec(pretrain_tail_sizes=6).content_hash() != EmbeddedModelSpec().content_hash()
+
+
+def test_a_revised_domain_format_changes_the_keys_of_its_bases_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from simulator.models.compact import sokoban
+
+    rovers = EmbeddedModelSpec(pretrain_blocksworld_weight=0, pretrain_domains={"rovers": {}})
+    both = EmbeddedModelSpec(pretrain_domains={"rovers": {}, "sokoban": {}})
+    before = [spec.content_hash() for spec in (EmbeddedModelSpec(), rovers, both)]
+    monkeypatch.setattr(sokoban.SokobanFormat, "version", sokoban.FORMAT.version + 1)
+    assert EmbeddedModelSpec().content_hash() == before[0] == "e7d7ddf5ecdde358"
+    assert rovers.content_hash() == before[1]
+    assert both.content_hash() != before[2]

@@ -43,6 +43,10 @@ class CompactDomain(Protocol):
 
     domain: str
     """Registry name (``rovers``; ``task.domain`` may differ, e.g. ``rover``)."""
+    version: int
+    """The format's version, part of the content hash of every base pretrained on it: bump it
+    when prompts, completions or the corpus change, so cached bases of the old format are not
+    reused."""
 
     def words(self) -> list[str]:
         """Every word a prompt or completion of this domain can contain (the shared format words

@@ -23,6 +23,7 @@ class BlocksworldFormat:
     """The embedded model's first format; its words and corpus are those of every cached base."""
 
     domain = "blocksworld"
+    version = 1
 
     def words(self) -> list[str]:
         schemas = load_domain_schemas("blocksworld")

@@ -32,8 +32,9 @@ size the generator allows), drawn at random per task (seeded by its content, or 
 rng), so every name's embedding is trained on small tasks. Modes keep their fixed names.
 
 Completion. Actions carry only the arguments a plan chooses; the extractor restores the rest
-from the task and the positions the plan itself has reached: ``navigate r w`` (the rover's
-current position is the origin), ``sample_soil r`` (its store, its position), ``drop r``,
+from the task and the positions the plan itself has reached: ``navigate r w`` (where the rover
+goes: the extractor writes a shortest route there over the rover's own moves, one ``navigate`` a
+move, neighbours tried in name order), ``sample_soil r`` (its store, its position), ``drop r``,
 ``calibrate r c`` (the camera's target), ``take_image r j c m``, ``communicate_soil_data r w``
 and ``communicate_image_data r j m`` (the lander, its waypoint and the rover's position).
 
@@ -50,6 +51,14 @@ is chosen, what is left and where every rover stands. So:
 - after ``navigate`` nothing: the action itself says where the rover is now, and moves make up
   about 40% of a plan.
 
+Why a route is written as its destination (version 2 of this format, since 6 December 2026;
+version 1 wrote every move): the next move of a shortest route is a search over the rover's
+graph, which a 4-layer model cannot run in one forward pass, while where to go next (the goal's
+site, then a waypoint the lander is visible from) is a lookup. Rendering a plan splits each run of
+one rover's moves into the fewest pieces that are each a shortest route from where the piece
+starts (every run of the generator's witness plans is one piece, 1,007 of 1,007 measured; a
+wasted move there and back is two), so a plan comes back from its completion just as long.
+
 "The goal served" is the data the plan sends next (read off the plan when it is rendered), so
 choosing a goal is written down once and copied until it is sent; the step between reads the
 last scratchpad and the prompt, never the whole history. The goal list after a send grows with
@@ -60,6 +69,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -374,12 +384,21 @@ def _render_plan(f: _Facts, n: dict[str, str], plan: PlanSteps) -> str:
     if upcoming[0] is not None:
         chunks.append(" ".join([">", *following(0)]))
     rovers = set(f.by_type.get("rover", []))
+    route: tuple[str, str, int] | None = None  # the navigate chunk still open: rover, from, hops
     for i, (name, args) in enumerate(plan):
         words = [name]
         rover = args[0] if args else ""
         shown.add(rover)
         done = True  # a step the format knows: its scratchpad follows
         if name == "navigate" and len(args) == 3:
+            if route is not None and route[0] == rover and (
+                    _distances(f, rover, route[1]).get(args[2]) == route[2] + 1):
+                # one more hop of a shortest route: the open chunk's destination moves on
+                route = (rover, route[1], route[2] + 1)
+                chunks[-1] = f"navigate {n.get(rover, rover)} {n.get(args[2], args[2])}"
+                pos[rover] = args[2]
+                continue
+            route = (rover, pos.get(rover, args[1]), 1)
             words += [rover, args[2]]
             pos[rover] = args[2]
         elif name in ("sample_soil", "sample_rock") and len(args) == 3:
@@ -405,6 +424,8 @@ def _render_plan(f: _Facts, n: dict[str, str], plan: PlanSteps) -> str:
         else:
             words += args
             done = False
+        if name != "navigate" or len(args) != 3:
+            route = None
         step = " ".join(n.get(w, w) for w in words)
         if done and name.startswith("communicate_"):
             left = [item for g, item in goals if g not in sent]
@@ -437,7 +458,10 @@ def _restore(f: _Facts, pos: dict[str, str], name: str, args: list[str]) -> str 
         if len(args) != 2 or here is None:
             return None
         pos[rover] = args[1]
-        return f"navigate {rover} {here} {args[1]}"
+        hops = _route(f, rover, here, args[1])
+        if not hops:  # no way there (or already there): one move, which the validator rejects
+            return f"navigate {rover} {here} {args[1]}"
+        return "\n".join(f"navigate {rover} {a} {b}" for a, b in zip([here, *hops], hops, strict=False))
     if here is None:
         return None
     if name in ("sample_soil", "sample_rock") and len(args) == 1 and rover in f.store:
@@ -459,6 +483,37 @@ def _restore(f: _Facts, pos: dict[str, str], name: str, args: list[str]) -> str 
     if name == "communicate_image_data" and len(args) == 3:
         return f"{name} {rover} {f.lander} {args[1]} {args[2]} {here} {f.lander_at}"
     return None
+
+
+def _distances(f: _Facts, rover: str, start: str) -> dict[str, int]:
+    """Moves ``rover`` needs from ``start`` to every waypoint it can reach (breadth first)."""
+    return _search(f, rover, start)[0]
+
+
+def _route(f: _Facts, rover: str, start: str, goal: str) -> list[str]:
+    """The waypoints after ``start`` of a shortest route of ``rover`` to ``goal``, neighbours
+    tried in name order; empty when there is none or ``goal`` is ``start``."""
+    came = _search(f, rover, start)[1]
+    if goal not in came:
+        return []
+    hops = []
+    while goal != start:
+        hops.append(goal)
+        goal = came[goal]
+    return hops[::-1]
+
+
+def _search(f: _Facts, rover: str, start: str) -> tuple[dict[str, int], dict[str, str]]:
+    moves = f.moves.get(rover, {})
+    dist, came = {start: 0}, {}
+    queue = deque([start])
+    while queue:
+        here = queue.popleft()
+        for there in moves.get(here, []):
+            if there not in dist:
+                dist[there], came[there] = dist[here] + 1, here
+                queue.append(there)
+    return dist, came
 
 
 def _with_detour(f: _Facts, plan: list[tuple[str, tuple[str, ...]]], rng: np.random.Generator
@@ -532,6 +587,8 @@ class RoversFormat:
     """Rovers in the compact format (module docstring)."""
 
     domain = "rovers"
+    version = 2
+    """Version 2: ``navigate`` names only a route's destination (version 1 wrote every move)."""
 
     def words(self) -> list[str]:
         return list(_WORDS)

@@ -1,14 +1,12 @@
-"""Sokoban in the compact format: cells as row and column words, the robot's cell after each step.
+"""Sokoban in the compact format: cells as row and column words, a plan as the boxes' pushes.
 
 A 1-box task (``generate_sized("sokoban", 1, np.random.default_rng(1))``) and its reference plan,
-9 steps where the generator's witness takes 21::
+2 pushes for the 9 steps the validator checks (the generator's witness takes 21)::
 
     goal b1 r6 c7 init r5 c7 r6 c5 r6 c7 r7 c5 r7 c6 r7 c7 r7 c8 r7 c9 r8 c5 r8 c6 r8 c7 r8 c8
     r8 c9 r9 c9 b1 r7 c8 robot r7 c6 plan
 
-    move down > r8 c6 ; move right > r8 c7 ; move right > r8 c8 ; move right > r8 c9 ;
-    move up > r7 c9 ; push left > r7 c8 b1 r7 c7 ; move down > r8 c8 ; move left > r8 c7 ;
-    push up > r7 c7 b1 r6 c7
+    push b1 left > b1 r7 c7 ; push b1 up > b1 r6 c7
 
 **Cells are coordinates, not names.** A cell is two words, its row ``r1 … r16`` and its column
 ``c1 … c16``; ``up``/``down`` change the row by one, ``left``/``right`` the column. The other way,
@@ -32,15 +30,18 @@ robot's cell. Goals come first so that the latest mention of a box, in the promp
 is always where it stands now. Boxes are named from the pool ``b1 … b8`` at random per task (seeded
 by the task's content, as :func:`simulator.models._format.name_map` does), listed by pool name.
 
-**The completion** is ``move <dir>`` or ``push <dir>``, each followed by a scratchpad: the robot's
-new cell, and after a push the box's name and new cell (at most five words a step). Choosing the
-next step then reads the last scratchpad (the robot), the latest mention of each box, the goals and
-the free cells, the same computation at every step; writing the scratchpad is one successor lookup.
-The cells and the box of a step are not written in the action, since the robot's cell and the
-direction determine them: :meth:`SokobanFormat.extract` replays the directions from the task's
-initial state (never from the scratchpad, which the validator ignores) to recover the PDDL
-arguments. A step into a wall, into a box, or a push with no box still becomes a full action line,
-which the validator rejects at that step.
+**The completion names only the pushes**: ``push <box> <dir>``, with the box's name and new cell
+as scratchpad. :meth:`SokobanFormat.extract` walks the robot to the cell behind the box along a
+shortest path (breadth first, ties in the order ``up down left right``) before each push, so the
+validator still checks a full PDDL plan and its length counts every step. Why not every step:
+a format that wrote each robot move (version 1 of this format, until 6 December 2026) made the
+model choose the next step of a shortest walk around walls and boxes, a search over the grid a
+4-layer model cannot run in one forward pass; its bases walked into walls (7 of 160 samples valid
+on 1-box tasks after 3,000 steps, against 67 of 160 for pushes only after 2,000,
+docs/model-card.md). Choosing the next push reads the box's and its goal's coordinates and the
+cells next to the box, the same bounded computation at every step. A push the robot cannot make
+(it cannot get behind the box, or a wall or box is beyond it) becomes a push from where the robot
+stands, which the validator rejects at that step.
 
 **The reference plan** (:func:`reference_plan`) pushes the boxes one after another, each along a
 shortest plan for that box with the others standing still; among equally short next steps it takes
@@ -50,7 +51,11 @@ current state alone, which the model can imitate step by step. Of the box orders
 with the shortest plan. Measured on 200 tasks each: on 1-box tasks these plans are optimal (6.2
 steps on average; the generator's witness, which pushes the box in one to four random runs, takes
 10.1), on 2-box tasks 88 % are (16.6 steps against an optimum of 16.3; witness 24.6). The witness
-is used only when no order works.
+is used only when no order works. The reference plan's walks between pushes are shortest, so the
+plan the extractor rebuilds from its pushes is just as long.
+
+**A detour** (:func:`with_detour`, in ``detour_share`` of the corpus) pushes a box one cell and
+straight back, so the base writes valid plans of different lengths for one task.
 """
 
 from __future__ import annotations
@@ -232,25 +237,87 @@ def _render_prompt(board: _Board, names: SokobanNames) -> str:
     return " ".join(words)
 
 
-def _render_plan(board: _Board, names: SokobanNames, plan: PlanSteps) -> str:
+def _pushes(board: _Board, plan: PlanSteps) -> list[tuple[str, str, Cell]]:
+    """The pushes of a full plan as (box, direction, the box's new cell); its moves are left out.
+
+    Raises:
+        ValueError: for a step that is not a move or push over the task's cells and boxes.
+    """
     where = {name: cell for cell, name in board.cells.items()}
-    steps = []
+    out = []
     for name, args in plan:
         if name == "move" and len(args) == 3 and args[1] in where and args[2] in DIRECTIONS:
-            pad = board.words(where[args[1]], names)
-            steps.append(f"move {args[2]} {STATE_MARK} {pad}")
-        elif (
-            name == "push" and len(args) == 5 and args[1] in where and args[2] in where
-            and args[3] in DIRECTIONS and args[4] in names.boxes
-        ):
-            robot, box = board.words(where[args[1]], names), board.words(where[args[2]], names)
-            steps.append(f"push {args[3]} {STATE_MARK} {robot} {names.boxes[args[4]]} {box}")
-        else:
-            raise ValueError(
-                f"task {board.task_name}: ({' '.join((name, *args))}) is not a move or push over "
-                "the task's cells and boxes"
-            )
-    return f" {ACTION_SEP} ".join(steps)
+            continue
+        if (name == "push" and len(args) == 5 and args[2] in where and args[3] in DIRECTIONS
+                and args[4] in board.boxes):
+            out.append((args[4], args[3], where[args[2]]))
+            continue
+        raise ValueError(
+            f"task {board.task_name}: ({' '.join((name, *args))}) is not a move or push over "
+            "the task's cells and boxes"
+        )
+    return out
+
+
+def _render_pushes(board: _Board, names: SokobanNames, plan: PlanSteps) -> str:
+    """``push <box> <dir> > <box> <its new cell>`` for every push of ``plan``."""
+    return f" {ACTION_SEP} ".join(
+        f"push {names.boxes[box]} {d} {STATE_MARK} {names.boxes[box]} {board.words(to, names)}"
+        for box, d, to in _pushes(board, plan)
+    )
+
+
+def _walk(board: _Board, start: Cell, goal: Cell, blocked: set[Cell]) -> list[Action] | None:
+    """A shortest walk from ``start`` to ``goal`` over free cells outside ``blocked``, as move
+    actions, taking the first of :data:`DIRECTIONS` among equally short ways (breadth first);
+    None when there is none."""
+    came: dict[Cell, tuple[Cell, str] | None] = {start: None}
+    queue = deque([start])
+    while queue and goal not in came:
+        here = queue.popleft()
+        for d in DIRECTIONS:
+            nxt = _step(here, d)
+            if nxt not in came and nxt in board.free and nxt not in blocked:
+                came[nxt] = (here, d)
+                queue.append(nxt)
+    if goal not in came:
+        return None
+    steps: list[Action] = []
+    at = goal
+    while (step := came[at]) is not None:
+        steps.append(("move", (board.loc(step[0]), board.loc(at), step[1])))
+        at = step[0]
+    return steps[::-1]
+
+
+def _push_steps(
+    board: _Board, robot: Cell, cells: dict[str, Cell], box: str, d: str
+) -> list[Action] | None:
+    """The robot's walk to the cell behind ``box`` and the push towards ``d``; None when the
+    robot cannot get there or the cell beyond is a wall or a box. Updates nothing."""
+    at = cells[box]
+    behind, to = _step(at, _OPPOSITE[d]), _step(at, d)
+    occupied = set(cells.values())
+    if to not in board.free or to in occupied:
+        return None
+    walk = _walk(board, robot, behind, occupied)
+    if walk is None:
+        return None
+    return [*walk, ("push", (board.loc(behind), board.loc(at), board.loc(to), d, box))]
+
+
+def _expand(board: _Board, pushes: Sequence[tuple[str, str]]) -> list[Action] | None:
+    """The full plan of a list of (box, direction) pushes, each preceded by the robot's shortest
+    walk behind its box; None when a push cannot be made."""
+    robot, cells = board.robot, dict(board.boxes)
+    plan: list[Action] = []
+    for box, d in pushes:
+        steps = _push_steps(board, robot, cells, box, d)
+        if steps is None:
+            return None
+        plan += steps
+        robot, cells[box] = cells[box], _step(cells[box], d)
+    return plan
 
 
 def _box_steps(
@@ -396,32 +463,53 @@ def reference_plan(task: GroundTask, order: Sequence[str] | None = None) -> list
 
 
 def with_detour(task: GroundTask, plan: PlanSteps, rng: np.random.Generator) -> list[Action]:
-    """``plan`` with one wasted round trip: the robot steps into a free cell and straight back.
+    """``plan`` with one wasted round trip: a box pushed one cell and straight back.
 
-    The pair goes before a random step (never after the last, so the plan still ends on the goal),
-    uniformly over (step, direction) pairs whose cell is free of walls and boxes; the plan stays
-    valid and gets two steps longer.
+    The pair goes before a random push (never after the last, so the plan still ends on the
+    goal), uniformly over the (push, box, direction) choices the robot can make: the cell beyond
+    the box free, the robot able to get behind it from where it stands, then round the box to
+    push it back, and left inside the area it could reach before, so every later push stays
+    possible. The walks are the shortest (as :meth:`SokobanFormat.extract` writes them); a plan
+    with no such choice comes back as it was.
+
+    Raises:
+        ValueError: for a task the format cannot write, or a step of ``plan`` that is not a move
+            or push over its cells and boxes.
     """
     board = _board(task)
-    where = {name: cell for cell, name in board.cells.items()}
-    robot, occupied = board.robot, set(board.boxes.values())
-    options: list[tuple[int, str, Cell]] = []
-    for i, (name, args) in enumerate(plan):
-        options += [(i, d, robot) for d in DIRECTIONS
-                    if _step(robot, d) in board.free and _step(robot, d) not in occupied]
-        if len(args) > 1 and args[1] in where:
-            robot = where[args[1]]
-        if name == "push" and len(args) > 2 and args[2] in where:
-            occupied.discard(robot)
-            occupied.add(where[args[2]])
-    steps = list(plan)
+    pushes = [(box, d) for box, d, _ in _pushes(board, plan)]
+    options: list[tuple[int, str, str]] = []
+    robot, cells = board.robot, dict(board.boxes)
+    for i, (pushed, towards) in enumerate(pushes):
+        reach = _reachable(board, robot, set(cells.values()))
+        for box, at in cells.items():
+            for d in DIRECTIONS:
+                beyond, back = _step(at, d), _step(_step(at, d), d)
+                if (_step(at, _OPPOSITE[d]) in reach and beyond in reach and back in board.free
+                        and back not in cells.values()
+                        and _walk(board, at, back, {*cells.values(), beyond} - {at}) is not None):
+                    options.append((i, box, d))
+        robot, cells[pushed] = cells[pushed], _step(cells[pushed], towards)
     if not options:
-        return steps
-    i, d, here = options[int(rng.integers(len(options)))]
-    there = _step(here, d)
-    detour = [("move", (board.loc(here), board.loc(there), d)),
-              ("move", (board.loc(there), board.loc(here), _OPPOSITE[d]))]
-    return [*steps[:i], *detour, *steps[i:]]
+        return list(plan)
+    i, box, d = options[int(rng.integers(len(options)))]
+    longer = _expand(board, [*pushes[:i], (box, d), (box, _OPPOSITE[d]), *pushes[i:]])
+    if longer is None:  # pragma: no cover - every option above leaves the rest possible
+        raise AssertionError(f"task {board.task_name}: the detour {box} {d} before push {i} broke the plan")
+    return longer
+
+
+def _reachable(board: _Board, start: Cell, blocked: set[Cell]) -> set[Cell]:
+    """Every free cell outside ``blocked`` the robot can walk to from ``start``."""
+    seen, queue = {start}, deque([start])
+    while queue:
+        here = queue.popleft()
+        for d in DIRECTIONS:
+            nxt = _step(here, d)
+            if nxt not in seen and nxt in board.free and nxt not in blocked:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
 
 
 def _witness_steps(generated: GeneratedTask) -> list[Action]:
@@ -443,9 +531,11 @@ def _play_order(plan: Sequence[Action]) -> list[str]:
 
 
 class SokobanFormat:
-    """Sokoban for the embedded model: coordinate words, box names, the robot after each step."""
+    """Sokoban for the embedded model: coordinate words, box names, a plan as its pushes."""
 
     domain = "sokoban"
+    version = 2
+    """Version 2: pushes only (version 1 wrote every step). Part of a base's content hash."""
 
     def words(self) -> list[str]:
         return [
@@ -460,52 +550,51 @@ class SokobanFormat:
         return _render_prompt(board, _draw_names(board, task, None))
 
     def completion(self, task: GroundTask, plan: PlanSteps) -> str:
-        """``plan`` (valid for ``task``) as the model writes it.
+        """The pushes of ``plan`` (valid for ``task``) as the model writes them; its moves are
+        the extractor's to write.
 
         Raises:
             ValueError: for a step that is not a move or push over the task's cells and boxes.
         """
         board = _board(task)
-        return _render_plan(board, _draw_names(board, task, None), plan)
+        return _render_pushes(board, _draw_names(board, task, None), plan)
 
     def extract(self, completion: str, task: GroundTask) -> ExtractedPlan:
+        """Each push preceded by the robot's shortest walk to the cell behind its box.
+
+        A push the robot cannot make (it cannot get behind the box, or the cell beyond is taken)
+        is written from where the robot stands, which the validator rejects at that step; words
+        that are not a push of a known box pass through as they are.
+        """
         try:
-            board: _Board | None = _board(task)
+            board = _board(task)
         except ValueError:
-            board = None
-        robot = board.robot if board else (0, 0)
-        boxes = {cell: box for box, cell in board.boxes.items()} if board else {}
+            return ExtractedPlan("\n".join(" ".join(c.partition(STATE_MARK)[0].split())
+                                           for c in completion.split(ACTION_SEP)
+                                           if c.partition(STATE_MARK)[0].split()), 0)
+        back = {name: box for box, name in _draw_names(board, task, None).boxes.items()}
+        robot, cells = board.robot, dict(board.boxes)
         lines: list[str] = []
         n_reasoning = 0
         for chunk in completion.split(ACTION_SEP):
             action, _, state = chunk.partition(STATE_MARK)
-            pad = state.split()
-            n_reasoning += len(pad)
+            n_reasoning += len(state.split())
             words = action.split()
-            if not words:
+            if len(words) != 3 or words[0] != "push" or words[1] not in back or words[2] not in STEPS:
+                if words:
+                    lines.append(" ".join(words))
                 continue
-            if board is None or len(words) != 2 or words[0] not in ACTIONS or words[1] not in STEPS:
-                lines.append(" ".join(words))
+            box, d = back[words[1]], words[2]
+            steps = _push_steps(board, robot, cells, box, d)
+            if steps is None:
+                front = _step(robot, d)
+                lines.append(f"push {board.loc(robot)} {board.loc(front)} "
+                             f"{board.loc(_step(front, d))} {d} {box}")
+                robot = front
                 continue
-            verb, d = words
-            nxt = _step(robot, d)
-            if verb == "move":
-                lines.append(f"move {board.loc(robot)} {board.loc(nxt)} {d}")
-            else:
-                to = _step(nxt, d)
-                box = boxes.pop(nxt, None) or self._named_box(board, task, pad)
-                lines.append(f"push {board.loc(robot)} {board.loc(nxt)} {board.loc(to)} {d} {box}")
-                boxes[to] = box
-            robot = nxt
+            lines += [" ".join((name, *args)) for name, args in steps]
+            robot, cells[box] = cells[box], _step(cells[box], d)
         return ExtractedPlan("\n".join(lines), n_reasoning)
-
-    @staticmethod
-    def _named_box(board: _Board, task: GroundTask, pad: list[str]) -> str:
-        """The box for a push with no box in front of the robot: the one its scratchpad names,
-        else the first; the validator then reports that the box is not there."""
-        back = {name: box for box, name in _draw_names(board, task, None).boxes.items()}
-        named = [back[w] for w in pad if w in back]
-        return named[0] if named else next(iter(board.boxes), "")
 
     def corpus_task_and_example(
         self, size: int, rng: np.random.Generator, detour_share: float = 0.0
@@ -519,7 +608,7 @@ class SokobanFormat:
         # no extra draw when the share is 0, so corpora without detours stay reproducible
         if detour_share > 0 and rng.random() < detour_share:
             plan = with_detour(generated.task, plan, rng)
-        return generated, Example(_render_prompt(board, names), _render_plan(board, names, plan))
+        return generated, Example(_render_prompt(board, names), _render_pushes(board, names, plan))
 
     def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0) -> Example:
         return self.corpus_task_and_example(size, rng, detour_share)[1]

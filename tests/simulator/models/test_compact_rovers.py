@@ -75,6 +75,53 @@ def test_corpus_examples_with_detours_are_valid_for_their_task(size: int) -> Non
     assert longer >= 6  # detours are inserted (unless the acting rover has no way back)
 
 
+def _navigates(completion: str) -> int:
+    return sum(chunk.split()[:1] == ["navigate"] for chunk in completion.split(";"))
+
+
+def test_a_route_is_written_as_its_destination_and_comes_back_move_by_move() -> None:
+    multi = 0
+    for size in (5, 6, 7, 8):
+        for seed in range(8):
+            generated = _generated(size, seed)
+            steps = plan_steps(generated.witness_plan)
+            completion = FORMAT.completion(generated.task, steps)
+            moves = sum(name == "navigate" for name, _ in steps)
+            assert _navigates(completion) <= moves
+            multi += _navigates(completion) < moves
+            # every written destination is a step the model chose; the moves between come back
+            lines = FORMAT.extract(completion, generated.task).plan_text.splitlines()
+            assert lines == [a[1:-1] for a in generated.witness_plan]
+    assert multi >= 8  # routes of several moves are common at these sizes
+
+
+def test_a_move_there_and_back_is_written_as_two_destinations() -> None:
+    generated = _generated(4, 22)
+    task, steps = generated.task, plan_steps(generated.witness_plan)
+    n = name_map(task).forward
+    there_and_back = [("navigate", ("rover1", "waypoint2", "waypoint4")),
+                      ("navigate", ("rover1", "waypoint4", "waypoint2"))]
+    completion = FORMAT.completion(task, [*there_and_back, *steps])
+    assert completion.split(" ; ")[1:3] == [f"navigate {n['rover1']} {n['waypoint4']}",
+                                            f"navigate {n['rover1']} {n['waypoint2']}"]
+    verdict = _verdict(completion, task)
+    assert verdict.is_valid and verdict.plan_length == len(steps) + 2
+
+
+def test_a_destination_with_no_route_is_one_move_the_validator_rejects() -> None:
+    generated = _generated(6, 0)
+    task = generated.task
+    n = name_map(task).forward
+    rover = next(iter(sorted(r for r in task.objects if r.startswith("rover"))))
+    here = next(a[2] for a in task.init if a[0] == "at" and a[1] == rover)
+    reachable = {a[3] for a in task.init if a[0] == "can_traverse" and a[1] == rover} | {here}
+    unreachable = sorted(w for w in task.objects if w.startswith("waypoint") and w not in reachable)
+    target = unreachable[0] if unreachable else here  # to where it stands: no route either
+    lines = FORMAT.extract(f"navigate {n[rover]} {n[target]}", task).plan_text.splitlines()
+    assert lines == [f"navigate {rover} {here} {target}"]
+    assert not validate_plan(task, "\n".join(lines)).is_valid
+
+
 def test_corpus_example_matches_the_task_and_names_it_was_drawn_with() -> None:
     rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
     task, example = corpus_task_and_example(5, rng_a)
