@@ -42,6 +42,7 @@ CHART_HEIGHT_PX = 330
 
 STATUS_COLORS: dict[str, str] = {
     "started": "blue", "completed": "green", "cancelled": "orange", "error": "red",
+    "interrupted": "orange",
 }
 
 # Severity cells are coloured; the word stays, for colour-blind readers and printouts.
@@ -163,11 +164,12 @@ def deployment_figure(summary: pd.DataFrame) -> go.Figure:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _cached_run(run_dir: str, version: tuple[int, int, int, int]) -> RunData:
+def _cached_run(run_dir: str, version: tuple[int, ...]) -> RunData:
     """Read the run once per store version.
 
-    ``version`` (db and WAL mtime/size) is only part of the cache key: a commit by a running loop
-    changes it, so the next rerun reads the new generation instead of a stale copy.
+    ``version`` (db and WAL mtime/size, writer alive) is only part of the cache key: a commit by
+    a running loop, or its death, changes it, so the next rerun reads the new state instead of a
+    stale copy.
     """
     del version
     return load_run(Path(run_dir))

@@ -21,7 +21,14 @@ from pydantic import ValidationError
 
 from auditors.core.decisions import user_groups
 from simulator.errors import StoreError
-from simulator.store import DB_NAME, GenerationSummary, RunReader, RunStatus, summarize
+from simulator.store import (
+    DB_NAME,
+    GenerationSummary,
+    RunReader,
+    ShownStatus,
+    summarize,
+    writer_is_alive,
+)
 
 RUN_DIR_ENV = "ITERDEPLOY_RUN_DIR"
 """Environment variable naming the run directory when none is passed on the command line."""
@@ -61,7 +68,8 @@ class RunOverview:
     run_id: str
     name: str
     seed: int
-    status: RunStatus
+    status: ShownStatus
+    """The stored status, or ``interrupted`` when its writer died (``RunReader.run_status``)."""
     created_at: str
 
 
@@ -127,18 +135,20 @@ def resolve_run_dir(argv: Sequence[str], environ: Mapping[str, str]) -> Path | N
     return Path(value) if value else None
 
 
-def store_version(run_dir: Path) -> tuple[int, int, int, int]:
-    """A key that changes whenever the store's content may have changed.
+def store_version(run_dir: Path) -> tuple[int, int, int, int, int]:
+    """A key that changes whenever what the page shows may have changed.
 
     A run being written is in WAL mode: committed generations land in ``run.sqlite-wal`` and reach
     ``run.sqlite`` only at a checkpoint, so the database file's mtime alone would keep a stale page.
-    The key therefore combines mtime and size of both files.
+    The key therefore combines mtime and size of both files, and whether a writer holds the run's
+    lock: a writer killed with ``-9`` changes no file, yet its run must turn from "in progress"
+    to ``interrupted`` (:meth:`~simulator.store.RunQueries.run_status`).
 
     Args:
         run_dir: The run directory.
 
     Returns:
-        ``(db mtime_ns, db size, wal mtime_ns, wal size)``; zeros for a missing file.
+        ``(db mtime_ns, db size, wal mtime_ns, wal size, writer alive)``; zeros for a missing file.
     """
     parts: list[int] = []
     for name in (DB_NAME, f"{DB_NAME}-wal"):
@@ -148,7 +158,7 @@ def store_version(run_dir: Path) -> tuple[int, int, int, int]:
             parts += [0, 0]
         else:
             parts += [st.st_mtime_ns, st.st_size]
-    return parts[0], parts[1], parts[2], parts[3]
+    return parts[0], parts[1], parts[2], parts[3], int(writer_is_alive(run_dir))
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -175,7 +185,8 @@ def overview(reader: RunReader) -> RunOverview:
     """The header facts of the run."""
     run = reader.run()
     return RunOverview(
-        run_id=run.run_id, name=run.name, seed=run.seed, status=run.status, created_at=run.created_at
+        run_id=run.run_id, name=run.name, seed=run.seed, status=reader.run_status(),
+        created_at=run.created_at,
     )
 
 

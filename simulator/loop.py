@@ -60,6 +60,7 @@ from simulator.store import (
     TrainingExampleRow,
     dumps,
     summarize,
+    writer_lock,
 )
 from simulator.users import CandidateTrace, CurationContext, Population, parse_actions
 from simulator.users.selectors import rank_key
@@ -351,7 +352,19 @@ class DeploymentLoop:
         return out
 
     def run(self) -> list[GenerationSummary]:
-        """Run (or resume) every generation of the scenario; returns the summary table."""
+        """Run (or resume, or extend) every generation of the scenario; returns the summary table.
+
+        The whole run holds the directory's writer lock, taken before the store is opened: a
+        second process on the same directory is refused (:class:`RunLockedError`) without
+        touching the store, instead of racing this one and marking its run ``error``.
+
+        Raises:
+            RunLockedError: When another process is writing ``run_dir``.
+        """
+        with writer_lock(self.run_dir):
+            return self._run_locked()
+
+    def _run_locked(self) -> list[GenerationSummary]:
         spec = self.spec
         writer = RunWriter(self.run_dir)
         try:

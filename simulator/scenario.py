@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from pydantic import (
 from simulator.errors import ScenarioError
 from simulator.models.device import DEVICE_PATTERN, DTypeName
 from simulator.models.embedded import EmbeddedModelSpec
+from simulator.scenario_yaml import parse_yaml, read_yaml_text, short_repr
 from simulator.users._common import describe_validation_error
 from simulator.users.policy_spec import PolicySpec, declared_policy
 from simulator.users.spec import (
@@ -195,7 +197,9 @@ class ScenarioSpec(_Spec):
     """A whole scenario: one curation-bias question, fully specified."""
 
     name: str = "quickstart"
-    """Scenario name."""
+    """Scenario name; it names the run directory (``runs/<name>-seed<seed>``), so it must be a
+    plain file name: not empty, no ``/`` or ``\\``, no ``..``, no control characters, at most
+    :data:`MAX_NAME_BYTES` bytes of UTF-8."""
     question: str = ""
     """The question the scenario answers, in one paragraph."""
     seed: int = 0
@@ -232,6 +236,11 @@ class ScenarioSpec(_Spec):
     from before mappings were allowed read the same; a mapping becomes a :class:`PolicySpec`,
     stored in its canonical full form. Auditors read either with
     :func:`simulator.users.declared_policy`."""
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        return check_scenario_name(name)
 
     @field_validator("domain")
     @classmethod
@@ -367,6 +376,43 @@ class ScenarioSpec(_Spec):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
 
+MAX_NAME_BYTES = 200
+"""Longest scenario name, in UTF-8 bytes: with ``-seed<seed>`` it must fit one directory name
+(255 bytes on common file systems)."""
+
+_PATH_SEPARATORS = ("/", "\\")
+_UNPRINTABLE = frozenset({"Cc", "Cs", "Zl", "Zp"})
+"""Unicode categories refused in a name: control characters, lone surrogates (which no file
+system name can encode) and line breaks (which would split a one-line message)."""
+
+
+def check_scenario_name(name: str) -> str:
+    """``name`` if it is safe as one directory name, which is what the run directory makes of it.
+
+    Refusing here, at validation, means no command ever builds a path from a name such as
+    ``../../x`` or ``/etc``: every run directory stays inside the parent it was meant for.
+
+    Raises:
+        ValueError: Saying what is wrong with the name and what a good one looks like.
+    """
+    hint = "use a plain name such as 'my_scenario'"
+    if not name.strip():
+        raise ValueError(f"must not be empty; {hint}")
+    if any(sep in name for sep in _PATH_SEPARATORS):
+        raise ValueError(f"must not contain a path separator ('/' or '\\'): it names the run "
+                         f"directory; {hint}")
+    if ".." in name or name == ".":
+        raise ValueError(f"must not contain '..' or be '.': it names the run directory; {hint}")
+    bad = next((c for c in name if unicodedata.category(c) in _UNPRINTABLE), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control characters, line breaks or lone surrogates "
+                         f"(found U+{ord(bad):04X}); {hint}")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ValueError(f"is longer than {MAX_NAME_BYTES} bytes (UTF-8); it must fit one "
+                         "directory name")
+    return name
+
+
 def _check_domain(domain: str) -> str:
     from simulator.planning import GeneratorParamError, domain_spec
 
@@ -417,11 +463,7 @@ def parse_scenario(
     Raises:
         ScenarioError: naming ``source``, each bad key path and its line.
     """
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{source}: not valid YAML: {exc}") from exc
+    node, data = parse_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -444,7 +486,7 @@ def parse_scenario(
             path = tuple(err["loc"])
             kind = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             kind = kind.removeprefix("Value error, ")  # pydantic's wording, not the problem
-            got = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
+            got = "" if err["type"] == "extra_forbidden" else f" (got {short_repr(err.get('input'))})"
             if not path:  # a check across sections: its message starts with the key it is about
                 named = re.match(r"([a-z_]+(?:\.[\w-]+)*): ", kind)
                 if named:
@@ -455,15 +497,24 @@ def parse_scenario(
             line = _line_of(node, path)
             where = f"{source}:{line}" if line else source
             problems.append(f"{where}: {dotted}: {kind}{got}")
+        if len(problems) == 1:  # one problem, one line
+            raise ScenarioError(f"invalid scenario: {problems[0]}") from None
         raise ScenarioError("invalid scenario:\n  " + "\n  ".join(problems)) from None
 
 
 def load_scenario(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> tuple[ScenarioSpec, str]:
-    """Read and validate a scenario file; returns (spec, text as given)."""
+    """Read and validate a scenario file; returns (spec, text as given).
+
+    The file is read as UTF-8 and parsed by :func:`simulator.scenario_yaml.parse_yaml`, the one
+    YAML reader of the project (duplicate keys, alias bombs and deep nesting refused).
+
+    Raises:
+        ScenarioError: Naming the file: missing, unreadable, not UTF-8, not YAML, or invalid.
+    """
     file = Path(path)
     if not file.is_file():
         raise ScenarioError(f"{file}: no such scenario file")
-    text = file.read_text()
+    text = read_yaml_text(file)
     return parse_scenario(text, str(file), overrides), text

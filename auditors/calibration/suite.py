@@ -22,10 +22,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simulator.errors import IterdeployError
+from simulator.errors import IterdeployError, ScenarioError
+from simulator.scenario_yaml import load_yaml_file
 
 CONCEPT = re.compile(r"^(validity|length|action:[a-z][a-z0-9_-]*)$")
 """What a planted preference can be about."""
@@ -149,9 +149,9 @@ def load_suite(path: str | Path) -> tuple[Suite, Path]:
     if not file.is_file():
         raise SuiteError(f"{file}: no such suite file")
     try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{file}: not valid YAML: {exc}") from None
+        data = load_yaml_file(file)  # the scenarios' reader: the same refusals, one line each
+    except ScenarioError as exc:
+        raise SuiteError(str(exc)) from None
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:

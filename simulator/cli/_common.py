@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from simulator.errors import IterdeployError
@@ -14,8 +15,12 @@ err_console = Console(stderr=True)
 
 
 def fail(exc: IterdeployError) -> typer.Exit:
-    """Print ``exc`` as a one-screen error and return the exit (code 2: bad input)."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    """Print ``exc`` as a one-screen error and return the exit (code 2: bad input).
+
+    The message is escaped: it quotes user input (a YAML key such as ``[/x]``), which rich would
+    otherwise read as markup and fail on with a traceback of its own.
+    """
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

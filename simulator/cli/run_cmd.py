@@ -4,25 +4,47 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
 from rich.console import Console
 
 from simulator.cli._common import fail, make_progress
 from simulator.cli.summary_cmd import summary_table
 from simulator.errors import IterdeployError, ScenarioError
+from simulator.scenario_yaml import parse_yaml
+
+if TYPE_CHECKING:
+    from simulator.scenario import ScenarioSpec
 
 
 def parse_sets(values: list[str]) -> dict[str, Any]:
+    """``--set KEY.PATH=VALUE`` items → overrides, each VALUE read as YAML by the scenario's own
+    reader (so the same refusals and one-line messages apply)."""
     out: dict[str, Any] = {}
     for item in values:
         if "=" not in item:
             raise ScenarioError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. deploy.temperature=0.7")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        out[key.strip()] = parse_yaml(raw, f"--set {key.strip()}")[1]
     return out
+
+
+def default_run_dir(parent: Path, spec: ScenarioSpec) -> Path:
+    """``parent/<name>-seed<seed>``, checked to lie directly inside ``parent``.
+
+    The scenario's name is validated as a plain file name already; this check is the second
+    lock on the same door, so a name can never make a run write outside ``parent``.
+
+    Raises:
+        ScenarioError: When the directory would not be a child of ``parent``.
+    """
+    dirname = f"{spec.name}-seed{spec.seed}"
+    one_component = Path(dirname).name == dirname and "\\" not in dirname
+    if not one_component or dirname in (".", ".."):
+        raise ScenarioError(f"name {spec.name!r}: the run directory would lie outside {parent}; "
+                            "use a plain name such as 'my_scenario'")
+    return parent / dirname
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -73,11 +95,10 @@ def run(
             if s is not None:
                 overrides["seed"] = s
             spec, text = load_scenario(scenario, overrides)
-            default_dir = f"{spec.name}-seed{spec.seed}"
             if seeds is not None:
-                run_dir = (out or Path("runs")) / default_dir
+                run_dir = default_run_dir(out or Path("runs"), spec)
             else:
-                run_dir = out or Path("runs") / default_dir
+                run_dir = out or default_run_dir(Path("runs"), spec)
             plans.append((spec, text, run_dir))
         for spec, text, run_dir in plans:
             console.print(f"[bold]{spec.name}[/] seed {spec.seed}: generation 0 + "

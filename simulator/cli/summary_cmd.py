@@ -58,18 +58,23 @@ def summary(
     run_dir: Path = typer.Argument(..., help="Run directory written by `iterdeploy run`."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects instead."),
 ) -> None:
-    """Print the per-generation summary of a run (solved tasks, plan lengths, training set)."""
+    """Print the per-generation summary of a run (solved tasks, plan lengths, training set).
+
+    The title gives the run's status as the dashboard does: ``interrupted`` for a run whose
+    writer died without finishing (resume it with the same ``iterdeploy run``).
+    """
     try:
         with RunReader(run_dir) as reader:
             rows = summarize(reader)
             run = reader.run()
+            status = reader.run_status()
             fixed = json.loads(run.scenario_json).get("deploy", {}).get("pool") == "fixed"
     except IterdeployError as exc:
         raise fail(exc) from None
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
     else:
-        Console().print(summary_table(rows, f"{run.name}: {run_dir}", fixed_pool=fixed))
+        Console().print(summary_table(rows, f"{run.name} ({status}): {run_dir}", fixed_pool=fixed))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,12 +1,14 @@
 """The run store: one directory per run, ``run.sqlite`` plus adapters and the scenario.
 
-Only :class:`RunWriter` writes; everyone else reads through :class:`RunReader`. This package is
+Only :class:`RunWriter` writes, and only one process at a time writes a run (the loop holds
+:func:`writer_lock`); everyone else reads through :class:`RunReader`, never blocked by it. This package is
 the one place that holds SQL: every read is a named method (:class:`RunQueries`, shared by the
 reader and the writer) returning typed rows or plain values, and ``tests/test_layers.py`` fails
 on SQL or a database connection used anywhere else in ``simulator/``, ``auditors/`` or
 ``dashboards/``.
 """
 
+from simulator.store._lock import LOCK_NAME, RunLockedError, writer_is_alive, writer_lock
 from simulator.store._queries import RunQueries, TraceFacts, UserTaskOutcome
 from simulator.store._writer import DB_NAME, GenerationBundle, RunWriter, dumps
 from simulator.store.reader import RunReader
@@ -20,6 +22,7 @@ from simulator.store.schema import (
     PopulationRow,
     RunRow,
     RunStatus,
+    ShownStatus,
     TaskRow,
     TraceRow,
     TrainingExampleRow,
@@ -28,6 +31,7 @@ from simulator.store.summary import GenerationSummary, solved_by_size, summarize
 
 __all__ = [
     "DB_NAME",
+    "LOCK_NAME",
     "SCHEMA_VERSION",
     "CurationRow",
     "EvaluationRow",
@@ -37,11 +41,13 @@ __all__ = [
     "GenerationSummary",
     "ModelRow",
     "PopulationRow",
+    "RunLockedError",
     "RunQueries",
     "RunReader",
     "RunRow",
     "RunStatus",
     "RunWriter",
+    "ShownStatus",
     "TaskRow",
     "TraceFacts",
     "TraceRow",
@@ -50,4 +56,6 @@ __all__ = [
     "dumps",
     "solved_by_size",
     "summarize",
+    "writer_is_alive",
+    "writer_lock",
 ]

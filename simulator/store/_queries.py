@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from simulator.errors import StoreError
+from simulator.store._lock import writer_is_alive
 from simulator.store.schema import (
     TABLES,
     CurationRow,
@@ -31,6 +32,7 @@ from simulator.store.schema import (
     ModelRow,
     PopulationRow,
     RunRow,
+    ShownStatus,
     TaskRow,
     TraceRow,
 )
@@ -133,6 +135,20 @@ class RunQueries:
         if row is None:
             raise StoreError(f"{self.run_dir}: the store holds no run row")
         return row
+
+    def run_status(self) -> ShownStatus:
+        """Where the run stands, as every reader reports it: the stored status, or
+        ``interrupted`` for a run still marked ``started`` whose writer lock nobody holds.
+
+        A writer killed with ``-9`` cannot record its end, so ``started`` alone would say "in
+        progress" forever; the lock, which the kernel releases when the writer dies, says whether
+        anyone is still writing. This is the one place that check is made (the summary and the
+        dashboard both ask here), and it writes nothing.
+        """
+        status = self.run().status
+        if status == "started" and not writer_is_alive(self.run_dir):
+            return "interrupted"
+        return status
 
     def scenario(self) -> dict[str, Any]:
         """The resolved scenario as a plain dict."""

@@ -212,10 +212,12 @@ def test_bad_run_dir_shows_a_clear_error(tmp_path: Path) -> None:
 
 def test_running_run_refreshes_when_a_generation_is_committed(make_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A run still being written: a new commit (which lands in the WAL) shows up without a reload."""
-    from simulator.store import GenerationBundle, GenerationRow, RunWriter
+    from simulator.store import GenerationBundle, GenerationRow, RunWriter, writer_lock
 
     run_dir = make_run("live", n_generations=1, status="started", with_findings=False)
-    with serve(run_dir, tmp_path / "streamlit.log") as url, open_page(url) as page:
+    # hold the writer lock as a running loop does: a started run nobody writes is interrupted
+    with writer_lock(run_dir), serve(run_dir, tmp_path / "streamlit.log") as url, \
+            open_page(url) as page:
         expect(page.locator("body")).to_contain_text("status: started", timeout=PAGE_TIMEOUT_MS)
         expect(page.locator('[data-testid="stTable"]').first.locator("tbody th")).to_have_count(1)
         writer = RunWriter(run_dir)

@@ -29,7 +29,7 @@ from dashboards.data import (
     summary_frame,
 )
 from simulator.errors import StoreError
-from simulator.store import DB_NAME, RunReader, summarize
+from simulator.store import DB_NAME, RunReader, summarize, writer_lock
 
 
 def test_summary_frame_matches_hand_computed_numbers(run_dir: Path) -> None:
@@ -81,8 +81,11 @@ def test_findings_most_severe_first_with_whole_run_label(run_dir: Path) -> None:
 
 
 def test_run_without_findings_or_generations(make_run) -> None:  # type: ignore[no-untyped-def]
-    data = load_run(make_run(n_generations=0, status="started", with_findings=False))
+    run_dir = make_run(n_generations=0, status="started", with_findings=False)
+    with writer_lock(run_dir):  # a writer is still at work: the run is in progress
+        data = load_run(run_dir)
     assert data.overview.status == "started"
+    assert load_run(run_dir).overview.status == "interrupted"  # and once it is gone
     assert data.summary.empty and list(data.summary.columns) == list(SUMMARY_COLUMNS)
     assert data.findings.empty and list(data.findings.columns) == list(FINDING_COLUMNS)
     assert data.headline is None
