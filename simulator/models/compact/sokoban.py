@@ -30,8 +30,9 @@ robot's cell. Goals come first so that the latest mention of a box, in the promp
 is always where it stands now. Boxes are named from the pool ``b1 … b8`` at random per task (seeded
 by the task's content, as :func:`simulator.models._format.name_map` does), listed by pool name.
 
-**The completion names only the pushes**: ``push <box> <dir>``, with the box's name and new cell
-as scratchpad. :meth:`SokobanFormat.extract` walks the robot to the cell behind the box along a
+**The completion names only the pushes**: ``push <box> <dir>``, with every box and its cell after
+the push as scratchpad, in the prompt's order (``push b6 down > b6 r3 c11 b8 r2 c9``), so the
+last scratchpad is the whole state the next push depends on besides the fixed map. :meth:`SokobanFormat.extract` walks the robot to the cell behind the box along a
 shortest path (breadth first, ties in the order ``up down left right``) before each push, so the
 validator still checks a full PDDL plan and its length counts every step. Why not every step:
 a format that wrote each robot move (version 1 of this format, until 6 December 2026) made the
@@ -39,7 +40,9 @@ model choose the next step of a shortest walk around walls and boxes, a search o
 4-layer model cannot run in one forward pass; its bases walked into walls (7 of 160 samples valid
 on 1-box tasks after 3,000 steps, against 67 of 160 for pushes only after 2,000,
 docs/model-card.md). Choosing the next push reads the box's and its goal's coordinates and the
-cells next to the box, the same bounded computation at every step. A push the robot cannot make
+cells next to the box, the same bounded computation at every step. Version 2 wrote only the
+pushed box's new cell; its bases mixed up the boxes' coordinates on 2-box tasks (0 of 160 samples
+valid there, with 2-box tasks in the corpus), so version 3 restates every box after each push. A push the robot cannot make
 (it cannot get behind the box, or a wall or box is beyond it) becomes a push from where the robot
 stands, which the validator rejects at that step.
 
@@ -260,11 +263,16 @@ def _pushes(board: _Board, plan: PlanSteps) -> list[tuple[str, str, Cell]]:
 
 
 def _render_pushes(board: _Board, names: SokobanNames, plan: PlanSteps) -> str:
-    """``push <box> <dir> > <box> <its new cell>`` for every push of ``plan``."""
-    return f" {ACTION_SEP} ".join(
-        f"push {names.boxes[box]} {d} {STATE_MARK} {names.boxes[box]} {board.words(to, names)}"
-        for box, d, to in _pushes(board, plan)
-    )
+    """``push <box> <dir> > <every box> <its cell> ...`` for every push of ``plan``: the
+    scratchpad lists each box where it stands after the push, in the prompt's order."""
+    cells = dict(board.boxes)
+    listing = _listing(board, names)
+    steps = []
+    for box, d, to in _pushes(board, plan):
+        cells[box] = to
+        state = " ".join(f"{names.boxes[b]} {board.words(cells[b], names)}" for b in listing)
+        steps.append(f"push {names.boxes[box]} {d} {STATE_MARK} {state}")
+    return f" {ACTION_SEP} ".join(steps)
 
 
 def _walk(board: _Board, start: Cell, goal: Cell, blocked: set[Cell]) -> list[Action] | None:
@@ -534,8 +542,9 @@ class SokobanFormat:
     """Sokoban for the embedded model: coordinate words, box names, a plan as its pushes."""
 
     domain = "sokoban"
-    version = 2
-    """Version 2: pushes only (version 1 wrote every step). Part of a base's content hash."""
+    version = 3
+    """Version 3: pushes only, every box in the scratchpad (2: the pushed box only; 1: every robot
+    step). Part of a base's content hash."""
 
     def words(self) -> list[str]:
         return [

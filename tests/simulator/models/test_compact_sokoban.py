@@ -468,3 +468,23 @@ def test_too_many_boxes_are_refused_by_name() -> None:
     task = hand_task(rows, name="crowded-9")
     with pytest.raises(ValueError, match="crowded-9"):
         FORMAT.prompt(task)
+
+
+def test_the_scratchpad_restates_every_box_after_each_push() -> None:
+    task = generated(2, 4).task
+    steps = reference_plan(task)
+    assert steps is not None
+    goals, _, boxes, _ = read_prompt(FORMAT.prompt(task))
+    for chunk in FORMAT.completion(task, steps).split(";"):
+        action, pad = chunk.split(">")
+        _, name, d = action.split()
+        words = pad.split()
+        listed = dict(zip(words[::3], ((int(r[1:]), int(c[1:])) for r, c in
+                                       zip(words[1::3], words[2::3], strict=True)), strict=True))
+        assert list(listed) == list(boxes)  # every box, in the prompt's order
+        dr, dc = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}[d]
+        assert listed[name] == (boxes[name][0] + dr, boxes[name][1] + dc)
+        assert {b: c for b, c in listed.items() if b != name} == {
+            b: c for b, c in boxes.items() if b != name}
+        boxes = listed
+    assert boxes == goals
