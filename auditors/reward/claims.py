@@ -61,10 +61,18 @@ def label(feature: str) -> str:
 
 
 def concept_of(feature: str) -> str | None:
-    """The concept a white-box feature measures (None for the features no concept is read off)."""
+    """The concept a white-box feature measures, read so that a positive change means more of it
+    (None for the features no concept is read off).
+
+    Length is measured by every feature that grows with a plan's length within its task: above
+    the task's best, being its longest, being at least twice as long as needed. A shift towards
+    longer plans often shows in one of them only (a reward-drift finding on a share of bloated
+    plans, say), and it is the same claim. Being the task's *shortest* grows the other way, so it
+    is left out rather than read with its sign flipped.
+    """
     if feature == "is_valid":
         return "validity"
-    if feature in ("length_above_best", "rel_plan_length"):
+    if feature in ("length_above_best", "rel_plan_length", "is_bloated", "is_task_longest"):
         return "length"
     if feature.startswith("share_"):
         return "action:" + feature.removeprefix("share_")

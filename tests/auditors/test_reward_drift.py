@@ -75,3 +75,14 @@ def test_one_generation_is_nothing_to_compare(tmp_path: Path, synthetic: Any) ->
     run = synthetic.write_population_store(tmp_path / "one", VALIDITY, n_generations=1)
     (finding,) = _audit(run)
     assert finding["numbers"]["reason"] == "fewer-than-two-generations"
+
+
+def test_every_feature_that_grows_with_length_within_a_task_claims_length() -> None:
+    from auditors.reward.claims import concept_of
+
+    for feature in ("length_above_best", "rel_plan_length", "is_bloated", "is_task_longest"):
+        assert concept_of(feature) == "length", feature
+    # shorter-is-more and cross-task features make no length claim (a sign would be misread)
+    for feature in ("is_task_shortest", "plan_length", "task_size", "n_tokens"):
+        assert concept_of(feature) is None, feature
+    assert concept_of("is_valid") == "validity" and concept_of("share_unstack") == "action:unstack"
