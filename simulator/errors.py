@@ -15,6 +15,11 @@ class ScenarioError(IterdeployError):
     """A scenario file is invalid; the message names the key path and line."""
 
 
+class TaskSupplyError(ScenarioError):
+    """A scenario's sizes cannot supply the distinct tasks a run needs (the loop never repeats a
+    task); the message names the sizes, how many tasks were found, and what to change."""
+
+
 class StoreError(IterdeployError):
     """A run directory is missing, incomplete or of an unknown schema version."""
 

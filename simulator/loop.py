@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import StoreError
+from simulator.errors import StoreError, TaskSupplyError
 from simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
 from simulator.models.registry import load_planner
 from simulator.models.task_format import CompactTaskFormat, TaskFormat, task_format
 from simulator.planning import (
     GroundTask,
     breadth_first_plan,
+    count_distinct_tasks,
     domain_constants,
     domain_path,
     generate_sized,
@@ -44,6 +45,7 @@ from simulator.planning import (
 )
 from simulator.planning.blocksworld import canonical_plan
 from simulator.scenario import ScenarioSpec
+from simulator.scenario import split_by_weight as _split
 from simulator.store import (
     CurationRow,
     EvaluationRow,
@@ -151,6 +153,45 @@ def _task_key(task: GroundTask) -> tuple[object, ...]:
     return (task.domain, tuple(sorted(task.init)), tuple(sorted(task.goal)))
 
 
+MAX_REPEATED_DRAWS = 10_000
+"""Draws in a row that may all give tasks already used before a task draw gives up
+(:class:`TaskSupplyError`). The loop never repeats a task, so sizes that hold too few distinct
+tasks would otherwise be drawn from forever. At about a millisecond a draw this is seconds; with
+k of C possible tasks still unused, a draw that could go on gives up with probability
+(1 - k/C) ** 10000, which is negligible unless the sizes are all but used up. Blocksworld sizes
+that hold too few tasks are refused exactly before the run starts (the scenario counts them)."""
+
+_POOL_NAMES = {"eval": "the evaluation pool", "pool": "the fixed deployment pool"}
+
+
+def _pool_name(prefix: str) -> str:
+    """What a task prefix names, for messages: ``g3`` → generation 3's deployment tasks."""
+    if prefix in _POOL_NAMES:
+        return _POOL_NAMES[prefix]
+    if prefix.startswith("ref"):
+        return f"generation {prefix[3:]}'s reference tasks"
+    return f"generation {prefix.removeprefix('g')}'s deployment tasks"
+
+
+def _out_of_tasks(
+    distribution: TaskDistributionSpec, prefix: str, found: int, n: int
+) -> TaskSupplyError:
+    """The error of a draw that found only ``found`` of ``n`` new tasks in ``distribution``."""
+    parts: list[str] = []
+    counts: list[int | None] = []
+    for name, sizes in distribution.domains.items():
+        span = f"{sizes.min}" if sizes.min == sizes.max else f"{sizes.min}-{sizes.max}"
+        parts.append(f"{name} size{'s' if sizes.min != sizes.max else ''} {span}")
+        counts += [count_distinct_tasks(name, k) for k in range(sizes.min, sizes.max + 1)]
+    known = [c for c in counts if c is not None]
+    exist = f"; {sum(known)} distinct tasks exist there" if len(known) == len(counts) else ""
+    return TaskSupplyError(
+        f"{_pool_name(prefix)}: found only {found} of the {n} tasks needed in "
+        f"{'; '.join(parts)}: {MAX_REPEATED_DRAWS} draws in a row gave tasks already used (the "
+        f"run never repeats a task){exist}; widen the sizes, or ask for fewer tasks "
+        "(deploy.tasks_per_generation, generations, evaluation.n_tasks, pool.reference_share)")
+
+
 def _draw_tasks(
     rng: np.random.Generator, n: int,
     distribution: TaskDistributionSpec | Sequence[TaskDistributionSpec],
@@ -159,17 +200,26 @@ def _draw_tasks(
     """``n`` new tasks, none in ``exclude``; one distribution for all or one per task.
 
     A one-domain distribution spends one draw on the size and none on the domain, so Blocksworld
-    runs draw the same tasks as before scenarios could name several domains.
+    runs draw the same tasks as before scenarios could name several domains. Counting repeated
+    draws changes no draw, so every run that finished before finishes the same.
+
+    Raises:
+        TaskSupplyError: After :data:`MAX_REPEATED_DRAWS` draws in a row of tasks already used.
     """
     per_slot = [distribution] * n if isinstance(distribution, TaskDistributionSpec) else list(distribution)
     tasks: list[GroundTask] = []
+    repeated = 0
     while len(tasks) < n:
         domain, size = per_slot[len(tasks)].draw(rng)
         tag = "" if domain == "blocksworld" else f"{domain}-"
         task = generate_sized(domain, size, rng, name=f"{prefix}-{len(tasks)}-{tag}n{size}").task
         key = _task_key(task)
         if key in exclude:
+            repeated += 1
+            if repeated >= MAX_REPEATED_DRAWS:
+                raise _out_of_tasks(per_slot[len(tasks)], prefix, len(tasks), n)
             continue
+        repeated = 0
         exclude.add(key)
         tasks.append(task)
     return tasks
@@ -184,16 +234,6 @@ def _optimal_length(task: GroundTask) -> int | None:
         return None
     plan = breadth_first_plan(task, max_nodes=60_000)
     return None if plan is None else len(plan)
-
-
-def _split(n: int, weights: Sequence[float]) -> list[int]:
-    """``n`` split in proportion to ``weights``, largest remainder first (sums to ``n``)."""
-    w = np.asarray(weights, dtype=float)
-    exact = n * w / w.sum()
-    counts = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - counts), kind="stable")[: n - int(counts.sum())]:
-        counts[i] += 1
-    return [int(c) for c in counts]
 
 
 def _reference_plan(task: GroundTask) -> list[tuple[str, tuple[str, ...]]] | None:
@@ -402,6 +442,9 @@ class DeploymentLoop:
                                           spec.model.embedded.pretrain_steps))
             bar[0](1)
 
+        # drawn before the model loads (the draw does not depend on it), so sizes that cannot
+        # supply the pool stop the run before minutes of loading or pretraining
+        eval_tasks = self._eval_pool()
         planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded,
                                on_step=pretrain_step, device=spec.model.device,
                                dtype=spec.model.dtype)
@@ -409,7 +452,6 @@ class DeploymentLoop:
         if spec.model.name == "embedded-tiny-v1":
             base_name += f"@embedded-{spec.model.embedded.content_hash()}"
         self._format = task_format(planner, spec.model.few_shot)
-        eval_tasks = self._eval_pool()
         seen = {_task_key(t) for t in eval_tasks}
         eval_ids = list(range(1, len(eval_tasks) + 1))
         users = Population.from_spec(spec.population_spec(),

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from simulator.errors import ScenarioError
+from simulator.limits import MAX_GENERATIONS, MAX_SAMPLES, MAX_SEED, MAX_TASKS
 from simulator.models.device import DEVICE_PATTERN, DTypeName
 from simulator.models.embedded import EmbeddedModelSpec
 from simulator.scenario_yaml import parse_yaml, read_yaml_text, short_repr
@@ -53,9 +55,10 @@ class SizeRange(_Spec):
     """An inclusive range of task sizes (blocks for Blocksworld), drawn uniformly."""
 
     min: int = Field(3, ge=2, le=24)
-    """Smallest size."""
+    """Smallest size: 2 ≤ min ≤ 24, and a size the domain's generator accepts (its main
+    parameter's range, ``iterdeploy tasks --help``)."""
     max: int = Field(8, ge=2, le=24)
-    """Largest size."""
+    """Largest size: min ≤ max ≤ 24, and a size the domain's generator accepts."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SizeRange:
@@ -73,34 +76,36 @@ class DeploySpec(_Spec):
     every generation, by the same users; solved is counted on that pool (the summary's deploy
     solved), and the evaluation pool, which no generation is deployed on or trained on, is the
     held-out check that the gains are not only memorised tasks."""
-    tasks_per_generation: int = Field(160, ge=1)
-    """Tasks users bring per generation (disjoint from the evaluation pool); with ``pool:
+    tasks_per_generation: int = Field(160, ge=1, le=MAX_TASKS)
+    """Tasks users bring per generation, 1 to 10,000 (disjoint from the evaluation pool and from
+    earlier generations' tasks, so the sizes must hold that many distinct tasks); with ``pool:
     fixed``, the size of the one pool every generation meets."""
     sizes: SizeRange = SizeRange()
     """Size distribution of those tasks."""
-    samples_per_task: int = Field(8, ge=1)
-    """Completions sampled per task (K)."""
-    temperature: float = Field(1.0, ge=0.0, le=5.0)
-    """Sampling temperature (0 = greedy)."""
+    samples_per_task: int = Field(8, ge=1, le=MAX_SAMPLES)
+    """Completions sampled per task (K), 1 to 256."""
+    temperature: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False)
+    """Sampling temperature, 0 to 5 (0 = greedy)."""
     max_new_tokens: int = Field(320, ge=1, le=8192)
-    """Token limit per completion; longer ones are cut and recorded as such."""
+    """Token limit per completion, 1 to 8192; longer ones are cut and recorded as such."""
 
 
 class EvaluationSpec(_Spec):
     """The fixed evaluation pool, the same for every generation."""
 
-    n_tasks: int = Field(96, ge=1)
-    """Tasks in the pool (split over the domains by their weights, largest remainder first)."""
+    n_tasks: int = Field(96, ge=1, le=MAX_TASKS)
+    """Tasks in the pool, 1 to 10,000, all distinct (split over the domains by their weights,
+    largest remainder first)."""
     sizes: SizeRange = SizeRange()
     """Size distribution of a one-domain scenario (same as deployment by default; the pools are
     disjoint)."""
     domains: TaskDistributionSpec | None = None
     """Domains and sizes of the pool when they differ from the deployment's (``None``: the
     scenario's ``domains``, or ``domain`` with ``sizes``)."""
-    samples_per_task: int = Field(4, ge=1)
-    """Samples per task; a task counts as solved if any is valid."""
-    temperature: float = Field(1.0, ge=0.0, le=5.0)
-    """Sampling temperature for evaluation."""
+    samples_per_task: int = Field(4, ge=1, le=MAX_SAMPLES)
+    """Samples per task, 1 to 256; a task counts as solved if any is valid."""
+    temperature: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False)
+    """Sampling temperature for evaluation, 0 to 5."""
 
 
 class ModelSpec(_Spec):
@@ -112,7 +117,8 @@ class ModelSpec(_Spec):
     ``save_pretrained``, a ``.gguf`` file, ``vllm:DIR``, or ``hub:ORG/NAME`` (the only one
     ever downloaded: from the Hugging Face cache, or the Hub where the network allows)."""
     few_shot: int = Field(2, ge=0, le=8)
-    """Solved examples of the domain shown before each task (PDDL-prompted models only)."""
+    """Solved examples of the domain shown before each task, 0 to 8 (PDDL-prompted models
+    only)."""
     embedded: EmbeddedModelSpec = EmbeddedModelSpec()
     """Architecture and pretraining recipe of the embedded model."""
     device: str = Field("auto", pattern=DEVICE_PATTERN.pattern)
@@ -149,25 +155,25 @@ class TrainingSpec(_Spec):
     mode: Literal["fresh", "chained"] = "fresh"
     """Fresh adapter on the fixed base each generation (paper), or continue the previous one."""
     lora_r: int = Field(32, ge=1, le=256)
-    """LoRA rank."""
-    lora_alpha: int = Field(64, ge=1)
-    """LoRA scaling numerator."""
-    lr: float = Field(2e-3, gt=0, le=1.0)
-    """Peak learning rate."""
+    """LoRA rank, 1 to 256."""
+    lora_alpha: int = Field(64, ge=1, le=4096)
+    """LoRA scaling numerator, 1 to 4096."""
+    lr: float = Field(2e-3, gt=0, le=1.0, allow_inf_nan=False)
+    """Peak learning rate: finite, 0 < lr ≤ 1."""
     n_epochs: int = Field(4, ge=1, le=100)
-    """Passes over the training set."""
-    batch_size: int = Field(16, ge=1)
-    """Examples per optimiser step."""
+    """Passes over the training set, 1 to 100."""
+    batch_size: int = Field(16, ge=1, le=4096)
+    """Examples per optimiser step, 1 to 4096."""
     max_len: int = Field(512, ge=16, le=32768)
-    """Tokens per training example (prompt + completion; the prompt's start is cut first). Real
-    LLMs with few-shot PDDL prompts need 1536 or more."""
+    """Tokens per training example, 16 to 32768 (prompt + completion; the prompt's start is cut
+    first). Real LLMs with few-shot PDDL prompts need 1536 or more."""
     pack: bool = True
     """Pack each step's examples into rows (position ids restart per example, so transformers
     masks them apart) instead of padding all to the longest: the same gradients up to
     floating-point order, without the compute padding costs when sizes are mixed."""
     newest_weight: int = Field(1, ge=1, le=16)
-    """How many times each trace published by the generation just deployed appears in the next
-    training set (1: the paper's plain union). Above 1 the newest data, which holds the plans of
+    """How many times (1 to 16) each trace published by the generation just deployed appears in
+    the next training set (1: the paper's plain union). Above 1 the newest data, which holds the plans of
     the frontier, weighs more against what earlier generations already taught."""
 
 
@@ -182,10 +188,11 @@ class PoolSpec(_Spec):
     dedup: bool = False
     """Drop a published trace whose plan is identical to one already in the pool for that task
     (off by default, as in the paper: a plan published twice counts twice)."""
-    reference_share: float = Field(0.0, ge=0.0, le=10.0)
-    """Fresh reference plans (from the reference planner, on newly drawn tasks) added to each
-    training set, as a share of the curated pool's size: 0 is the paper's pure self-training;
-    0.5 adds one reference plan for every two curated traces."""
+    reference_share: float = Field(0.0, ge=0.0, le=10.0, allow_inf_nan=False)
+    """Fresh reference plans (from the reference planner, on newly drawn tasks, distinct from
+    every task before them) added to each training set, as a share of the curated pool's size,
+    0 to 10: 0 is the paper's pure self-training; 0.5 adds one reference plan for every two
+    curated traces."""
     reference_sizes: Literal["deploy", "pretraining"] = "deploy"
     """Sizes of those tasks: the deployment's (expert plans where the model is being pushed), or
     the embedded base's pretraining body (replaying part of the base's corpus, so fine-tuning on
@@ -202,8 +209,9 @@ class ScenarioSpec(_Spec):
     :data:`MAX_NAME_BYTES` bytes of UTF-8."""
     question: str = ""
     """The question the scenario answers, in one paragraph."""
-    seed: int = 0
-    """Seed of everything in the run."""
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    """Seed of everything in the run: 0 ≤ seed < 2**32 (why this range:
+    :data:`simulator.limits.MAX_SEED`)."""
     domain: DomainName = "blocksworld"
     """The domain of a one-domain scenario (any of the ten: ``iterdeploy tasks --help``); its
     task sizes are ``deploy.sizes`` and ``evaluation.sizes``."""
@@ -212,8 +220,8 @@ class ScenarioSpec(_Spec):
     (blocks, rovers, boxes, ...), e.g. ``{blocksworld: {min: 3, max: 8}, rovers: {min: 1, max:
     2}}``. Users bring tasks from it (weights: share of tasks) unless a group says otherwise, and
     the evaluation pool spans it. Replaces ``domain`` and ``deploy.sizes``."""
-    generations: int = Field(5, ge=0, le=50)
-    """Fine-tuned generations after generation 0 (the base model)."""
+    generations: int = Field(5, ge=0, le=MAX_GENERATIONS)
+    """Fine-tuned generations after generation 0 (the base model), 0 to 50."""
     deploy: DeploySpec = DeploySpec()
     """Deployment: tasks, samples, temperature."""
     evaluation: EvaluationSpec = EvaluationSpec()
@@ -318,6 +326,46 @@ class ScenarioSpec(_Spec):
         return self
 
     @model_validator(mode="after")
+    def _enough_distinct_tasks(self) -> ScenarioSpec:
+        # the loop never repeats a task (evaluation, deployment and reference tasks are all
+        # distinct), so sizes that hold fewer tasks than the run needs could never finish; where
+        # the tasks can be counted (Blocksworld) that is refused here, before anything runs, and
+        # elsewhere the draw itself gives up (simulator.loop.MAX_REPEATED_DRAWS)
+        hint = ("widen the sizes, or ask for fewer tasks (deploy.tasks_per_generation, "
+                "generations, evaluation.n_tasks)")
+        evaluation = self.eval_tasks()
+        shares = split_by_weight(self.evaluation.n_tasks, [d.weight for d in evaluation.domains.values()])
+        for (name, sizes), wanted in zip(evaluation.domains.items(), shares, strict=True):
+            held = _sizes_of(TaskDistributionSpec(domains={name: sizes}))
+            exist = _distinct_tasks(held)
+            if exist is not None and wanted > exist:
+                raise ValueError(
+                    f"evaluation.n_tasks: the evaluation pool needs {wanted} distinct tasks of "
+                    f"{_describe_sizes(held)}, and only {exist} exist; {hint}")
+        rounds = 1 if self.deploy.pool == "fixed" else self.generations + 1
+        needed = self.deploy.tasks_per_generation * rounds
+        why = (f"{self.deploy.tasks_per_generation} in the fixed pool" if rounds == 1 else
+               f"{self.deploy.tasks_per_generation} new ones in each of {rounds} generations")
+        key = "deploy.sizes" if self.domains is None else "domains"
+        groups = [u for u in (*self.users, self.dynamics.churn.template) if u is not None]
+        if all(u.tasks is None for u in groups):  # every task then comes from deploy_tasks()
+            held = _sizes_of(self.deploy_tasks())
+            exist = _distinct_tasks(held)
+            if exist is not None and needed > exist:
+                raise ValueError(
+                    f"{key}: users bring {needed} deployment tasks ({why}), never repeated, and "
+                    f"the sizes ({_describe_sizes(held)}) hold only {exist} distinct tasks; {hint}")
+        held = _sizes_of(evaluation, self.deploy_tasks(), *(u.tasks for u in groups))
+        exist = _distinct_tasks(held)
+        total = needed + self.evaluation.n_tasks
+        if exist is not None and total > exist:
+            raise ValueError(
+                f"{key}: the run needs {total} distinct tasks ({self.evaluation.n_tasks} to "
+                f"evaluate and {needed} to deploy: {why}), and the sizes ({_describe_sizes(held)}) "
+                f"hold only {exist}; {hint}")
+        return self
+
+    @model_validator(mode="after")
     def _replay_needs_the_embedded_corpus(self) -> ScenarioSpec:
         if self.pool.reference_sizes == "pretraining":
             from simulator.models.registry import prompt_format_of
@@ -413,6 +461,59 @@ def check_scenario_name(name: str) -> str:
     return name
 
 
+def split_by_weight(n: int, weights: Sequence[float]) -> list[int]:
+    """``n`` split in proportion to ``weights``, largest remainder first (sums to ``n``): how the
+    evaluation pool's ``n_tasks`` is shared among its domains."""
+    w = np.asarray(weights, dtype=float)
+    exact = n * w / w.sum()
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts), kind="stable")[: n - int(counts.sum())]:
+        counts[i] += 1
+    return [int(c) for c in counts]
+
+
+def _sizes_of(*distributions: TaskDistributionSpec | None) -> dict[str, set[int]]:
+    """Domain → every main size the distributions can draw."""
+    out: dict[str, set[int]] = {}
+    for dist in distributions:
+        for name, sizes in (dist.domains.items() if dist is not None else ()):
+            out.setdefault(name, set()).update(range(sizes.min, sizes.max + 1))
+    return out
+
+
+def _distinct_tasks(sizes: dict[str, set[int]]) -> int | None:
+    """How many distinct tasks ``sizes`` hold, or None where a domain's tasks are not counted
+    (only Blocksworld's are; see :func:`simulator.planning.count_distinct_tasks`)."""
+    from simulator.planning import GeneratorParamError, count_distinct_tasks
+
+    total = 0
+    for name, domain_sizes in sizes.items():
+        for size in domain_sizes:
+            try:
+                count = count_distinct_tasks(name, size)
+            except GeneratorParamError:  # reported by the size check, naming the key
+                return None
+            if count is None:
+                return None
+            total += count
+    return total
+
+
+def _describe_sizes(sizes: dict[str, set[int]]) -> str:
+    """``blocksworld sizes 2-3, 5`` (or ``blocksworld size 2``) for a domain → sizes mapping."""
+    parts = []
+    for name, domain_sizes in sizes.items():
+        runs: list[list[int]] = []
+        for size in sorted(domain_sizes):
+            if runs and size == runs[-1][-1] + 1:
+                runs[-1].append(size)
+            else:
+                runs.append([size])
+        spans = ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+        parts.append(f"{name} size{'s' if len(domain_sizes) > 1 else ''} {spans}")
+    return "; ".join(parts)
+
+
 def _check_domain(domain: str) -> str:
     from simulator.planning import GeneratorParamError, domain_spec
 
@@ -494,8 +595,13 @@ def parse_scenario(
                     kind = kind[named.end():]
                 got = ""
             dotted = ".".join(str(p) for p in path) or "(top level)"
-            line = _line_of(node, path)
-            where = f"{source}:{line}" if line else source
+            # a value set by an override is not the file's: name the override, not a line of
+            # the file that holds the value it replaced
+            override = next((k for k in (overrides or {})
+                             if dotted == k or dotted.startswith(f"{k}.")), None)
+            line = None if override else _line_of(node, path)
+            where = (f"{source} (override {override})" if override
+                     else f"{source}:{line}" if line else source)
             problems.append(f"{where}: {dotted}: {kind}{got}")
         if len(problems) == 1:  # one problem, one line
             raise ScenarioError(f"invalid scenario: {problems[0]}") from None

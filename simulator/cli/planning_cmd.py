@@ -20,6 +20,7 @@ from rich.console import Console
 
 from simulator.cli._common import err_console, fail, make_progress
 from simulator.errors import IterdeployError
+from simulator.limits import MAX_PLANNER_MEMORY_MB, MAX_PLANNER_SECONDS, MAX_SEED, MAX_TASKS
 from simulator.planning import (
     GeneratorParamError,
     Verdict,
@@ -104,12 +105,15 @@ def tasks(
     sizes: list[str] = typer.Option(
         [], "--size", "-s", help="A size parameter PARAM=VALUE (repeatable); the others take their "
         "defaults, which follow the first parameter. Parameters per domain below."),
-    n: int = typer.Option(10, "--n", "-n", min=1, help="Number of tasks."),
-    seed: int = typer.Option(0, "--seed", help="Seed; task i depends only on (seed, domain, i)."),
+    n: int = typer.Option(10, "--n", "-n", min=1, max=MAX_TASKS,
+                          help=f"Number of tasks (1 to {MAX_TASKS})."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED,
+                             help=f"Seed, 0 to {MAX_SEED}; task i depends only on (seed, domain, i)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (created; files overwritten)."),
     optimal: bool = typer.Option(False, "--optimal", help="Find each task's optimal plan length "
                                  "(breadth-first search, then Fast Downward) and record it in the index."),
-    time_limit: float = typer.Option(5.0, "--time-limit", min=0.1, help="Seconds per task for --optimal."),
+    time_limit: float = typer.Option(5.0, "--time-limit", min=0.1, max=MAX_PLANNER_SECONDS,
+                                     help="Seconds per task for --optimal (0.1 to 3600)."),
 ) -> None:
     """Write N seeded, solvable tasks of DOMAIN as PDDL problems, with the domain file and an index.
 
@@ -149,8 +153,10 @@ def plan(
     problem: Path = typer.Argument(..., help="PDDL problem file."),
     optimal: bool = typer.Option(False, "--optimal", help="Optimal plan (A* with LM-cut) instead of "
                                  "a quick satisficing one (LAMA, first plan)."),
-    time_limit: float = typer.Option(10.0, "--time-limit", min=0.1, help="Wall-clock seconds."),
-    memory_limit: int = typer.Option(2048, "--memory-limit", min=64, help="Memory limit in MiB."),
+    time_limit: float = typer.Option(10.0, "--time-limit", min=0.1, max=MAX_PLANNER_SECONDS,
+                                     help="Wall-clock seconds (0.1 to 3600)."),
+    memory_limit: int = typer.Option(2048, "--memory-limit", min=64, max=MAX_PLANNER_MEMORY_MB,
+                                     help="Memory limit in MiB (64 to 1048576)."),
     as_json: bool = typer.Option(False, "--json", help="Print the planner result as JSON."),
 ) -> None:
     """Run the reference planner (Fast Downward) and print the plan, one '(action args)' a line.

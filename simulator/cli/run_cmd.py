@@ -12,6 +12,7 @@ from rich.console import Console
 from simulator.cli._common import fail, make_progress
 from simulator.cli.summary_cmd import summary_table
 from simulator.errors import IterdeployError, ScenarioError
+from simulator.limits import MAX_GENERATIONS, MAX_SEED, MAX_SWEEP_SEEDS
 from simulator.scenario_yaml import parse_yaml
 
 if TYPE_CHECKING:
@@ -50,18 +51,34 @@ def default_run_dir(parent: Path, spec: ScenarioSpec) -> Path:
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"``, ``"0-4"`` or a mix → the seeds in order, without repeats.
 
+    Each seed is checked against the scenario's range (0 to :data:`MAX_SEED`) and the sweep's
+    size against :data:`MAX_SWEEP_SEEDS` before any range is expanded, so ``0-99999999999`` is
+    refused at once instead of filling memory with seeds.
+
     Examples:
         >>> parse_seeds("0-2,7,1")
         [0, 1, 2, 7]
+
+    Raises:
+        ScenarioError: Naming ``--seeds`` and the part that is malformed or out of range.
     """
-    seeds: list[int] = []
+    seeds: dict[int, None] = {}
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*([0-9]{1,30})\s*(?:-\s*([0-9]{1,30})\s*)?", part)
         if match is None or (match[2] is not None and int(match[2]) < int(match[1])):
-            raise ScenarioError(f"--seeds {text!r}: expected seeds like 0,1,2 or 0-4 (got {part!r})")
-        low = int(match[1])
-        seeds.extend(range(low, int(match[2] or low) + 1))
-    return list(dict.fromkeys(seeds))
+            raise ScenarioError(f"--seeds {text[:60]!r}: expected seeds like 0,1,2 or 0-4 "
+                                f"(got {part[:40]!r})")
+        low, high = int(match[1]), int(match[2] or match[1])
+        if high > MAX_SEED:
+            raise ScenarioError(f"--seeds: seed {high} is out of range; a seed is 0 to {MAX_SEED}")
+        if high - low + 1 > MAX_SWEEP_SEEDS:  # checked before the range is expanded
+            raise ScenarioError(f"--seeds: {part.strip()!r} names more than {MAX_SWEEP_SEEDS} seeds; "
+                                "a sweep runs each seed in full, so split it into smaller sweeps")
+        seeds.update(dict.fromkeys(range(low, high + 1)))
+        if len(seeds) > MAX_SWEEP_SEEDS:
+            raise ScenarioError(f"--seeds: more than {MAX_SWEEP_SEEDS} seeds in one sweep; "
+                                "a sweep runs each seed in full, so split it into smaller sweeps")
+    return list(seeds)
 
 
 def run(
@@ -70,11 +87,15 @@ def run(
         None, "--out", "-o", help="Run directory (default: runs/<scenario>-seed<seed>). "
         "An existing run directory of the same scenario is resumed. With --seeds, the parent "
         "directory of one <scenario>-seed<seed> directory per seed."),
-    seed: int | None = typer.Option(None, help="Override the scenario's seed."),
+    seed: int | None = typer.Option(None, min=0, max=MAX_SEED,
+                                    help=f"Override the scenario's seed (0 to {MAX_SEED})."),
     seeds: str | None = typer.Option(
-        None, help="Run a sweep, one run per seed: 0,1,2 or 0-9. Each run is resumable on its own."),
+        None, help=f"Run a sweep, one run per seed: 0,1,2 or 0-9 (at most {MAX_SWEEP_SEEDS} seeds, "
+        f"each 0 to {MAX_SEED}). Each run is resumable on its own."),
     generations: int | None = typer.Option(
-        None, help="Override the number of fine-tuned generations. On an existing run directory "
+        None, min=0, max=MAX_GENERATIONS,
+        help=f"Override the number of fine-tuned generations (0 to {MAX_GENERATIONS}). On an "
+        "existing run directory "
         "a larger number extends the run: it ends as if it had asked for them from the start."),
     sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE (repeatable)."),
 ) -> None:

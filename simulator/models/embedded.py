@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from simulator.limits import MAX_SEED, MAX_WEIGHT
 from simulator.models.compact import compact_domain
 from simulator.models.protocol import Example
 
@@ -50,7 +51,7 @@ class DomainCorpusSpec(BaseModel):
     detour_share: float = Field(0.3, ge=0.0, le=1.0)
     """Share of plans with a wasted (still valid) detour, so one task has valid plans of
     different lengths, as with Blocksworld's ``pretrain_detour_share``."""
-    weight: float = Field(1.0, gt=0.0)
+    weight: float = Field(1.0, gt=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
     """Weight of this domain in the corpus, against Blocksworld's ``pretrain_blocksworld_weight``."""
 
     def size_distribution(self) -> tuple[np.ndarray, np.ndarray]:
@@ -99,13 +100,13 @@ class EmbeddedModelSpec(BaseModel):
     the base then sometimes wastes two steps, so valid plans of one task differ in length and a
     curation rule about plan length has something to select. It also made the base stronger at
     every size from 5 blocks up; in the default recipe since 25 November 2026."""
-    pretrain_steps: int = Field(2000, ge=1)
+    pretrain_steps: int = Field(2000, ge=1, le=1_000_000)
     """Optimiser steps of pretraining (each on freshly generated tasks). 2,000 packed steps take
     about 5 minutes on a 2-core CPU; 3,000 make a stronger base (docs/model-card.md) but would
     break the quickstart's 15-minute budget."""
-    pretrain_batch_size: int = Field(32, ge=1)
+    pretrain_batch_size: int = Field(32, ge=1, le=4096)
     """Examples per pretraining step."""
-    pretrain_lr: float = Field(2e-3, gt=0)
+    pretrain_lr: float = Field(2e-3, gt=0, le=1.0, allow_inf_nan=False)
     """Peak learning rate of pretraining."""
     pretrain_packed: bool = True
     """Pack each step's examples into rows instead of padding them to the longest (the same
@@ -115,14 +116,14 @@ class EmbeddedModelSpec(BaseModel):
     """Domains pretrained besides Blocksworld (``rovers``, ``sokoban``: the compact format's
     domains, :mod:`simulator.models.compact`), each with its corpus. One model plans them all
     unless ``per_domain`` asks for one model per domain."""
-    pretrain_blocksworld_weight: float = Field(1.0, ge=0.0)
+    pretrain_blocksworld_weight: float = Field(1.0, ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
     """Weight of Blocksworld in the corpus against the ``pretrain_domains`` (0: none)."""
     per_domain: bool = False
     """One base model per domain (:meth:`split`) instead of one model for all of them: each
     domain gets the whole capacity and pretraining budget, and
     :class:`simulator.models.routed.DomainRoutedPlanner` sends every prompt and training example
     to its domain's model. With one domain it changes nothing."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of the corpus and the initial weights."""
 
     @model_validator(mode="after")

@@ -15,6 +15,8 @@ pddlgym's parser (0.0.7) is the project's PDDL front end, but it has traps, all 
   ``object`` (sorted), so object names are read by our own reader instead;
 * it needs ``operators_as_actions=True`` and ``expect_action_preds=False`` for standard IPC files;
 * it prints to stdout, so it runs with stdout and stderr captured (and always restored);
+* it, and our checks, recurse once per level of nesting, so the reader refuses nesting deeper
+  than :data:`MAX_DEPTH` (a ``RecursionError`` otherwise) before anything recursive runs;
 * importing it drags in ``gym`` and matplotlib, so the import is deferred to the first parse.
 
 The result is converted at once into our own :class:`ActionSchema` / :class:`GroundTask` values;
@@ -49,6 +51,12 @@ _KNOWN_REQUIREMENTS = {
 _PARAMS_COMMENT = re.compile(r"^;+\s*iterdeploy-params:(.*)$", re.MULTILINE)
 _TOKEN = re.compile(r"[()]|[^\s()]+")
 _CONNECTIVES = {"and", "or", "not", "imply", "forall", "exists", "when", "probabilistic"}
+
+MAX_DEPTH = 64
+"""Deepest nesting of parentheses a PDDL file may have. The reader is iterative, but the checks
+after it, pddlgym's parser and the renderer recurse once per level, and Python stops at about a
+thousand frames: a file nested 1,000 levels deep would end in a ``RecursionError``. The shipped
+IPC domains nest 5 levels deep; 64 leaves room for any hand-written formula."""
 
 
 def domain_path(domain: str) -> Path:
@@ -89,26 +97,53 @@ def _strip_comments(text: str) -> str:
 
 
 def _read_text(path: str | Path) -> str:
-    """File text as UTF-8; undecodable bytes are an error naming the line."""
+    """File text as UTF-8 (a leading byte-order mark dropped, as editors on Windows write one);
+    undecodable bytes are an error naming the line."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise PddlError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise PddlError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
                         "expected a PDDL file") from exc
 
 
+def _check_ascii(body: str, source: str) -> None:
+    """PDDL is ASCII: names are letters, digits, ``-`` and ``_``, and compared without case.
+
+    Only comments may hold other characters (they are gone from ``body``). Refusing the rest
+    here keeps names comparable as PDDL compares them: Python's ``str.lower`` would turn the
+    Kelvin sign (U+212A) into the ASCII ``k`` and so make a non-ASCII name equal to an ASCII one,
+    and ``\\s`` would read a no-break space as a separator.
+    """
+    if body.isascii():
+        return
+    at = next(i for i, c in enumerate(body) if not c.isascii())
+    line = body.count("\n", 0, at) + 1
+    char = body[at]
+    raise PddlError(
+        f"{source}:{line}: non-ASCII character {char!r} (U+{ord(char):04X}); PDDL names and "
+        "keywords are ASCII letters, digits, '-' and '_' (other text may only stand in ';' "
+        "comments)"
+    )
+
+
 def _read_sexpr(text: str, source: str) -> _List:
     """Read the one top-level s-expression of a PDDL file (lower-cased, comments removed).
 
+    Iterative, and it refuses nesting deeper than :data:`MAX_DEPTH`, so nothing after it (our
+    checks, pddlgym, the renderer) can exceed Python's recursion limit.
+
     Raises:
-        PddlError: on unbalanced parentheses or text outside the top-level expression.
+        PddlError: on unbalanced parentheses, text outside the top-level expression, nesting
+            deeper than :data:`MAX_DEPTH`, or a character outside ASCII (outside comments).
     """
-    body = _strip_comments(text).lower()
+    body = _strip_comments(text)
+    _check_ascii(body, source)
+    body = body.lower()
     newlines = [m.start() for m in re.finditer("\n", body)]
     stack: list[tuple[int, list[_Sym | _List]]] = []
     top: list[_List] = []
@@ -116,6 +151,12 @@ def _read_sexpr(text: str, source: str) -> _List:
         line = bisect.bisect_left(newlines, match.start()) + 1
         tok = match.group()
         if tok == "(":
+            if len(stack) >= MAX_DEPTH:
+                raise PddlError(
+                    f"{source}:{line}: nested more than {MAX_DEPTH} levels deep; PDDL formulas "
+                    "this deep are not supported, flatten them (an 'and' inside an 'and' can be "
+                    "one 'and')"
+                )
             stack.append((line, []))
         elif tok == ")":
             if not stack:

@@ -20,6 +20,14 @@ parentheses, any case, numbered or bulleted lines, trailing comments. The rules,
 7. A piece that carries nothing after steps 3-5 (``2.`` alone) is ignored and reported.
 
 A candidate that cannot be read as ``name arg ...`` makes the plan ``unparseable``. No input raises.
+
+Names are compared as PDDL compares them: ASCII, without regard to case (``(PICKUP B1)`` is
+``(pickup b1)``). A candidate with a character outside ASCII in it, other than white space, is
+``unparseable`` and the message names the character: ``str.lower`` would otherwise turn the
+Kelvin sign (U+212A) into ``k`` and let a non-ASCII name pass for an ASCII one. White space
+outside ASCII (a no-break space) still separates, as models write it. The reader is a few
+linear regular expressions with no recursion, so no nesting of parentheses or length of text can
+exhaust the stack; text nested in parentheses is ``unparseable``.
 """
 
 from __future__ import annotations
@@ -133,12 +141,22 @@ def split_plan_lines(text: str) -> tuple[list[str], list[str]]:
     return lines, ignored
 
 
+def _non_ascii(line: str) -> str | None:
+    """The first character of ``line`` outside ASCII that is not white space, or None."""
+    if line.isascii():
+        return None
+    return next((c for c in line if not c.isascii() and not c.isspace()), None)
+
+
 def parse_action_line(line: str) -> tuple[str, tuple[str, ...]] | None:
     """Read ``(name arg ...)`` or ``name arg ...`` (any case); None if it is not an action.
 
-    Names are PDDL names: a letter, then letters, digits, ``-`` and ``_``. Parentheses must come
-    as one enclosing pair or not at all.
+    Names are PDDL names: a letter, then letters, digits, ``-`` and ``_``, all ASCII (a name with
+    any other character is no action, whatever ``str.lower`` would make of it). Parentheses must
+    come as one enclosing pair or not at all.
     """
+    if _non_ascii(line) is not None:
+        return None
     body = line.strip().lower()
     if body.startswith("(") and body.endswith(")"):
         body = body[1:-1].strip()
@@ -177,11 +195,14 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
     for i, line in enumerate(lines):
         action = parse_action_line(line)
         if action is None:
+            odd = _non_ascii(line)
+            why = (f"has the non-ASCII character {odd!r} (U+{ord(odd):04X}); PDDL names are ASCII"
+                   if odd is not None else "is not of the form 'name arg ...'")
             return Verdict(
                 status="unparseable",
                 failed_step=i,
                 failed_action=line[:80],
-                message=f"action {i + 1} is not of the form 'name arg ...': {line[:80]!r}",
+                message=f"action {i + 1} {why}: {line[:80]!r}",
                 ignored_lines=ignored,
             )
         parsed.append(action)

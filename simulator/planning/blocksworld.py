@@ -15,6 +15,7 @@ loop push the model to larger tasks.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -42,6 +43,25 @@ def _tower_atoms(towers: list[list[str]]) -> set[Atom]:
         for below, above in itertools.pairwise(tower):
             atoms.add(("on", above, below))
     return atoms
+
+
+def count_states(n_blocks: int) -> int:
+    """Number of tower configurations of ``n_blocks`` labelled blocks (OEIS A000262: 1, 3, 13,
+    73, 501, ...): ways to split the blocks into non-empty towers, each an ordered stack, the
+    towers themselves unordered. This is the sum over k towers of the Lah number
+    ``L(n, k) = C(n - 1, k - 1) * n! / k!``."""
+    n = n_blocks
+    return sum(math.comb(n - 1, k - 1) * math.factorial(n) // math.factorial(k)
+               for k in range(1, n + 1))
+
+
+def count_tasks(n_blocks: int) -> int:
+    """Number of distinct tasks :func:`generate_task` can return for ``n_blocks`` blocks: an
+    initial and a goal configuration, every configuration reachable, the two different (a goal
+    that already holds is redrawn). Exact and instant at every size, which is what lets a
+    scenario whose sizes hold fewer tasks than it asks for be refused before it runs."""
+    states = count_states(n_blocks)
+    return states * (states - 1)
 
 
 def generate_task(n_blocks: int, rng: np.random.Generator, *, name: str | None = None) -> GroundTask:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from simulator.limits import MAX_GENERATIONS, MAX_WEIGHT
 from simulator.users._common import FrozenSpec
 from simulator.users.policy_spec import PolicySpec
 from simulator.users.stages import STAGES
@@ -28,11 +29,12 @@ class DomainTasks(FrozenSpec):
     """Tasks of one domain a user group brings: an inclusive size range, drawn uniformly."""
 
     min: int = Field(3, ge=1, le=1000)
-    """Smallest task size (blocks for Blocksworld)."""
+    """Smallest task size (blocks for Blocksworld), within the domain's generator range for its
+    main parameter (``iterdeploy tasks --help``; checked by the scenario)."""
     max: int = Field(8, ge=1, le=1000)
-    """Largest task size."""
-    weight: float = Field(1.0, gt=0.0, allow_inf_nan=False)
-    """Relative share of this domain among the group's tasks."""
+    """Largest task size, min ≤ max, within the same range."""
+    weight: float = Field(1.0, gt=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
+    """Relative share of this domain among the group's tasks: finite, 0 < weight ≤ 1e6."""
 
     @model_validator(mode="after")
     def _ordered(self) -> DomainTasks:
@@ -87,19 +89,20 @@ class UserGroupSpec(FrozenSpec):
 
     name: str = Field("validators", min_length=1, max_length=80)
     """Recorded with every decision; with ``count > 1`` the members are ``name-0``, ``name-1``, ..."""
-    weight: float = Field(1.0, gt=0.0, allow_inf_nan=False)
-    """Share of the traffic (normalised over the population; split evenly over ``count``)."""
+    weight: float = Field(1.0, gt=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
+    """Share of the traffic: finite, 0 < weight ≤ 1e6 (normalised over the population; split
+    evenly over ``count``)."""
     policy: PolicySpec = PolicySpec()
     """Curation policy: a preset name, a preset with parameters, or stages + selector."""
     tasks: TaskDistributionSpec | None = None
     """What this group asks the model to solve; ``None``: the scenario's deployment sizes on its
     domain (so a scenario states a size range once, not per group)."""
     count: int = Field(1, ge=1, le=10_000)
-    """Number of identical members, each its own node in the social graph."""
+    """Number of identical members, 1 to 10,000, each its own node in the social graph."""
     community: Literal[0, 1] | None = None
     """Community in a ``two_cluster`` graph; ``None``: first half of the groups 0, the rest 1."""
     stubbornness: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
-    """DeGroot self-weight of this group (overrides ``dynamics.influence.self_weight``)."""
+    """DeGroot self-weight of this group, in [0, 1] (overrides ``dynamics.influence.self_weight``)."""
 
 
 class GraphSpec(FrozenSpec):
@@ -108,15 +111,15 @@ class GraphSpec(FrozenSpec):
     kind: Literal["complete", "two_cluster", "erdos_renyi", "small_world", "empty"] = "complete"
     """Graph family; ``two_cluster`` is the polarised scenario."""
     p: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False)
-    """``erdos_renyi``: probability of each edge."""
+    """``erdos_renyi``: probability of each edge, in [0, 1]."""
     p_in: float = Field(0.5, ge=0.0, le=1.0, allow_inf_nan=False)
-    """``two_cluster``: edge probability inside a community."""
+    """``two_cluster``: edge probability inside a community, in [0, 1]."""
     p_out: float = Field(0.05, ge=0.0, le=1.0, allow_inf_nan=False)
-    """``two_cluster``: edge probability between the communities."""
+    """``two_cluster``: edge probability between the communities, in [0, 1]."""
     k: int = Field(4, ge=2, le=1000)
-    """``small_world``: each node's neighbours in the ring before rewiring."""
+    """``small_world``: each node's neighbours in the ring before rewiring, 2 to 1000."""
     rewire: float = Field(0.1, ge=0.0, le=1.0, allow_inf_nan=False)
-    """``small_world``: rewiring probability (Watts-Strogatz beta)."""
+    """``small_world``: rewiring probability (Watts-Strogatz beta), in [0, 1]."""
 
     @model_validator(mode="before")
     @classmethod
@@ -131,9 +134,10 @@ class InfluenceSpec(FrozenSpec):
     """``degroot``: average numeric policy parameters with neighbours sharing that parameter;
     ``threshold``: switch to the policy most common among neighbours when its share is high enough."""
     self_weight: float = Field(0.5, ge=0.0, le=1.0, allow_inf_nan=False)
-    """DeGroot weight of a group's own value (stubbornness); neighbours share the rest equally."""
+    """DeGroot weight of a group's own value (stubbornness), in [0, 1]; neighbours share the rest
+    equally."""
     threshold: float = Field(0.5, gt=0.0, le=1.0, allow_inf_nan=False)
-    """Imitation: minimal share of neighbours using a policy for a group to adopt it."""
+    """Imitation: minimal share of neighbours using a policy for a group to adopt it, in (0, 1]."""
     parameters: tuple[str, ...] = ()
     """DeGroot: parameters to average as ``stage.field`` (e.g. ``noisy_validator.false_accept``);
     empty = every numeric parameter."""
@@ -160,13 +164,13 @@ class ChurnSpec(FrozenSpec):
     """Groups leaving and joining between generations."""
 
     leave: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    """Probability that each group leaves."""
+    """Probability that each group leaves, in [0, 1]."""
     join: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    """Probability that each remaining group brings in one new group."""
+    """Probability that each remaining group brings in one new group, in [0, 1]."""
     template: UserGroupSpec | None = None
     """Spec of joiners; ``None``: a joiner copies a random remaining group (its current policy)."""
-    min_groups: int = Field(1, ge=1)
-    """Leaving never shrinks the population below this."""
+    min_groups: int = Field(1, ge=1, le=10_000)
+    """Leaving never shrinks the population below this, 1 to 10,000."""
 
     @model_validator(mode="after")
     def _single_template(self) -> ChurnSpec:
@@ -183,17 +187,19 @@ class ScheduledChange(FrozenSpec):
     at random: it is part of the scenario, not of its dynamics' chance.
     """
 
-    generation: int = Field(ge=1)
-    """The first generation curated under the new policy (the population that curates this
-    generation's deployment traces); generation 0 is the scenario's ``users:`` as written."""
+    generation: int = Field(ge=1, le=MAX_GENERATIONS)
+    """The first generation curated under the new policy, 1 to 50 and at most the scenario's
+    ``generations`` (the population that curates this generation's deployment traces);
+    generation 0 is the scenario's ``users:`` as written."""
     group: str = Field(min_length=1, max_length=80)
     """A family: the ``name`` of one of the scenario's ``users:`` groups (every member switches,
     including joiners that copied one)."""
     policy: PolicySpec
     """The family's policy from then on; the same grammar as ``users[].policy``."""
-    weight: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    """The family's new total weight, split evenly over its members at that boundary (as
-    ``users[].weight`` is split over ``count``); ``None``: weights stay as they are."""
+    weight: float | None = Field(None, gt=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
+    """The family's new total weight (finite, 0 < weight ≤ 1e6), split evenly over its members at
+    that boundary (as ``users[].weight`` is split over ``count``); ``None``: weights stay as
+    they are."""
 
 
 class DynamicsSpec(FrozenSpec):

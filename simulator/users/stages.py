@@ -98,9 +98,9 @@ class NoisyValidatorStage(Stage):
     checks_validity: ClassVar[bool] = True
     kind: Literal["noisy_validator"] = "noisy_validator"
     false_accept: Probability = 0.1
-    """Probability that an invalid plan passes."""
+    """Probability that an invalid plan passes, in [0, 1]."""
     false_reject: Probability = 0.05
-    """Probability that a valid plan is rejected."""
+    """Probability that a valid plan is rejected, in [0, 1]."""
 
     def outcomes(
         self, trace: CandidateTrace, candidates: Sequence[CandidateTrace], context: CurationContext
@@ -128,9 +128,10 @@ class ComplacentStage(Stage):
     checks_validity: ClassVar[bool] = True
     kind: Literal["complacent"] = "complacent"
     sensitivity: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False)
-    """How fast trust follows the observed success rate."""
+    """How fast trust follows the observed success rate, 0 to 100."""
     max_trust: Probability = 0.9
-    """Trust never exceeds this: the user still checks with probability at least 1 - max_trust."""
+    """Trust never exceeds this (in [0, 1]): the user still checks with probability at least
+    1 - max_trust."""
 
     def trust(self, context: CurationContext) -> float:
         """Probability of *not* checking, given what the user has seen of the model."""
@@ -172,9 +173,9 @@ class ActionBiasStage(Stage):
     direction: Literal["prefer", "avoid"] = "avoid"
     """Whether occurrences raise or lower the keep probability."""
     strength: Probability = 0.5
-    """Effect of one occurrence."""
+    """Effect of one occurrence, in [0, 1]."""
     base: Probability | None = None
-    """Keep probability of a plan with no occurrence (default 1 for avoid, 0.5 for prefer)."""
+    """Keep probability of a plan with no occurrence, in [0, 1] (default 1 for avoid, 0.5 for prefer)."""
 
     @model_validator(mode="after")
     def _has_target(self) -> ActionBiasStage:
@@ -231,13 +232,13 @@ class AdversarialStage(Stage):
 
     kind: Literal["adversarial"] = "adversarial"
     rate: Probability = 0.3
-    """Probability of publishing a harmful plan."""
+    """Probability of publishing a harmful plan, in [0, 1]."""
     target: Literal["invalid", "pathological", "both"] = "both"
     """Which plans count as harmful."""
     length_factor: float = Field(2.0, ge=1.0, le=1000.0, allow_inf_nan=False)
-    """A valid plan at least this many times the reference length is pathological."""
+    """A valid plan at least this many times the reference length is pathological (1 to 1000)."""
     benign: Probability = 0.0
-    """Probability of publishing a plan that is not harmful."""
+    """Probability of publishing a plan that is not harmful, in [0, 1]."""
 
     def harm(self, trace: CandidateTrace, candidates: Sequence[CandidateTrace]) -> str | None:
         """``"invalid"``, ``"pathological"`` or ``None`` (not harmful under ``target``)."""

@@ -56,3 +56,16 @@ def test_a_revised_domain_format_changes_the_keys_of_its_bases_only(
     assert EmbeddedModelSpec().content_hash() == before[0] == "e7d7ddf5ecdde358"
     assert rovers.content_hash() == before[1]
     assert both.content_hash() != before[2]
+
+
+@pytest.mark.parametrize("bad", [
+    {"seed": -1}, {"seed": 2**32}, {"pretrain_lr": float("inf")}, {"pretrain_lr": float("nan")},
+    {"pretrain_steps": 10**9}, {"pretrain_batch_size": 10**6},
+    {"pretrain_blocksworld_weight": float("inf")},
+    {"pretrain_domains": {"rovers": {"weight": float("inf")}}},
+])
+def test_a_recipe_out_of_range_is_refused_when_it_is_read(bad: dict[str, object]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=next(iter(bad))):
+        EmbeddedModelSpec(**bad)  # type: ignore[arg-type]

@@ -17,6 +17,8 @@ from simulator.loop import run_scenario
 from simulator.scenario import load_scenario
 from simulator.store import RunReader
 from simulator.users import Population, declared_policy
+from simulator.users.policy_spec import PolicySpec
+from simulator.users.stages import ValidityStage
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 REQUIRED = {"quickstart", "no_curation", "length_bias", "complacent_users", "adversarial_minority",
@@ -119,7 +121,8 @@ def test_reward_drift_plants_the_converts_switch_at_generation_2() -> None:
     spec, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "reward_drift"))
     length_bias, _ = load_scenario(next(p for p in SCENARIOS if p.stem == "length_bias"))
     assert spec.model == length_bias.model and spec.model.embedded.pretrain_detour_share == 0.3
-    assert spec.declared_objective == "validity"
+    # everyone keeps every valid plan until the switch, as declared (the scenario says why)
+    assert spec.declared_objective == PolicySpec(stages=(ValidityStage(),), select="all")
     pop = Population.from_spec(spec.population_spec(), seed=0)
     names = []
     for g in range(spec.generations + 1):
@@ -127,6 +130,6 @@ def test_reward_drift_plants_the_converts_switch_at_generation_2() -> None:
             pop, record = pop.step(np.random.default_rng(g), generation=g)
             assert bool(record["changes"]) == (g == 2)
         names.append({n: p.name for n, p in zip(pop.names, pop.policies, strict=True)})
-    assert [n["converts"] for n in names] == ["validity-v1"] * 2 + ["longest-v1"] * 4
-    assert {n["validators"] for n in names} == {"validity-v1"}
+    assert [n["converts"] for n in names] == ["validity-v1>all"] * 2 + ["longest-v1"] * 4
+    assert {n["validators"] for n in names} == {"validity-v1>all"}
     assert list(pop.weights) == pytest.approx([0.6, 0.4])

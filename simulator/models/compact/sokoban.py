@@ -32,9 +32,10 @@ by the task's content, as :func:`simulator.models._format.name_map` does), liste
 
 **The completion names only the pushes**: ``push <box> <dir>``, with every box and its cell after
 the push as scratchpad, in the prompt's order (``push b6 down > b6 r3 c11 b8 r2 c9``), so the
-last scratchpad is the whole state the next push depends on besides the fixed map. :meth:`SokobanFormat.extract` walks the robot to the cell behind the box along a
-shortest path (breadth first, ties in the order ``up down left right``) before each push, so the
-validator still checks a full PDDL plan and its length counts every step. Why not every step:
+last scratchpad is the whole state the next push depends on besides the fixed map.
+:meth:`SokobanFormat.extract` walks the robot to the cell behind the box along a shortest path
+(breadth first, ties in the order ``up down left right``) before each push, so the validator
+still checks a full PDDL plan and its length counts every step. Why not every step:
 a format that wrote each robot move (version 1 of this format, until 6 December 2026) made the
 model choose the next step of a shortest walk around walls and boxes, a search over the grid a
 4-layer model cannot run in one forward pass; its bases walked into walls (7 of 160 samples valid
@@ -42,9 +43,9 @@ on 1-box tasks after 3,000 steps, against 67 of 160 for pushes only after 2,000,
 docs/model-card.md). Choosing the next push reads the box's and its goal's coordinates and the
 cells next to the box, the same bounded computation at every step. Version 2 wrote only the
 pushed box's new cell; its bases mixed up the boxes' coordinates on 2-box tasks (0 of 160 samples
-valid there, with 2-box tasks in the corpus), so version 3 restates every box after each push. A push the robot cannot make
-(it cannot get behind the box, or a wall or box is beyond it) becomes a push from where the robot
-stands, which the validator rejects at that step.
+valid there, with 2-box tasks in the corpus), so version 3 restates every box after each push.
+A push the robot cannot make (it cannot get behind the box, or a wall or box is beyond it)
+becomes a push from where the robot stands, which the validator rejects at that step.
 
 **The reference plan** (:func:`reference_plan`) pushes the boxes one after another, each along a
 shortest plan for that box with the others standing still; among equally short next steps it takes

@@ -55,6 +55,7 @@ __all__ = [
     "GeneratorParamError",
     "ParamSpec",
     "PlanBuilder",
+    "count_distinct_tasks",
     "describe_generators",
     "domain_names",
     "domain_spec",
@@ -205,6 +206,21 @@ def registry_name(pddl_domain: str) -> str:
         raise GeneratorParamError(
             f"no shipped domain declares the name {pddl_domain!r}; domains: {', '.join(GENERATORS)}"
         ) from None
+
+
+def count_distinct_tasks(domain: str, size: int) -> int | None:
+    """How many distinct tasks :func:`generate_sized` can return for ``domain`` at main size
+    ``size`` (tasks differ when their initial state or goal does), or None where that is not
+    cheap to count exactly (every domain but Blocksworld). The deployment loop never repeats a
+    task, so this bounds the tasks a size range can supply.
+
+    Raises:
+        GeneratorParamError: For an unknown domain or a size out of the generator's range.
+    """
+    spec = domain_spec(domain)
+    if spec.count is None:
+        return None
+    return spec.count(resolve_params(domain, {main_param(domain): size}))
 
 
 def task_rng(seed: int, domain: str, index: int) -> np.random.Generator:

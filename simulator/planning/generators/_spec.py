@@ -79,6 +79,10 @@ class DomainSpec:
     build: Build
     check: Callable[[Mapping[str, int]], str | None] = field(default=lambda _p: None)
     """Constraints between parameters: a message naming them when violated, else None."""
+    count: Callable[[Mapping[str, int]], int] | None = None
+    """The exact number of distinct tasks (distinct initial state and goal) ``build`` can return
+    for resolved parameters, where that is cheap to compute (Blocksworld); None where it is not.
+    A scenario asking for more distinct tasks than its sizes hold is refused with this number."""
 
     def describe(self) -> str:
         """Multi-line description of the domain and its parameters (for ``--help``)."""

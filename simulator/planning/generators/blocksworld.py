@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.planning._task import GroundTask
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from simulator.planning.blocksworld import canonical_plan, count_tasks, generate_task
 from simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
 
 DOMAIN = "blocksworld"
@@ -31,4 +31,5 @@ SPEC = DomainSpec(
     summary="rearrange towers of blocks with one arm (random towers to random towers)",
     params=(ParamSpec("n_blocks", "blocks (IPC: blocks)", 2, 40, 5),),
     build=_build,
+    count=lambda p: count_tasks(p["n_blocks"]),
 )
