@@ -171,14 +171,18 @@ def check_run_dir(run_dir: Path) -> None:
         StoreError: The path is missing or not a directory (the store itself is checked by
             :class:`RunReader` on open).
     """
-    if not run_dir.exists():
-        raise StoreError(f"{run_dir}: no such directory; pass the directory `iterdeploy run` printed")
-    if not run_dir.is_dir():
-        raise StoreError(f"{run_dir}: not a directory; pass the run directory, not a file in it")
-    if not (run_dir / DB_NAME).is_file():
-        raise StoreError(
-            f"{run_dir}: not a run directory (no {DB_NAME}); pass the directory `iterdeploy run` printed"
-        )
+    try:
+        if not run_dir.exists():
+            raise StoreError(f"{run_dir}: no such directory; pass the directory `iterdeploy run` printed")
+        if not run_dir.is_dir():
+            raise StoreError(f"{run_dir}: not a directory; pass the run directory, not a file in it")
+        if not (run_dir / DB_NAME).is_file():
+            raise StoreError(
+                f"{run_dir}: not a run directory (no {DB_NAME}); pass the directory `iterdeploy run` printed"
+            )
+    except OSError as exc:  # a directory we may not look into: the same one line as the reader's
+        raise StoreError(f"{run_dir}: cannot open the run directory ({exc.strerror or exc}); make "
+                         "it readable, or read a copy") from None
 
 
 def overview(reader: RunReader) -> RunOverview:
@@ -246,8 +250,11 @@ def reward_frame(reader: RunReader) -> pd.DataFrame:
     )
     rows = []
     for f in per_generation:
-        for feature, effect in sorted(json.loads(f.numbers_json).get("features", {}).items()):
-            if effect.get("weight") is not None:
+        # the store holds a JSON object here (checked on open); its "features" come from an
+        # auditor, so a finding of another shape is skipped rather than drawn wrong
+        features = json.loads(f.numbers_json).get("features")
+        for feature, effect in sorted(features.items() if isinstance(features, dict) else ()):
+            if isinstance(effect, dict) and effect.get("weight") is not None:
                 rows.append((f.generation, feature, effect["weight"], effect.get("ci_low"),
                              effect.get("ci_high")))
     return pd.DataFrame(rows, columns=list(REWARD_COLUMNS))

@@ -11,9 +11,13 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import json
+import os
+import re
 import shutil
+import tempfile
 import time
 import uuid
 import zlib
@@ -56,11 +60,13 @@ from simulator.store import (
     PopulationRow,
     RunReader,
     RunRow,
+    RunStatus,
     RunWriter,
     TaskRow,
     TraceRow,
     TrainingExampleRow,
     dumps,
+    os_error,
     summarize,
     writer_lock,
 )
@@ -408,23 +414,92 @@ class DeploymentLoop:
         spec = self.spec
         writer = RunWriter(self.run_dir)
         try:
-            start_gen = self._open_store(writer)
+            try:
+                start_gen = self._open_store(writer)
+            except OSError as exc:
+                raise self._os_error(exc, "opening the run store") from exc
             if start_gen > spec.generations:
                 self._log("all generations already committed")
                 writer.set_status("completed")
                 return self._summary()
             try:
                 self._run_generations(writer, start_gen)
-            except KeyboardInterrupt:
-                writer.set_status("cancelled")
+            except KeyboardInterrupt as exc:
+                self._record_end(writer, "cancelled", exc)
                 raise
-            except BaseException:
-                writer.set_status("error")
+            except OSError as exc:
+                # a full disk or a directory that cannot be written, while saving an adapter or
+                # the model cache: the user's to fix, so one line naming the path
+                error = self._os_error(exc, "running the scenario")
+                self._record_end(writer, "error", error)
+                raise error from exc
+            except BaseException as exc:
+                self._record_end(writer, "error", exc)
                 raise
             writer.set_status("completed")
         finally:
             writer.close()
         return self._summary()
+
+    def _check_model_cache(self) -> None:
+        """Refuse, before minutes of pretraining, an embedded base that is not cached yet and could
+        not be cached afterwards (the cache directory, or the nearest one that exists above it,
+        cannot be written): pretraining would end in a permission error with nothing kept.
+
+        Raises:
+            StorageError: Naming the directory and ``ITERDEPLOY_CACHE``.
+        """
+        if self.spec.model.name != "embedded-tiny-v1":
+            return
+        from simulator.models.embedded import cache_root
+
+        root = cache_root()
+        if (root / f"embedded-{self.spec.model.embedded.content_hash()}" / "config.json").is_file():
+            return
+        existing = next((p for p in (root, *root.parents) if p.exists()), None)
+        if existing is None:
+            return
+        try:
+            if not existing.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(existing))
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:  # named by the directory, not by the probe file
+            named = OSError(exc.errno, exc.strerror or str(exc), str(existing))
+            raise self._os_error(named, "the pretrained base model could not be cached "
+                                 "there") from exc
+
+    def _os_error(self, exc: OSError, doing: str) -> BaseException:
+        """``exc`` as a one-line :class:`~simulator.errors.StorageError` naming its path and what
+        to do (a path in the run directory: another ``--out``; elsewhere, the model cache:
+        ``ITERDEPLOY_CACHE`` or ``HF_HOME``), or ``exc`` itself when no user can fix it."""
+        where = Path(exc.filename) if isinstance(exc.filename, str) else None
+        inside = where is not None and where.absolute().is_relative_to(self.run_dir.absolute())
+        if where is None or inside:
+            remedy = "make the run directory writable, or pass another directory with --out"
+        else:
+            remedy = ("make it writable, or point the model cache elsewhere (ITERDEPLOY_CACHE for "
+                      "embedded models, HF_HOME for Hugging Face ones)")
+        return os_error(exc, doing, remedy, self.run_dir) or exc
+
+    def _record_end(self, writer: RunWriter, status: RunStatus, cause: BaseException) -> None:
+        """Store how the run ended, without hiding why it ended.
+
+        On a full disk the status write fails as well as the commit did; raising that second error
+        would hide the first (the one the user must read), so it is added to the first as a note
+        (a :class:`StoreError`'s message gets it too, so the one line says it) and the run keeps
+        its stored status, ``started``, which readers show as ``interrupted``. Every generation
+        committed before stays as it was: the failed transaction was rolled back whole.
+        """
+        try:
+            writer.set_status(status)
+        except Exception as exc:
+            note = (f"the run's status could not be recorded either ({exc}), so it reads as "
+                    "interrupted")
+            if isinstance(cause, StoreError) and cause.args:
+                cause.args = (f"{cause.args[0]}; {note}", *cause.args[1:])
+            else:
+                cause.add_note(note)
 
     def _summary(self) -> list[GenerationSummary]:
         with RunReader(self.run_dir) as reader:
@@ -445,9 +520,21 @@ class DeploymentLoop:
         # drawn before the model loads (the draw does not depend on it), so sizes that cannot
         # supply the pool stop the run before minutes of loading or pretraining
         eval_tasks = self._eval_pool()
-        planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded,
-                               on_step=pretrain_step, device=spec.model.device,
-                               dtype=spec.model.dtype)
+        self._check_model_cache()
+        try:
+            planner = load_planner(spec.model.name, embedded_spec=spec.model.embedded,
+                                   on_step=pretrain_step, device=spec.model.device,
+                                   dtype=spec.model.dtype)
+        except Exception as exc:
+            cache = None
+            if spec.model.name == "embedded-tiny-v1":
+                from simulator.models.embedded import cache_root
+
+                cache = cache_root()
+            error = _io_error(exc, cache)
+            if error is None:
+                raise
+            raise self._os_error(error, "loading or caching the base model") from exc
         base_name = spec.model.name
         if spec.model.name == "embedded-tiny-v1":
             base_name += f"@embedded-{spec.model.embedded.content_hash()}"
@@ -682,7 +769,13 @@ class DeploymentLoop:
         target = self.run_dir / rel
         if target.exists():  # left by a generation that died before its commit
             shutil.rmtree(target)
-        planner.save(target)
+        try:
+            planner.save(target)
+        except Exception as exc:
+            error = _io_error(exc, target)
+            if error is None:
+                raise
+            raise self._os_error(error, f"saving the adapter of generation {g + 1}") from exc
         parent = g if tr.mode == "chained" else 0
         bundle.models.append(ModelRow(
             model_id=g + 1, generation=g + 1, base=base_name, parent_id=parent,
@@ -792,6 +885,29 @@ class DeploymentLoop:
                 self._tasks[trace.task_id] = task
             examples.append(Example(self._format.prompt(task), trace.completion))
         return examples
+
+
+_RUST_IO_ERROR = re.compile(r"\(os error (\d+)\)")
+"""How a Rust library (safetensors, tokenizers) writes the errno of an I/O error it raises as its
+own exception type: ``I/O error: No space left on device (os error 28)``."""
+
+
+def _io_error(exc: Exception, path: Path | None) -> OSError | None:
+    """``exc`` as the :class:`OSError` it stands for, naming ``path`` where it names none, or None.
+
+    Saving an adapter or a pretrained base goes through safetensors, whose Rust code reports a full
+    disk or a read-only directory as ``SafetensorError`` rather than :class:`OSError`; read as the
+    errno it carries, it is reported like any other OS error (``DeploymentLoop._os_error``).
+    """
+    if isinstance(exc, OSError):
+        if exc.filename is None and path is not None:
+            return OSError(exc.errno, exc.strerror or str(exc), str(path))
+        return exc
+    match = _RUST_IO_ERROR.search(str(exc))
+    if match is None:
+        return None
+    code = int(match[1])
+    return OSError(code, os.strerror(code), None if path is None else str(path))
 
 
 def run_scenario(

@@ -68,7 +68,8 @@ def summary(
             rows = summarize(reader)
             run = reader.run()
             status = reader.run_status()
-            fixed = json.loads(run.scenario_json).get("deploy", {}).get("pool") == "fixed"
+            deploy = reader.scenario().get("deploy")
+            fixed = isinstance(deploy, dict) and deploy.get("pool") == "fixed"
     except IterdeployError as exc:
         raise fail(exc) from None
     if as_json:

@@ -9,6 +9,7 @@ on SQL or a database connection used anywhere else in ``simulator/``, ``auditors
 """
 
 from simulator.store._lock import LOCK_NAME, RunLockedError, writer_is_alive, writer_lock
+from simulator.store._oserrors import os_error
 from simulator.store._queries import RunQueries, TraceFacts, UserTaskOutcome
 from simulator.store._writer import DB_NAME, GenerationBundle, RunWriter, dumps
 from simulator.store.reader import RunReader
@@ -54,6 +55,7 @@ __all__ = [
     "TrainingExampleRow",
     "UserTaskOutcome",
     "dumps",
+    "os_error",
     "solved_by_size",
     "summarize",
     "writer_is_alive",

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.errors import StoreError
+from simulator.store._oserrors import os_error
 
 LOCK_NAME = "writer.lock"
 """The lock file inside a run directory (empty but for the holder's pid; never deleted)."""
@@ -69,14 +70,16 @@ def writer_lock(run_dir: str | Path) -> Iterator[None]:
     """
     directory = Path(run_dir)
     path = directory / LOCK_NAME
-    if directory.exists() and not directory.is_dir():
-        raise StoreError(f"{directory}: not a directory; pass a run directory (or a new path) "
-                         "with --out")
     try:
+        if directory.exists() and not directory.is_dir():
+            raise StoreError(f"{directory}: not a directory; pass a run directory (or a new path) "
+                             "with --out")
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise StoreError(
+        translated = os_error(exc, f"opening the run directory's lock file {path.name}",
+                              "pass a writable directory with --out", path)
+        raise translated or StoreError(
             f"{directory}: cannot open the run directory's lock file {path.name} "
             f"({exc.strerror or exc}); pass a writable directory with --out"
         ) from None
@@ -86,8 +89,12 @@ def writer_lock(run_dir: str | Path) -> Iterator[None]:
                 f"{directory}: another process{_holder_pid(path)} is writing this run directory; "
                 "wait for it to finish, or use another --out directory"
             )
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass  # the pid only makes a refusal's message friendlier; a full disk is reported
+            # where it matters, by the store
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -14,16 +14,19 @@ both ask the same question the same way on their own connection.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simulator.errors import StoreError
+from simulator.errors import CorruptStoreError, StoreError
 from simulator.store._lock import writer_is_alive
+from simulator.store._oserrors import sqlite_error
 from simulator.store.schema import (
+    DB_NAME,
     TABLES,
     CurationRow,
     EvaluationRow,
@@ -113,11 +116,47 @@ class RunQueries:
         raise NotImplementedError
 
     # -- helpers ------------------------------------------------------------------------------
+    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Every row ``sql`` answers; what SQLite refuses (a damaged page met after the open-time
+        check, a disk that fails, a store that is busy) as a one-line :class:`StoreError` naming
+        the database and the table read. An error no user can fix (an SQL mistake) keeps its
+        traceback."""
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            match = re.search(r"\bFROM\s+(\w+)", sql)
+            doing = f"reading table {match[1]}" if match else "reading the store"
+            translated = sqlite_error(exc, self.run_dir / DB_NAME, doing)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _validated(self, model: type[R], table: str, rows: Iterable[sqlite3.Row]) -> list[R]:
+        """``rows`` as ``model``; a row the model refuses is a damaged store, named by its key.
+
+        The open-time check (``_check.check_tables``) refuses such rows already; this keeps a
+        reader that bypasses it (a store changed since it was opened) from a traceback.
+        """
+        out = []
+        for row in rows:
+            values = dict(row)
+            try:
+                out.append(model.model_validate(values))
+            except ValidationError as exc:
+                key = ", ".join(f"{k}={values.get(k)!r}" for k in TABLES[table][1])
+                first = exc.errors()[0]
+                column = ".".join(str(p) for p in first["loc"])
+                raise CorruptStoreError(
+                    f"{self.run_dir / DB_NAME}: table {table}, row {key}: column {column}: "
+                    f"{first['msg']}; restore the run directory from a copy, or run the scenario "
+                    "again into a new --out") from None
+        return out
+
     def _rows(self, model: type[R], table: str, where: str = "", args: tuple[Any, ...] = ()) -> list[R]:
         """Whole rows of ``table``, in primary-key order."""
         key = ", ".join(TABLES[table][1])
-        cur = self.conn.execute(f"SELECT * FROM {table} {where} ORDER BY {key}", args)
-        return [model.model_validate(dict(r)) for r in cur.fetchall()]
+        return self._validated(model, table,
+                               self._execute(f"SELECT * FROM {table} {where} ORDER BY {key}", args))
 
     # -- the run ------------------------------------------------------------------------------
     def find_run(self) -> RunRow | None:
@@ -133,7 +172,10 @@ class RunQueries:
         """
         row = self.find_run()
         if row is None:
-            raise StoreError(f"{self.run_dir}: the store holds no run row")
+            raise StoreError(
+                f"{self.run_dir / DB_NAME}: table runs holds no run row yet (its writer is still "
+                "starting, or died before the run began); run `iterdeploy run` on this directory "
+                "to start it")
         return row
 
     def run_status(self) -> ShownStatus:
@@ -172,7 +214,7 @@ class RunQueries:
 
     def last_generation(self) -> int | None:
         """The last committed generation, None before the first commit: where a run resumes."""
-        value = self.conn.execute("SELECT MAX(generation) FROM generations").fetchone()[0]
+        value = self._execute("SELECT MAX(generation) FROM generations")[0][0]
         return None if value is None else int(value)
 
     def models(self) -> list[ModelRow]:
@@ -217,8 +259,8 @@ class RunQueries:
         for tables over every trace of a run."""
         where, args = _trace_filter(generation, purpose)
         columns = ", ".join(TraceFacts.model_fields)
-        cur = self.conn.execute(f"SELECT {columns} FROM traces {where} ORDER BY trace_id", args)
-        return [TraceFacts.model_validate(dict(r)) for r in cur.fetchall()]
+        rows = self._execute(f"SELECT {columns} FROM traces {where} ORDER BY trace_id", args)
+        return self._validated(TraceFacts, "traces", rows)
 
     def traces_by_id(self, trace_ids: Iterable[int]) -> dict[int, TraceRow]:
         """The traces with these ids, keyed by id in ascending order (ids the store does not
@@ -234,10 +276,10 @@ class RunQueries:
 
     def training_set(self, generation: int) -> list[int]:
         """Trace ids generation ``generation`` was trained on."""
-        cur = self.conn.execute(
+        rows = self._execute(
             "SELECT trace_id FROM training_sets WHERE generation=? ORDER BY trace_id", (generation,)
         )
-        return [int(r[0]) for r in cur.fetchall()]
+        return [int(r[0]) for r in rows]
 
     def training_traces(
         self, generation: int, purpose: str | Sequence[str] | None = None
@@ -251,10 +293,10 @@ class RunQueries:
         if purposes is not None:
             where += f" AND t.purpose IN ({', '.join('?' * len(purposes))})"
             args += purposes
-        cur = self.conn.execute(
+        rows = self._execute(
             f"SELECT t.* FROM training_sets s JOIN traces t USING (trace_id) {where} "
             "ORDER BY t.trace_id", args)
-        return [TraceRow.model_validate(dict(r)) for r in cur.fetchall()]
+        return self._validated(TraceRow, "traces", rows)
 
     # -- curation and users -------------------------------------------------------------------
     def decisions(self, generation: int | None = None) -> list[CurationRow]:
@@ -267,10 +309,10 @@ class RunQueries:
         """Decisions made and traces published per generation and user: (generation, user) →
         (decisions, published), counted by the database rather than by loading every decision
         (a dashboard recomputes it whenever the run grows)."""
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT generation, user, COUNT(*) AS decisions, SUM(kept) AS published "
             "FROM curation_decisions GROUP BY generation, user ORDER BY generation, user"
-        ).fetchall()
+        )
         return {(int(r["generation"]), str(r["user"])): (int(r["decisions"]), int(r["published"] or 0))
                 for r in rows}
 
@@ -278,19 +320,18 @@ class RunQueries:
         """Per user and task decided on in ``generation``: whether any of the traces the user saw
         was valid (ordered by user, then task). What a user knows of the model when curating the
         next generation."""
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT c.user, t.task_id, MAX(t.is_valid) FROM curation_decisions c "
             "JOIN traces t USING (trace_id) WHERE c.generation=? GROUP BY c.user, t.task_id "
             "ORDER BY c.user, t.task_id",
             (generation,),
-        ).fetchall()
+        )
         return [UserTaskOutcome(str(user), int(task_id), bool(ok)) for user, task_id, ok in rows]
 
     def population(self, generation: int) -> dict[str, Any]:
         """The user population that curated ``generation``: graph, policies, changes."""
-        row = self.conn.execute(
-            "SELECT record_json FROM populations WHERE generation=?", (generation,)
-        ).fetchone()
+        found = self._execute("SELECT record_json FROM populations WHERE generation=?", (generation,))
+        row = found[0] if found else None
         if row is None:
             raise StoreError(f"{self.run_dir}: no population recorded for generation {generation}")
         return json.loads(row[0])

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.errors import StoreError
+from simulator.errors import CorruptStoreError, StorageError, StoreError
+from simulator.store._check import REMEDY, check_pages, check_tables
+from simulator.store._oserrors import os_error, sqlite_error
 from simulator.store._queries import RunQueries
 from simulator.store.migrations import migrate
 from simulator.store.schema import (
+    DB_NAME,
     INDEXES,
     SCHEMA_VERSION,
     TABLES,
@@ -37,13 +41,19 @@ from simulator.store.schema import (
     create_table_sql,
 )
 
-DB_NAME = "run.sqlite"
 
+def connect(db_path: Path, *, read_only: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    """Open the store database (WAL mode for writers, URI read-only mode for readers).
 
-def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    """Open the store database (WAL mode for writers, URI read-only mode for readers)."""
+    The reader's URI is built by :meth:`~pathlib.Path.as_uri`, which percent-encodes the path: a
+    run directory named ``a#b`` or ``a?b`` would otherwise be cut at the ``#`` or ``?`` and
+    SQLite would open another file. ``immutable`` (SQLite's ``immutable=1``) is for a run archived
+    read-only whose write-ahead log is gone, which SQLite cannot otherwise open (see
+    :class:`~simulator.store.RunReader`).
+    """
     if read_only:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+        uri = db_path.absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
     else:
         conn = sqlite3.connect(db_path)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -58,8 +68,9 @@ def read_schema_version(conn: sqlite3.Connection, db_path: Path) -> int | None:
     Shared by the writer and the reader so both treat a damaged file the same way.
 
     Raises:
-        StoreError: when the file is not an SQLite database (corrupt, or something else); the
-            connection is closed first.
+        CorruptStoreError: when the file is not an SQLite database (damaged, or something else)
+            or its version is not a number; the connection is closed first.
+        StorageError: when the operating system refuses to read it.
     """
     try:
         has_meta = conn.execute(
@@ -71,8 +82,20 @@ def read_schema_version(conn: sqlite3.Connection, db_path: Path) -> int | None:
         )
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreError(f"{db_path}: not a readable run store ({exc})") from exc
-    return int(row[0]) if row else None
+        translated = sqlite_error(exc, db_path, "reading the schema version")
+        if isinstance(translated, StorageError):
+            raise translated from None
+        raise CorruptStoreError(
+            f"{db_path}: not a readable run store ({exc}); the file is damaged or is not a run "
+            f"store: {REMEDY}") from None
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        conn.close()
+        raise CorruptStoreError(f"{db_path}: table meta, row key='schema_version': holds "
+                                f"{row[0]!r:.40}, not a version number; {REMEDY}") from None
 
 
 @dataclass
@@ -103,23 +126,54 @@ class RunWriter(RunQueries):
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The open connection (opened and migrated on first use)."""
+        """The open connection (opened, checked and migrated on first use).
+
+        An existing store is checked before anything is written to it (its pages before a
+        migration, its tables and rows after), so a damaged store is refused, never extended
+        with new rows or recreated tables (``_check``).
+
+        Raises:
+            CorruptStoreError: When the store is damaged; nothing was written.
+            StorageError: When the directory or the file cannot be created, opened or written.
+        """
         if self._conn is None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             db = self.run_dir / DB_NAME
+            if self.run_dir.exists() and not self.run_dir.is_dir():
+                raise StorageError(f"{self.run_dir}: not a directory; pass a run directory (or a "
+                                   "new path) with --out")
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise (os_error(exc, "creating the run directory",
+                                "pass a writable directory with --out", self.run_dir)
+                       or exc) from None
             try:
                 conn = connect(db)
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{db}: not a readable run store ({exc})") from exc
+                raise self._refusal(exc, "opening the run store") from exc
             version = read_schema_version(conn, db)
+            try:
+                self._prepare(conn, db, version)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _prepare(self, conn: sqlite3.Connection, db: Path, version: int | None) -> None:
+        """Check an existing store, migrate an old one, and create what a new one lacks."""
+        try:
+            if version is not None:
+                check_pages(conn, db)
             if version is not None and version < SCHEMA_VERSION:
                 version = migrate(conn, version)
             if version is not None and version != SCHEMA_VERSION:
-                conn.close()
                 raise StoreError(
                     f"{self.run_dir}: store schema version {version} is newer than this "
                     f"iterdeploy (version {SCHEMA_VERSION}); upgrade iterdeploy to open it"
                 )
+            if version is not None:
+                check_tables(conn, db)
             with conn:
                 if version is None:
                     conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
@@ -130,8 +184,27 @@ class RunWriter(RunQueries):
                     conn.execute(create_table_sql(table))
                 for index in INDEXES:
                     conn.execute(index)
-            self._conn = conn
-        return self._conn
+        except sqlite3.DatabaseError as exc:
+            raise self._refusal(exc, "opening the run store") from exc
+
+    def _refusal(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """``exc`` as the one-line error a user sees (a damaged file when SQLite names no cause
+        a user can fix)."""
+        db = self.run_dir / DB_NAME
+        return sqlite_error(exc, db, doing) or CorruptStoreError(
+            f"{db}: not a readable run store ({doing}: {exc}); {REMEDY}")
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        """Report what SQLite refuses while writing (a full disk, a read-only file, a busy store)
+        in one line naming the database and ``doing``; nothing of the transaction is kept."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            translated = sqlite_error(exc, self.run_dir / DB_NAME, doing)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -148,17 +221,18 @@ class RunWriter(RunQueries):
 
     def create_run(self, run: RunRow) -> None:
         """Record the run row (once)."""
-        with self.conn:
+        with self._writing("recording the run"), self.conn:
             self._insert("runs", [run])
 
     def set_status(self, status: RunStatus) -> None:
         """Move the run to ``status``."""
-        with self.conn:
+        with self._writing(f"recording the run's status {status!r}"), self.conn:
             self.conn.execute("UPDATE runs SET status=?", (status,))
 
     def commit_generation(self, bundle: GenerationBundle) -> None:
         """Write one generation atomically: all of it or, on any error, none of it."""
-        with self.conn:
+        doing = f"committing generation {bundle.generation.generation}"
+        with self._writing(doing), self.conn:
             self._insert("tasks", bundle.tasks)
             self._insert("traces", bundle.traces)
             self._insert("curation_decisions", bundle.decisions)
@@ -175,7 +249,7 @@ class RunWriter(RunQueries):
         model, that generation's completion (``finished``: reference tasks and traces, the next
         model's training set and row, and its generation row with the new training-set size),
         in one transaction: a crash leaves the run as it was."""
-        with self.conn:
+        with self._writing("extending the run"), self.conn:
             if finished is not None:
                 self._insert("tasks", finished.tasks)
                 self._insert("traces", finished.traces)
@@ -188,7 +262,7 @@ class RunWriter(RunQueries):
 
     def replace_findings(self, auditor: str, findings: Sequence[FindingRow]) -> None:
         """Replace every finding of ``auditor`` with ``findings`` (re-auditing is idempotent)."""
-        with self.conn:
+        with self._writing(f"storing the findings of {auditor}"), self.conn:
             self.conn.execute("DELETE FROM findings WHERE auditor=?", (auditor,))
             start = self.conn.execute("SELECT COALESCE(MAX(finding_id), 0) FROM findings").fetchone()[0]
             rows = [f.model_copy(update={"finding_id": start + i + 1}) for i, f in enumerate(findings)]
@@ -196,7 +270,7 @@ class RunWriter(RunQueries):
 
     def next_id(self, table: str, column: str) -> int:
         """Next counter id for ``table`` (ids are counters, never random)."""
-        value = self.conn.execute(f"SELECT COALESCE(MAX({column}), 0) FROM {table}").fetchone()[0]
+        value = self._execute(f"SELECT COALESCE(MAX({column}), 0) FROM {table}")[0][0]
         return int(value) + 1
 
 

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict
 SCHEMA_VERSION = 2
 """Version of the table layout written by this code."""
 
+DB_NAME = "run.sqlite"
+"""The database file inside a run directory."""
+
 RunStatus = Literal["started", "completed", "cancelled", "error"]
 """What ``runs.status`` holds: the writer's own account of where the run stands."""
 
@@ -248,6 +251,22 @@ TABLES: dict[str, tuple[type[_Row], tuple[str, ...]]] = {
     "findings": (FindingRow, ("finding_id",)),
 }
 """Table name → (row model, primary key)."""
+
+JSON_COLUMNS: dict[str, dict[str, bool]] = {
+    "runs": {"scenario_json": True, "package_versions": True},
+    "tasks": {"params_json": True},
+    "traces": {"verdict_json": True},
+    "curation_decisions": {"group_probs_json": False},
+    "populations": {"record_json": False},
+    "models": {"hyperparameters_json": True},
+    "findings": {"numbers_json": True, "evidence_json": True},
+}
+"""Table → its columns that hold JSON text → whether the value must be a JSON object.
+
+Every one must be valid JSON (a store is checked for it when opened). Those marked True are read
+as objects by the store itself, the loop or the dashboard (``.get`` on the parsed value); the
+others are read by code that skips a value of another shape (a population record that is not an
+object, group probabilities written as a list by older code)."""
 
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS traces_by_generation ON traces(generation, purpose)",

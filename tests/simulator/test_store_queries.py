@@ -94,7 +94,7 @@ def _bundles() -> list[GenerationBundle]:
                 _trace(9, 1, 5, "deploy", True, 6), _trace(10, 1, 6, "deploy", True)],
         decisions=[_decision(5, 1, 10, "bob", True), _decision(6, 1, 8, "alice", True),
                    _decision(7, 1, 9, "alice", False)],
-        population=[PopulationRow(generation=1, record_json="not json")],
+        population=[PopulationRow(generation=1, record_json='"not a record"')],
         training_set=[TrainingExampleRow(generation=2, trace_id=i) for i in (2, 8, 10)],
         models=[_model(2)],
     )
@@ -230,8 +230,11 @@ def test_decisions_per_user(queries: RunQueries, store: Path) -> None:
 
 
 def test_populations_are_read_unparsed(queries: RunQueries) -> None:
+    """A record that is valid JSON but not a record object is read as stored, for the reader to
+    skip (text that is not JSON at all is a damaged store, refused on open:
+    ``test_reliability_store.py``)."""
     rows = queries.populations()
-    assert [(p.generation, p.record_json) for p in rows] == [(0, '{"nodes": []}'), (1, "not json")]
+    assert [(p.generation, p.record_json) for p in rows] == [(0, '{"nodes": []}'), (1, '"not a record"')]
 
 
 def test_findings_of_one_auditor_and_kind(queries: RunQueries) -> None:
