@@ -71,6 +71,9 @@ ARMS: tuple[Arm, ...] = (
         "2-4 blocks), half as many as the published traces"),
     Arm("newest-x3", QUICKSTART, {"training.newest_weight": 3},
         "training: the newest generation's published traces count three times"),
+    Arm("rovers", "scenarios/paper_rovers.yaml", {},
+        "the quickstart's curation on Rovers (5-10 waypoints), with a base pretrained on Rovers "
+        "alone"),
 )
 ARM_BY_NAME = {a.name: a for a in ARMS}
 
