@@ -53,6 +53,11 @@ class DomainCorpusSpec(BaseModel):
     different lengths, as with Blocksworld's ``pretrain_detour_share``."""
     weight: float = Field(1.0, gt=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
     """Weight of this domain in the corpus, against Blocksworld's ``pretrain_blocksworld_weight``."""
+    steps: int | None = Field(None, ge=1, le=1_000_000)
+    """Pretraining steps of this domain's own base, with ``per_domain: true`` only (default: the
+    recipe's ``pretrain_steps``): domains need different budgets (Rovers' go took 3,000 steps;
+    Blocksworld's default base is 2,000), and each part then hashes as the single-domain recipe
+    it is, so bases measured alone are reused."""
 
     def size_distribution(self) -> tuple[np.ndarray, np.ndarray]:
         """Sizes of this corpus and their probabilities (uniform body, geometric tail)."""
@@ -138,6 +143,10 @@ class EmbeddedModelSpec(BaseModel):
                              "pretrain_domains")
         if self.pretrain_blocksworld_weight == 0 and not self.pretrain_domains:
             raise ValueError("pretrain_blocksworld_weight 0 leaves no domain to pretrain on")
+        own_steps = sorted(n for n, c in self.pretrain_domains.items() if c.steps is not None)
+        if own_steps and not self.per_domain and len(self.corpora()) > 1:
+            raise ValueError(f"pretrain_domains.{own_steps[0]}.steps: a domain has steps of its own "
+                             "only with per_domain: true (one model trains all domains together)")
         return self
 
     def corpora(self) -> dict[str, DomainCorpusSpec]:
@@ -158,16 +167,19 @@ class EmbeddedModelSpec(BaseModel):
         return tuple(self.corpora())
 
     def split(self) -> dict[str, EmbeddedModelSpec]:
-        """One single-domain recipe per domain, same architecture, steps and seed: Blocksworld's
-        keeps its ``pretrain_*`` corpus (so the default recipe's Blocksworld part is the default
-        base, cached once), every other domain its own corpus at weight 1."""
+        """One single-domain recipe per domain, same architecture and seed: Blocksworld's keeps its
+        ``pretrain_*`` corpus and steps (so the default recipe's Blocksworld part is the default
+        base, cached once), every other domain its own corpus at weight 1, with its own ``steps``
+        where it names them."""
         out = {}
         for name, corpus in self.corpora().items():
             if name == "blocksworld":
                 update: dict[str, object] = {"pretrain_domains": {}, "pretrain_blocksworld_weight": 1.0}
             else:
-                update = {"pretrain_domains": {name: corpus.model_copy(update={"weight": 1.0})},
-                          "pretrain_blocksworld_weight": 0.0}
+                update = {"pretrain_domains": {name: corpus.model_copy(update={"weight": 1.0,
+                                                                               "steps": None})},
+                          "pretrain_blocksworld_weight": 0.0,
+                          "pretrain_steps": corpus.steps or self.pretrain_steps}
             out[name] = self.model_copy(update={**update, "per_domain": False})
         return out
 
@@ -177,6 +189,9 @@ class EmbeddedModelSpec(BaseModel):
         for name, neutral in _ADDED_LATER.items():  # older caches stay valid
             if spec[name] == neutral:
                 del spec[name]
+        for corpus in spec.get("pretrain_domains", {}).values():  # likewise for a corpus's fields
+            if corpus.get("steps") is None:
+                corpus.pop("steps", None)
         content: dict[str, object] = {"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab(self)}
         if revised := {name: v for name in self.domains()
                        if (v := compact_domain(name).version) != 1}:

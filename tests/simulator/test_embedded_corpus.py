@@ -69,3 +69,20 @@ def test_a_recipe_out_of_range_is_refused_when_it_is_read(bad: dict[str, object]
 
     with pytest.raises(ValidationError, match=next(iter(bad))):
         EmbeddedModelSpec(**bad)  # type: ignore[arg-type]
+
+
+def test_a_domain_with_steps_of_its_own_splits_into_the_recipe_measured_alone() -> None:
+    rovers = {"min_size": 2, "max_size": 4, "tail_sizes": 2}
+    alone = EmbeddedModelSpec(pretrain_steps=3000, pretrain_blocksworld_weight=0,
+                              pretrain_domains={"rovers": rovers})
+    mixed = EmbeddedModelSpec(per_domain=True, pretrain_domains={"rovers": {**rovers, "steps": 3000},
+                                                                 "sokoban": {}})
+    parts = mixed.split()
+    assert parts["rovers"].content_hash() == alone.content_hash()
+    assert parts["rovers"].pretrain_steps == 3000 and parts["sokoban"].pretrain_steps == 2000
+    assert parts["blocksworld"].content_hash() == EmbeddedModelSpec().content_hash()
+    # a corpus that names no steps hashes as before the field existed (the base measured in
+    # docs/model-card.md keeps its key)
+    assert alone.content_hash() == "5ada876de95ed8e8"
+    with pytest.raises(ValueError, match="per_domain"):
+        EmbeddedModelSpec(pretrain_domains={"rovers": {**rovers, "steps": 3000}})
