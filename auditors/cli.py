@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from simulator.store import FindingRow
 
 EXIT_BAD_INPUT = 2
-"""Exit status for a run directory or option the auditor cannot use (as click's usage errors)."""
+"""Exit status for a run directory or option the auditor cannot use (as click's usage errors;
+the simulator's ``fail`` gives it)."""
 
 AuditorChoice = StrEnum(  # type: ignore[misc]  # members from the registry, which mypy cannot see
     "AuditorChoice", [(spec.command, spec.command) for spec in AUDITORS]
@@ -74,6 +75,7 @@ def audit_command(
     """Run the auditors on RUN_DIR, store their findings and print them."""
     from auditors.core.features import AuditorConfigError, InsufficientRunError
     from auditors.core.findings import audit_and_store
+    from simulator.cli._common import fail
     from simulator.errors import StoreError
 
     named = {str(choice) for choice in only or ()}
@@ -89,8 +91,10 @@ def audit_command(
                     raise
                 typer.echo(f"{spec.command} skipped: {exc}", err=True)
     except (StoreError, AuditorConfigError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=EXIT_BAD_INPUT) from exc
+        # the simulator's CLI helper (auditors may import the simulator, never the reverse):
+        # one line and exit 2, or the traceback under ``iterdeploy --debug``; anything else is
+        # a bug, which the root command reports in one line (exit 1)
+        raise fail(exc) from None
     if as_json:
         from auditors.core.findings import findings_to_json
 

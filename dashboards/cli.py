@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from dashboards.data import load_run
+from simulator.cli._common import fail
 from simulator.errors import IterdeployError
 
 APP_PATH = Path(__file__).with_name("app.py")
@@ -56,8 +57,8 @@ def dashboard(
     try:
         data = load_run(run_dir)
     except IterdeployError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        # one line and exit 2 (the traceback under ``iterdeploy --debug``), as every command
+        raise fail(exc) from None
     typer.echo(f"{data.overview.name} ({data.overview.status}): http://{host}:{port}  (Ctrl-C stops)")
     sys.stdout.flush()
     # Become the server rather than start it as a child: a SIGTERM from a process manager or

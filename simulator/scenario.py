@@ -564,7 +564,14 @@ def parse_scenario(
     Raises:
         ScenarioError: naming ``source``, each bad key path and its line.
     """
-    node, data = parse_yaml(text, source)
+    return _validated(*parse_yaml(text, source), source, overrides)
+
+
+def _validated(
+    node: yaml.Node | None, data: Any, source: str, overrides: dict[str, Any] | None
+) -> ScenarioSpec:
+    """The scenario that the parsed document ``data`` (composed as ``node``) and ``overrides``
+    make; shared by :func:`parse_scenario` and :func:`load_scenario` so a file is parsed once."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -617,10 +624,19 @@ def load_scenario(
     YAML reader of the project (duplicate keys, alias bombs and deep nesting refused).
 
     Raises:
-        ScenarioError: Naming the file: missing, unreadable, not UTF-8, not YAML, or invalid.
+        ScenarioError: Naming the file: missing, unreadable, not UTF-8, not YAML, empty (no
+            setting at all), or invalid.
     """
     file = Path(path)
     if not file.is_file():
         raise ScenarioError(f"{file}: no such scenario file")
     text = read_yaml_text(file)
-    return parse_scenario(text, str(file), overrides), text
+    node, data = parse_yaml(text, str(file))
+    if data is None or data == {}:
+        # An empty file (0 bytes, only comments or white space, a bare ``null`` or ``{}``) is
+        # far more often a mistake (the wrong file, a save that failed) than a wish for every
+        # default, and running it would start a full-size quickstart run under a name the user
+        # never wrote. Programmatic ``parse_scenario("")`` still means the defaults.
+        raise ScenarioError(f"{file}: empty scenario; write at least a name, see "
+                            "scenarios/quickstart.yaml")
+    return _validated(node, data, str(file), overrides), text

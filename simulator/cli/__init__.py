@@ -12,6 +12,7 @@ import importlib.metadata
 import typer
 
 from simulator.cli import planning_cmd, run_cmd, scenario_cmd, summary_cmd
+from simulator.cli._common import DEBUG_ENV, RootGroup, set_debug
 
 app = typer.Typer(
     name="iterdeploy",
@@ -20,7 +21,22 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=RootGroup,  # ends an unexpected exception with one line (exit 1), not a traceback
 )
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", envvar=DEBUG_ENV,
+        help=f"Show Python tracebacks: for bad input (instead of the one error line) and for "
+        f"bugs (instead of the one line asking for a report). Also {DEBUG_ENV}=1."),
+) -> None:
+    """Simulate iterative deployment of a language model on planning tasks, and audit the
+    implicit reward that curation puts into it."""
+    set_debug(debug)
+
+
 run_cmd.register(app)
 summary_cmd.register(app)
 scenario_cmd.register(app)

@@ -473,6 +473,14 @@ SCENARIO_FILES: dict[str, tuple[bytes | None, tuple[str, ...]]] = {
     "users-not-a-list": (b"name: x\nusers: everyone\n", ("users",)),
     "unknown-policy": (b"name: x\nusers: [{name: u, policy: psychic, weight: 1}]\n", ("policy",)),
     "unknown-domain": (b"name: x\ndomains: {chess: {min: 2, max: 3}}\n", ("chess",)),
+    # an empty file once ran a full-size quickstart under a name nobody wrote
+    "empty-0-bytes": (b"", ("bad.yaml", "empty scenario", "scenarios/quickstart.yaml")),
+    "empty-whitespace": (b"  \n\n   \r\n", ("bad.yaml", "empty scenario")),
+    "empty-comments-only": (b"# name: x\n# generations: 3\n", ("bad.yaml", "empty scenario")),
+    "empty-bom-and-comment": (b"\xef\xbb\xbf# nothing here\n", ("bad.yaml", "empty scenario")),
+    "empty-document-markers": (b"---\n...\n", ("bad.yaml", "empty scenario")),
+    "empty-null": (b"null\n", ("bad.yaml", "empty scenario")),
+    "empty-mapping": (b"{}\n", ("bad.yaml", "empty scenario")),
 }
 
 
@@ -514,7 +522,18 @@ RUN_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
                                    "--out", str(t / "out")], ("colour",)),
     "set-out-of-range": (lambda t: ["run", _quickstart(), "--set", "deploy.samples_per_task=0",
                                     "--out", str(t / "out")], ("deploy.samples_per_task",)),
+    "empty-scenario": (lambda t: ["run", str(_empty(t)), "--out", str(t / "out")],
+                       ("empty.yaml", "empty scenario")),
+    "empty-scenario-with-set-name": (lambda t: ["run", str(_empty(t)), "--set", "name=x",
+                                                "--out", str(t / "out")], ("empty scenario",)),
 }
+
+
+def _empty(tmp: Path) -> Path:
+    """A scenario file holding only a comment: refused, overrides or not (the file is empty)."""
+    path = tmp / "empty.yaml"
+    path.write_text("# to do\n")
+    return path
 
 
 @pytest.mark.parametrize("case", sorted(RUN_CASES))
