@@ -31,17 +31,11 @@ from simulator.planning.blocksworld import count_states
 from simulator.scenario import parse_scenario
 from simulator.users import Population
 from simulator.users.spec import TaskDistributionSpec
+from tests.simulator.cli_output import error_line
 
 runner = CliRunner()
 HYPOTHESIS = settings(max_examples=40, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def _error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
 
 
 def _validate(tmp_path: Path, text: str) -> str:
@@ -51,7 +45,7 @@ def _validate(tmp_path: Path, text: str) -> str:
     result = runner.invoke(app, ["scenario", "validate", str(bad)])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    return _error_line(result.stderr)
+    return error_line(result.stderr)
 
 
 BAD_NUMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -147,7 +141,7 @@ def test_run_refuses_a_number_out_of_range_and_writes_nothing(tmp_path: Path, ca
     result = runner.invoke(app, ["run", str(bad), "--out", str(out)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    _error_line(result.stderr)
+    error_line(result.stderr)
     assert not out.exists(), "nothing is written for a scenario with a number out of range"
 
 
@@ -156,7 +150,7 @@ def test_a_set_value_out_of_range_names_the_override(tmp_path: Path) -> None:
     scenario.write_text("name: ok\nseed: 3\n", encoding="utf-8")
     result = runner.invoke(app, ["scenario", "show", str(scenario), "--set", "seed=-1"])
     assert result.exit_code == 2
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert "(override seed)" in line and "seed: Input should be greater than or equal to 0" in line
     assert "ok.yaml:2" not in line, "the file's line holds the value the override replaced"
 
@@ -240,7 +234,7 @@ def test_seeds_sweep_is_bounded_before_it_is_expanded(tmp_path: Path, seeds: str
     assert time.monotonic() - started < 10
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert "--seeds" in line and needle in line, line
     assert len(line) < 400
     assert not (tmp_path / "r").exists()
@@ -417,7 +411,7 @@ def test_run_stops_with_exit_2_when_the_evaluation_pool_runs_out(
     assert time.monotonic() - started < 60
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert "the evaluation pool: found only" in line and "ferry size 1" in line, line
 
 

@@ -18,6 +18,7 @@ from simulator.cli import app
 from simulator.cli.run_cmd import default_run_dir
 from simulator.errors import ScenarioError
 from simulator.scenario import MAX_NAME_BYTES, ScenarioSpec, check_scenario_name, parse_scenario
+from tests.simulator.cli_output import error_line
 
 runner = CliRunner()
 
@@ -41,13 +42,6 @@ BAD_NAMES: dict[str, tuple[str, str]] = {
 """Bad names as YAML scalars, and what the message must say about each."""
 
 
-def _error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("case", sorted(BAD_NAMES))
 def test_validate_refuses_a_name_that_is_not_a_plain_file_name(tmp_path: Path, case: str) -> None:
     scalar, problem = BAD_NAMES[case]
@@ -56,7 +50,7 @@ def test_validate_refuses_a_name_that_is_not_a_plain_file_name(tmp_path: Path, c
     result = runner.invoke(app, ["scenario", "validate", str(bad)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert f"{bad}:2: name:" in line and problem in line, line
 
 
@@ -73,7 +67,7 @@ def test_run_with_a_bad_name_writes_nothing_anywhere(
     result = runner.invoke(app, ["run", str(bad)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "name:" in _error_line(result.stderr)
+    assert "name:" in error_line(result.stderr)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
@@ -82,7 +76,7 @@ def test_a_name_set_on_the_command_line_is_checked_too(tmp_path: Path) -> None:
     ok.write_text("name: fine\n")
     result = runner.invoke(app, ["scenario", "show", str(ok), "--set", "name=../../x"])
     assert result.exit_code == 2
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert "name:" in line and "path separator" in line
 
 

@@ -23,6 +23,7 @@ from simulator.cli import app
 from simulator.errors import PddlError
 from simulator.planning import domain_path, generate_sized, load_task, validate_plan
 from simulator.planning._pddl import MAX_DEPTH
+from tests.simulator.cli_output import error_line
 
 runner = CliRunner()
 HYPOTHESIS = settings(max_examples=30, deadline=None,
@@ -31,13 +32,6 @@ DOMAIN = domain_path("blocksworld").read_text(encoding="utf-8")
 GENERATED = generate_sized("blocksworld", 4, np.random.default_rng(7))
 PROBLEM = GENERATED.problem_pddl
 PLAN = "\n".join(GENERATED.witness_plan) + "\n"
-
-
-def _error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
 
 
 def _files(tmp_path: Path, domain: str = DOMAIN, problem: str = PROBLEM,
@@ -89,7 +83,7 @@ def test_validate_refuses_deep_or_non_ascii_pddl_in_one_line(tmp_path: Path, cas
     assert time.monotonic() - started < 20
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and "RecursionError" not in result.output
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     for needle in needles:
         assert needle in line, line
 
@@ -101,7 +95,7 @@ def test_plan_command_refuses_the_same_files(tmp_path: Path, case: str) -> None:
     result = runner.invoke(app, ["plan", *files])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    _error_line(result.stderr)
+    error_line(result.stderr)
 
 
 def test_load_task_reads_nesting_up_to_the_limit(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from simulator.cli import app
 from simulator.errors import ScenarioError
 from simulator.scenario import load_scenario, parse_scenario
 from simulator.scenario_yaml import MAX_DEPTH, MAX_NODES, load_yaml_file, parse_yaml
+from tests.simulator.cli_output import error_line
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -65,13 +66,6 @@ BAD_FILES: dict[str, tuple[bytes, tuple[str, ...]]] = {
 """Bad scenario files and what the one error line must contain."""
 
 
-def _error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_validate_refuses_bad_yaml_in_one_line(tmp_path: Path, case: str) -> None:
     content, needles = BAD_FILES[case]
@@ -82,7 +76,7 @@ def test_validate_refuses_bad_yaml_in_one_line(tmp_path: Path, case: str) -> Non
     assert time.monotonic() - started < 10, "refused quickly, not after expanding anything"
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert len(line) < 400, "the message quotes the problem, not the (expanded) input"
     for needle in needles:
         assert needle in line, line
@@ -97,7 +91,7 @@ def test_run_refuses_bad_yaml_and_writes_nothing(tmp_path: Path, case: str) -> N
     result = runner.invoke(app, ["run", str(bad), "--out", str(out)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    _error_line(result.stderr)
+    error_line(result.stderr)
     assert not out.exists(), "nothing is written for an unreadable scenario"
 
 
@@ -107,7 +101,7 @@ def test_set_values_go_through_the_same_reader(tmp_path: Path) -> None:
     result = runner.invoke(app, ["scenario", "show", str(scenario),
                                  "--set", "deploy={temperature: 1, temperature: 2}"])
     assert result.exit_code == 2
-    line = _error_line(result.stderr)
+    line = error_line(result.stderr)
     assert "--set deploy:1" in line and "duplicate key 'temperature'" in line
 
 
