@@ -22,7 +22,7 @@ from simulator.cli import app
 from simulator.errors import ScenarioError
 from simulator.scenario import load_scenario, parse_scenario
 from simulator.scenario_yaml import MAX_DEPTH, MAX_NODES, load_yaml_file, parse_yaml
-from tests.simulator.cli_output import error_line
+from tests.simulator.cli_output import error_line, run_is_refused_and_writes_nothing
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -85,14 +85,7 @@ def test_validate_refuses_bad_yaml_in_one_line(tmp_path: Path, case: str) -> Non
 @pytest.mark.parametrize("case", ["duplicate-top-level-key", "alias-bomb", "latin-1",
                                   "deep-flow-nesting"])
 def test_run_refuses_bad_yaml_and_writes_nothing(tmp_path: Path, case: str) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_bytes(BAD_FILES[case][0])
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["run", str(bad), "--out", str(out)])
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
-    error_line(result.stderr)
-    assert not out.exists(), "nothing is written for an unreadable scenario"
+    run_is_refused_and_writes_nothing(BAD_FILES[case][0], tmp_path)
 
 
 def test_set_values_go_through_the_same_reader(tmp_path: Path) -> None:
