@@ -287,6 +287,12 @@ READING = [
     "  many generations as the machine allowed; its row says how many.",
     "- **Longest plan.** The pool's longest valid plan is a maximum over one generation's valid",
     "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
+    "- **Rovers** is the second domain with a base that reaches past its corpus",
+    "  (docs/model-card.md). Count its solved tasks against its valid samples: a task counts as",
+    "  solved once one of its eight samples is valid, so a model that grows more reliable on",
+    "  tasks it already solves sometimes raises the second far more than the first. Its largest",
+    "  tasks also run into the token limit (the scenario's 480 new tokens; a 9- or 10-waypoint",
+    "  plan with its scratchpad can need more), which caps that end of the pool.",
     "",
 ]
 
