@@ -48,8 +48,7 @@ from simulator.planning import (
     validate_plan,
 )
 from simulator.planning.blocksworld import canonical_plan
-from simulator.scenario import ScenarioSpec
-from simulator.scenario import split_by_weight as _split
+from simulator.scenario import ScenarioSpec, split_by_weight
 from simulator.store import (
     CurationRow,
     EvaluationRow,
@@ -331,7 +330,7 @@ class DeploymentLoop:
         spec = self.spec
         rng = derive_rng(spec.seed, "eval-pool")
         pool = spec.eval_tasks().domains
-        counts = _split(spec.evaluation.n_tasks, [d.weight for d in pool.values()])
+        counts = split_by_weight(spec.evaluation.n_tasks, [d.weight for d in pool.values()])
         slots = [TaskDistributionSpec(domains={name: sizes})
                  for (name, sizes), k in zip(pool.items(), counts, strict=True) for _ in range(k)]
         return _draw_tasks(rng, len(slots), slots, "eval", set())

@@ -8,9 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError
-from simulator.loop import _split
 from simulator.planning import GeneratorParamError, domain_names, generate_sized, registry_name
-from simulator.scenario import parse_scenario
+from simulator.scenario import parse_scenario, split_by_weight
 from simulator.users.spec import TaskDistributionSpec
 
 PDDL_MODEL = "model: smollm2-135m\n"
@@ -83,7 +82,7 @@ def test_a_registered_model_validates_without_being_installed(monkeypatch: pytes
 
 @given(st.integers(0, 500), st.lists(st.floats(0.01, 100), min_size=1, max_size=10))
 def test_split_gives_every_domain_its_share(n: int, weights: list[float]) -> None:
-    counts = _split(n, weights)
+    counts = split_by_weight(n, weights)
     assert sum(counts) == n
     exact = [n * w / sum(weights) for w in weights]
     assert all(abs(c - e) < 1 for c, e in zip(counts, exact, strict=True))
