@@ -280,6 +280,23 @@ def _walk(board: _Board, start: Cell, goal: Cell, blocked: set[Cell]) -> list[Ac
     """A shortest walk from ``start`` to ``goal`` over free cells outside ``blocked``, as move
     actions, taking the first of :data:`DIRECTIONS` among equally short ways (breadth first);
     None when there is none."""
+    came = _search(board, start, blocked, goal)
+    if goal not in came:
+        return None
+    steps: list[Action] = []
+    at = goal
+    while (step := came[at]) is not None:
+        steps.append(("move", (board.loc(step[0]), board.loc(at), step[1])))
+        at = step[0]
+    return steps[::-1]
+
+
+def _search(
+    board: _Board, start: Cell, blocked: set[Cell], goal: Cell | None = None
+) -> dict[Cell, tuple[Cell, str] | None]:
+    """Breadth first from ``start`` over free cells outside ``blocked`` (neighbours in the order
+    of :data:`DIRECTIONS`), stopped once ``goal`` is reached: every cell found, with the cell and
+    direction it was reached from (None for ``start``)."""
     came: dict[Cell, tuple[Cell, str] | None] = {start: None}
     queue = deque([start])
     while queue and goal not in came:
@@ -289,14 +306,7 @@ def _walk(board: _Board, start: Cell, goal: Cell, blocked: set[Cell]) -> list[Ac
             if nxt not in came and nxt in board.free and nxt not in blocked:
                 came[nxt] = (here, d)
                 queue.append(nxt)
-    if goal not in came:
-        return None
-    steps: list[Action] = []
-    at = goal
-    while (step := came[at]) is not None:
-        steps.append(("move", (board.loc(step[0]), board.loc(at), step[1])))
-        at = step[0]
-    return steps[::-1]
+    return came
 
 
 def _push_steps(
@@ -510,15 +520,7 @@ def with_detour(task: GroundTask, plan: PlanSteps, rng: np.random.Generator) -> 
 
 def _reachable(board: _Board, start: Cell, blocked: set[Cell]) -> set[Cell]:
     """Every free cell outside ``blocked`` the robot can walk to from ``start``."""
-    seen, queue = {start}, deque([start])
-    while queue:
-        here = queue.popleft()
-        for d in DIRECTIONS:
-            nxt = _step(here, d)
-            if nxt not in seen and nxt in board.free and nxt not in blocked:
-                seen.add(nxt)
-                queue.append(nxt)
-    return seen
+    return set(_search(board, start, blocked))
 
 
 def _witness_steps(generated: GeneratedTask) -> list[Action]:
