@@ -11,7 +11,7 @@ It runs the scenario through the real loop (``simulator.loop.DeploymentLoop``, t
 ``iterdeploy run``) with ``generations`` overridden (default 1: generation 0, which evaluates,
 deploys, curates, pools and trains generation 1, and generation 1, which deploys the trained
 adapter and trains nothing, being the last), in a temporary run directory. The phases are timed
-by wrapping the loop's own methods in a subclass, and the planner's ``train`` and ``save`` and the
+by wrapping the loop's own stage functions and methods, and the planner's ``train`` and ``save`` and the
 store's ``commit_generation`` in place; nothing else changes. Phases:
 
 * evaluate: sample / validate -- the fixed evaluation pool (quickstart: 96 tasks x 4 samples);
@@ -46,9 +46,9 @@ from typing import Any
 
 from _common import REPO, load_average, machine_line, print_table, progress, set_threads
 
-import simulator.loop as loop_module
+import simulator.loop.runner as loop_module
 from simulator.cli.run_cmd import parse_sets
-from simulator.loop import DeploymentLoop
+from simulator.loop import DeploymentLoop, stages
 from simulator.models.embedded import cache_root
 from simulator.scenario import load_scenario
 from simulator.store import GenerationBundle, RunWriter
@@ -126,22 +126,27 @@ class TimedWriter(RunWriter):
         ENDS[bundle.generation.generation] = (time.perf_counter(), time.process_time())
 
 
+def instrument_stages() -> None:
+    """Time the loop's own stage functions in place (each wrapper calls the original)."""
+
+    def timed(name: str, phase_of: Callable[..., str]) -> None:
+        original = getattr(stages, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return LEDGER.timed(phase_of(*args, **kwargs), lambda: original(*args, **kwargs))
+
+        setattr(stages, name, wrapper)
+
+    timed("sample", lambda *a, description, **k: (
+        "evaluate: sample" if "evaluating" in description else "deploy: sample"))
+    timed("trace_rows", lambda sampled, tasks, task_ids, g, purpose, ids: (
+        "evaluate: validate" if purpose == "eval" else "deploy: validate"))
+    timed("task_row", lambda *a, **k: "tasks: draw + optimal lengths")
+    timed("training_examples", lambda *a, **k: "pool + training examples")
+
+
 class TimedLoop(DeploymentLoop):
-    """The deployment loop with its phases timed (each wrapper calls the loop's own method)."""
-
-    def _sample(self, planner: Any, tasks: Any, *, description: str, **kwargs: Any) -> Any:
-        phase = "evaluate: sample" if "evaluating" in description else "deploy: sample"
-        return LEDGER.timed(
-            phase, lambda: super(TimedLoop, self)._sample(planner, tasks, description=description, **kwargs)
-        )
-
-    def _trace_rows(
-        self, sampled: Any, tasks: Any, task_ids: Any, g: int, purpose: str, first_id: int
-    ) -> Any:
-        phase = "evaluate: validate" if purpose == "eval" else "deploy: validate"
-        return LEDGER.timed(
-            phase, lambda: super(TimedLoop, self)._trace_rows(sampled, tasks, task_ids, g, purpose, first_id)
-        )
+    """The deployment loop with its task draws, pool and generations timed."""
 
     def _deploy_tasks(self, generation: int, exclude: Any, users: Any) -> Any:
         return LEDGER.timed(
@@ -149,21 +154,13 @@ class TimedLoop(DeploymentLoop):
             lambda: super(TimedLoop, self)._deploy_tasks(generation, exclude, users),
         )
 
-    def _task_row(self, task: Any, task_id: int, pool: str, g: int | None) -> Any:
-        return LEDGER.timed(
-            "tasks: draw + optimal lengths", lambda: super(TimedLoop, self)._task_row(task, task_id, pool, g)
-        )
-
     def _pool(self, *args: Any) -> Any:
         return LEDGER.timed("pool + training examples", lambda: super(TimedLoop, self)._pool(*args))
 
-    def _examples(self, *args: Any) -> Any:
-        return LEDGER.timed("pool + training examples", lambda: super(TimedLoop, self)._examples(*args))
-
-    def _one_generation(self, writer: Any, planner: Any, g: int, *args: Any) -> Any:
+    def _one_generation(self, writer: Any, ctx: Any, g: int, *args: Any) -> Any:
         LEDGER.generation = g
         wall, cpu = time.perf_counter(), time.process_time()
-        bundle = super()._one_generation(writer, planner, g, *args)
+        bundle = super()._one_generation(writer, ctx, g, *args)
         inner = [p for p in PHASES if p not in ("curate + the rest", "commit", "load model")]
         measured_wall, measured_cpu = LEDGER.inside(g, inner)
         LEDGER.wall[(g, "curate + the rest")] += time.perf_counter() - wall - measured_wall
@@ -233,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = current_rss_mib()
     loop_module.load_planner = instrumented_load_planner(loop_module.load_planner)  # type: ignore[assignment]
     loop_module.RunWriter = TimedWriter  # type: ignore[misc]
+    instrument_stages()
     start = time.perf_counter()
     summary = TimedLoop(spec, text, run_dir, phase=phase).run()
     elapsed = time.perf_counter() - start

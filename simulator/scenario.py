@@ -330,7 +330,7 @@ class ScenarioSpec(_Spec):
         # the loop never repeats a task (evaluation, deployment and reference tasks are all
         # distinct), so sizes that hold fewer tasks than the run needs could never finish; where
         # the tasks can be counted (Blocksworld) that is refused here, before anything runs, and
-        # elsewhere the draw itself gives up (simulator.loop.MAX_REPEATED_DRAWS)
+        # elsewhere the draw itself gives up (simulator.loop.task_supply.MAX_REPEATED_DRAWS)
         hint = ("widen the sizes, or ask for fewer tasks (deploy.tasks_per_generation, "
                 "generations, evaluation.n_tasks)")
         evaluation = self.eval_tasks()

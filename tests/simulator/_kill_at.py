@@ -37,6 +37,7 @@ def _die() -> None:
 
 def _install(point: dict[str, Any]) -> None:
     import simulator.loop as loop
+    import simulator.loop.runner as runner
     from simulator.store import RunWriter
 
     kind = point["kind"]
@@ -60,7 +61,7 @@ def _install(point: dict[str, Any]) -> None:
 
         loop.DeploymentLoop._progress = progress  # type: ignore[method-assign]
     elif kind == "save":
-        original_load = loop.load_planner
+        original_load = runner.load_planner
 
         def load_planner(*args: Any, **kwargs: Any) -> Any:
             planner = original_load(*args, **kwargs)
@@ -77,7 +78,7 @@ def _install(point: dict[str, Any]) -> None:
             planner.save = save
             return planner
 
-        loop.load_planner = load_planner
+        runner.load_planner = load_planner
     elif kind == "insert":
         state: dict[str, Any] = {"in": None}
         original_commit, original_extend = RunWriter.commit_generation, RunWriter.extend_run

@@ -134,7 +134,7 @@ def test_a_model_cache_that_cannot_be_written_is_refused_before_pretraining(
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("x\n")
     monkeypatch.setenv("ITERDEPLOY_CACHE", str(blocker / "sub"))
-    monkeypatch.setattr("simulator.loop.load_planner", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr("simulator.loop.runner.load_planner", lambda *a, **k: pytest.fail("model loaded"))
     result = runner.invoke(app, _run_args(tmp_path / "run"))
     assert result.exit_code == 2, result.output
     line = _error_line(result.stderr)

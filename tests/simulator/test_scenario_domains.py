@@ -111,7 +111,7 @@ def test_a_run_written_before_a_field_existed_still_resumes() -> None:
     scenario; one that differs in a value, or holds a key the schema no longer knows, is not."""
     import json
 
-    from simulator.loop import _same_scenario
+    from simulator.loop.identity import same_scenario as _same_scenario
 
     spec = parse_scenario("generations: 2\n")
     older = json.loads(spec.to_json())
