@@ -398,7 +398,7 @@ class DeploymentLoop:
         tasks, owners = self._deploy_tasks(g, seen, users)
         task_rows = ctx.task_rows(tasks, ids.tasks(len(tasks)), "deploy", g)
         bundle.tasks.extend(task_rows)
-        traces = stages.deploy(ctx, g, tasks, [r.task_id for r in task_rows], ids)
+        traces = stages.deploy(ctx, g, tasks, task_rows, ids)
         bundle.traces.extend(traces)
 
         contexts = stages.curation_contexts(writer, users, g)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +50,6 @@ Phase = Callable[[str, int], Callable[[int], None]]
 class StageContext:
     """What every stage reads: the scenario, the model and its prompt format, and how to report.
 
-    ``tasks`` maps every task id met in this process to its task, so training prompts are built
-    from the task itself (a resumed run reads earlier generations' tasks from the store).
     ``os_error`` turns an OS error into the one-line error the user sees (the runner's).
     """
 
@@ -63,30 +61,28 @@ class StageContext:
     progress: Phase
     log: Callable[[str], None]
     os_error: Callable[[OSError, str], BaseException]
-    tasks: dict[int, GroundTask] = field(default_factory=dict)
 
     def task_rows(self, tasks: Sequence[GroundTask], ids: Sequence[int], pool: str,
                   g: int | None) -> list[TaskRow]:
-        """Store rows of ``tasks`` under ``ids``, remembering each task by its id."""
-        rows = []
-        for task, task_id in zip(tasks, ids, strict=True):
-            self.tasks[task_id] = task
-            rows.append(task_row(task, task_id, pool, g))
-        return rows
+        """Store rows of ``tasks`` under ``ids``, each with the prompt the model is given."""
+        return [task_row(task, task_id, pool, g, self.fmt.prompt(task))
+                for task, task_id in zip(tasks, ids, strict=True)]
 
 
 def sample(
     ctx: StageContext, tasks: Sequence[GroundTask], *, n: int, temperature: float, seed: int,
-    description: str,
+    description: str, prompts: Sequence[str] | None = None,
 ) -> list[Sampled]:
-    """``n`` completions per task, sampled one domain at a time.
+    """``n`` completions per task, sampled one domain at a time; ``prompts`` are the tasks'
+    stored prompts (rendered here when not given).
 
     A domain's prompts share their long few-shot prefix, which the planner prefills once per
     batch; a batch mixing domains shares almost nothing and pays full-length padded attention
     per row (a 9-task mixed Blocksworld/Rovers/Sokoban batch with SmolLM2 grew past 10 GB).
     One domain is one call with ``seed`` itself, so one-domain runs sample as they always did.
     """
-    prompts = [ctx.fmt.prompt(t) for t in tasks]
+    if prompts is None:
+        prompts = [ctx.fmt.prompt(t) for t in tasks]
     advance = ctx.progress(description, len(prompts) * n)
     groups: dict[str, list[int]] = {}
     for i, task in enumerate(tasks):
@@ -130,16 +126,19 @@ def evaluate(
 
 
 def deploy(
-    ctx: StageContext, g: int, tasks: Sequence[GroundTask], task_ids: Sequence[int],
+    ctx: StageContext, g: int, tasks: Sequence[GroundTask], rows: Sequence[TaskRow],
     ids: IdAllocator,
 ) -> list[TraceRow]:
-    """Users' tasks answered K times each by model g, every answer validated."""
+    """Users' tasks (``rows``: their stored rows) answered K times each by model g, every
+    answer validated."""
     spec = ctx.spec
     sampled = sample(ctx, tasks, n=spec.deploy.samples_per_task,
                      temperature=spec.deploy.temperature,
                      seed=derive_seed(spec.seed, "deploy-sampling", g),
-                     description=f"gen {g}: sampling + validating")
-    return trace_rows(sampled, tasks, task_ids, g, "deploy", ids.traces(len(sampled)))
+                     description=f"gen {g}: sampling + validating",
+                     prompts=[r.prompt or ctx.fmt.prompt(t) for t, r in zip(tasks, rows, strict=True)])
+    return trace_rows(sampled, tasks, [r.task_id for r in rows], g, "deploy",
+                      ids.traces(len(sampled)))
 
 
 def curation_contexts(writer: RunWriter, users: Population, g: int) -> list[CurationContext]:
@@ -272,19 +271,29 @@ def add_reference_data(
 def training_examples(
     ctx: StageContext, writer: RunWriter, trace_ids: Sequence[int], bundle: GenerationBundle,
 ) -> list[Example]:
-    """Training pairs for ``trace_ids``: the task's prompt and the published completion."""
-    fresh = {t.trace_id: t for t in bundle.traces}
-    stored = writer.traces_by_id(i for i in trace_ids if i not in fresh)
+    """Training pairs for ``trace_ids``: the prompt stored with the trace's task and the
+    published completion (the same pairs whether the run was resumed or not)."""
+    traces = {t.trace_id: t for t in bundle.traces}
+    traces |= writer.traces_by_id(i for i in trace_ids if i not in traces)
+    tasks = {t.task_id: t for t in bundle.tasks}
+    tasks |= writer.tasks_by_id(traces[i].task_id for i in trace_ids
+                                if traces[i].task_id not in tasks)
+    prompts: dict[int, str] = {}
     examples = []
     for trace_id in trace_ids:
-        trace = fresh[trace_id] if trace_id in fresh else stored[trace_id]
-        task = ctx.tasks.get(trace.task_id)
-        if task is None:  # resumed run: tasks of earlier generations come from the store
-            row = writer.task(trace.task_id)
-            task = load_stored_task(row.domain, row.problem_pddl)
-            ctx.tasks[trace.task_id] = task
-        examples.append(Example(ctx.fmt.prompt(task), trace.completion))
+        task_id = traces[trace_id].task_id
+        if task_id not in prompts:
+            prompts[task_id] = _prompt(ctx, tasks[task_id])
+        examples.append(Example(prompts[task_id], traces[trace_id].completion))
     return examples
+
+
+def _prompt(ctx: StageContext, row: TaskRow) -> str:
+    """The task's stored prompt; a store written before prompts were stored (schema version 2)
+    has none, and the prompt is rendered again from the task's PDDL."""
+    if row.prompt is not None:
+        return row.prompt
+    return ctx.fmt.prompt(load_stored_task(row.domain, row.problem_pddl))
 
 
 def train(

@@ -262,16 +262,26 @@ class RunQueries:
         rows = self._execute(f"SELECT {columns} FROM traces {where} ORDER BY trace_id", args)
         return self._validated(TraceFacts, "traces", rows)
 
+    def tasks_by_id(self, task_ids: Iterable[int]) -> dict[int, TaskRow]:
+        """The tasks with these ids, keyed by id in ascending order (ids the store does not
+        hold are left out), read in chunks so that any number of ids can be asked for."""
+        return self._by_id(TaskRow, "tasks", "task_id", task_ids)
+
     def traces_by_id(self, trace_ids: Iterable[int]) -> dict[int, TraceRow]:
         """The traces with these ids, keyed by id in ascending order (ids the store does not
         hold are left out), read in chunks so that any number of ids can be asked for."""
-        ids = sorted(set(trace_ids))
-        out: dict[int, TraceRow] = {}
-        for k in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[k : k + _ID_CHUNK]
-            where = f"WHERE trace_id IN ({','.join('?' * len(chunk))})"
-            for row in self._rows(TraceRow, "traces", where, tuple(chunk)):
-                out[row.trace_id] = row
+        return self._by_id(TraceRow, "traces", "trace_id", trace_ids)
+
+    def _by_id(self, model: type[R], table: str, column: str, ids: Iterable[int]) -> dict[int, R]:
+        """Rows of ``table`` whose ``column`` is one of ``ids``, keyed by it in ascending order,
+        read in chunks of :data:`_ID_CHUNK` (SQLite bounds the parameters of one statement)."""
+        wanted = sorted(set(ids))
+        out: dict[int, R] = {}
+        for k in range(0, len(wanted), _ID_CHUNK):
+            chunk = wanted[k : k + _ID_CHUNK]
+            where = f"WHERE {column} IN ({','.join('?' * len(chunk))})"
+            for row in self._rows(model, table, where, tuple(chunk)):
+                out[getattr(row, column)] = row
         return out
 
     def training_set(self, generation: int) -> list[int]:

@@ -19,6 +19,9 @@ STEPS: dict[int, tuple[str, ...]] = {
         "UPDATE curation_decisions SET keep_prob = CAST(kept AS REAL)",
         "ALTER TABLE curation_decisions ADD COLUMN group_probs_json TEXT NOT NULL DEFAULT '{}'",
     ),
+    # 2 → 3: the prompt each task was given, stored with the task. Older tasks keep NULL, and the
+    # loop renders their prompt again from the task's PDDL, as it always did.
+    2: ("ALTER TABLE tasks ADD COLUMN prompt TEXT",),
 }
 """From-version → SQL statements that reach the next version."""
 

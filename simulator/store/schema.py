@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the table layout written by this code."""
 
 DB_NAME = "run.sqlite"
@@ -94,6 +94,11 @@ class TaskRow(_Row):
     """Optimal plan length when the reference planner proved it, else None."""
     problem_pddl: str
     """The problem as PDDL, so the task can be re-validated with any tool."""
+    prompt: str | None = None
+    """The prompt the model was given for this task (its format's rendering: the task, with
+    few-shot examples where the format has them), stored so that a run's training set never
+    depends on today's format code. None in stores written before schema version 3; for those
+    the prompt is rendered again from ``problem_pddl``."""
 
 
 class TraceRow(_Row):

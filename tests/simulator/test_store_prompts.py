@@ -1,0 +1,61 @@
+"""Prompts are stored with their tasks (schema version 3), and stores written before still work.
+
+A run's training set must not depend on today's format code: each task row keeps the prompt the
+model was given, and training reads it back. A store from schema version 2 has no prompts; it is
+migrated when opened and the loop renders its prompts from the tasks' PDDL, as it used to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from simulator.loop import run_scenario
+from simulator.models.task_format import CompactTaskFormat
+from simulator.planning import load_stored_task
+from simulator.store import SCHEMA_VERSION, RunReader
+from tests.simulator.test_extend_run import YAML, _fingerprint, _spec
+
+
+def _as_schema_2(run_dir: Path) -> None:
+    """Turn a store into what schema version 2 wrote: no ``tasks.prompt`` column."""
+    conn = sqlite3.connect(run_dir / "run.sqlite")
+    with conn:
+        conn.execute("ALTER TABLE tasks DROP COLUMN prompt")
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    conn.close()
+
+
+def test_every_task_stores_the_prompt_the_model_was_given(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    run_dir = tmp_path / "run"
+    run_scenario(_spec(tiny_overrides, 1), YAML, run_dir)
+    fmt = CompactTaskFormat()  # the embedded model's format
+    with RunReader(run_dir) as reader:
+        tasks = reader.tasks()
+        assert {t.pool for t in tasks} == {"eval", "deploy", "reference"}
+        for task in tasks:
+            assert task.prompt == fmt.prompt(load_stored_task(task.domain, task.problem_pddl))
+
+
+def test_a_schema_2_store_opens_and_extends_exactly_as_one_with_prompts(
+    tmp_path: Path, tiny_overrides: dict[str, object]
+) -> None:
+    current, old = tmp_path / "current", tmp_path / "old"
+    run_scenario(_spec(tiny_overrides, 1), YAML, current)
+    shutil.copytree(current, old)
+    _as_schema_2(old)
+
+    with RunReader(old) as reader:  # opening migrates: the column is back, empty
+        assert reader.query("SELECT value FROM meta WHERE key='schema_version'") == [
+            {"value": str(SCHEMA_VERSION)}]
+        assert {t.prompt for t in reader.tasks()} == {None}
+
+    # training generation 2 reads generation 0-1 prompts back: stored in one, rendered in the other
+    for run_dir in (current, old):
+        run_scenario(_spec(tiny_overrides, 2), YAML, run_dir)
+    assert _fingerprint(old) == _fingerprint(current)
+    adapter = Path("adapters/gen-2/adapter_model.safetensors")
+    assert (old / adapter).read_bytes() == (current / adapter).read_bytes()
