@@ -196,6 +196,7 @@ def curate(
                 policy=d.policy, kept=d.kept, reason=d.reason, acceptance_prob=d.acceptance_prob,
                 keep_prob=d.keep_prob,
                 group_probs_json=dumps(dict(zip(users.names, d.group_probs, strict=True))),
+                user_group=d.group,
             ))
             if d.kept:
                 published.append(d.trace_id)

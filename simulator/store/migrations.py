@@ -22,6 +22,10 @@ STEPS: dict[int, tuple[str, ...]] = {
     # 2 → 3: the prompt each task was given, stored with the task. Older tasks keep NULL, and the
     # loop renders their prompt again from the task's PDDL, as it always did.
     2: ("ALTER TABLE tasks ADD COLUMN prompt TEXT",),
+    # 3 → 4: the deciding user's group on each decision (``user_group``: GROUP is an SQL keyword).
+    # Older decisions keep NULL; readers map their users to groups through the population
+    # records, as they always did.
+    3: ("ALTER TABLE curation_decisions ADD COLUMN user_group TEXT",),
 }
 """From-version → SQL statements that reach the next version."""
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the table layout written by this code."""
 
 DB_NAME = "run.sqlite"
@@ -145,7 +145,7 @@ class CurationRow(_Row):
     trace_id: int
     """The trace decided on."""
     user: str
-    """The user (or user group) who decided."""
+    """The user who decided (a member of a user group: ``validators-3``)."""
     policy: str
     """Registered policy name with its parameters, e.g. ``validity-v1``."""
     kept: bool
@@ -159,6 +159,11 @@ class CurationRow(_Row):
     group_probs_json: str
     """Every user group's keep probability for this trace, as a JSON object name → probability
     (A(τ) is their weighted sum; auditors use it to attribute the implicit reward to groups)."""
+    user_group: str | None = None
+    """The scenario's user group the deciding user belongs to (``validators`` for
+    ``validators-3``; a member keeps its group when it adopts a neighbour's policy). None in
+    stores written before schema version 4, whose readers map users to groups through the
+    population records."""
 
 
 class PopulationRow(_Row):

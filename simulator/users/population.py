@@ -53,6 +53,8 @@ class PopulationDecision:
     ``keep_prob`` is the deciding group's own exact keep probability; ``acceptance_prob`` is A(τ);
     ``group_probs`` are every group's keep probabilities in population order (for attributing the
     implicit reward to groups). Left out, ``keep_prob`` is 1.0 for kept and 0.0 for rejected.
+    ``group`` is the scenario's user group the deciding member belongs to (its family: ``user``
+    ``validators-3`` is of group ``validators``); empty where nobody said.
     """
 
     trace_id: int
@@ -63,6 +65,7 @@ class PopulationDecision:
     acceptance_prob: float
     keep_prob: float = math.nan
     group_probs: tuple[float, ...] = ()
+    group: str = ""
 
     def __post_init__(self) -> None:
         if math.isnan(self.keep_prob):
@@ -242,6 +245,7 @@ class Population:
                 acceptance_prob=float(acceptance[k]),
                 keep_prob=d.keep_prob,
                 group_probs=tuple(float(x) for x in per_group[:, k]),
+                group=self.groups[user_index].spec.name,
             )
             for k, d in enumerate(own)
         ]
