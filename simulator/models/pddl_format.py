@@ -18,15 +18,18 @@ text the validator reads (one ``(name arg ...)`` a line, lower case) and every l
    closing tag with no opening one (templates that open the block in the prompt: everything
    before it). It is kept in :attr:`ExtractedLlmPlan.reasoning` and counted in
    :attr:`ExtractedLlmPlan.n_reasoning_tokens`.
-2. Each remaining line loses Markdown (backticks, ``**``, ``__``, a leading ``>``), numbering and
-   bullets (``1.``, ``2)``, ``Step 3:``, ``Action 4 -``, ``-``, ``*``) and comments (``;``,
-   ``;;``, ``#``, ``//``), by :func:`simulator.planning.split_plan_lines` where it applies.
-3. A line is an action line when it starts with parenthesised groups, ``(a x) (b y)``, each of
-   which reads as an action (:func:`simulator.planning.parse_action_line`) whose name is not a
-   predicate of the domain (``(on a b)`` restating the goal is a fact, not a step; an action name
-   the domain lacks is kept, so the validator reports ``unknown_action``); text after the groups
-   is ignored and reported. Or when the whole line reads as ``name arg ...`` and ``name`` is an
-   action of the domain (or, without a domain, when the line is inside a code fence).
+2. Each remaining line loses Markdown (backticks, ``**``, ``__``, a leading ``>``) and labels
+   (``Step 3:``, ``Action 4 -``, ``Move 5.``), then is read by the validator's own rules
+   (:mod:`simulator.planning.plan_text`, :func:`~simulator.planning.plan_text.split_plan_lines`):
+   numbering and bullets (``1.``, ``2)``, ``-``, ``*``), comments (``;``, ``;;``, ``#``, ``//``)
+   and ``;`` between actions.
+3. A piece is an action line when it starts with parenthesised groups, ``(a x) (b y)``, each of
+   which reads as an action (:func:`~simulator.planning.plan_text.leading_actions`) whose name is
+   not a predicate of the domain (``(on a b)`` restating the goal is a fact, not a step; an action
+   name the domain lacks is kept, so the validator reports ``unknown_action``); text after the
+   groups is ignored and reported. Or when the whole piece reads as ``name arg ...``
+   (:func:`~simulator.planning.plan_text.parse_action_line`) and ``name`` is an action of the
+   domain (or, without a domain, when the line is inside a code fence).
 4. If a fenced code block contains action lines, the first such block is the plan and every
    other line is ignored (models that fence their plan explain around it). Otherwise the plan is
    every action line up to the first line, after at least one action, that starts a new section:
@@ -52,12 +55,11 @@ from simulator.planning import (
     domain_spec,
     generate,
     load_domain_schemas,
-    parse_action_line,
     plan_task,
     problem_to_pddl,
-    split_plan_lines,
     task_rng,
 )
+from simulator.planning.plan_text import action_text, leading_actions, parse_action_line, split_plan_lines
 
 SYSTEM_PROMPT = (
     "You are a classical planner. You read a planning domain and a planning problem written in "
@@ -80,8 +82,6 @@ _FENCE = re.compile(r"^(?:`{3,}|~{3,})\s*[\w+.\-]*\s*$")
 _MARKUP = re.compile(r"`+|\*\*|__")
 _QUOTE = re.compile(r"^(?:>\s*)+")
 _LABEL = re.compile(r"^(?:step|action|move)\s*#?\s*\d+\s*[:.)\-]\s*", re.IGNORECASE)
-_LEADING_GROUPS = re.compile(r"^((?:\([^()]*\)[\s,]*)+)(.*)$")
-_GROUP = re.compile(r"\([^()]*\)")
 _SECTION = re.compile(
     r"^(?:#+\s*)?(?:problem|task|domain|example|question|user|assistant|human|system|"
     r"explanation|verification|verify|check|note|notes)\b|\(define\b|<\|",
@@ -279,22 +279,19 @@ def _actions_in_piece(
     piece: str, actions: frozenset[str] | None, predicates: frozenset[str], in_fence: bool
 ) -> tuple[list[str], str]:
     """(actions, leftover text) of one cleaned piece; no actions when it is not an action line."""
-    leading = _LEADING_GROUPS.match(piece)
+    leading = leading_actions(piece)
     if leading is not None:
-        found = []
-        for group in _GROUP.findall(leading.group(1)):
-            parsed = parse_action_line(group)
-            if parsed is None or parsed[0] in predicates:
-                return [], piece
-            found.append(parsed)
-        rest = leading.group(2).strip()
-        return ["(" + " ".join((name, *args)) + ")" for name, args in found], rest
+        found, rest = leading
+        if any(name in predicates for name, _ in found):
+            return [], piece
+        return [action_text(action) for action in found], rest
+    # a piece that starts with a group that is no action is no action as a whole either (one
+    # enclosing pair at most), so only bare ``name arg ...`` pieces get here with a chance
     parsed = parse_action_line(piece)
     if parsed is None:
         return [], piece
-    name, args = parsed
-    if (actions is not None and name in actions) or (actions is None and in_fence):
-        return ["(" + " ".join((name, *args)) + ")"], ""
+    if (actions is not None and parsed[0] in actions) or (actions is None and in_fence):
+        return [action_text(parsed)], ""
     return [], piece
 
 

@@ -27,7 +27,7 @@ from simulator.planning._pddl import (
 )
 from simulator.planning._search import breadth_first_plan
 from simulator.planning._task import ActionSchema, Atom, GroundAction, GroundTask, State
-from simulator.planning._validate import Verdict, parse_action_line, split_plan_lines, validate_plan
+from simulator.planning._validate import Verdict, validate_plan
 from simulator.planning.generators import (
     DomainSpec,
     GeneratedTask,
@@ -46,6 +46,7 @@ from simulator.planning.generators import (
     tag_optimal_length,
     task_rng,
 )
+from simulator.planning.plan_text import parse_action_line, split_plan_lines
 
 __all__ = [
     "TYPE_PREFIX",

@@ -1,42 +1,30 @@
-"""Plan parsing and validation with a structured verdict.
+"""Plan validation with a structured verdict.
 
 A plan is judged by replaying it on the :class:`GroundTask`, never by trusting what a model says
 about it. The verdict says *why* a plan fails (which step, which action, which precondition or goal
 atom), because curation policies, auditors and people all need the reason, not just a bit.
 
-Plan text is whatever a model wrote: one action a line or several on a line, with or without
-parentheses, any case, numbered or bulleted lines, trailing comments. The rules, in order:
-
-1. Lines split on any line break. Blank lines and Markdown code fences are skipped silently.
-2. A line whose first non-blank character is ``;`` or ``#`` (or that starts with ``//``) is a
-   comment: ignored and reported in :attr:`Verdict.ignored_lines`.
-3. Inside a line, ``;;``, ``#`` and ``//`` start a comment that runs to the end of the line.
-4. A single ``;`` separates actions (``pickup b1; stack b1 b2``), except in a line written with
-   parentheses, where ``;`` starts a PDDL comment unless the next non-blank character is ``(``:
-   ``(pickup b1) ; then stack`` is one action and a comment, ``(pickup b1); (stack b1 b2)`` is two.
-5. Each piece loses its numbering (``1.``, ``1)``, ``1:``, ``Step 1:``) or bullet (``-``, ``*``).
-6. A piece made only of parenthesised groups, ``(a x)(b y)`` or ``(a x), (b y)``, is one action a
-   group; anything else is one candidate action.
-7. A piece that carries nothing after steps 3-5 (``2.`` alone) is ignored and reported.
-
-A candidate that cannot be read as ``name arg ...`` makes the plan ``unparseable``. No input raises.
-
-Names are compared as PDDL compares them: ASCII, without regard to case (``(PICKUP B1)`` is
-``(pickup b1)``). A candidate with a character outside ASCII in it, other than white space, is
-``unparseable`` and the message names the character: ``str.lower`` would otherwise turn the
-Kelvin sign (U+212A) into ``k`` and let a non-ASCII name pass for an ASCII one. White space
-outside ASCII (a no-break space) still separates, as models write it. The reader is a few
-linear regular expressions with no recursion, so no nesting of parentheses or length of text can
-exhaust the stack; text nested in parentheses is ``unparseable``.
+Plan text is whatever a model wrote; it is read by the rules of :mod:`simulator.planning.plan_text`
+(lines, comments, separators, numbering, parenthesised groups, ASCII names without regard to
+case), the one reader of plan text that the LLM extractor builds on too. Lines that carry nothing
+are reported in :attr:`Verdict.ignored_lines`. A candidate that cannot be read as ``name arg ...``
+makes the plan ``unparseable``, and a candidate with a character outside ASCII in it (other than
+white space) is ``unparseable`` with a message that names the character. No input raises.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from simulator.planning._task import Atom, GroundTask
+from simulator.planning.plan_text import (
+    Action,
+    action_text,
+    first_non_ascii,
+    parse_action_line,
+    split_plan_lines,
+)
 
 VerdictStatus = Literal[
     "valid",
@@ -48,14 +36,6 @@ VerdictStatus = Literal[
     "unparseable",
     "empty",
 ]
-
-_FENCE = re.compile(r"^`{3,}[\w+\-]*$")
-_INLINE_COMMENT = re.compile(r"(?:;;|#|//).*$")
-_PDDL_COMMENT = re.compile(r";(?!\s*\().*$")
-_NUMBERING = re.compile(r"^\s*(?:(?:step\s*)?\d+\s*[:.)\-]|[-*\u2022])\s*", re.IGNORECASE)
-_GROUP = re.compile(r"\(([^()]*)\)")
-_GROUP_JOINER = re.compile(r"[\s,]+")
-_ACTION = re.compile(r"([a-z][a-z0-9_\-]*)((?:\s+[a-z0-9_\-]+)*)")
 
 
 @dataclass(frozen=True)
@@ -108,73 +88,13 @@ def _fmt(atom: Atom) -> str:
     return "(" + " ".join(atom) + ")"
 
 
-def split_plan_lines(text: str) -> tuple[list[str], list[str]]:
-    """Split plan text into candidate action lines and ignored lines (rules in the module doc).
-
-    Returns:
-        ``(action_lines, ignored)``: candidate actions stripped of numbering and comments, and the
-        stripped lines or pieces that carried nothing (comment-only lines, bare numbering).
-    """
-    lines: list[str] = []
-    ignored: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or _FENCE.match(line):
-            continue
-        if line.startswith((";", "#", "//")):
-            ignored.append(line)
-            continue
-        line = _INLINE_COMMENT.sub("", line)
-        if "(" in line:
-            line = _PDDL_COMMENT.sub("", line)
-        for piece in line.split(";"):
-            cleaned = _NUMBERING.sub("", piece).strip()
-            if not cleaned:
-                if piece.strip():
-                    ignored.append(piece.strip())
-                continue
-            groups = _GROUP.findall(cleaned)
-            if len(groups) > 1 and not _GROUP_JOINER.sub("", _GROUP.sub("", cleaned)):
-                lines.extend(f"({g.strip()})" for g in groups)
-            else:
-                lines.append(cleaned)
-    return lines, ignored
-
-
-def _non_ascii(line: str) -> str | None:
-    """The first character of ``line`` outside ASCII that is not white space, or None."""
-    if line.isascii():
-        return None
-    return next((c for c in line if not c.isascii() and not c.isspace()), None)
-
-
-def parse_action_line(line: str) -> tuple[str, tuple[str, ...]] | None:
-    """Read ``(name arg ...)`` or ``name arg ...`` (any case); None if it is not an action.
-
-    Names are PDDL names: a letter, then letters, digits, ``-`` and ``_``, all ASCII (a name with
-    any other character is no action, whatever ``str.lower`` would make of it). Parentheses must
-    come as one enclosing pair or not at all.
-    """
-    if _non_ascii(line) is not None:
-        return None
-    body = line.strip().lower()
-    if body.startswith("(") and body.endswith(")"):
-        body = body[1:-1].strip()
-    if "(" in body or ")" in body:
-        return None
-    match = _ACTION.fullmatch(body)
-    if match is None:
-        return None
-    return match.group(1), tuple(match.group(2).split())
-
-
 def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
     """Replay ``plan_text`` on ``task`` and explain the outcome.
 
     The plan is read whole first (an unreadable line makes it ``unparseable``), then replayed step
     by step; the first step that fails decides the status (unknown action, wrong arity, unknown
     object, or unmet preconditions), and a plan that runs to the end without reaching the goal is
-    ``goal_not_reached``. Lines are read by the rules in the module docstring.
+    ``goal_not_reached``. Lines are read by the rules of :mod:`simulator.planning.plan_text`.
 
     Args:
         task: the grounded task the plan is for.
@@ -191,11 +111,11 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
     ignored = tuple(ignored_list)
     if not lines:
         return Verdict(status="empty", message="no action found", ignored_lines=ignored)
-    parsed: list[tuple[str, tuple[str, ...]]] = []
+    parsed: list[Action] = []
     for i, line in enumerate(lines):
         action = parse_action_line(line)
         if action is None:
-            odd = _non_ascii(line)
+            odd = first_non_ascii(line)
             why = (f"has the non-ASCII character {odd!r} (U+{ord(odd):04X}); PDDL names are ASCII"
                    if odd is not None else "is not of the form 'name arg ...'")
             return Verdict(
@@ -206,7 +126,7 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
                 ignored_lines=ignored,
             )
         parsed.append(action)
-    names = tuple("(" + " ".join((n, *a)) + ")" for n, a in parsed)
+    names = tuple(action_text(action) for action in parsed)
     n_steps = len(parsed)
 
     def failure(status: VerdictStatus, step: int, message: str, unmet: tuple[str, ...] = ()) -> Verdict:
