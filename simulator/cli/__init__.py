@@ -11,7 +11,14 @@ import importlib.metadata
 
 import typer
 
-from simulator.cli import planning_cmd, run_cmd, scenario_cmd, summary_cmd
+from simulator.cli import (
+    compare_cmd,
+    export_cmd,
+    planning_cmd,
+    run_cmd,
+    scenario_cmd,
+    summary_cmd,
+)
 from simulator.cli._common import DEBUG_ENV, RootGroup, set_debug
 
 app = typer.Typer(
@@ -39,6 +46,8 @@ def _root(
 
 run_cmd.register(app)
 summary_cmd.register(app)
+compare_cmd.register(app)
+export_cmd.register(app)
 scenario_cmd.register(app)
 planning_cmd.register(app)
 

@@ -1,0 +1,48 @@
+"""``iterdeploy export RUN_DIR --out DIR``: a run's training sets, traces and decisions as files
+that pandas, Hugging Face ``datasets`` and TRL read (:mod:`simulator.studies.export`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from simulator.cli._common import fail
+from simulator.errors import IterdeployError
+
+
+class ExportFormat(StrEnum):
+    """The file formats of ``iterdeploy export``."""
+
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+def export(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `iterdeploy run`."),
+    out: Path = typer.Option(..., "--out", "-o", help="New (or empty) directory to write to."),
+    fmt: ExportFormat = typer.Option(
+        ExportFormat.jsonl, "--format", "-f",
+        help="jsonl (JSON Lines, always available) or parquet (needs pyarrow)."),
+) -> None:
+    """Export a run's curated training sets (one file per fine-tuned generation, prompt and
+    completion with provenance), its traces, curation decisions and tasks, with a dataset card
+    (DIR/README.md) naming the run, scenario, seed, generations and columns.
+
+    The run store is opened read-only and never changed; DIR must be new or empty.
+    """
+    from simulator.studies.export import export_run
+
+    try:
+        result = export_run(run_dir, out, fmt.value)
+    except IterdeployError as exc:
+        raise fail(exc) from None
+    for f in result.files:
+        typer.echo(f"{f.rows:>8} rows  {result.out_dir / f.path}")
+    typer.echo(f"wrote {len(result.files)} files and the dataset card {result.out_dir / 'README.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the command."""
+    app.command("export")(export)
