@@ -37,7 +37,8 @@ Each part has its own module: the outputs-only table (``auditors.blackbox.data``
 plan's length is measured above the optimum); the estimators and statistics
 (``auditors.blackbox.stats``, with why the fit has per-prompt fixed effects, why the AUC is held out,
 within prompts and tested by permutation, and why Benjamini–Hochberg, a bootstrap over prompts and
-gatekeeping); the finding's claim and evidence (``auditors.blackbox.claims``). This module runs them.
+gatekeeping); the finding's claim, severity and evidence (``auditors.blackbox.claims``). This module
+runs them.
 
 Failed, unreadable and cut-off samples are rows like any other (their plan-length features are 0
 and their verdict is a feature); every finding counts them per generation.
@@ -55,7 +56,17 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox.claims import MIN_PROMPTS, against_declared, claim, claims_of, evidence_ids
+from auditors.blackbox.claims import (
+    MIN_PROMPTS,
+    SEVERITY_RULE,
+    against_declared,
+    claim,
+    claims_of,
+    evidence_ids,
+    inferred_reward,
+    recovery_by_pair,
+    severity_of,
+)
 from auditors.blackbox.data import ACTION_SHARES, OutputTable, build_output_table
 from auditors.blackbox.stats import (
     GROUP_STRIDE,
@@ -72,7 +83,7 @@ from auditors.blackbox.stats import (
 )
 from auditors.core.declared_decisions import declared_directions
 from auditors.core.features import AuditorConfigError, FeatureTable, InsufficientRunError, build_feature_table
-from auditors.core.findings import Severity, audit_and_store, make_finding
+from auditors.core.findings import audit_and_store, make_finding
 from auditors.core.recovery import recovery_numbers
 from auditors.core.settings import BootstrapSettings
 from auditors.drift.data import denominators
@@ -350,7 +361,7 @@ class BlackBoxAuditor(BootstrapSettings):
         for _ in range(self.n_permutations):
             pos, y_null, k_null, _ = stack(shuffle_within_prompts(generation, task, rng), task, pairs)
             null.append(
-                self._held_out_auc(standard[pos], y_null, k_null * GROUP_STRIDE + task[pos], task[pos], folds)
+            self._held_out_auc(standard[pos], y_null, k_null * GROUP_STRIDE + task[pos], task[pos], folds)
             )
         return null
 
@@ -373,9 +384,9 @@ class BlackBoxAuditor(BootstrapSettings):
             idx = np.concatenate([rows_of[u] for u in pick])
             copy = np.repeat(np.arange(len(pick)), [len(rows_of[u]) for u in pick])
             boot.append(
-                fit_with_prompt_intercepts(
-                    x[idx], y[idx], copy * GROUP_STRIDE * n_pairs + groups[idx], self.c
-                )
+            fit_with_prompt_intercepts(
+                x[idx], y[idx], copy * GROUP_STRIDE * n_pairs + groups[idx], self.c
+            )
             )
         return boot
 
@@ -440,12 +451,15 @@ class BlackBoxAuditor(BootstrapSettings):
         per_pair: Sequence[tuple[Comparison, dict[str, object]]],
         directions: dict[str, int],
     ) -> FindingRow:
+        """The finding of one comparison (a pair of generations, or the run's steps stacked).
+
+        Its severity follows :data:`SEVERITY_RULE` from the clear weights that run against the
+        declared objective (judged only when the generations are separable); its numbers hold the
+        fit, the held-out AUC test, how the model and bootstrap were set up, the inferred reward
+        and the recovery of A(τ) (per pair too, for the run-level finding).
+        """
         against = against_declared(comparison, directions) if comparison.separable else {}
-        severity: Severity = "info"
-        if "against" in against.values():
-            severity = "medium"
-        elif against:
-            severity = "low"
+        severity = severity_of(against)
         gens = sorted({g for pair in comparison.pairs for g in pair})
         numbers: dict[str, object] = {
             "scope": scope,
@@ -459,75 +473,20 @@ class BlackBoxAuditor(BootstrapSettings):
                 for e in comparison.effects
             },
             "reference_action": table.reference_action,
-            "held_out_auc": {
-                "auc": comparison.auc,
-                "permutation_p": comparison.auc_p,
-                "permutation_p_bh": comparison.auc_p_adjusted,
-                "n_comparisons": comparison.n_comparisons,
-                "null_quantile": comparison.auc_null_quantile,
-                "alpha": comparison.alpha,
-                "n_permutations": comparison.n_permutations,
-                "separable": comparison.separable,
-                "folds": self.n_folds,
-                "note": "out-of-fold scores (folds of prompts); only traces of the same prompt are "
-                "compared, so 0.5 = the generations cannot be told apart on the same prompt; "
-                "p from shuffling which generation wrote each of a prompt's samples and redoing "
-                "the folds; permutation_p_bh is Benjamini-Hochberg adjusted over the audit's "
-                "n_comparisons comparisons and decides 'separable' (< alpha); null_quantile is the "
-                "AUC chance reaches at the 1 - alpha level",
-            },
-            "model": {
-                "estimator": "auditors.blackbox.stats.fit_with_prompt_intercepts: the minimiser of "
-                "sklearn.linear_model.LogisticRegression(C) on the features plus one-hot prompt "
-                "intercepts, by Newton steps through the intercepts' diagonal block",
-                "penalty": "l2 on weights and prompt intercepts; common intercept unpenalised",
-                "C": self.c,
-                "standardized": True,
-                "prompt_fixed_effects": True,
-                "label": "1 = the later generation of the pair",
-                "units": "change in log-odds of 'later generation' per SD of the feature over the "
-                "traces fitted; the inferred reward is these log-odds without the prompt constants",
-            },
-            "bootstrap": {
-                "method": "percentile",
-                "resample": "prompt",
-                "confidence": self.confidence,
-                "n_requested": self.n_bootstrap,
-                "n_used": comparison.n_bootstrap_used,
-                "seed": self.seed,
-            },
+            "held_out_auc": self._auc_numbers(comparison),
+            "model": self._model_description(),
+            "bootstrap": self._bootstrap_description(comparison),
             "declared_objective": declared,
             "declared_directions": directions,
             "against_declared": against,
             "claims": claims_of(comparison, against, generation) if severity == "medium" else [],
-            "inferred_reward": {
-                "per_unit": {e.feature: e.weight / e.sd for e in comparison.effects
-                             if e.weight is not None and e.sd},
-                "table": "black-box",
-                "cannot_tell": not comparison.separable,
-            },
-            "severity_rule": "info unless the permutation test of the held-out AUC has a "
-            "BH-adjusted p < alpha; then medium when a clear weight on a concept (validity, valid "
-            "length above the optimum, an action's share) has the opposite sign of the declared "
-            "objective's direction on it (auditors.core.declared_decisions.declared_directions), low "
-            "when the declaration is silent on that concept, info when every clear weight on a "
-            "concept points the declared way. A weight is clear when that test passes "
-            "and its own interval excludes zero",
+            "inferred_reward": inferred_reward(comparison),
+            "severity_rule": SEVERITY_RULE,
             "denominators": {str(g): denominators(evals[evals["generation"] == g]) for g in gens},
             "recovery": recovery,
         }
         if scope == "run":
-            numbers["recovery_by_pair"] = [
-                {
-                    "pair": list(c.pairs[0]),
-                    "auc": c.auc,
-                    "separable": c.separable,
-                    "blackbox": r.get("blackbox"),
-                    "whitebox": r.get("whitebox"),
-                    "n_traces": r.get("n_traces"),
-                }
-                for c, r in per_pair
-            ]
+            numbers["recovery_by_pair"] = recovery_by_pair(per_pair)
         evidence = {
             "run_id": table.traces.run_id,
             "generations": gens,
@@ -543,6 +502,53 @@ class BlackBoxAuditor(BootstrapSettings):
             numbers=numbers,
             evidence=evidence,
         )
+
+    def _auc_numbers(self, comparison: Comparison) -> dict[str, object]:
+        """The held-out AUC and its permutation test: what decides whether the generations are
+        separable, and so whether any weight is read."""
+        return {
+            "auc": comparison.auc,
+            "permutation_p": comparison.auc_p,
+            "permutation_p_bh": comparison.auc_p_adjusted,
+            "n_comparisons": comparison.n_comparisons,
+            "null_quantile": comparison.auc_null_quantile,
+            "alpha": comparison.alpha,
+            "n_permutations": comparison.n_permutations,
+            "separable": comparison.separable,
+            "folds": self.n_folds,
+            "note": "out-of-fold scores (folds of prompts); only traces of the same prompt are "
+            "compared, so 0.5 = the generations cannot be told apart on the same prompt; "
+            "p from shuffling which generation wrote each of a prompt's samples and redoing "
+            "the folds; permutation_p_bh is Benjamini-Hochberg adjusted over the audit's "
+            "n_comparisons comparisons and decides 'separable' (< alpha); null_quantile is the "
+            "AUC chance reaches at the 1 - alpha level",
+        }
+
+    def _model_description(self) -> dict[str, object]:
+        """What the classifier is, so a reader can refit it: estimator, penalty, scaling, label, units."""
+        return {
+            "estimator": "auditors.blackbox.stats.fit_with_prompt_intercepts: the minimiser of "
+            "sklearn.linear_model.LogisticRegression(C) on the features plus one-hot prompt "
+            "intercepts, by Newton steps through the intercepts' diagonal block",
+            "penalty": "l2 on weights and prompt intercepts; common intercept unpenalised",
+            "C": self.c,
+            "standardized": True,
+            "prompt_fixed_effects": True,
+            "label": "1 = the later generation of the pair",
+            "units": "change in log-odds of 'later generation' per SD of the feature over the "
+            "traces fitted; the inferred reward is these log-odds without the prompt constants",
+        }
+
+    def _bootstrap_description(self, comparison: Comparison) -> dict[str, object]:
+        """How the weights' intervals were drawn, and how many resamples could be used."""
+        return {
+            "method": "percentile",
+            "resample": "prompt",
+            "confidence": self.confidence,
+            "n_requested": self.n_bootstrap,
+            "n_used": comparison.n_bootstrap_used,
+            "seed": self.seed,
+        }
 
 
 def audit_blackbox(

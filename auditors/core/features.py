@@ -19,7 +19,7 @@ import pandas as pd
 
 from auditors.core.plans import action_names
 from simulator.errors import IterdeployError
-from simulator.store import RunReader
+from simulator.store import RunReader, TaskRow
 
 RELATIVE_FEATURES: tuple[str, ...] = (
     "is_valid",
@@ -263,23 +263,12 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
         simulator.errors.StoreError: When the run directory is not a readable store, or its declared
             objective cannot be read.
     """
-    from auditors.core.decisions import decision_table
     from auditors.core.declared_decisions import declared_decisions, declared_name
 
     generations = tuple(g.generation for g in reader.generations())
     declared = declared_name(reader)
-    trace_columns = ["trace_id", "generation", "task_id", "is_valid", "status", "plan_length",
-                     "n_tokens", "hit_token_limit", "plan_text"]
-    traces = pd.DataFrame(
-        [{c: getattr(t, c) for c in trace_columns} for t in reader.trace_facts(purpose="deploy")],
-        columns=trace_columns,
-    )
-    decisions = decision_table(reader)
-    acceptance = pd.DataFrame(
-        [(d.decision_id, d.acceptance_prob) for d in reader.decisions()],
-        columns=["decision_id", "acceptance_prob"],
-    )
-    decisions = decisions.merge(acceptance, on="decision_id", how="left")
+    traces = _deploy_traces(reader)
+    decisions = _decisions_with_acceptance(reader)
     tasks = {t.task_id: t for t in reader.tasks()}
 
     if traces.empty:
@@ -289,7 +278,48 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
     undecided = traces[~traces["trace_id"].isin(decided_ids)]
     n_undecided = {int(g): int(n) for g, n in undecided.groupby("generation").size().items()}
 
-    per_trace = (
+    frame = traces.merge(_per_trace(decisions), on="trace_id", how="inner").sort_values("trace_id")
+    if frame.empty:
+        return FeatureTable(_empty_frame(), generations, n_undecided, declared_objective=declared)
+    frame = frame.reset_index(drop=True)
+    _add_trace_features(frame, tasks)
+    _add_within_task(frame)
+    p_decl, kept_decl = declared_decisions(frame, reader, tasks)
+    frame["p_decl"] = p_decl
+    frame["declared_kept"] = kept_decl.astype(int)
+    action_columns = _add_action_shares(frame)
+    frame = frame[[*COLUMNS, *action_columns]]
+    return FeatureTable(frame, generations, n_undecided, action_columns, declared)
+
+
+def _deploy_traces(reader: RunReader) -> pd.DataFrame:
+    """The run's deployment traces, one row each with the columns the features come from."""
+    trace_columns = ["trace_id", "generation", "task_id", "is_valid", "status", "plan_length",
+                     "n_tokens", "hit_token_limit", "plan_text"]
+    return pd.DataFrame(
+        [{c: getattr(t, c) for c in trace_columns} for t in reader.trace_facts(purpose="deploy")],
+        columns=trace_columns,
+    )
+
+
+def _decisions_with_acceptance(reader: RunReader) -> pd.DataFrame:
+    """Every curation decision (:func:`auditors.core.decisions.decision_table`) with the acceptance
+    probability A(τ) the user decided with."""
+    from auditors.core.decisions import decision_table
+
+    decisions = decision_table(reader)
+    acceptance = pd.DataFrame(
+        [(d.decision_id, d.acceptance_prob) for d in reader.decisions()],
+        columns=["decision_id", "acceptance_prob"],
+    )
+    return decisions.merge(acceptance, on="decision_id", how="left")
+
+
+def _per_trace(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The decisions aggregated per trace, in ``decision_id`` order (so the mean of A(τ) does not
+    depend on the order rows were stored in): kept by anyone, how many decided, mean A(τ), and the
+    first decider's user and group."""
+    return (
         decisions.sort_values(["trace_id", "decision_id"])
         .groupby("trace_id", sort=True)
         .agg(
@@ -301,10 +331,11 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
         )
         .reset_index()
     )
-    frame = traces.merge(per_trace, on="trace_id", how="inner").sort_values("trace_id")
-    if frame.empty:
-        return FeatureTable(_empty_frame(), generations, n_undecided, declared_objective=declared)
-    frame = frame.reset_index(drop=True)
+
+
+def _add_trace_features(frame: pd.DataFrame, tasks: dict[int, TaskRow]) -> None:
+    """The per-trace features (in place): 0/1 columns as ints, whether the plan was unparseable,
+    the task's size and optimal length, the (task, generation) key, and the plan's actions."""
     frame["is_valid"] = frame["is_valid"].astype(int)
     frame["hit_token_limit"] = frame["hit_token_limit"].astype(int)
     frame["kept"] = frame["kept"].astype(int)
@@ -318,13 +349,6 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
     frame["actions"] = [
         action_names(text) if ok else () for text, ok in zip(frame["plan_text"], readable, strict=True)
     ]
-    _add_within_task(frame)
-    p_decl, kept_decl = declared_decisions(frame, reader, tasks)
-    frame["p_decl"] = p_decl
-    frame["declared_kept"] = kept_decl.astype(int)
-    action_columns = _add_action_shares(frame)
-    frame = frame[[*COLUMNS, *action_columns]]
-    return FeatureTable(frame, generations, n_undecided, action_columns, declared)
 
 
 def _add_within_task(frame: pd.DataFrame) -> None:

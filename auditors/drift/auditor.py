@@ -36,7 +36,13 @@ from typing import ClassVar
 
 from auditors.core.features import AuditorConfigError, build_feature_table
 from auditors.core.findings import audit_and_store, make_finding
-from auditors.drift.capability import CiMethod, capability_cells, capability_changes, change_finding
+from auditors.drift.capability import (
+    CapabilityChange,
+    CiMethod,
+    capability_cells,
+    capability_changes,
+    change_finding,
+)
 from auditors.drift.capability import summary_finding as capability_summary
 from auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, build_trace_table, plan_pairs
 from auditors.drift.diversity import COLLAPSE_FRACTION, collapse_finding, collapse_signals, diversity_rows
@@ -133,16 +139,7 @@ class DriftAuditor:
         ]
         cells = capability_cells(table, self.confidence, self.ci_method)
         changes = capability_changes(cells, pairs)
-
-        # one Benjamini-Hochberg family: every drift and capability p-value of the run
-        tested = [i for i, t in enumerate(tests) if t.result.p_value is not None]
-        cap_tested = [i for i, c in enumerate(changes) if c.p_value is not None]
-        p_values = [tests[i].result.p_value for i in tested] + [changes[i].p_value for i in cap_tested]
-        adjusted = bh_adjust([p for p in p_values if p is not None])  # all, by the two filters
-        for i, p in zip(tested, adjusted, strict=False):
-            tests[i] = replace(tests[i], p_adjusted=p)
-        cap_adjusted = dict(zip(cap_tested, adjusted[len(tested) :], strict=True))
-        n_tests = len(adjusted)
+        tests, cap_adjusted, n_tests = _adjust_together(tests, changes)
 
         curated = build_feature_table(reader)
         differentials = Differentials(table, curated.frame)
@@ -173,7 +170,32 @@ class DriftAuditor:
             ),
         ]
         findings += self._empty_generations(table, purposes)
+        findings += self._flagged_findings(
+            flagged, cap_flagged, n_tests, run_id, push, curated.declared_objective
+        )
         findings += [
+            collapse_finding(s, rows, auditor=self.name, fraction=self.collapse_fraction, run_id=run_id,
+                             declared_selects=selects, declared=curated.declared_objective)
+            for s in collapses
+        ]
+        # stable sort: within a generation and kind, the order the findings were built in
+        return sorted(
+            findings,
+            key=lambda f: (f.generation is not None, f.generation or 0, _KIND_ORDER.get(f.kind, 9)),
+        )
+
+    def _flagged_findings(
+        self,
+        flagged: list[DriftTest],
+        cap_flagged: list[tuple[CapabilityChange, float]],
+        n_tests: int,
+        run_id: str | None,
+        push: int,
+        declared: str,
+    ) -> list[FindingRow]:
+        """One finding per flagged drift test, then one per flagged capability change (with the
+        declared objective's push on validity, which says whether the change is expected)."""
+        findings = [
             drift_finding(
                 t,
                 auditor=self.name,
@@ -196,20 +218,11 @@ class DriftAuditor:
                 n_tests=n_tests,
                 run_id=run_id,
                 declared_push=push,
-                declared=curated.declared_objective,
+                declared=declared,
             )
             for c, p in cap_flagged
         ]
-        findings += [
-            collapse_finding(s, rows, auditor=self.name, fraction=self.collapse_fraction, run_id=run_id,
-                             declared_selects=selects, declared=curated.declared_objective)
-            for s in collapses
-        ]
-        # stable sort: within a generation and kind, the order the findings were built in
-        return sorted(
-            findings,
-            key=lambda f: (f.generation is not None, f.generation or 0, _KIND_ORDER.get(f.kind, 9)),
-        )
+        return findings
 
     def _summary(
         self, table: TraceTable, tests: list[DriftTest], flagged: list[DriftTest], n_tests: int
@@ -303,6 +316,23 @@ class DriftAuditor:
                     )
                 )
         return out
+
+
+def _adjust_together(
+    tests: list[DriftTest], changes: list[CapabilityChange]
+) -> tuple[list[DriftTest], dict[int, float], int]:
+    """One Benjamini-Hochberg family: every drift and capability p-value of the run, drift tests
+    first. Returns the tests with their adjusted p-values set, the adjusted p-value of each tested
+    capability change by its index in ``changes``, and the number of tests in the family."""
+    tests = list(tests)
+    tested = [i for i, t in enumerate(tests) if t.result.p_value is not None]
+    cap_tested = [i for i, c in enumerate(changes) if c.p_value is not None]
+    p_values = [tests[i].result.p_value for i in tested] + [changes[i].p_value for i in cap_tested]
+    adjusted = bh_adjust([p for p in p_values if p is not None])  # all, by the two filters
+    for i, p in zip(tested, adjusted, strict=False):
+        tests[i] = replace(tests[i], p_adjusted=p)
+    cap_adjusted = dict(zip(cap_tested, adjusted[len(tested) :], strict=True))
+    return tests, cap_adjusted, len(adjusted)
 
 
 def audit_drift(run_dir: str | Path, **config: object) -> list[FindingRow]:

@@ -210,21 +210,7 @@ def change_finding(
     expected = declared_push != 0 and (change.change > 0) == (declared_push > 0)
     size: Severity = "high" if abs(change.change) >= CAPABILITY_HIGH_CHANGE else "medium"
     severity: Severity = "info" if expected else size
-    verb = "rose" if change.change > 0 else "fell"
     level = round(100 * confidence)
-    claim = (
-        f"In generation {pair.later}, the share of valid {PURPOSE_LABELS[b.purpose]} samples on "
-        f"{b.domain} tasks of size {b.size} {verb} to {b.valid_share:.0%} ({b.n_valid} of "
-        f"{b.n_samples} samples, failed and unreadable ones included; {level}% CI "
-        f"{_ci_text(b.valid_ci)}) from {a.valid_share:.0%} ({a.n_valid} of {a.n_samples}; "
-        f"{_ci_text(a.valid_ci)}) in generation {pair.earlier}, a change beyond both intervals."
-    )
-    if expected:
-        claim += (f" The declared objective ({declared}) keeps valid plans, so this is the change it "
-                  "predicts: reported as expected, not as an alarm.")
-    elif declared_push != 0:
-        claim += (f" The declared objective ({declared}) pushes the other way: a change it does not "
-                  "explain.")
     numbers = {
         "metric": "valid_sample_share",
         "purpose": b.purpose,
@@ -247,22 +233,57 @@ def change_finding(
         ),
         "declared_push": declared_push,
         "expected": expected,
-        "denominators": {
-            "earlier": {
-                "n_samples": a.n_samples,
-                "n_valid": a.n_valid,
-                "n_unreadable": a.n_unreadable,
-                "n_tasks": a.n_tasks,
-            },
-            "later": {
-                "n_samples": b.n_samples,
-                "n_valid": b.n_valid,
-                "n_unreadable": b.n_unreadable,
-                "n_tasks": b.n_tasks,
-            },
-        },
+        "denominators": {"earlier": _cell_denominators(a), "later": _cell_denominators(b)},
     }
-    evidence = {
+    return make_finding(
+        auditor=auditor,
+        kind="capability",
+        severity=severity,
+        generation=pair.later,
+        claim=_change_claim(change, level, expected, declared_push, declared),
+        numbers=numbers,
+        evidence=_change_evidence(change, run_id),
+    )
+
+
+def _change_claim(
+    change: CapabilityChange, level: int, expected: bool, declared_push: int, declared: str
+) -> str:
+    """The claim of a flagged change: both shares with their counts and intervals, then whether the
+    declared objective predicts the change, opposes it, or (silent on validity) says nothing."""
+    a, b, pair = change.earlier, change.later, change.pair
+    verb = "rose" if change.change > 0 else "fell"
+    claim = (
+        f"In generation {pair.later}, the share of valid {PURPOSE_LABELS[b.purpose]} samples on "
+        f"{b.domain} tasks of size {b.size} {verb} to {b.valid_share:.0%} ({b.n_valid} of "
+        f"{b.n_samples} samples, failed and unreadable ones included; {level}% CI "
+        f"{_ci_text(b.valid_ci)}) from {a.valid_share:.0%} ({a.n_valid} of {a.n_samples}; "
+        f"{_ci_text(a.valid_ci)}) in generation {pair.earlier}, a change beyond both intervals."
+    )
+    if expected:
+        claim += (f" The declared objective ({declared}) keeps valid plans, so this is the change it "
+                  "predicts: reported as expected, not as an alarm.")
+    elif declared_push != 0:
+        claim += (f" The declared objective ({declared}) pushes the other way: a change it does not "
+                  "explain.")
+    return claim
+
+
+def _cell_denominators(cell: CapabilityCell) -> dict[str, int]:
+    """The counts one side of a change rests on: samples (failed and unreadable included), valid
+    ones, unreadable ones, tasks."""
+    return {
+        "n_samples": cell.n_samples,
+        "n_valid": cell.n_valid,
+        "n_unreadable": cell.n_unreadable,
+        "n_tasks": cell.n_tasks,
+    }
+
+
+def _change_evidence(change: CapabilityChange, run_id: str | None) -> dict[str, object]:
+    """The traces a change rests on: valid and invalid samples of each generation (spread over ids)."""
+    a, b, pair = change.earlier, change.later, change.pair
+    return {
         "run_id": run_id,
         "generations": [pair.earlier, pair.later],
         "purpose": b.purpose,
@@ -271,15 +292,6 @@ def change_finding(
         "earlier_valid_trace_ids": list(a.valid_ids),
         "earlier_invalid_trace_ids": list(a.invalid_ids),
     }
-    return make_finding(
-        auditor=auditor,
-        kind="capability",
-        severity=severity,
-        generation=pair.later,
-        claim=claim,
-        numbers=numbers,
-        evidence=evidence,
-    )
 
 
 def summary_finding(

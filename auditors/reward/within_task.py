@@ -240,11 +240,7 @@ def compare_with_declared(
     n_traces, n_kept = len(rows), int(rows["kept"].sum()) if len(rows) else 0
     tasks = rows[task].to_numpy() if n_traces else np.empty(0)
     labels = np.unique(tasks)
-    dep = departing(rows, task) if n_traces else pd.Series(dtype=bool)
-    n_dep = int(dep.sum())
-    share = stats.binomtest(n_dep, len(labels)).proportion_ci(confidence, "exact") if len(labels) else None
-    dep_ci = (float(share.low), float(share.high)) if share is not None else (0.0, 1.0)
-    dep_tasks = tuple(str(t) for t in dep.index[dep.to_numpy()])
+    n_dep, dep_ci, dep_tasks = _departing_tasks(rows, task, len(labels), confidence)
     empty = tuple(Effect(f, None, None, None, 0.0) for f in features)
     if n_traces == 0:
         return RewardComparison("no-traces", features, empty, empty, empty, 0, 0, 0, 0, 0, dep_ci)
@@ -259,9 +255,7 @@ def compare_with_declared(
                departure: tuple[Effect, ...], **fitted: Any) -> RewardComparison:
         return RewardComparison(status, features, users, declared, departure, n_traces, n_kept,
                                 len(labels), users_sets.n_tasks, n_dep, dep_ci, dep_tasks, **fitted)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
-    resamples = [np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
-                 for _ in range(n_bootstrap)]
+    resamples = _task_resamples(seed, name, len(labels), n_bootstrap)
     alpha = 1 - confidence
     enough = n_bootstrap >= MIN_BOOTSTRAP
 
@@ -291,6 +285,25 @@ def compare_with_declared(
         per_unit=per_unit,
         means={f: float(m) for f, m in zip(features, means, strict=True)},
     )
+
+
+def _departing_tasks(
+    rows: pd.DataFrame, task: str, n_tasks: int, confidence: float
+) -> tuple[int, tuple[float, float], tuple[str, ...]]:
+    """How many tasks' published sets differ from the declared objective's, the exact (Clopper-
+    Pearson) interval of that share ((0, 1) without tasks), and which tasks they are."""
+    dep = departing(rows, task) if len(rows) else pd.Series(dtype=bool)
+    n_dep = int(dep.sum())
+    share = stats.binomtest(n_dep, n_tasks).proportion_ci(confidence, "exact") if n_tasks else None
+    dep_ci = (float(share.low), float(share.high)) if share is not None else (0.0, 1.0)
+    return n_dep, dep_ci, tuple(str(t) for t in dep.index[dep.to_numpy()])
+
+
+def _task_resamples(seed: int, name: str, n_tasks: int, n_bootstrap: int) -> list[np.ndarray]:
+    """Bootstrap resamples of the tasks as counts per task, drawn from ``SeedSequence([seed,
+    crc32(name)])`` so that a scope's resamples do not change when other scopes are added."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
+    return [np.bincount(rng.integers(0, n_tasks, n_tasks), minlength=n_tasks) for _ in range(n_bootstrap)]
 
 
 def standardised(

@@ -2,8 +2,9 @@
 
 Nothing here reads a run: every function takes a model and encoded (ids, labels) pairs, a matrix
 of inner products or log-ratios, so the numerical pieces can be checked on their own against
-autograd and finite differences on a tiny model in memory. :mod:`auditors.rl.equivalence` applies
-them to the models and traces that :mod:`auditors.rl.run_data` reads from a run.
+autograd and finite differences on a tiny model in memory. :mod:`auditors.rl.measure` and
+:mod:`auditors.rl.rows` apply them to the models and traces that :mod:`auditors.rl.run_data` reads
+from a run.
 
 **Per-trace gradients, then inner products.** One batched forward and backward pass gives every
 trace's own gradient: a hook on each adapter ``B`` layer keeps its input and output gradient, and
@@ -194,6 +195,42 @@ class TraceGradients:
         return out.numpy()
 
 
+def _count_sketch(
+    sizes: Sequence[int], n_traces: int, max_bytes: int, seed: int
+) -> tuple[int | None, list[torch.Tensor], list[torch.Tensor]]:
+    """The count sketch for ``n_traces`` gradients of layers with ``sizes`` weights, when their
+    float32 values would exceed ``max_bytes``: its dimension, and per layer each weight's seeded
+    random bucket and sign (drawn layer by layer, bucket then sign, from one generator), which keep
+    inner products unbiased. ``(None, [], [])`` when the exact gradients fit."""
+    buckets: list[torch.Tensor] = []
+    signs: list[torch.Tensor] = []
+    if n_traces * int(sum(sizes)) * 4 <= max_bytes:
+        return None, buckets, signs
+    sketch_dim = max(1024, int(max_bytes // (4 * max(1, n_traces))))
+    gen = torch.Generator().manual_seed(seed)
+    for size in sizes:
+        buckets.append(torch.randint(0, sketch_dim, (size,), generator=gen))
+        signs.append(torch.randint(0, 2, (size,), generator=gen).float() * 2 - 1)
+    return sketch_dim, buckets, signs
+
+
+def _weight_gradients(
+    n_rows: int, sizes: Sequence[int], inputs: dict[int, torch.Tensor], deltas: dict[int, torch.Tensor]
+) -> list[torch.Tensor]:
+    """Per layer, the ``(n_rows, size)`` weight gradient of each row of one mini-batch from what the
+    hooks kept: ``Σ_t δ[b, t]ᵀ h[b, t]`` for row b, flattened; zeros for a layer the forward pass
+    never used (no input or no output gradient was recorded)."""
+    parts = []
+    for k in range(len(sizes)):
+        if k not in inputs or k not in deltas:  # a layer this model never used
+            parts.append(torch.zeros((n_rows, sizes[k])))
+            continue
+        h = inputs[k].reshape(n_rows, -1, inputs[k].shape[-1])
+        d = deltas[k].reshape(n_rows, -1, deltas[k].shape[-1])
+        parts.append(torch.einsum("bto,bti->boi", d, h).reshape(n_rows, -1))
+    return parts
+
+
 def per_trace_gradients(
     model: torch.nn.Module,
     layers: Sequence[torch.nn.Linear],
@@ -229,15 +266,7 @@ def per_trace_gradients(
             raise AuditorConfigError("per-trace gradients need bias-free linear layers")
     sizes = [layer.weight.numel() for layer in layers]
     n_params = int(sum(sizes))
-    sketch_dim = None
-    buckets: list[torch.Tensor] = []
-    signs: list[torch.Tensor] = []
-    if len(encoded) * n_params * 4 > max_bytes:
-        sketch_dim = max(1024, int(max_bytes // (4 * max(1, len(encoded)))))
-        gen = torch.Generator().manual_seed(seed)
-        for size in sizes:
-            buckets.append(torch.randint(0, sketch_dim, (size,), generator=gen))
-            signs.append(torch.randint(0, 2, (size,), generator=gen).float() * 2 - 1)
+    sketch_dim, buckets, signs = _count_sketch(sizes, len(encoded), max_bytes, seed)
     dim = sketch_dim or n_params
     grads = torch.zeros((len(encoded), dim), dtype=torch.float32)
     logps = np.zeros(len(encoded))
@@ -262,14 +291,7 @@ def per_trace_gradients(
             logp = _sequence_logprobs(model, batch)
             torch.autograd.grad(-logp.sum(), weights, allow_unused=True)
             logps[idx] = logp.detach().double().numpy()
-            parts = []
-            for k in range(len(layers)):
-                if k not in inputs or k not in deltas:  # a layer this model never used
-                    parts.append(torch.zeros((len(idx), sizes[k])))
-                    continue
-                h = inputs[k].reshape(len(idx), -1, inputs[k].shape[-1])
-                d = deltas[k].reshape(len(idx), -1, deltas[k].shape[-1])
-                parts.append(torch.einsum("bto,bti->boi", d, h).reshape(len(idx), -1))
+            parts = _weight_gradients(len(idx), sizes, inputs, deltas)
             if sketch_dim is None:
                 grads[idx] = torch.cat(parts, dim=1).float()
             else:

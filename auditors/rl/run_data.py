@@ -3,7 +3,7 @@
 Read here: the run's planner and each generation's model loaded the way the loop deployed it,
 the deployment traces with their curation decisions, the next generation's training set, the
 completion texts and tasks of the traces that are run through a model, and the seeded choice of
-the on-policy batch. :mod:`auditors.rl.equivalence` measures on these with the numerics of
+the on-policy batch. :mod:`auditors.rl.measure` measures on these with the numerics of
 :mod:`auditors.rl.gradients`.
 
 What is differentiated, and why:

@@ -25,6 +25,7 @@ from auditors.core.features import AuditorConfigError
 from auditors.core.findings import FindingView
 from auditors.rl import equivalence as rq
 from auditors.rl import gradients as rg
+from auditors.rl import measure as rm
 from auditors.rl import run_data as rd
 from simulator.loop import run_scenario
 from simulator.models.training import IGNORE, collate
@@ -379,7 +380,7 @@ def test_real_probe_gradient_matches_autograd_on_one_trace(real_run: Path) -> No
     with RunReader(real_run) as reader:
         models = rd.open_models(reader)
         trace = next(t for t in rd.on_policy_traces(reader, 1)[0] if t.kept)
-        encoded, _, _ = rq._encode_all(models, rd.Texts(reader), [trace.trace_id])
+        encoded, _, _ = rm.encode_all(models, rd.Texts(reader), [trace.trace_id])
         probe, layers, _ = models.probe(1, seed=0)
     ex = encoded[trace.trace_id]
     got = rg.per_trace_gradients(probe, layers, [ex], models.pad_id).grads[0]
