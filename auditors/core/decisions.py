@@ -3,9 +3,10 @@
 The auditors that ask *whose* curation a reward reflects (``attribution-v1``) or report decisions per
 group next to a weight (``reward-drift-v2``) need every decision with the user who made it and that
 user's group. Groups are the scenario's user groups: a group with ``count: 10`` has ten members
-(``name-0`` ... ``name-9``) and joiners of churn are ``name-jN``; the population records in the store
-map each member to its family. A store without them (older or synthetic stores) treats each recorded
-user as its own group. A member that adopts a neighbour's policy stays in its family; the policy
+(``name-0`` ... ``name-9``) and joiners of churn are ``name-jN``. Each decision stores its user's group
+(schema version 4); for decisions of older stores, the population records map each member to its
+family, and a store without them (older or synthetic stores) treats each recorded user as its own
+group. A member that adopts a neighbour's policy stays in its family; the policy
 each decision was made under is kept on the decision.
 """
 
@@ -32,11 +33,12 @@ def run_id_of(reader: RunReader) -> str | None:
 def user_groups(reader: RunReader, users: Iterable[str]) -> dict[str, str]:
     """Map each recorded user to its group (the scenario's group name, the member's family).
 
-    Sources, in order: the population records of every generation (``nodes[].name`` →
-    ``nodes[].family``); the scenario's ``users:`` (a member ``name-K`` of a group with ``count``
-    > 1, or ``name-jK``, a joiner); else the user is a group of its own.
+    Sources, in order: the group its decisions recorded (schema version 4 on); the population
+    records of every generation (``nodes[].name`` → ``nodes[].family``); the scenario's ``users:``
+    (a member ``name-K`` of a group with ``count`` > 1, or ``name-jK``, a joiner); else the user
+    is a group of its own.
     """
-    mapping: dict[str, str] = {}
+    mapping: dict[str, str] = reader.stored_user_groups()
     for row in reader.populations():
         try:
             record = json.loads(row.record_json)

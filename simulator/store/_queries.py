@@ -326,6 +326,15 @@ class RunQueries:
         return {(int(r["generation"]), str(r["user"])): (int(r["decisions"]), int(r["published"] or 0))
                 for r in rows}
 
+    def stored_user_groups(self) -> dict[str, str]:
+        """User → the group its decisions recorded (schema version 4 on); users whose decisions
+        carry no group (older stores) are left out."""
+        rows = self._execute(
+            "SELECT DISTINCT user, user_group FROM curation_decisions "
+            "WHERE user_group IS NOT NULL ORDER BY user"
+        )
+        return {str(r["user"]): str(r["user_group"]) for r in rows}
+
     def user_task_outcomes(self, generation: int) -> list[UserTaskOutcome]:
         """Per user and task decided on in ``generation``: whether any of the traces the user saw
         was valid (ordered by user, then task). What a user knows of the model when curating the
