@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install iterdeploy into ./.venv on a fresh machine.
 #   scripts/install.sh         the toolkit (torch from the CPU wheel, then the project)
-#   scripts/install.sh --dev   plus test tools and the headless browser for the dashboard tests
+#   scripts/install.sh --dev   plus test tools, Ray (`iterdeploy sweep`) and the dashboard tests' browser
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
@@ -14,10 +14,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # pull a multi-GB CUDA build.
 .venv/bin/pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 if [ "${1:-}" = "--dev" ]; then
-  .venv/bin/pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
+  .venv/bin/pip install -q -e ".[dev,ray]" 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
   bash scripts/install-browser.sh
 else
   .venv/bin/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
 fi
-.venv/bin/python -c "import simulator, torch, transformers, peft, pddlgym" \
-  || { echo "install failed: see pip output above" >&2; exit 1; }
+# the import check's own output (gym's deprecation banner, pulled in by pddlgym) is shown only if
+# it fails, so the first thing a user reads is ours
+if ! check=$(.venv/bin/python -c "import simulator, torch, transformers, peft, pddlgym" 2>&1); then
+  echo "$check" >&2
+  echo "install failed: see pip output above" >&2
+  exit 1
+fi

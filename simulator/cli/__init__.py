@@ -18,6 +18,7 @@ from simulator.cli import (
     run_cmd,
     scenario_cmd,
     summary_cmd,
+    sweep_cmd,
 )
 from simulator.cli._common import DEBUG_ENV, RootGroup, set_debug
 
@@ -50,6 +51,7 @@ compare_cmd.register(app)
 export_cmd.register(app)
 scenario_cmd.register(app)
 planning_cmd.register(app)
+sweep_cmd.register(app)
 
 
 _plugins_loaded = False
