@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from auditors.core.features import AuditorConfigError
 from auditors.rl.gradients import Encoded
 from simulator.errors import StoreError
-from simulator.models.embedded import cache_root
+from simulator.models.embedded import base_directory, cache_root
 from simulator.models.hf_planner import HfPlanner
 from simulator.models.protocol import Example
 from simulator.models.registry import EMBEDDED_NAME, load_planner
@@ -148,9 +148,10 @@ def open_models(reader: RunReader) -> Models:
                 f"{reader.run_dir}: the run's base model is {recorded}, but its scenario now "
                 f"resolves to {wanted}; the auditor would differentiate a different model"
             )
-        if not (cache_root() / wanted / "config.json").is_file():
+        if base_directory(wanted) is None:
             raise AuditorConfigError(
-                f"the run's base model {wanted} is not in the model cache ({cache_root()}); point "
+                f"the run's base model {wanted} is neither shipped nor in the model cache "
+                f"({cache_root()}); point "
                 "ITERDEPLOY_CACHE at the cache the run used (auditors never train models, so it "
                 "is not pretrained again here)"
             )

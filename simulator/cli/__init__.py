@@ -15,6 +15,7 @@ from simulator.cli import (
     compare_cmd,
     export_cmd,
     planning_cmd,
+    pretrain_cmd,
     run_cmd,
     scenario_cmd,
     summary_cmd,
@@ -51,6 +52,7 @@ compare_cmd.register(app)
 export_cmd.register(app)
 scenario_cmd.register(app)
 planning_cmd.register(app)
+pretrain_cmd.register(app)
 sweep_cmd.register(app)
 
 

@@ -268,7 +268,9 @@ class DeploymentLoop:
         root = self._model_cache()
         if root is None:
             return
-        if (root / f"embedded-{self.spec.model.embedded.content_hash()}" / "config.json").is_file():
+        from simulator.models.embedded import base_directory
+
+        if base_directory(f"embedded-{self.spec.model.embedded.content_hash()}") is not None:
             return
         existing = next((p for p in (root, *root.parents) if p.exists()), None)
         if existing is None:

@@ -5,6 +5,11 @@ model on plans of *small* Blocksworld tasks written by the reference planner. Li
 model it solves small tasks and fails larger ones, which leaves the deployment loop room to show
 its effect. The result is cached by a content hash of everything that determines it, so a second
 run with the same settings loads it in a second.
+
+The default recipe's base also ships inside the package (``simulator/models/shipped/``), built by
+this module's own pretraining (``iterdeploy pretrain --check`` rebuilds it and compares it bit for
+bit), so a first run on a new machine starts at once instead of pretraining for minutes. It is
+checked against its recorded SHA-256 digests before every load; any other recipe still pretrains.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from simulator.errors import ModelError
 from simulator.limits import MAX_SEED, MAX_WEIGHT
 from simulator.models.compact import compact_domain
 from simulator.models.protocol import Example
@@ -233,6 +239,63 @@ def cache_root() -> Path:
     return Path(os.environ.get("ITERDEPLOY_CACHE", default)) / "models"
 
 
+SHIPPED_ROOT = Path(__file__).parent / "shipped"
+"""Pretrained bases that ship with the package, one ``embedded-<content hash>`` directory each."""
+
+DIGESTS = "SHA256SUMS"
+"""A shipped base's digests, ``sha256sum`` format: one ``<hex digest>  <file name>`` line a file."""
+
+REPRODUCED_FILES = ("model.safetensors", "config.json", "generation_config.json",
+                    "tokenizer.json", "tokenizer_config.json")
+"""What pretraining must rebuild bit for bit for a shipped base to count as reproduced
+(``iterdeploy_spec.json`` records the recipe as the writing version spelled it, and is left out)."""
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_digests(directory: Path) -> dict[str, str]:
+    """A shipped base's recorded digests, file name → hex digest."""
+    out: dict[str, str] = {}
+    for line in (directory / DIGESTS).read_text(encoding="ascii").splitlines():
+        digest, _, name = line.partition("  ")
+        if line.strip():
+            out[name.strip()] = digest.strip()
+    return out
+
+
+def verified_shipped(name: str) -> Path | None:
+    """The shipped base ``name`` (``embedded-<hash>``) after checking every file against its
+    digests, or None when the package ships no base of that name.
+
+    Raises:
+        ModelError: When a shipped file is missing or its digest differs (a damaged install).
+    """
+    directory = SHIPPED_ROOT / name
+    if not (directory / DIGESTS).is_file():
+        return None
+    for file, digest in read_digests(directory).items():
+        path = directory / file
+        actual = file_digest(path) if path.is_file() else "missing"
+        if actual != digest:
+            raise ModelError(
+                f"{path}: the shipped base model is damaged (sha256 {actual[:16]}, recorded "
+                f"{digest[:16]}); reinstall iterdeploy")
+    return directory
+
+
+def base_directory(name: str) -> Path | None:
+    """Where the pretrained base ``name`` (``embedded-<hash>``) can be loaded from without
+    pretraining: the cache first, then the package's shipped bases; None when it must be
+    pretrained."""
+    cached = cache_root() / name
+    if (cached / "config.json").is_file():
+        return cached
+    return verified_shipped(name)
+
+
 def reference_example(
     n_blocks: int, rng: np.random.Generator, direct_share: float = 0.0, detour_share: float = 0.0
 ) -> Example:
@@ -342,14 +405,24 @@ def pretrain(
 def ensure_base(
     spec: EmbeddedModelSpec, on_step: Callable[[int, float], None] | None = None
 ) -> Path:
-    """Directory of the pretrained base for ``spec``, pretraining it first if not cached.
+    """Directory of the pretrained base for ``spec``: the cache's, else the package's shipped
+    one, else a new one, pretrained into the cache."""
+    target = cache_root() / f"embedded-{spec.content_hash()}"
+    ready = base_directory(target.name)
+    if ready is not None:
+        return ready
+    return pretrain_into(spec, target, on_step)
+
+
+def pretrain_into(
+    spec: EmbeddedModelSpec, target: Path, on_step: Callable[[int, float], None] | None = None
+) -> Path:
+    """Pretrain ``spec`` and save it as ``target`` with its digests (:data:`DIGESTS`).
 
     The directory appears atomically (written aside, then renamed), so an interrupted
-    pretraining never leaves a half-written cache entry behind.
+    pretraining never leaves a half-written entry behind; if another process finished the same
+    entry first, theirs is kept (it is identical).
     """
-    target = cache_root() / f"embedded-{spec.content_hash()}"
-    if (target / "config.json").is_file():
-        return target
     model, tok, loss = pretrain(spec, on_step)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp, safe_serialization=True)
@@ -357,6 +430,8 @@ def ensure_base(
     (tmp / "iterdeploy_spec.json").write_text(
         json.dumps({"spec": spec.model_dump(), "final_loss": loss}, indent=2)
     )
+    (tmp / DIGESTS).write_text("".join(f"{file_digest(tmp / f)}  {f}\n" for f in REPRODUCED_FILES),
+                               encoding="ascii")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp.rename(target)

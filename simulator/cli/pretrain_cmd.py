@@ -1,0 +1,120 @@
+"""``iterdeploy pretrain [SCENARIO]``: pretrain a scenario's embedded base, or check a shipped one.
+
+The default base ships inside the package so a first run does not wait for it; this command is
+how anyone rebuilds it from the recipe (the same code a run uses) and checks, bit for bit, that
+the shipped weights are what the recipe produces.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simulator.cli._common import fail, make_progress
+from simulator.cli.run_cmd import parse_sets
+from simulator.errors import IterdeployError, ScenarioError
+
+if TYPE_CHECKING:  # the recipe's module is light, but torch loads only when a base is built
+    from simulator.models.embedded import EmbeddedModelSpec
+
+DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
+
+
+def pretrain(
+    scenario: Path = typer.Argument(
+        DEFAULT_SCENARIO, help="Scenario whose model.embedded recipe to pretrain (default: the "
+        "quickstart, whose recipe is the default base)."),
+    sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE "
+                                   "(repeatable), e.g. model.embedded.pretrain_steps=500."),
+    check: bool = typer.Option(
+        False, "--check", help="Pretrain into a temporary directory and compare the weights, "
+        "config and tokenizer bit for bit with the shipped (or cached) base of the same recipe "
+        "hash; exit 1 if any file differs."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the base here (with its SHA256SUMS) instead of the "
+        "model cache; for a recipe split per domain, one embedded-<hash> directory per domain "
+        "inside it."),
+    threads: int | None = typer.Option(
+        None, min=1, max=256, help="Torch threads (default: torch's own, one per core). The "
+        "shipped base was rebuilt bit for bit with torch's default of 2 threads on a 2-core "
+        "machine; other thread counts may round differently."),
+) -> None:
+    """Pretrain the embedded base model of a scenario's recipe (or --check a shipped one)."""
+    from simulator.scenario import load_scenario
+
+    console = Console()
+    try:
+        spec, _ = load_scenario(scenario, parse_sets(sets))
+        if spec.model.name != "embedded-tiny-v1":
+            raise ScenarioError(f"{scenario}: model {spec.model.name!r} is not the embedded "
+                                "model; only embedded bases are pretrained here")
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        recipe = spec.model.embedded
+        parts = recipe.split() if recipe.per_domain else {"": recipe}
+        results = [_one(console, part, out, check) for part in parts.values()]
+    except IterdeployError as exc:
+        raise fail(exc) from None
+    if check and not all(results):
+        raise typer.Exit(code=1)
+
+
+def _one(console: Console, recipe: EmbeddedModelSpec, out: Path | None, check: bool) -> bool:
+    """Pretrain one recipe; with ``check``, compare it with the shipped or cached base."""
+    from simulator.models.embedded import base_directory, cache_root
+
+    name = f"embedded-{recipe.content_hash()}"
+    if not check:
+        target = (out or cache_root()) / name
+        if (target / "config.json").is_file():
+            console.print(f"{name}: already at {target} (delete it to pretrain again)")
+            return True
+        built = _pretrain(console, recipe, target)
+        console.print(f"{name}: pretrained into {built}")
+        return True
+    reference = base_directory(name)
+    if reference is None:
+        raise ScenarioError(f"{name}: neither shipped nor cached, so there is nothing to check "
+                            "against; run `iterdeploy pretrain` without --check to build it")
+    with tempfile.TemporaryDirectory(prefix="iterdeploy-pretrain-") as tmp:
+        built = _pretrain(console, recipe, Path(tmp) / name)
+        return _compare(console, name, reference, built)
+
+
+def _pretrain(console: Console, recipe: EmbeddedModelSpec, target: Path) -> Path:
+    """:func:`~simulator.models.embedded.pretrain_into` with a progress bar over its steps."""
+    from simulator.models.embedded import pretrain_into
+
+    progress, phase = make_progress(console)
+    with progress:
+        advance = phase(f"pretraining {target.name}", recipe.pretrain_steps)
+        return pretrain_into(recipe, target, lambda step, loss: advance(1))
+
+
+def _compare(console: Console, name: str, reference: Path, built: Path) -> bool:
+    """Print each reproduced file's digest in both directories; True when all agree."""
+    from simulator.models.embedded import REPRODUCED_FILES, file_digest
+
+    table = Table(title=f"{name}: rebuilt against {reference}")
+    for column in ("file", "reference sha256", "rebuilt sha256", "same"):
+        table.add_column(column)
+    same = True
+    for file in REPRODUCED_FILES:
+        ref, new = file_digest(reference / file), file_digest(built / file)
+        same &= ref == new
+        table.add_row(file, ref[:16], new[:16], "yes" if ref == new else "[bold red]NO[/]")
+    console.print(table)
+    console.print(f"{name}: {'reproduced bit for bit' if same else 'NOT reproduced'}")
+    return same
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the command."""
+    app.command("pretrain")(pretrain)

@@ -1,0 +1,116 @@
+"""The default base ships with the package, is checked before every load, and is reproducible.
+
+A first run on a new machine must not wait minutes for pretraining, and what it loads instead must
+be exactly what the recipe produces: the shipped files are verified against their digests, and
+``iterdeploy pretrain --check`` rebuilds a recipe and compares it bit for bit.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from simulator.errors import ModelError
+from simulator.models import embedded
+from simulator.models.embedded import (
+    DIGESTS,
+    REPRODUCED_FILES,
+    EmbeddedModelSpec,
+    ensure_base,
+    file_digest,
+    read_digests,
+    verified_shipped,
+)
+
+DEFAULT = f"embedded-{EmbeddedModelSpec().content_hash()}"
+TINY_RECIPE = ["--set", "model.embedded.pretrain_steps=30", "--set", "model.embedded.n_layers=1",
+               "--set", "model.embedded.hidden_size=32", "--set",
+               "model.embedded.intermediate_size=64"]
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_default_recipe_ships_its_base_with_digests_of_every_reproduced_file() -> None:
+    shipped = verified_shipped(DEFAULT)
+    assert shipped is not None, (
+        f"the default recipe's base {DEFAULT} is not shipped: after changing the default recipe, "
+        f"ship its base with `iterdeploy pretrain --out simulator/models/shipped`")
+    assert set(read_digests(shipped)) == set(REPRODUCED_FILES)
+
+
+def test_a_first_run_loads_the_shipped_base_without_pretraining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(embedded, "pretrain", lambda *a, **k: pytest.fail("pretrained"))
+    assert ensure_base(EmbeddedModelSpec()) == embedded.SHIPPED_ROOT / DEFAULT
+    assert not (tmp_path / "empty").exists(), "loading a shipped base writes nothing"
+
+
+def test_a_cached_base_is_preferred_to_the_shipped_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path))
+    cached = tmp_path / "models" / DEFAULT
+    shutil.copytree(embedded.SHIPPED_ROOT / DEFAULT, cached)
+    assert ensure_base(EmbeddedModelSpec()) == cached
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "delete"])
+def test_a_damaged_shipped_base_is_refused_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    shipped = tmp_path / "shipped"
+    shutil.copytree(embedded.SHIPPED_ROOT / DEFAULT, shipped / DEFAULT)
+    weights = shipped / DEFAULT / "model.safetensors"
+    if damage == "delete":
+        weights.unlink()
+    else:
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 1
+        weights.write_bytes(bytes(data))
+    monkeypatch.setattr(embedded, "SHIPPED_ROOT", shipped)
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(ModelError, match=r"model\.safetensors: the shipped base model is damaged"):
+        ensure_base(EmbeddedModelSpec())
+
+
+def test_pretrain_check_rebuilds_a_recipe_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path))
+    scenario = str(REPO / "scenarios" / "quickstart.yaml")
+    runner = CliRunner()
+    first = runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE])
+    assert first.exit_code == 0, first.output
+    built = next((tmp_path / "models").glob("embedded-*"))
+    assert read_digests(built) == {f: file_digest(built / f) for f in REPRODUCED_FILES}
+    assert (built / DIGESTS).is_file()
+    check = runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE, "--check"])
+    assert check.exit_code == 0, check.output
+    assert "reproduced bit for bit" in check.output
+
+
+def test_pretrain_check_says_when_the_rebuild_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path))
+    scenario = str(REPO / "scenarios" / "quickstart.yaml")
+    runner = CliRunner()
+    assert runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE]).exit_code == 0
+    built = next((tmp_path / "models").glob("embedded-*"))
+    (built / "config.json").write_text((built / "config.json").read_text() + " ")
+    check = runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE, "--check"])
+    assert check.exit_code == 1, check.output
+    assert "NOT reproduced" in check.output
+
+
+def test_pretrain_refuses_a_scenario_without_the_embedded_model(tmp_path: Path) -> None:
+    scenario = tmp_path / "llm.yaml"
+    scenario.write_text("name: llm\nmodel: {name: smollm2-135m}\n")
+    result = CliRunner().invoke(app, ["pretrain", str(scenario)])
+    assert result.exit_code == 2, result.output
+    assert "not the embedded model" in result.output
