@@ -230,13 +230,12 @@ def compare(
         help="table (rich, for a terminal), csv (one row per scenario, generation and quantity), "
         "json (everything, with each run's values and 95% t intervals) or markdown."),
 ) -> None:
-    """Compare runs: per generation, the summary's numbers as mean ± standard deviation and
-    min–max over the runs of each scenario (its seeds), and the scenarios side by side.
+    """Compare runs: the summary per generation, as mean ± sd and min–max over each scenario's seeds.
 
-    Runs are grouped by the scenario they stored, seed and number of generations aside; runs of
-    the same name made with other settings are a group of their own, labelled with the settings
-    that differ. A run that is not completed (interrupted, running) counts with the generations
-    it committed and is flagged.
+    Scenarios stand side by side. Runs are grouped by the scenario they stored, seed and number
+    of generations aside; runs of the same name made with other settings are a group of their
+    own, labelled with the settings that differ. A run that is not completed (interrupted,
+    running) counts with the generations it committed and is flagged.
     """
     try:
         comparison = compare_runs(run_dirs or [])

@@ -26,9 +26,10 @@ def export(
         ExportFormat.jsonl, "--format", "-f",
         help="jsonl (JSON Lines, always available) or parquet (needs pyarrow)."),
 ) -> None:
-    """Export a run's curated training sets (one file per fine-tuned generation, prompt and
-    completion with provenance), its traces, curation decisions and tasks, with a dataset card
-    (DIR/README.md) naming the run, scenario, seed, generations and columns.
+    """Export a run's training sets, traces, curation decisions and tasks, with a dataset card.
+
+    One training file per fine-tuned generation (prompt and completion, with provenance); the
+    card (DIR/README.md) names the run, scenario, seed, generations and columns.
 
     The run store is opened read-only and never changed; DIR must be new or empty.
     """
