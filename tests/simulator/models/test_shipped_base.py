@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from simulator.cli import app
@@ -78,32 +79,34 @@ def test_a_damaged_shipped_base_is_refused_naming_the_file(
         ensure_base(EmbeddedModelSpec())
 
 
-def test_pretrain_check_rebuilds_a_recipe_bit_for_bit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+QUICKSTART = str(REPO / "scenarios" / "quickstart.yaml")
+
+
+def _pretrain(*extra: str) -> Result:
+    """``iterdeploy pretrain`` of the quickstart with the tiny recipe."""
+    return CliRunner().invoke(app, ["pretrain", QUICKSTART, *TINY_RECIPE, *extra])
+
+
+@pytest.fixture
+def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny recipe's base, pretrained by the command into an empty cache."""
     monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path))
-    scenario = str(REPO / "scenarios" / "quickstart.yaml")
-    runner = CliRunner()
-    first = runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE])
+    first = _pretrain()
     assert first.exit_code == 0, first.output
-    built = next((tmp_path / "models").glob("embedded-*"))
+    return next((tmp_path / "models").glob("embedded-*"))
+
+
+def test_pretrain_check_rebuilds_a_recipe_bit_for_bit(built: Path) -> None:
     assert read_digests(built) == {f: file_digest(built / f) for f in REPRODUCED_FILES}
     assert (built / DIGESTS).is_file()
-    check = runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE, "--check"])
+    check = _pretrain("--check")
     assert check.exit_code == 0, check.output
     assert "reproduced bit for bit" in check.output
 
 
-def test_pretrain_check_says_when_the_rebuild_differs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path))
-    scenario = str(REPO / "scenarios" / "quickstart.yaml")
-    runner = CliRunner()
-    assert runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE]).exit_code == 0
-    built = next((tmp_path / "models").glob("embedded-*"))
+def test_pretrain_check_says_when_the_rebuild_differs(built: Path) -> None:
     (built / "config.json").write_text((built / "config.json").read_text() + " ")
-    check = runner.invoke(app, ["pretrain", scenario, *TINY_RECIPE, "--check"])
+    check = _pretrain("--check")
     assert check.exit_code == 1, check.output
     assert "NOT reproduced" in check.output
 
