@@ -136,7 +136,7 @@ def deploy(
                      temperature=spec.deploy.temperature,
                      seed=derive_seed(spec.seed, "deploy-sampling", g),
                      description=f"gen {g}: sampling + validating",
-                     prompts=[r.prompt or ctx.fmt.prompt(t) for t, r in zip(tasks, rows, strict=True)])
+                     prompts=[_prompt(ctx, r) for r in rows])
     return trace_rows(sampled, tasks, [r.task_id for r in rows], g, "deploy",
                       ids.traces(len(sampled)))
 
