@@ -2,11 +2,11 @@
 
 Subpackages by concern: ``core`` (the feature table, who decided what, findings), ``reward`` (the
 white-box reward auditors), ``drift``, ``blackbox`` and ``rl``. Every registered auditor class is
-exported here under its own name (:data:`auditors.registry.AUDITORS`, so a new auditor is exported
+exported here under its own name (:data:`iterdeploy.auditors.registry.AUDITORS`, so a new auditor is exported
 by its registration line), with the shared helpers below.
 
 The names are imported lazily (PEP 562 ``__getattr__``): the ``iterdeploy`` CLI loads
-``auditors.cli`` on every invocation through an entry point, and importing scikit-learn and pandas
+``iterdeploy.auditors.cli`` on every invocation through an entry point, and importing scikit-learn and pandas
 eagerly here would cost about two seconds on ``iterdeploy --help``. ``AUDITOR_NAME`` is the
 implicit-reward auditor's name (kept for compatibility); the drift auditor's is
 ``DRIFT_AUDITOR_NAME``.
@@ -17,53 +17,53 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from auditors.registry import AUDITORS
+from iterdeploy.auditors.registry import AUDITORS
 
 if TYPE_CHECKING:  # the helpers' types for type checkers (``X as X``: re-exported)
-    from auditors.blackbox.auditor import BlackBoxInputError as BlackBoxInputError
-    from auditors.blackbox.auditor import audit_blackbox as audit_blackbox
-    from auditors.core.features import AuditorConfigError as AuditorConfigError
-    from auditors.core.features import Denominators as Denominators
-    from auditors.core.features import FeatureTable as FeatureTable
-    from auditors.core.features import InsufficientRunError as InsufficientRunError
-    from auditors.core.features import build_feature_table as build_feature_table
-    from auditors.core.findings import FindingView as FindingView
-    from auditors.core.findings import audit_and_store as audit_and_store
-    from auditors.core.findings import findings_to_json as findings_to_json
-    from auditors.core.findings import make_finding as make_finding
-    from auditors.drift.auditor import DRIFT_AUDITOR_NAME as DRIFT_AUDITOR_NAME
-    from auditors.drift.auditor import audit_drift as audit_drift
-    from auditors.drift.data import TraceTable as TraceTable
-    from auditors.drift.data import build_trace_table as build_trace_table
-    from auditors.interfaces import Auditor as Auditor
-    from auditors.reward.implicit_reward import AUDITOR_NAME as AUDITOR_NAME
-    from auditors.reward.within_task import Effect as Effect
-    from auditors.reward.within_task import RewardComparison as RewardComparison
-    from auditors.reward.within_task import compare_with_declared as compare_with_declared
-    from auditors.rl.equivalence import audit_rl_equivalence as audit_rl_equivalence
+    from iterdeploy.auditors.blackbox.auditor import BlackBoxInputError as BlackBoxInputError
+    from iterdeploy.auditors.blackbox.auditor import audit_blackbox as audit_blackbox
+    from iterdeploy.auditors.core.features import AuditorConfigError as AuditorConfigError
+    from iterdeploy.auditors.core.features import Denominators as Denominators
+    from iterdeploy.auditors.core.features import FeatureTable as FeatureTable
+    from iterdeploy.auditors.core.features import InsufficientRunError as InsufficientRunError
+    from iterdeploy.auditors.core.features import build_feature_table as build_feature_table
+    from iterdeploy.auditors.core.findings import FindingView as FindingView
+    from iterdeploy.auditors.core.findings import audit_and_store as audit_and_store
+    from iterdeploy.auditors.core.findings import findings_to_json as findings_to_json
+    from iterdeploy.auditors.core.findings import make_finding as make_finding
+    from iterdeploy.auditors.drift.auditor import DRIFT_AUDITOR_NAME as DRIFT_AUDITOR_NAME
+    from iterdeploy.auditors.drift.auditor import audit_drift as audit_drift
+    from iterdeploy.auditors.drift.data import TraceTable as TraceTable
+    from iterdeploy.auditors.drift.data import build_trace_table as build_trace_table
+    from iterdeploy.auditors.interfaces import Auditor as Auditor
+    from iterdeploy.auditors.reward.implicit_reward import AUDITOR_NAME as AUDITOR_NAME
+    from iterdeploy.auditors.reward.within_task import Effect as Effect
+    from iterdeploy.auditors.reward.within_task import RewardComparison as RewardComparison
+    from iterdeploy.auditors.reward.within_task import compare_with_declared as compare_with_declared
+    from iterdeploy.auditors.rl.equivalence import audit_rl_equivalence as audit_rl_equivalence
 
 _HELPERS = {
-    "Auditor": "auditors.interfaces",
-    "AuditorConfigError": "auditors.core.features",
-    "Denominators": "auditors.core.features",
-    "FeatureTable": "auditors.core.features",
-    "InsufficientRunError": "auditors.core.features",
-    "build_feature_table": "auditors.core.features",
-    "FindingView": "auditors.core.findings",
-    "audit_and_store": "auditors.core.findings",
-    "findings_to_json": "auditors.core.findings",
-    "make_finding": "auditors.core.findings",
-    "TraceTable": "auditors.drift.data",
-    "build_trace_table": "auditors.drift.data",
-    "AUDITOR_NAME": "auditors.reward.implicit_reward",
-    "Effect": "auditors.reward.within_task",
-    "RewardComparison": "auditors.reward.within_task",
-    "compare_with_declared": "auditors.reward.within_task",
-    "DRIFT_AUDITOR_NAME": "auditors.drift.auditor",
-    "audit_drift": "auditors.drift.auditor",
-    "BlackBoxInputError": "auditors.blackbox.auditor",
-    "audit_blackbox": "auditors.blackbox.auditor",
-    "audit_rl_equivalence": "auditors.rl.equivalence",
+    "Auditor": "iterdeploy.auditors.interfaces",
+    "AuditorConfigError": "iterdeploy.auditors.core.features",
+    "Denominators": "iterdeploy.auditors.core.features",
+    "FeatureTable": "iterdeploy.auditors.core.features",
+    "InsufficientRunError": "iterdeploy.auditors.core.features",
+    "build_feature_table": "iterdeploy.auditors.core.features",
+    "FindingView": "iterdeploy.auditors.core.findings",
+    "audit_and_store": "iterdeploy.auditors.core.findings",
+    "findings_to_json": "iterdeploy.auditors.core.findings",
+    "make_finding": "iterdeploy.auditors.core.findings",
+    "TraceTable": "iterdeploy.auditors.drift.data",
+    "build_trace_table": "iterdeploy.auditors.drift.data",
+    "AUDITOR_NAME": "iterdeploy.auditors.reward.implicit_reward",
+    "Effect": "iterdeploy.auditors.reward.within_task",
+    "RewardComparison": "iterdeploy.auditors.reward.within_task",
+    "compare_with_declared": "iterdeploy.auditors.reward.within_task",
+    "DRIFT_AUDITOR_NAME": "iterdeploy.auditors.drift.auditor",
+    "audit_drift": "iterdeploy.auditors.drift.auditor",
+    "BlackBoxInputError": "iterdeploy.auditors.blackbox.auditor",
+    "audit_blackbox": "iterdeploy.auditors.blackbox.auditor",
+    "audit_rl_equivalence": "iterdeploy.auditors.rl.equivalence",
 }
 """Shared helpers and the names kept for callers of the former API, by module."""
 
@@ -75,5 +75,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'auditors' has no attribute {name!r}")
+        raise AttributeError(f"module 'iterdeploy.auditors' has no attribute {name!r}")
     return getattr(import_module(module), name)

@@ -2,12 +2,12 @@
 
 The main CLI lives in the simulator, which must not import auditors, so it loads this command
 through the ``iterdeploy.commands`` entry-point group (name ``audit``, value
-``auditors.cli:register``). Entry points are loaded on every ``iterdeploy`` invocation, so this
+``iterdeploy.auditors.cli:register``). Entry points are loaded on every ``iterdeploy`` invocation, so this
 module imports only typer and the registry (standard library only) at the top; scikit-learn, scipy
 and pandas (about two seconds) are imported when an auditor actually runs.
 
 The auditors, their order, the opt-in ones and their printers come from
-:data:`auditors.registry.AUDITORS`. By default the command runs every auditor that is not opt-in,
+:data:`iterdeploy.auditors.registry.AUDITORS`. By default the command runs every auditor that is not opt-in,
 in that order; each replaces only its own earlier findings in the store. ``--only`` (repeatable)
 runs the ones named.
 """
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from auditors.registry import AUDITORS, REGISTRY, default_specs
+from iterdeploy.auditors.registry import AUDITORS, REGISTRY, default_specs
 
 if TYPE_CHECKING:
-    from simulator.store import FindingRow
+    from iterdeploy.simulator.store import FindingRow
 
 EXIT_BAD_INPUT = 2
 """Exit status for a run directory or option the auditor cannot use (as click's usage errors;
@@ -73,10 +73,10 @@ def audit_command(
     ] = None,
 ) -> None:
     """Run the auditors on RUN_DIR, store their findings and print them."""
-    from auditors.core.features import AuditorConfigError, InsufficientRunError
-    from auditors.core.findings import audit_and_store
-    from simulator.cli._common import fail
-    from simulator.errors import StoreError
+    from iterdeploy.auditors.core.features import AuditorConfigError, InsufficientRunError
+    from iterdeploy.auditors.core.findings import audit_and_store
+    from iterdeploy.simulator.cli._common import fail
+    from iterdeploy.simulator.errors import StoreError
 
     named = {str(choice) for choice in only or ()}
     chosen = [spec for spec in AUDITORS if (spec.command in named if named else not spec.opt_in)]
@@ -96,7 +96,7 @@ def audit_command(
         # a bug, which the root command reports in one line (exit 1)
         raise fail(exc) from None
     if as_json:
-        from auditors.core.findings import findings_to_json
+        from iterdeploy.auditors.core.findings import findings_to_json
 
         typer.echo(findings_to_json([f for rows in found.values() for f in rows]))
         return

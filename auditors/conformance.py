@@ -22,7 +22,8 @@ The conventions checked:
 * **Runs it cannot measure** (:func:`check_empty_run`, :func:`check_one_generation_run`): a run with
   fewer committed generations than the auditor's ``min_generations`` gives exactly one of two
   outcomes: ``info`` findings, at least one of them saying why in ``numbers["reason"]``, or an
-  :class:`~auditors.core.features.InsufficientRunError` whose ``missing`` names what is missing (and
+  :class:`~iterdeploy.auditors.core.features.InsufficientRunError` whose ``missing`` names what is missing
+  (and
   appears in its message). A run with enough generations must be measured like any other.
 """
 
@@ -35,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from auditors.core.features import InsufficientRunError
-from auditors.registry import AuditorSpec
-from simulator.store import DB_NAME, FindingRow, RunReader
+from iterdeploy.auditors.core.features import InsufficientRunError
+from iterdeploy.auditors.registry import AuditorSpec
+from iterdeploy.simulator.store import DB_NAME, FindingRow, RunReader
 
 if TYPE_CHECKING:
-    from auditors.interfaces import Auditor
+    from iterdeploy.auditors.interfaces import Auditor
 
 SQLITE_SIDE_FILES = frozenset({f"{DB_NAME}-wal", f"{DB_NAME}-shm"})
 """Files SQLite itself may create next to the store when it is opened (WAL mode)."""
@@ -212,7 +213,7 @@ def check_auditor(
             what came back and the likely fix.
 
     Examples:
-        >>> from auditors.registry import get_spec
+        >>> from iterdeploy.auditors.registry import get_spec
         >>> check_auditor(get_spec("drift"), stores)  # doctest: +SKIP
     """
     if isinstance(target, AuditorSpec):
@@ -247,7 +248,7 @@ def _check_each(auditor: Auditor, findings: list[FindingRow], store: Path) -> No
         problems = finding_problems(finding, auditor, generations)
         if problems:
             _fail(auditor, f"finding {i} ({finding.kind}, generation {finding.generation}): "
-                  + "; ".join(problems), "follow the conventions in auditors.conformance")
+                  + "; ".join(problems), "follow the conventions in iterdeploy.auditors.conformance")
 
 
 def _check_run_below(auditor: Auditor, store: Path, label: str) -> None:

@@ -5,8 +5,10 @@ like a scikit-learn estimator, the constructor only stores them and :meth:`Audit
 them. Two class attributes describe it: ``name``, the versioned name its findings are stored under
 (``implicit-reward-v1``; bump the version when the same settings give other numbers), and
 ``min_generations``, how many generations a run needs before the auditor can say more than why it
-cannot. ``audit`` only reads the run; storing the findings is :func:`auditors.core.findings.audit_and_store`'s
-job, the same for every auditor. ``auditors.conformance`` checks all of this on every registered auditor.
+cannot. ``audit`` only reads the run; storing the findings is
+:func:`iterdeploy.auditors.core.findings.audit_and_store`'s
+job, the same for every auditor. ``iterdeploy.auditors.conformance`` checks all of this on every registered
+auditor.
 
 This module imports nothing heavy, so the registry and the CLI can name the role without loading
 scikit-learn or torch.
@@ -17,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from simulator.store import FindingRow, RunReader
+    from iterdeploy.simulator.store import FindingRow, RunReader
 
 
 class Auditor(Protocol):
@@ -29,14 +31,14 @@ class Auditor(Protocol):
     min_generations: ClassVar[int]
     """Committed generations a run needs before the auditor can measure anything. A run with fewer
     gives ``info`` findings whose ``numbers["reason"]`` says what is missing, or raises
-    :class:`~auditors.core.features.InsufficientRunError` naming it."""
+    :class:`~iterdeploy.auditors.core.features.InsufficientRunError` naming it."""
 
     def audit(self, reader: RunReader) -> list[FindingRow]:
         """The findings on the run behind ``reader`` (not stored; the store is only read).
 
         Raises:
-            auditors.core.features.AuditorConfigError: When the settings cannot be used.
-            auditors.core.features.InsufficientRunError: When the run lacks what the auditor needs.
-            simulator.errors.StoreError: When the store cannot be read.
+            iterdeploy.auditors.core.features.AuditorConfigError: When the settings cannot be used.
+            iterdeploy.auditors.core.features.InsufficientRunError: When the run lacks what the auditor needs.
+            iterdeploy.simulator.errors.StoreError: When the store cannot be read.
         """
         ...

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from simulator.store import FindingRow
+    from iterdeploy.simulator.store import FindingRow
 
 
 def print_weights(findings: list[FindingRow], run_dir: Path, command: str) -> None:

@@ -2,24 +2,26 @@
 
 Everything that lists auditors is derived from :data:`AUDITORS`: the names ``iterdeploy audit
 --only`` accepts, the default order, the auditors that run only when named, how each one's findings
-are printed, the package's exports (``from auditors import DriftAuditor``) and the conformance tests
-(``tests/auditors/test_conformance.py`` runs :func:`auditors.conformance.check_auditor` on each).
+are printed, the package's exports (``from iterdeploy.auditors import DriftAuditor``) and the conformance
+tests
+(``tests/auditors/test_conformance.py`` runs :func:`iterdeploy.auditors.conformance.check_auditor` on each).
 
 An entry names its auditor and its printer as ``"module:attribute"`` strings, so importing this
 module (and so the ``iterdeploy`` CLI, which loads the ``audit`` command on every invocation)
 imports neither scikit-learn nor torch; an auditor's module is imported when it runs.
 
 Adding an auditor takes one module and one line here. The module holds a frozen dataclass that
-follows :class:`auditors.interfaces.Auditor` (``name = "my-check-v1"``, ``min_generations``, its
+follows :class:`iterdeploy.auditors.interfaces.Auditor` (``name = "my-check-v1"``, ``min_generations``, its
 settings as fields, ``audit(reader)``); the line is::
 
-    AuditorSpec("my-check", "auditors.my_check:MyCheckAuditor"),
+    AuditorSpec("my-check", "iterdeploy.auditors.my_check:MyCheckAuditor"),
 
 ``iterdeploy audit`` then runs it in its place in the list (alone with ``--only my-check``; only
 then with ``opt_in=True``), gives it ``--seed`` and ``--bootstrap`` when it has ``seed`` and
 ``n_bootstrap`` fields, stores its findings under its ``name`` and prints their claims (or calls
-``printer="auditors.my_check:print_table"``, a function like those in :mod:`auditors.printers`);
-``from auditors import MyCheckAuditor`` works, and the conformance tests check it.
+``printer="iterdeploy.auditors.my_check:print_table"``, a function like those in
+:mod:`iterdeploy.auditors.printers`);
+``from iterdeploy.auditors import MyCheckAuditor`` works, and the conformance tests check it.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from auditors.interfaces import Auditor
-    from simulator.store import FindingRow
+    from iterdeploy.auditors.interfaces import Auditor
+    from iterdeploy.simulator.store import FindingRow
 
 Printer = Callable[["list[FindingRow]", "Path", str], None]
 """Prints an auditor's stored findings: ``printer(findings, run_dir, command)``."""
 
-DEFAULT_PRINTER = "auditors.printers:print_claims"
+DEFAULT_PRINTER = "iterdeploy.auditors.printers:print_claims"
 """Each finding's claim, alarms first, then a count."""
 
 
@@ -97,15 +99,18 @@ class AuditorSpec:
 
 AUDITORS: tuple[AuditorSpec, ...] = (
     AuditorSpec(
-        "implicit-reward", "auditors.reward.implicit_reward:ImplicitRewardAuditor",
-        printer="auditors.printers:print_weights",
+        "implicit-reward", "iterdeploy.auditors.reward.implicit_reward:ImplicitRewardAuditor",
+        printer="iterdeploy.auditors.printers:print_weights",
     ),
-    AuditorSpec("declared-objective", "auditors.reward.declared:DeclaredObjectiveAuditor"),
-    AuditorSpec("drift", "auditors.drift.auditor:DriftAuditor", printer="auditors.printers:print_drift"),
-    AuditorSpec("reward-drift", "auditors.reward.reward_drift:RewardDriftAuditor"),
-    AuditorSpec("attribution", "auditors.reward.attribution:AttributionAuditor"),
-    AuditorSpec("blackbox-reward", "auditors.blackbox.auditor:BlackBoxAuditor"),
-    AuditorSpec("rl-equivalence", "auditors.rl.equivalence:RlEquivalenceAuditor", opt_in=True),
+    AuditorSpec("declared-objective", "iterdeploy.auditors.reward.declared:DeclaredObjectiveAuditor"),
+    AuditorSpec(
+        "drift", "iterdeploy.auditors.drift.auditor:DriftAuditor",
+        printer="iterdeploy.auditors.printers:print_drift",
+    ),
+    AuditorSpec("reward-drift", "iterdeploy.auditors.reward.reward_drift:RewardDriftAuditor"),
+    AuditorSpec("attribution", "iterdeploy.auditors.reward.attribution:AttributionAuditor"),
+    AuditorSpec("blackbox-reward", "iterdeploy.auditors.blackbox.auditor:BlackBoxAuditor"),
+    AuditorSpec("rl-equivalence", "iterdeploy.auditors.rl.equivalence:RlEquivalenceAuditor", opt_in=True),
 )
 """Every registered auditor, in the order ``iterdeploy audit`` runs them."""
 

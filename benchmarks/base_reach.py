@@ -22,12 +22,12 @@ import time
 import numpy as np
 from _common import load_average, machine_line, print_table, progress, set_threads
 
-from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-from simulator.models.hf_planner import HfPlanner
-from simulator.models.task_format import CompactTaskFormat
-from simulator.planning import GroundTask, validate_plan
-from simulator.planning.blocksworld import generate_task
-from simulator.planning.generators import generate_sized, main_param
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.models.task_format import CompactTaskFormat
+from iterdeploy.simulator.planning import GroundTask, validate_plan
+from iterdeploy.simulator.planning.blocksworld import generate_task
+from iterdeploy.simulator.planning.generators import generate_sized, main_param
 
 
 def parse_recipe(pairs: list[str]) -> EmbeddedModelSpec:

@@ -7,7 +7,7 @@ Why: a user planning a study needs to know what a generation costs on their mach
 the time goes, before choosing task counts, K and the number of generations. The issue asks for
 one full generation of the quickstart scenario.
 
-It runs the scenario through the real loop (``simulator.loop.DeploymentLoop``, the code behind
+It runs the scenario through the real loop (``iterdeploy.simulator.loop.DeploymentLoop``, the code behind
 ``iterdeploy run``) with ``generations`` overridden (default 1: generation 0, which evaluates,
 deploys, curates, pools and trains generation 1, and generation 1, which deploys the trained
 adapter and trains nothing, being the last), in a temporary run directory. The phases are timed
@@ -46,12 +46,12 @@ from typing import Any
 
 from _common import REPO, load_average, machine_line, print_table, progress, set_threads
 
-import simulator.loop.runner as loop_module
-from simulator.cli.run_cmd import parse_sets
-from simulator.loop import DeploymentLoop, stages
-from simulator.models.embedded import cache_root
-from simulator.scenario import load_scenario
-from simulator.store import GenerationBundle, RunWriter
+import iterdeploy.simulator.loop.runner as loop_module
+from iterdeploy.simulator.cli.run_cmd import parse_sets
+from iterdeploy.simulator.loop import DeploymentLoop, stages
+from iterdeploy.simulator.models.embedded import cache_root
+from iterdeploy.simulator.scenario import load_scenario
+from iterdeploy.simulator.store import GenerationBundle, RunWriter
 
 SETUP = -1
 """The pseudo-generation of work before generation 0 (loading the model, the evaluation pool)."""

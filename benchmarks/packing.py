@@ -29,15 +29,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from _common import load_average, machine_line, print_table, progress, set_threads
 
-from simulator.models.embedded import (
+from iterdeploy.simulator.models.embedded import (
     EmbeddedModelSpec,
     build_base,
     ensure_base,
     pretrain_size_distribution,
     reference_example,
 )
-from simulator.models.hf_planner import HfPlanner, TrainConfig
-from simulator.models.training import Example, collate_step, encode_example, train_sft
+from iterdeploy.simulator.models.hf_planner import HfPlanner, TrainConfig
+from iterdeploy.simulator.models.training import Example, collate_step, encode_example, train_sft
 
 
 def pretraining_batches(spec: EmbeddedModelSpec, n_steps: int, seed: int) -> list[list[Example]]:

@@ -7,7 +7,7 @@
 Why a script: every number and plot in ``docs/results.md`` (and the README's quickstart table)
 must come from run stores, so that anyone can rerun it and get the same document. Each arm is a
 scenario file with optional overrides; runs go through the same code as ``iterdeploy run``
-(:func:`simulator.loop.run_scenario`) into ``RUNS/<arm>/seed<seed>``, and a run directory that
+(:func:`iterdeploy.simulator.loop.run_scenario`) into ``RUNS/<arm>/seed<seed>``, and a run directory that
 exists is resumed, so an interrupted study redoes only what is missing and a finished run is
 never run twice. The report reads every run directory it finds for the arms it knows, and says
 which seeds each arm has.
@@ -29,9 +29,9 @@ from typing import Any
 
 from _common import REPO, load_average, machine_line, markdown_table, progress, set_threads
 
-from simulator.loop import run_scenario
-from simulator.scenario import load_scenario
-from simulator.store import GenerationSummary, RunReader, solved_by_size, summarize
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import load_scenario
+from iterdeploy.simulator.store import GenerationSummary, RunReader, solved_by_size, summarize
 
 DOC = REPO / "docs" / "results.md"
 README = REPO / "README.md"

@@ -13,7 +13,7 @@ quickstart):
 
 * **batched, KV cache, pruned**: ``HfPlanner.sample`` exactly as the loop calls it (prompts
   sorted by length, repeated K times, left-padded batches of 64, decoded by
-  ``simulator.models.decoding.sample_pruned``, which drops each row from the batch and its KV
+  ``iterdeploy.simulator.models.decoding.sample_pruned``, which drops each row from the batch and its KV
   cache as soon as it ends);
 * **batched, KV cache, generate**: the same batches through transformers' ``model.generate``,
   which keeps computing every row until the batch's longest row ends (the loop's path before
@@ -46,11 +46,11 @@ import numpy as np
 import torch
 from _common import load_average, machine_line, print_table, progress, set_threads, timed
 
-from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-from simulator.models.hf_planner import Completion, Decoder, HfPlanner
-from simulator.models.task_format import CompactTaskFormat
-from simulator.planning import GroundTask, validate_plan
-from simulator.planning.blocksworld import generate_task
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
+from iterdeploy.simulator.models.hf_planner import Completion, Decoder, HfPlanner
+from iterdeploy.simulator.models.task_format import CompactTaskFormat
+from iterdeploy.simulator.planning import GroundTask, validate_plan
+from iterdeploy.simulator.planning.blocksworld import generate_task
 
 
 @dataclass

@@ -21,12 +21,12 @@ import time
 
 import torch
 
-from simulator.models.hf_planner import TrainConfig
-from simulator.models.llm_planner import LlmPlanner
-from simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
-from simulator.models.registry import load_planner
-from simulator.models.training import Example
-from simulator.planning import generate_tasks, validate_plan
+from iterdeploy.simulator.models.hf_planner import TrainConfig
+from iterdeploy.simulator.models.llm_planner import LlmPlanner
+from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
+from iterdeploy.simulator.models.registry import load_planner
+from iterdeploy.simulator.models.training import Example
+from iterdeploy.simulator.planning import generate_tasks, validate_plan
 
 
 def progress(message: str) -> None:

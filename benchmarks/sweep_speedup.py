@@ -7,9 +7,9 @@ Why: a curation-bias study is scenarios × seeds, hours of runs on one machine; 
 sweep`` runs them as Ray tasks, one CPU and one torch thread each. This measures, in one
 invocation and on the same machine, the wall time of the same runs (seeds 0..N-1 of one scenario,
 shrunk with ``--set`` so that each takes about a minute) run serially in this process
-(:class:`simulator.sweep.SerialExecutor`, the baseline) and as Ray tasks on a local Ray instance
-with ``--cpus`` CPUs (:class:`simulator.sweep.RayExecutor`), both through
-:func:`simulator.sweep.run_sweep`, the code behind ``iterdeploy sweep``, each into fresh
+(:class:`iterdeploy.simulator.sweep.SerialExecutor`, the baseline) and as Ray tasks on a local Ray instance
+with ``--cpus`` CPUs (:class:`iterdeploy.simulator.sweep.RayExecutor`), both through
+:func:`iterdeploy.simulator.sweep.run_sweep`, the code behind ``iterdeploy sweep``, each into fresh
 temporary run directories (removed afterwards).
 
 The Ray wall time counts everything the command would: starting the local instance, the workers'
@@ -30,9 +30,16 @@ from pathlib import Path
 
 from _common import REPO, load_average, machine_line, print_table, progress, set_threads
 
-from simulator.cli.run_cmd import parse_sets
-from simulator.models.registry import load_planner
-from simulator.sweep import PlannedRun, RayExecutor, RunOutcome, SerialExecutor, plan_sweep, run_sweep
+from iterdeploy.simulator.cli.run_cmd import parse_sets
+from iterdeploy.simulator.models.registry import load_planner
+from iterdeploy.simulator.sweep import (
+    PlannedRun,
+    RayExecutor,
+    RunOutcome,
+    SerialExecutor,
+    plan_sweep,
+    run_sweep,
+)
 
 SHRINK = [
     "generations=1",

@@ -5,7 +5,7 @@
 Why: every generation fine-tunes the embedded model on the curated pool, and the issue asks (a)
 how many examples a second one LoRA epoch trains and what share of the machine's measured matmul
 FLOP/s that is, (b) for full fine-tuning as well (at this model size LoRA saves no compute worth
-having), and (c) whether our plain PyTorch loop (``simulator.models.training.train_sft``) is
+having), and (c) whether our plain PyTorch loop (``iterdeploy.simulator.models.training.train_sft``) is
 justified against ``transformers.Trainer`` or TRL's ``SFTTrainer``, which the design would
 otherwise use.
 
@@ -59,12 +59,12 @@ import numpy as np
 import torch
 from _common import load_average, machine_line, print_table, progress, set_threads, timed
 
-from simulator.models.embedded import EmbeddedModelSpec, ensure_base, reference_example
-from simulator.models.hf_planner import LLAMA_LORA_TARGETS
-from simulator.models.training import Example, collate, encode_example, epoch_batches, train_sft
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base, reference_example
+from iterdeploy.simulator.models.hf_planner import LLAMA_LORA_TARGETS
+from iterdeploy.simulator.models.training import Example, collate, encode_example, epoch_batches, train_sft
 
 LORA_R, LORA_ALPHA, LR, BATCH, MAX_LEN = 32, 64, 2e-3, 16, 512
-"""The scenario's training defaults (``simulator.scenario.TrainingSpec``)."""
+"""The scenario's training defaults (``iterdeploy.simulator.scenario.TrainingSpec``)."""
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "trl", "datasets")
 """Versions printed with the machine line."""
 

@@ -48,7 +48,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from simulator.planning import (  # noqa: E402
+from iterdeploy.simulator.planning import (  # noqa: E402
     GeneratedTask,
     domain_names,
     domain_spec,

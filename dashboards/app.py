@@ -2,9 +2,10 @@
 
 Start it with ``iterdeploy dashboard RUN_DIR`` (or ``streamlit run dashboards/app.py -- RUN_DIR``,
 or with ``ITERDEPLOY_RUN_DIR`` set). The page opens the store only through
-:class:`~simulator.store.RunReader` (via :func:`dashboards.data.load_run`), so it can watch a run
+:class:`~iterdeploy.simulator.store.RunReader` (via :func:`iterdeploy.dashboards.data.load_run`), so it can
+watch a run
 that is still being written and can never change one. The numbers come from
-:func:`simulator.store.summarize`, the same table ``iterdeploy summary`` prints.
+:func:`iterdeploy.simulator.store.summarize`, the same table ``iterdeploy summary`` prints.
 
 The figure builders are plain functions and the page runs only as ``__main__`` (how Streamlit runs
 a script), so tests can import this module without starting a page.
@@ -20,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards.data import (
+from iterdeploy.dashboards.data import (
     RUN_DIR_ENV,
     Headline,
     RunData,
@@ -30,7 +31,7 @@ from dashboards.data import (
     resolve_run_dir,
     store_version,
 )
-from simulator.errors import IterdeployError
+from iterdeploy.simulator.errors import IterdeployError
 
 # No bare string literals at module level below the docstring: Streamlit's "magic" would print them
 # on the page. Constants are documented with comments instead.

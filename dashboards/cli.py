@@ -1,7 +1,7 @@
 """``iterdeploy dashboard RUN_DIR``: serve the run dashboard with Streamlit.
 
 Plugged into the main CLI through the entry-point group ``iterdeploy.commands``
-(``dashboard = "dashboards.cli:register"``), so the simulator never imports dashboards. The run
+(``dashboard = "iterdeploy.dashboards.cli:register"``), so the simulator never imports dashboards. The run
 directory is checked here first, because a bad path should fail in the terminal with exit code 2,
 not as a red box in a browser tab nobody opened yet.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import typer
 
-from dashboards.data import load_run
-from simulator.cli._common import fail
-from simulator.errors import IterdeployError
+from iterdeploy.dashboards.data import load_run
+from iterdeploy.simulator.cli._common import fail
+from iterdeploy.simulator.errors import IterdeployError
 
 APP_PATH = Path(__file__).with_name("app.py")
 """The Streamlit script this command serves."""

@@ -1,8 +1,8 @@
 """Turn a run store into the plain tables the dashboard draws.
 
-Everything here is a pure function of a :class:`~simulator.store.RunReader` (or of a run directory
+Everything here is a pure function of a :class:`~iterdeploy.simulator.store.RunReader` (or of a run directory
 opened through one), so the numbers on the page are testable without Streamlit, and every number
-of the summary comes from :func:`simulator.store.summarize`, the same definition ``iterdeploy
+of the summary comes from :func:`iterdeploy.simulator.store.summarize`, the same definition ``iterdeploy
 summary`` prints (the per-group counts, which the summary does not have, are read here).
 Nothing in this module writes to a run.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from auditors.core.decisions import user_groups
-from simulator.errors import StoreError
-from simulator.store import (
+from iterdeploy.auditors.core.decisions import user_groups
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store import (
     DB_NAME,
     GenerationSummary,
     RunReader,
@@ -142,7 +142,7 @@ def store_version(run_dir: Path) -> tuple[int, int, int, int, int]:
     ``run.sqlite`` only at a checkpoint, so the database file's mtime alone would keep a stale page.
     The key therefore combines mtime and size of both files, and whether a writer holds the run's
     lock: a writer killed with ``-9`` changes no file, yet its run must turn from "in progress"
-    to ``interrupted`` (:meth:`~simulator.store.RunQueries.run_status`).
+    to ``interrupted`` (:meth:`~iterdeploy.simulator.store.RunQueries.run_status`).
 
     Args:
         run_dir: The run directory.
@@ -217,7 +217,7 @@ def group_frame(reader: RunReader) -> pd.DataFrame:
     """Curation decisions and published traces per generation and user group, one row each (long
     format): whose taste the next training set carries. A group is a population's family (the
     twenty members of a polarized population are two families), as the auditors group users
-    (:func:`auditors.core.decisions.user_groups`). Summed over the groups, ``published`` is the
+    (:func:`iterdeploy.auditors.core.decisions.user_groups`). Summed over the groups, ``published`` is the
     summary's ``published`` column."""
     per_user = reader.decision_counts()
     family = user_groups(reader, sorted({user for _, user in per_user}))
@@ -241,7 +241,10 @@ def reward_frame(reader: RunReader) -> pd.DataFrame:
     feature: its weight (log-odds of being kept per standard deviation of the feature, so features
     compare) and bootstrap interval, read from the stored findings. Empty until ``iterdeploy
     audit`` has run; a feature without a fit (constant, or no kept trace) is left out."""
-    from auditors.reward.implicit_reward import AUDITOR_NAME, KIND  # the auditor's own names; imported
+    from iterdeploy.auditors.reward.implicit_reward import (  # the auditor's own names; imported
+        AUDITOR_NAME,
+        KIND,
+    )
     # here so that loading the page's tables does not load the auditors' statistics stack
 
     per_generation = sorted(

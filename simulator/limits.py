@@ -12,7 +12,7 @@ MAX_SEED = 2**32 - 1
 ``SeedSequence`` takes any non-negative integer, but a run's seed is also stored in SQLite (at
 most 2**63 - 1), names the run directory and is shown by the dashboard (JavaScript numbers are
 exact to 2**53); 32 bits is the range of every seed the loop derives from it
-(:func:`simulator.loop.derive_seed`), so every tool that sees a seed represents it exactly. A
+(:func:`iterdeploy.simulator.loop.derive_seed`), so every tool that sees a seed represents it exactly. A
 negative seed is refused by numpy, so the range starts at 0."""
 
 MAX_SWEEP_SEEDS = 1000

@@ -1,9 +1,10 @@
 """One registry shape for everything the simulator looks up by name.
 
-Domains (:data:`simulator.planning.generators.GENERATORS`), model backends and named models
-(:data:`simulator.models.registry.BACKENDS`, :data:`~simulator.models.registry.REGISTERED`),
-curation stages and presets (:data:`simulator.users.stages.STAGES`,
-:data:`simulator.users.policy_spec.PRESETS`) are each a :class:`Registry`: a read-only mapping
+Domains (:data:`iterdeploy.simulator.planning.generators.GENERATORS`), model backends and named models
+(:data:`iterdeploy.simulator.models.registry.BACKENDS`,
+:data:`~iterdeploy.simulator.models.registry.REGISTERED`),
+curation stages and presets (:data:`iterdeploy.simulator.users.stages.STAGES`,
+:data:`iterdeploy.simulator.users.policy_spec.PRESETS`) are each a :class:`Registry`: a read-only mapping
 from name to entry, in registration order, filled by one ``register`` line per entry. An unknown
 name raises the registry's :class:`UnknownNameError` subclass, whose message names what was looked
 up, the closest known names and all known names.
@@ -15,7 +16,7 @@ import difflib
 from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar, overload
 
-from simulator.errors import IterdeployError
+from iterdeploy.simulator.errors import IterdeployError
 
 T = TypeVar("T")
 D = TypeVar("D")

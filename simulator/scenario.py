@@ -27,14 +27,14 @@ from pydantic import (
     model_validator,
 )
 
-from simulator.errors import ScenarioError
-from simulator.limits import MAX_GENERATIONS, MAX_SAMPLES, MAX_SEED, MAX_TASKS
-from simulator.models.device import DEVICE_PATTERN, DTypeName
-from simulator.models.embedded import EmbeddedModelSpec
-from simulator.scenario_yaml import parse_yaml, read_yaml_text, short_repr
-from simulator.users._common import describe_validation_error
-from simulator.users.policy_spec import PolicySpec, declared_policy
-from simulator.users.spec import (
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_SAMPLES, MAX_SEED, MAX_TASKS
+from iterdeploy.simulator.models.device import DEVICE_PATTERN, DTypeName
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.scenario_yaml import parse_yaml, read_yaml_text, short_repr
+from iterdeploy.simulator.users._common import describe_validation_error
+from iterdeploy.simulator.users.policy_spec import PolicySpec, declared_policy
+from iterdeploy.simulator.users.spec import (
     DomainName,
     DomainTasks,
     DynamicsSpec,
@@ -135,8 +135,8 @@ class ModelSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from simulator.errors import ModelError
-        from simulator.models.registry import known_models, resolve_model
+        from iterdeploy.simulator.errors import ModelError
+        from iterdeploy.simulator.models.registry import known_models, resolve_model
 
         if name.strip() in known_models():  # installed or not: that is checked when it loads,
             return name  # so a scenario file validates on a machine without the model
@@ -211,7 +211,7 @@ class ScenarioSpec(_Spec):
     """The question the scenario answers, in one paragraph."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of everything in the run: 0 ≤ seed < 2**32 (why this range:
-    :data:`simulator.limits.MAX_SEED`)."""
+    :data:`iterdeploy.simulator.limits.MAX_SEED`)."""
     domain: DomainName = "blocksworld"
     """The domain of a one-domain scenario (any of the ten: ``iterdeploy tasks --help``); its
     task sizes are ``deploy.sizes`` and ``evaluation.sizes``."""
@@ -243,7 +243,7 @@ class ScenarioSpec(_Spec):
     mapping a user group's ``policy`` accepts. A name is kept (and stored) as written, so stores
     from before mappings were allowed read the same; a mapping becomes a :class:`PolicySpec`,
     stored in its canonical full form. Auditors read either with
-    :func:`simulator.users.declared_policy`."""
+    :func:`iterdeploy.simulator.users.declared_policy`."""
 
     @field_validator("name")
     @classmethod
@@ -310,7 +310,7 @@ class ScenarioSpec(_Spec):
                 )
         used = sorted(deployed | set(self.eval_tasks().domains))
         if used != ["blocksworld"]:
-            from simulator.models.registry import prompt_format_of
+            from iterdeploy.simulator.models.registry import prompt_format_of
 
             if prompt_format_of(self.model.name) == "compact":
                 planned = self.model.embedded.domains()
@@ -330,7 +330,7 @@ class ScenarioSpec(_Spec):
         # the loop never repeats a task (evaluation, deployment and reference tasks are all
         # distinct), so sizes that hold fewer tasks than the run needs could never finish; where
         # the tasks can be counted (Blocksworld) that is refused here, before anything runs, and
-        # elsewhere the draw itself gives up (simulator.loop.task_supply.MAX_REPEATED_DRAWS)
+        # elsewhere the draw itself gives up (iterdeploy.simulator.loop.task_supply.MAX_REPEATED_DRAWS)
         hint = ("widen the sizes, or ask for fewer tasks (deploy.tasks_per_generation, "
                 "generations, evaluation.n_tasks)")
         evaluation = self.eval_tasks()
@@ -368,7 +368,7 @@ class ScenarioSpec(_Spec):
     @model_validator(mode="after")
     def _replay_needs_the_embedded_corpus(self) -> ScenarioSpec:
         if self.pool.reference_sizes == "pretraining":
-            from simulator.models.registry import prompt_format_of
+            from iterdeploy.simulator.models.registry import prompt_format_of
 
             if prompt_format_of(self.model.name) != "compact":
                 raise ValueError(
@@ -483,8 +483,8 @@ def _sizes_of(*distributions: TaskDistributionSpec | None) -> dict[str, set[int]
 
 def _distinct_tasks(sizes: dict[str, set[int]]) -> int | None:
     """How many distinct tasks ``sizes`` hold, or None where a domain's tasks are not counted
-    (only Blocksworld's are; see :func:`simulator.planning.count_distinct_tasks`)."""
-    from simulator.planning import GeneratorParamError, count_distinct_tasks
+    (only Blocksworld's are; see :func:`iterdeploy.simulator.planning.count_distinct_tasks`)."""
+    from iterdeploy.simulator.planning import GeneratorParamError, count_distinct_tasks
 
     total = 0
     for name, domain_sizes in sizes.items():
@@ -515,7 +515,7 @@ def _describe_sizes(sizes: dict[str, set[int]]) -> str:
 
 
 def _check_domain(domain: str) -> str:
-    from simulator.planning import GeneratorParamError, domain_spec
+    from iterdeploy.simulator.planning import GeneratorParamError, domain_spec
 
     try:
         domain_spec(domain)
@@ -527,7 +527,7 @@ def _check_domain(domain: str) -> str:
 def _check_sizes(where: str, domain: str, sizes: DomainTasks) -> None:
     """Both ends of a size range must be sizes the domain's generator accepts (an unknown domain
     is reported by the same call, naming ``where``)."""
-    from simulator.planning import GeneratorParamError, main_param, resolve_params
+    from iterdeploy.simulator.planning import GeneratorParamError, main_param, resolve_params
 
     for end in (sizes.min, sizes.max):
         try:
@@ -620,7 +620,7 @@ def load_scenario(
 ) -> tuple[ScenarioSpec, str]:
     """Read and validate a scenario file; returns (spec, text as given).
 
-    The file is read as UTF-8 and parsed by :func:`simulator.scenario_yaml.parse_yaml`, the one
+    The file is read as UTF-8 and parsed by :func:`iterdeploy.simulator.scenario_yaml.parse_yaml`, the one
     YAML reader of the project (duplicate keys, alias bombs and deep nesting refused).
 
     Raises:

@@ -8,7 +8,7 @@ are not UTF-8 end in a ``UnicodeDecodeError``. :class:`SafeScenarioLoader` is a
 :class:`yaml.SafeLoader` that refuses each of these with PyYAML's own hooks (the composer's
 ``compose_node``, the constructor's ``construct_mapping``), and :func:`parse_yaml` measures the
 composed node graph before anything is built from it. Every error is a one-line
-:class:`~simulator.errors.ScenarioError` naming the file, the line where there is one, and what
+:class:`~iterdeploy.simulator.errors.ScenarioError` naming the file, the line where there is one, and what
 to do.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from simulator.errors import ScenarioError
+from iterdeploy.simulator.errors import ScenarioError
 
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists accepted, aliases followed (a scenario needs about 8)."""

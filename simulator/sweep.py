@@ -17,7 +17,7 @@ A sweep is planned, then executed:
    CPU and GPU resources, on a local Ray instance or an existing cluster). A run that fails is
    reported as failed and the others go on.
 
-Each run executes :func:`run_one`: :func:`simulator.loop.run_scenario` with ``cpus_per_run``
+Each run executes :func:`run_one`: :func:`iterdeploy.simulator.loop.run_scenario` with ``cpus_per_run``
 torch threads, its exception (if any) turned into a one-line message.
 """
 
@@ -36,13 +36,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from simulator.errors import IterdeployError, ScenarioError, StoreError
-from simulator.limits import MAX_SWEEP_SEEDS
-from simulator.scenario_yaml import parse_yaml
+from iterdeploy.simulator.errors import IterdeployError, ScenarioError, StoreError
+from iterdeploy.simulator.limits import MAX_SWEEP_SEEDS
+from iterdeploy.simulator.scenario_yaml import parse_yaml
 
 if TYPE_CHECKING:
-    from simulator.scenario import ScenarioSpec
-    from simulator.store import GenerationSummary
+    from iterdeploy.simulator.scenario import ScenarioSpec
+    from iterdeploy.simulator.store import GenerationSummary
 
 MAX_SWEEP_RUNS = MAX_SWEEP_SEEDS
 """Most runs one sweep may hold (scenarios × seeds × grid combinations), checked before the grid
@@ -215,8 +215,8 @@ def plan_sweep(
             refuses (naming the file and key), a grid key also given with ``--set``, too many
             runs, or two runs that would share a directory.
     """
-    from simulator.cli.run_cmd import default_run_dir
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.cli.run_cmd import default_run_dir
+    from iterdeploy.simulator.scenario import load_scenario
 
     sets = dict(sets or {})
     files = list(dict.fromkeys(Path(s) for s in scenarios))
@@ -267,15 +267,15 @@ by more generations; running it again resumes), or finished as planned (skipped)
 
 
 def run_state(run: PlannedRun) -> RunState:
-    """Ask ``run.run_dir``'s store (through :class:`~simulator.store.RunReader`) where the run
+    """Ask ``run.run_dir``'s store (through :class:`~iterdeploy.simulator.store.RunReader`) where the run
     stands.
 
     Raises:
         StoreError: When the directory holds another scenario's run (one that the loop would
             refuse), when another process is writing it, or when its store is damaged.
     """
-    from simulator.loop.identity import generations_apart, same_scenario, scenario_differences
-    from simulator.store import DB_NAME, RunReader
+    from iterdeploy.simulator.loop.identity import generations_apart, same_scenario, scenario_differences
+    from iterdeploy.simulator.store import DB_NAME, RunReader
 
     if not (run.run_dir / DB_NAME).exists():
         return "new"
@@ -342,7 +342,7 @@ def run_one(run: PlannedRun, threads: int = 1) -> RunOutcome:
     failure is returned as a ``failed`` outcome, never raised (an interrupt is)."""
     import torch
 
-    from simulator.loop import run_scenario
+    from iterdeploy.simulator.loop import run_scenario
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -360,7 +360,7 @@ def run_one(run: PlannedRun, threads: int = 1) -> RunOutcome:
 
 def skipped_outcome(run: PlannedRun) -> RunOutcome:
     """The outcome of a run complete before the sweep: its summary, read from its store."""
-    from simulator.store import RunReader, summarize
+    from iterdeploy.simulator.store import RunReader, summarize
 
     with RunReader(run.run_dir) as reader:
         rows = summarize(reader)

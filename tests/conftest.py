@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
 
 TINY_OVERRIDES: dict[str, object] = {
     "generations": 1,
@@ -66,7 +66,7 @@ def killed_in_generation(monkeypatch: pytest.MonkeyPatch, generation: int) -> It
     """A run started inside the block dies in ``generation``, before that generation commits
     (``RuntimeError: killed in generation N``, which the block must raise): the crash every
     resume test recovers from."""
-    from simulator.loop import DeploymentLoop
+    from iterdeploy.simulator.loop import DeploymentLoop
 
     original = DeploymentLoop._one_generation
 

@@ -19,7 +19,7 @@ Three rules over the packages ``simulator/``, ``auditors/`` and ``dashboards/``,
   (``execute``, ``executemany``, ``executescript``, ``iterdump``), no ``.query(...)`` call (the
   reader's escape hatch for tests and ad-hoc analysis), and nothing from ``sqlite3`` but its
   exception classes: every question for the store is a named, documented method of
-  ``simulator.store`` (``RunQueries``).
+  ``iterdeploy.simulator.store`` (``RunQueries``).
 
 Each failure names the file, the line and the rule. The last tests plant one violation of each kind
 in a tiny package under ``tmp_path`` and check that the checker reports exactly those, so the rules
@@ -37,7 +37,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 PACKAGES: tuple[str, ...] = ("simulator", "auditors", "dashboards")
-"""The project's packages, lowest layer first."""
+"""The project's packages (the repository's folders), lowest layer first."""
+
+TOP = "iterdeploy"
+"""The one top-level package they are imported under (``iterdeploy.simulator``, ...)."""
+
+
+def layer(module: str) -> str:
+    """The package a dotted module name belongs to: ``iterdeploy.auditors.cli`` → ``auditors``."""
+    return module.split(".")[1]
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "simulator": frozenset(),
@@ -46,7 +54,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 """Package → the other project packages its modules may import."""
 
-STORE = "simulator.store"
+STORE = "iterdeploy.simulator.store"
 """The one package that may hold SQL and touch the database."""
 
 SQL_START = re.compile(
@@ -99,7 +107,7 @@ def modules(root: Path, packages: Sequence[str] = PACKAGES) -> dict[str, Path]:
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
-            out[".".join(parts)] = path
+            out[".".join([TOP, *parts])] = path
     return out
 
 
@@ -176,9 +184,9 @@ def direction_violations(
     known = modules(root, tuple(may_import))
     out = []
     for module, path in known.items():
-        package = module.split(".")[0]
+        package = layer(module)
         for imp in imports(module, path, known):
-            other = imp.target.split(".")[0]
+            other = layer(imp.target)
             if other != package and other not in may_import[package]:
                 out.append(Violation(
                     _rel(path, root), imp.line, "direction",
@@ -318,9 +326,9 @@ def test_the_checker_sees_the_project() -> None:
     """Non-vacuous: every package is found, with its imports, and the store's own SQL is seen."""
     known = modules(REPO)
     for package in PACKAGES:
-        assert sum(1 for m in known if m.split(".")[0] == package) >= 3, package
-    assert any(i.target == "simulator.store" for i in imports("auditors.core.features",
-                                                              known["auditors.core.features"], known))
+        assert sum(1 for m in known if layer(m) == package) >= 3, package
+    features = "iterdeploy.auditors.core.features"
+    assert any(i.target == "iterdeploy.simulator.store" for i in imports(features, known[features], known))
     in_store = [v for v in sql_violations(REPO, store=None) if v.path.startswith("simulator/store/")]
     assert len(in_store) >= 10, _report(in_store)
 
@@ -359,26 +367,26 @@ PLANTED: dict[str, str] = {
         "    return conn.execute('SELECT a FROM t').fetchall()\n"
     ),
     # direction: an upward import inside a function, and one under TYPE_CHECKING
-    "simulator/up.py": "def f():\n    from auditors import x\n    return x\n",
+    "simulator/up.py": "def f():\n    from iterdeploy.auditors import x\n    return x\n",
     "simulator/typed.py": (
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n"
-        "    import dashboards.page\n"
+        "    import iterdeploy.dashboards.page\n"
     ),
     # a cycle of load-time imports, one of them relative
-    "simulator/a.py": "from simulator import b\n",
+    "simulator/a.py": "from iterdeploy.simulator import b\n",
     "simulator/b.py": "from . import a\n",
     # not cycles: one side imports only under TYPE_CHECKING, or only inside a function
-    "simulator/c.py": "from simulator.d import D\n",
+    "simulator/c.py": "from iterdeploy.simulator.d import D\n",
     "simulator/d.py": (
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n"
-        "    from simulator.c import C\n"
+        "    from iterdeploy.simulator.c import C\n"
         "def f():\n"
-        "    from simulator import c\n"
+        "    from iterdeploy.simulator import c\n"
         "    return c\n"
     ),
-    "auditors/__init__.py": "from simulator import a\n",
+    "auditors/__init__.py": "from iterdeploy.simulator import a\n",
     "auditors/x.py": (
         "def f(reader):\n"
         "    return reader.conn.execute(\n"
@@ -389,7 +397,7 @@ PLANTED: dict[str, str] = {
     "dashboards/page.py": (
         "import sqlite3\n"
         "from sqlite3 import OperationalError, connect\n"
-        "import auditors.x\n"
+        "import iterdeploy.auditors.x\n"
         "def g(reader, column):\n"
         "    try:\n"
         "        return reader.query(f'SELECT {column} FROM t')\n"
@@ -413,7 +421,7 @@ def test_checker_catches_a_planted_cycle(tmp_path: Path) -> None:
     _write(tmp_path, PLANTED)
     found = [(v.path, v.line, v.rule) for v in import_cycles(tmp_path)]
     assert found == [("simulator/a.py", 1, "cycle"), ("simulator/b.py", 1, "cycle")]
-    assert "simulator.a ↔ simulator.b" in str(import_cycles(tmp_path)[0])
+    assert "iterdeploy.simulator.a ↔ iterdeploy.simulator.b" in str(import_cycles(tmp_path)[0])
 
 
 def test_checker_catches_planted_sql(tmp_path: Path) -> None:
@@ -430,3 +438,34 @@ def test_checker_catches_planted_sql(tmp_path: Path) -> None:
     ]
     # the store itself may: its SQL is reported only when the store is not exempted
     assert {v.path for v in sql_violations(tmp_path, store=None)} >= {"simulator/store/reader.py"}
+
+
+def old_name_imports(root: Path, packages: Sequence[str] = PACKAGES) -> list[Violation]:
+    """Imports of a package by its bare folder name (``import simulator``, ``from auditors.x
+    import y``) anywhere under ``root``: only ``iterdeploy.…`` exists in an installed wheel, and the
+    checks above would take such an import for a third-party one and never see it."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        if ".venv" in path.parts or "iterdeploy" in path.relative_to(root).parts[:1]:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            for name in names:
+                if name.split(".")[0] in packages:
+                    out.append(Violation(_rel(path, root), node.lineno, "old-name",
+                                         f"imports {name}: write iterdeploy.{name}"))
+    return sorted(out)
+
+
+def test_every_import_names_the_iterdeploy_package() -> None:
+    violations = old_name_imports(REPO)
+    assert not violations, "\n" + _report(violations)
+
+
+def test_the_old_name_check_sees_an_old_import(tmp_path: Path) -> None:
+    _write(tmp_path, {"tests/t.py": "import simulator.store\nfrom auditors import x\n",
+                      "ok.py": "from iterdeploy.simulator import store\n"})
+    assert [(v.path, v.line) for v in old_name_imports(tmp_path)] == [("tests/t.py", 1), ("tests/t.py", 2)]

@@ -33,11 +33,13 @@ What the auditor may look at, and why:
   auditor's fit of ``kept`` on the same deployment traces, as the declared-objective auditor uses
   it) is scored the same way, so the two numbers are comparable.
 
-Each part has its own module: the outputs-only table (``auditors.blackbox.data``, with why a valid
+Each part has its own module: the outputs-only table (``iterdeploy.auditors.blackbox.data``, with why a valid
 plan's length is measured above the optimum); the estimators and statistics
-(``auditors.blackbox.stats``, with why the fit has per-prompt fixed effects, why the AUC is held out,
+(``iterdeploy.auditors.blackbox.stats``, with why the fit has per-prompt fixed effects, why the AUC is held
+out,
 within prompts and tested by permutation, and why Benjamini–Hochberg, a bootstrap over prompts and
-gatekeeping); the finding's claim, severity and evidence (``auditors.blackbox.claims``). This module
+gatekeeping); the finding's claim, severity and evidence (``iterdeploy.auditors.blackbox.claims``). This
+module
 runs them.
 
 Failed, unreadable and cut-off samples are rows like any other (their plan-length features are 0
@@ -56,7 +58,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox.claims import (
+from iterdeploy.auditors.blackbox.claims import (
     MIN_PROMPTS,
     SEVERITY_RULE,
     against_declared,
@@ -67,8 +69,8 @@ from auditors.blackbox.claims import (
     recovery_by_pair,
     severity_of,
 )
-from auditors.blackbox.data import ACTION_SHARES, OutputTable, build_output_table
-from auditors.blackbox.stats import (
+from iterdeploy.auditors.blackbox.data import ACTION_SHARES, OutputTable, build_output_table
+from iterdeploy.auditors.blackbox.stats import (
     GROUP_STRIDE,
     Comparison,
     FeatureEffect,
@@ -81,15 +83,20 @@ from auditors.blackbox.stats import (
     support,
     within_prompt_auc,
 )
-from auditors.core.declared_decisions import declared_directions
-from auditors.core.features import AuditorConfigError, FeatureTable, InsufficientRunError, build_feature_table
-from auditors.core.findings import audit_and_store, make_finding
-from auditors.core.recovery import recovery_numbers
-from auditors.core.settings import BootstrapSettings
-from auditors.drift.data import denominators
-from auditors.reward.implicit_reward import DEFAULT_FEATURES as WHITE_BOX_FEATURES
-from auditors.reward.within_task import apply_reward, compare_with_declared
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.core.declared_decisions import declared_directions
+from iterdeploy.auditors.core.features import (
+    AuditorConfigError,
+    FeatureTable,
+    InsufficientRunError,
+    build_feature_table,
+)
+from iterdeploy.auditors.core.findings import audit_and_store, make_finding
+from iterdeploy.auditors.core.recovery import recovery_numbers
+from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.drift.data import denominators
+from iterdeploy.auditors.reward.implicit_reward import DEFAULT_FEATURES as WHITE_BOX_FEATURES
+from iterdeploy.auditors.reward.within_task import apply_reward, compare_with_declared
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "blackbox-reward-v2"
 """Registered name; bump when the same run and seed give other numbers."""
@@ -127,7 +134,8 @@ they would only split those weights three ways."""
 class BlackBoxInputError(InsufficientRunError):
     """The run cannot be audited from its outputs (no evaluation traces, a single generation).
 
-    A subclass of :class:`~auditors.core.features.AuditorConfigError` so ``iterdeploy audit`` reports
+    A subclass of :class:`~iterdeploy.auditors.core.features.AuditorConfigError` so ``iterdeploy audit``
+    reports
     it as bad input (exit status 2) like the other auditors' errors.
     """
 
@@ -201,7 +209,7 @@ class BlackBoxAuditor(BootstrapSettings):
             BlackBoxInputError: When the run has no evaluation traces, or fewer than two
                 generations with evaluation traces (nothing to compare on the same prompts).
             AuditorConfigError: When the constructor arguments cannot be used.
-            simulator.errors.StoreError: When the run store cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the run store cannot be read.
         """
         self._check_config()
         table = build_output_table(reader)
@@ -406,7 +414,7 @@ class BlackBoxAuditor(BootstrapSettings):
         """How well the black-box and the white-box reward order traces as the recorded A(τ) does.
 
         Scored within tasks on the curated deployment traces of ``generations`` (those whose
-        curation fed the later models; :func:`auditors.core.recovery.recovery_numbers`). The
+        curation fed the later models; :func:`iterdeploy.auditors.core.recovery.recovery_numbers`). The
         white-box reward is the implicit-reward auditor's within-task fit of ``kept`` on exactly
         these traces (in-sample, it saw their decisions); the black-box one never saw a decision or
         a deployment trace.
@@ -527,7 +535,7 @@ class BlackBoxAuditor(BootstrapSettings):
     def _model_description(self) -> dict[str, object]:
         """What the classifier is, so a reader can refit it: estimator, penalty, scaling, label, units."""
         return {
-            "estimator": "auditors.blackbox.stats.fit_with_prompt_intercepts: the minimiser of "
+            "estimator": "iterdeploy.auditors.blackbox.stats.fit_with_prompt_intercepts: the minimiser of "
             "sklearn.linear_model.LogisticRegression(C) on the features plus one-hot prompt "
             "intercepts, by Newton steps through the intercepts' diagonal block",
             "penalty": "l2 on weights and prompt intercepts; common intercept unpenalised",
@@ -565,7 +573,7 @@ def audit_blackbox(
     former API).
 
     Raises:
-        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
+        iterdeploy.simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
         BlackBoxInputError: When the run has no evaluation traces or only one generation of them.
         AuditorConfigError: When the arguments cannot be used.
     """

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from auditors.blackbox.stats import Comparison, FeatureEffect
-from auditors.core.findings import Severity
-from auditors.drift.data import denominators, spread_ids
+from iterdeploy.auditors.blackbox.stats import Comparison, FeatureEffect
+from iterdeploy.auditors.core.findings import Severity
+from iterdeploy.auditors.drift.data import denominators, spread_ids
 
 MIN_PROMPTS = 5
 """Fewer shared prompts than this and a pair is not compared (no folds, no bootstrap)."""
@@ -88,7 +88,7 @@ SEVERITY_RULE = (
     "info unless the permutation test of the held-out AUC has a "
     "BH-adjusted p < alpha; then medium when a clear weight on a concept (validity, valid "
     "length above the optimum, an action's share) has the opposite sign of the declared "
-    "objective's direction on it (auditors.core.declared_decisions.declared_directions), low "
+    "objective's direction on it (iterdeploy.auditors.core.declared_decisions.declared_directions), low "
     "when the declaration is silent on that concept, info when every clear weight on a "
     "concept points the declared way. A weight is clear when that test passes "
     "and its own interval excludes zero"

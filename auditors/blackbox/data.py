@@ -1,8 +1,9 @@
 """The black-box auditor's table of a run's outputs: one row per model-written trace, with features.
 
-The black-box auditor (``auditors.blackbox.auditor``) fits its classifier on this table alone. Reading the
+The black-box auditor (``iterdeploy.auditors.blackbox.auditor``) fits its classifier on this table alone.
+Reading the
 store and computing the features is kept apart from the fit, as the drift auditor keeps its trace
-table in ``auditors.drift.data``, which this table extends.
+table in ``iterdeploy.auditors.drift.data``, which this table extends.
 
 **Length above the optimum, not above the siblings.** The white-box table's
 ``rel_plan_length`` subtracts the shortest valid plan of the *same generation*; between two
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from auditors.drift.data import TraceTable, build_trace_table
-from simulator.store import RunReader
+from iterdeploy.auditors.drift.data import TraceTable, build_trace_table
+from iterdeploy.simulator.store import RunReader
 
 ACTION_SHARES = "action_shares"
 """Pseudo-feature: the share of each action type in the plan, one column per action name that
@@ -38,7 +39,7 @@ class OutputTable:
     """What an outside auditor sees of a run: one row per model-written trace, with features.
 
     Attributes:
-        frame: The drift auditor's trace table (:func:`auditors.drift.data.build_trace_table`)
+        frame: The drift auditor's trace table (:func:`iterdeploy.auditors.drift.data.build_trace_table`)
             plus one column per black-box feature; sorted by ``trace_id``.
         action_columns: The action-share columns, in order (reference action left out).
         reference_action: The action left out of the shares (the most frequent), None without
@@ -66,7 +67,7 @@ def build_output_table(reader: RunReader) -> OutputTable:
     failed and unreadable included); the only extra read is the tasks' optimal plan lengths.
 
     Raises:
-        simulator.errors.StoreError: When the run directory is not a readable store.
+        iterdeploy.simulator.errors.StoreError: When the run directory is not a readable store.
     """
     traces = build_trace_table(reader)
     frame = traces.frame.copy()

@@ -1,6 +1,6 @@
 """Estimators and statistics of the black-box auditor: the classifier, its held-out AUC and their tests.
 
-``auditors.blackbox.auditor`` compares two generations' outputs on the same prompts with these: a
+``iterdeploy.auditors.blackbox.auditor`` compares two generations' outputs on the same prompts with these: a
 logistic fit with one intercept per prompt, the within-prompt AUC of out-of-fold scores with its
 permutation null, Benjamini–Hochberg over one audit's comparisons, and the correlations that score
 how well an inferred reward recovers the recorded A(τ). Choices, and why:

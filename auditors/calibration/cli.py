@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from auditors.calibration.suite import Suite
+    from iterdeploy.auditors.calibration.suite import Suite
 
 EXIT_BAD_INPUT = 2
 
@@ -63,14 +63,14 @@ def calibrate_command(
     """Calibrate the auditors on a suite and write the report."""
     from rich.console import Console
 
-    from auditors.calibration.suite import SuiteError, load_suite
-    from simulator.errors import IterdeployError
+    from iterdeploy.auditors.calibration.suite import SuiteError, load_suite
+    from iterdeploy.simulator.errors import IterdeployError
 
     console = Console(stderr=True)
     try:
         suite, base = load_suite(suite_path)
         if seeds is not None:
-            from simulator.cli.run_cmd import parse_seeds
+            from iterdeploy.simulator.cli.run_cmd import parse_seeds
 
             suite = suite.model_copy(update={"seeds": tuple(parse_seeds(seeds))})
         _calibrate(suite, base, out, doc, cases, no_run, reuse_findings, console, suite_path, seeds)
@@ -86,10 +86,10 @@ def _calibrate(
     """Run, audit and score every (case, seed) of ``suite``, then write the report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from auditors.calibration.report import Report, write_report
-    from auditors.calibration.runner import audit_case, plan_runs, run_case, score_case
-    from auditors.calibration.suite import SuiteError
-    from auditors.registry import default_specs
+    from iterdeploy.auditors.calibration.report import Report, write_report
+    from iterdeploy.auditors.calibration.runner import audit_case, plan_runs, run_case, score_case
+    from iterdeploy.auditors.calibration.suite import SuiteError
+    from iterdeploy.auditors.registry import default_specs
 
     plans = plan_runs(suite, base, out)
     if cases:
@@ -138,8 +138,8 @@ def _calibrate(
 
 def _finished(run_dir: Path) -> bool:
     """True when the run directory holds a completed run."""
-    from simulator.errors import StoreError
-    from simulator.store import RunReader
+    from iterdeploy.simulator.errors import StoreError
+    from iterdeploy.simulator.store import RunReader
 
     if not (run_dir / "run.sqlite").exists():
         return False

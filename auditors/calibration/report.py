@@ -1,6 +1,6 @@
 """The calibration report: ``docs/calibration.md``, its plots and its numbers, from the scores.
 
-Everything in the report is computed here from :class:`~auditors.calibration.score.RunScore`
+Everything in the report is computed here from :class:`~iterdeploy.auditors.calibration.score.RunScore`
 values, which are computed from the run stores; no number is typed by hand. The figures are SVG
 files written beside the document (matplotlib's SVG backend: static, diffable, no browser needed;
 plotly's static export would need kaleido and a Chrome), and the raw scores go to a JSON file so
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from auditors.calibration.score import ALARM, RunScore
-from auditors.calibration.suite import Case, Suite
+from iterdeploy.auditors.calibration.score import ALARM, RunScore
+from iterdeploy.auditors.calibration.suite import Case, Suite
 
 TARGET_CONCORDANCE = 0.9
 """White-box within-task concordance the issue asks for on every scenario."""

@@ -1,6 +1,6 @@
 """Run, audit and score every case of a calibration suite.
 
-Runs go through the same code as ``iterdeploy run`` (:func:`simulator.loop.run_scenario`) into
+Runs go through the same code as ``iterdeploy run`` (:func:`iterdeploy.simulator.loop.run_scenario`) into
 ``OUT/<scenario name>/seed<seed>``; an existing run directory is resumed, so a calibration that was
 stopped (or a second calibration of changed auditors) redoes only what is missing: finished runs
 are not run again. Every default auditor of the registry then audits each run afresh (the auditors
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditors.calibration.score import (
+from iterdeploy.auditors.calibration.score import (
     Claim,
     RunScore,
     detections,
@@ -24,11 +24,11 @@ from auditors.calibration.score import (
     recovery,
     severity_counts,
 )
-from auditors.calibration.suite import Case, Suite
-from auditors.core.features import InsufficientRunError, build_feature_table
-from auditors.core.findings import audit_and_store
-from auditors.registry import AuditorSpec, default_specs
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.calibration.suite import Case, Suite
+from iterdeploy.auditors.core.features import InsufficientRunError, build_feature_table
+from iterdeploy.auditors.core.findings import audit_and_store
+from iterdeploy.auditors.registry import AuditorSpec, default_specs
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 Log = Callable[[str], None]
 
@@ -48,9 +48,10 @@ def plan_runs(suite: Suite, base: Path, out: Path) -> list[CaseRun]:
     """Every (case, seed) of the suite with its scenario file and run directory.
 
     Raises:
-        simulator.errors.ScenarioError: When a scenario file, with the suite's overrides, is invalid.
+        iterdeploy.simulator.errors.ScenarioError: When a scenario file, with the suite's overrides, is
+        invalid.
     """
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario import load_scenario
 
     plans = []
     for case in suite.cases:
@@ -63,8 +64,8 @@ def plan_runs(suite: Suite, base: Path, out: Path) -> list[CaseRun]:
 
 def run_case(plan: CaseRun, suite: Suite, *, phase: Any = None, log: Log | None = None) -> None:
     """Run (or resume, or find finished) one case at one seed."""
-    from simulator.loop import run_scenario
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.loop import run_scenario
+    from iterdeploy.simulator.scenario import load_scenario
 
     spec, text = load_scenario(plan.scenario_path,
                                {**suite.overrides, **plan.case.overrides, "seed": plan.seed})
@@ -92,7 +93,7 @@ def audit_case(plan: CaseRun, suite: Suite, specs: tuple[AuditorSpec, ...] | Non
 
 def score_case(plan: CaseRun, specs: tuple[AuditorSpec, ...] | None = None) -> RunScore:
     """Score the stored findings of one run against its case's truth."""
-    from auditors.blackbox.data import build_output_table
+    from iterdeploy.auditors.blackbox.data import build_output_table
 
     commands = [s.command for s in (specs or default_specs())]
     with RunReader(plan.run_dir) as reader:
@@ -130,7 +131,7 @@ def score_case(plan: CaseRun, specs: tuple[AuditorSpec, ...] | None = None) -> R
 
 
 def _command(finding: FindingRow) -> str:
-    from auditors.calibration.score import base_name
+    from iterdeploy.auditors.calibration.score import base_name
 
     return base_name(finding.auditor)
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from auditors.calibration.suite import Case
-from auditors.core.recovery import (
+from iterdeploy.auditors.calibration.suite import Case
+from iterdeploy.auditors.core.recovery import (
     Concordance,
     is_graded,
     pairwise_concordance,
@@ -30,9 +30,9 @@ from auditors.core.recovery import (
     within_task_correlation,
     within_task_softmax,
 )
-from auditors.reward.keep_model import GroupKeepModel, keep_probability
-from auditors.reward.within_task import apply_reward
-from simulator.store import FindingRow
+from iterdeploy.auditors.reward.keep_model import GroupKeepModel, keep_probability
+from iterdeploy.auditors.reward.within_task import apply_reward
+from iterdeploy.simulator.store import FindingRow
 
 ALARM = frozenset({"medium", "high"})
 """Severities a stakeholder is asked to act on."""

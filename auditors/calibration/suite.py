@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simulator.errors import IterdeployError, ScenarioError
-from simulator.scenario_yaml import load_yaml_file
+from iterdeploy.simulator.errors import IterdeployError, ScenarioError
+from iterdeploy.simulator.scenario_yaml import load_yaml_file
 
 CONCEPT = re.compile(r"^(validity|length|action:[a-z][a-z0-9_-]*)$")
 """What a planted preference can be about."""

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from simulator.errors import StoreError
-from simulator.store import RunReader
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store import RunReader
 
 
 def run_id_of(reader: RunReader) -> str | None:

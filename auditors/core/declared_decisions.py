@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.errors import ScenarioError, StoreError
-from simulator.store import RunReader
-from simulator.users import (
+from iterdeploy.simulator.errors import ScenarioError, StoreError
+from iterdeploy.simulator.store import RunReader
+from iterdeploy.simulator.users import (
     CandidateTrace,
     CurationContext,
     declared_policy,

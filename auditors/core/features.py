@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from auditors.core.plans import action_names
-from simulator.errors import IterdeployError
-from simulator.store import RunReader, TaskRow
+from iterdeploy.auditors.core.plans import action_names
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.store import RunReader, TaskRow
 
 RELATIVE_FEATURES: tuple[str, ...] = (
     "is_valid",
@@ -101,7 +101,7 @@ COLUMNS: tuple[str, ...] = (
 decided on together. ``user`` and ``group`` are the deciding user and its group (the scenario's
 ``users[].name``). ``p_decl`` is the probability that a user following the declared objective keeps
 the trace among the same candidates, and ``declared_kept`` that user's decision
-(:mod:`auditors.core.declared_decisions`).
+(:mod:`iterdeploy.auditors.core.declared_decisions`).
 """
 
 class AuditorConfigError(IterdeployError, ValueError):
@@ -260,10 +260,11 @@ def build_feature_table(reader: RunReader) -> FeatureTable:
         The table; empty (with all columns) when the run has no curated deployment traces.
 
     Raises:
-        simulator.errors.StoreError: When the run directory is not a readable store, or its declared
+        iterdeploy.simulator.errors.StoreError: When the run directory is not a readable store, or its
+        declared
             objective cannot be read.
     """
-    from auditors.core.declared_decisions import declared_decisions, declared_name
+    from iterdeploy.auditors.core.declared_decisions import declared_decisions, declared_name
 
     generations = tuple(g.generation for g in reader.generations())
     declared = declared_name(reader)
@@ -303,9 +304,9 @@ def _deploy_traces(reader: RunReader) -> pd.DataFrame:
 
 
 def _decisions_with_acceptance(reader: RunReader) -> pd.DataFrame:
-    """Every curation decision (:func:`auditors.core.decisions.decision_table`) with the acceptance
+    """Every curation decision (:func:`iterdeploy.auditors.core.decisions.decision_table`) with the acceptance
     probability A(τ) the user decided with."""
-    from auditors.core.decisions import decision_table
+    from iterdeploy.auditors.core.decisions import decision_table
 
     decisions = decision_table(reader)
     acceptance = pd.DataFrame(

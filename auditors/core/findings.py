@@ -1,4 +1,4 @@
-"""Building, presenting and storing :class:`~simulator.store.FindingRow` values.
+"""Building, presenting and storing :class:`~iterdeploy.simulator.store.FindingRow` values.
 
 A finding crosses two boundaries (the store, and ``--json`` output read by the dashboard and by
 scripts), so its numbers are normalised here once: numpy scalars become Python numbers, NaN and
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from simulator.store import FindingRow, RunReader, RunWriter, dumps
+from iterdeploy.simulator.store import FindingRow, RunReader, RunWriter, dumps
 
 if TYPE_CHECKING:
-    from auditors.interfaces import Auditor
+    from iterdeploy.auditors.interfaces import Auditor
 
 Severity = Literal["info", "low", "medium", "high"]
 """How much a stakeholder should care about a finding (the store's closed set)."""
@@ -80,7 +80,7 @@ def make_finding(
 ) -> FindingRow:
     """Build a finding row with canonical JSON columns.
 
-    ``finding_id`` is set to 0: :meth:`simulator.store.RunWriter.replace_findings` assigns the
+    ``finding_id`` is set to 0: :meth:`iterdeploy.simulator.store.RunWriter.replace_findings` assigns the
     counter id when the finding is stored.
 
     Args:
@@ -153,21 +153,21 @@ def audit_and_store(run_dir: str | Path, auditor: Auditor) -> list[FindingRow]:
     return them as stored (with their counter ids); what ``iterdeploy audit`` does for each auditor.
 
     The store is opened for reading first, so a path that is not a run directory fails with a
-    clear :class:`~simulator.errors.StoreError` instead of a writer creating an empty store there;
+    clear :class:`~iterdeploy.simulator.errors.StoreError` instead of a writer creating an empty store there;
     other auditors' findings and every other table are left as they were.
 
     Args:
         run_dir: A run directory (the one holding ``run.sqlite``).
-        auditor: Any auditor (:class:`auditors.interfaces.Auditor`); its findings are stored under
+        auditor: Any auditor (:class:`iterdeploy.auditors.interfaces.Auditor`); its findings are stored under
             its ``name``.
 
     Returns:
         The findings as stored.
 
     Raises:
-        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
+        iterdeploy.simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
         AuditorConfigError: When the auditor's settings cannot be used (or the run lacks what it
-            needs: :class:`~auditors.core.features.InsufficientRunError`); nothing is stored then.
+            needs: :class:`~iterdeploy.auditors.core.features.InsufficientRunError`); nothing is stored then.
     """
     with RunReader(run_dir) as reader:
         findings = auditor.audit(reader)

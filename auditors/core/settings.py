@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.core.features import AuditorConfigError
 
 
 @dataclass(frozen=True)

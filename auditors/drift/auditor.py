@@ -4,18 +4,19 @@ Iterative deployment is an outer-loop optimiser nobody steers directly (DESIGN.m
 the theory they test"), so an auditor should say *what* moved between generations, *when*, and
 whether it is more than sampling noise. Three parts, each in its own module:
 
-* **behaviour drift** (``auditors.drift.tests``; claims in ``auditors.drift.findings``):
+* **behaviour drift** (``iterdeploy.auditors.drift.tests``; claims in ``iterdeploy.auditors.drift.findings``):
   two-sample tests of per-trace features between consecutive generations and between each later
   generation and the first, on deployment traces and, separately, on evaluation traces: KS for
   lengths and token counts, chi-squared for the validator's outcome, token-limit cut-offs and the
   action-type mix, with PSI and Jensen–Shannon distance as effect sizes;
-* **capability** (``auditors.drift.capability``): solved and valid-sample shares by domain and task size
+* **capability** (``iterdeploy.auditors.drift.capability``): solved and valid-sample shares by domain and
+task size
   with binomial intervals;
-* **diversity and collapse** (``auditors.drift.diversity``).
+* **diversity and collapse** (``iterdeploy.auditors.drift.diversity``).
 
 Tests count *tasks*, not traces, as independent units, because the samples of one task are
 correlated; counting traces made a test "find" drift between two random halves of one generation
-in up to 72% of tries on the quickstart run (see ``auditors.drift.stats``).
+in up to 72% of tries on the quickstart run (see ``iterdeploy.auditors.drift.stats``).
 
 Every p-value of a run (drift tests and capability tests together) goes into one
 Benjamini–Hochberg family, so the share of false discoveries among the flagged tests is controlled
@@ -34,24 +35,36 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from auditors.core.features import AuditorConfigError, build_feature_table
-from auditors.core.findings import audit_and_store, make_finding
-from auditors.drift.capability import (
+from iterdeploy.auditors.core.features import AuditorConfigError, build_feature_table
+from iterdeploy.auditors.core.findings import audit_and_store, make_finding
+from iterdeploy.auditors.drift.capability import (
     CapabilityChange,
     CiMethod,
     capability_cells,
     capability_changes,
     change_finding,
 )
-from auditors.drift.capability import summary_finding as capability_summary
-from auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, build_trace_table, plan_pairs
-from auditors.drift.diversity import COLLAPSE_FRACTION, collapse_finding, collapse_signals, diversity_rows
-from auditors.drift.diversity import summary_finding as diversity_summary
-from auditors.drift.expected import Differentials, declared_pushes
-from auditors.drift.findings import drift_finding
-from auditors.drift.stats import N_BINS, PSI_EPSILON, bh_adjust
-from auditors.drift.tests import FEATURES, PSI_HIGH, PSI_MEDIUM, DriftTest, compare_feature, read_expectation
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.drift.capability import summary_finding as capability_summary
+from iterdeploy.auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, build_trace_table, plan_pairs
+from iterdeploy.auditors.drift.diversity import (
+    COLLAPSE_FRACTION,
+    collapse_finding,
+    collapse_signals,
+    diversity_rows,
+)
+from iterdeploy.auditors.drift.diversity import summary_finding as diversity_summary
+from iterdeploy.auditors.drift.expected import Differentials, declared_pushes
+from iterdeploy.auditors.drift.findings import drift_finding
+from iterdeploy.auditors.drift.stats import N_BINS, PSI_EPSILON, bh_adjust
+from iterdeploy.auditors.drift.tests import (
+    FEATURES,
+    PSI_HIGH,
+    PSI_MEDIUM,
+    DriftTest,
+    compare_feature,
+    read_expectation,
+)
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "drift-v2"
 """Registered name of :class:`DriftAuditor`; bump when the same store gives other numbers."""
@@ -125,7 +138,7 @@ class DriftAuditor:
 
         Raises:
             AuditorConfigError: When the constructor arguments cannot be used.
-            simulator.errors.StoreError: When the run store cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the run store cannot be read.
         """
         self._check_config()
         table = build_trace_table(reader)
@@ -340,7 +353,7 @@ def audit_drift(run_dir: str | Path, **config: object) -> list[FindingRow]:
     and store the findings, replacing earlier ``drift-v2`` ones (kept for callers of the former API).
 
     Raises:
-        simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
+        iterdeploy.simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
         AuditorConfigError: When the arguments cannot be used.
     """
     return audit_and_store(run_dir, DriftAuditor(**config))  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ Intervals come from ``scipy.stats.binomtest(k, n).proportion_ci`` (Wilson by def
 samples, as a reader would compute them. A bucket's valid-sample share is reported as changed only
 when two conditions hold: the two generations' intervals do not overlap, *and* a chi-squared test
 with tasks as units (each task adds 1, split into its valid and invalid shares; see
-``auditors.drift.stats``) survives the run-wide Benjamini–Hochberg correction. Samples of one task
+``iterdeploy.auditors.drift.stats``) survives the run-wide Benjamini–Hochberg correction. Samples of one task
 are not independent (a hard task fails all of them), so sample-level intervals are too narrow:
 on the quickstart run, a sample-level Fisher test "found" a difference between two random halves
 of one generation's tasks in 16–20% of size buckets at the 5% level; the task-level test in none.
@@ -25,10 +25,10 @@ from typing import Literal
 
 import numpy as np
 
-from auditors.core.findings import Severity, make_finding
-from auditors.drift.data import PURPOSE_LABELS, PURPOSES, GenerationPair, TraceTable, spread_ids
-from auditors.drift.stats import MIN_SAMPLE_SIZE, chi2_homogeneity, proportion_interval
-from simulator.store import FindingRow
+from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.drift.data import PURPOSE_LABELS, PURPOSES, GenerationPair, TraceTable, spread_ids
+from iterdeploy.auditors.drift.stats import MIN_SAMPLE_SIZE, chi2_homogeneity, proportion_interval
+from iterdeploy.simulator.store import FindingRow
 
 CAPABILITY_HIGH_CHANGE = 0.20
 """A flagged change of at least this many share points (absolute) is ``high``, else ``medium``."""

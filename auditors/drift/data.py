@@ -1,6 +1,7 @@
 """The drift auditor's view of a run: one row per model-written trace, deployment and evaluation.
 
-The implicit-reward feature table (``auditors.core.features``) keeps only *curated* deployment traces,
+The implicit-reward feature table (``iterdeploy.auditors.core.features``) keeps only *curated* deployment
+traces,
 because it asks what curation rewarded. Drift asks how the model's behaviour moved, so it needs
 every sample the model wrote: deployment traces with or without a curation decision, and the
 evaluation traces, kept apart because users never see them. Reference traces (plans the toolkit
@@ -23,10 +24,10 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from auditors.core.decisions import run_id_of
-from auditors.core.features import UNPARSEABLE_STATUSES
-from auditors.core.plans import action_names, plan_key
-from simulator.store import RunReader
+from iterdeploy.auditors.core.decisions import run_id_of
+from iterdeploy.auditors.core.features import UNPARSEABLE_STATUSES
+from iterdeploy.auditors.core.plans import action_names, plan_key
+from iterdeploy.simulator.store import RunReader
 
 PURPOSES: tuple[str, ...] = ("deploy", "eval")
 """Trace purposes compared, each on its own (users see deployment samples only)."""
@@ -117,7 +118,7 @@ def build_trace_table(reader: RunReader) -> TraceTable:
     the table stays small on long runs.
 
     Raises:
-        simulator.errors.StoreError: When the run directory is not a readable store.
+        iterdeploy.simulator.errors.StoreError: When the run directory is not a readable store.
     """
     committed = tuple(g.generation for g in reader.generations())
     run_id = run_id_of(reader)

@@ -35,9 +35,9 @@ from itertools import pairwise
 import numpy as np
 from scipy.stats import entropy
 
-from auditors.core.findings import Severity, make_finding
-from auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, spread_ids
-from simulator.store import FindingRow
+from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, spread_ids
+from iterdeploy.simulator.store import FindingRow
 
 COLLAPSE_FRACTION = 0.5
 """A signal below this fraction of the first generation's value is a ``high`` collapse finding."""

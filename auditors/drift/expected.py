@@ -10,7 +10,7 @@ Two differentials are computed on the deployment traces whose curation fed the l
 comparison (generations ``earlier`` … ``later − 1``):
 
 * the **declared** one, over the traces a user following the declared objective keeps
-  (:mod:`auditors.core.declared_decisions`): the change the operator asked for;
+  (:mod:`iterdeploy.auditors.core.declared_decisions`): the change the operator asked for;
 * the **departure**, the differential of what users actually kept minus the declared one: the
   change nobody declared. It is exactly zero where users follow the declaration.
 
@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from auditors.drift.data import GenerationPair, TraceTable
+from iterdeploy.auditors.drift.data import GenerationPair, TraceTable
 
 NEUTRAL_SD = 0.05
 """A numeric differential below this many standard deviations of the feature is no push."""

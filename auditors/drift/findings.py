@@ -3,16 +3,16 @@
 A claim names the direction and size of the shift in the units people know (actions, tokens,
 shares of traces), says how many traces it rests on (failed and unreadable ones included in the
 totals) and from how many tasks, and then gives the test, its Benjamini–Hochberg adjusted p-value
-and the PSI that sets the severity (see ``auditors.drift.tests``).
+and the PSI that sets the severity (see ``iterdeploy.auditors.drift.tests``).
 """
 
 from __future__ import annotations
 
-from auditors.core.findings import make_finding
-from auditors.drift.data import PURPOSE_LABELS
-from auditors.drift.stats import MIN_CATEGORY_COUNT, PSI_EPSILON
-from auditors.drift.tests import PSI_HIGH, PSI_MEDIUM, DriftTest
-from simulator.store import FindingRow
+from iterdeploy.auditors.core.findings import make_finding
+from iterdeploy.auditors.drift.data import PURPOSE_LABELS
+from iterdeploy.auditors.drift.stats import MIN_CATEGORY_COUNT, PSI_EPSILON
+from iterdeploy.auditors.drift.tests import PSI_HIGH, PSI_MEDIUM, DriftTest
+from iterdeploy.simulator.store import FindingRow
 
 _POPULATION_WORDS = {
     "all": "traces",

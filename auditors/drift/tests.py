@@ -9,7 +9,7 @@ Severity of a flagged test (BH-adjusted p below ``alpha``) comes from the popula
 index, with the thresholds credit-risk practice uses for PSI on deciles: below 0.10 a shift is
 ``low`` (real but small), 0.10 to 0.25 ``medium``, 0.25 or more ``high``. Significance says a shift
 is not chance; PSI says whether it is big enough to matter, which large samples cannot fake.
-How a flagged test reads as a finding is in ``auditors.drift.findings``.
+How a flagged test reads as a finding is in ``iterdeploy.auditors.drift.findings``.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from typing import Literal
 
 import pandas as pd
 
-from auditors.core.findings import Severity
-from auditors.drift.data import (
+from iterdeploy.auditors.core.findings import Severity
+from iterdeploy.auditors.drift.data import (
     EXAMPLE_IDS,
     GenerationPair,
     TraceTable,
     spread_ids,
 )
-from auditors.drift.expected import Differentials, Expectation, share_vector
-from auditors.drift.stats import (
+from iterdeploy.auditors.drift.expected import Differentials, Expectation, share_vector
+from iterdeploy.auditors.drift.stats import (
     RARE,
     Comparison,
     compare_categorical,
@@ -127,7 +127,7 @@ class DriftTest:
     def severity(self) -> Severity:
         """Severity of the shift if flagged: ``info`` when the declared objective predicts it,
         ``low`` when nothing in the curation explains it, the PSI size when the users' departure
-        from the declared objective does (:mod:`auditors.drift.expected`)."""
+        from the declared objective does (:mod:`iterdeploy.auditors.drift.expected`)."""
         verdict = self.expectation.verdict if self.expectation is not None else "departure"
         if verdict == "expected":
             return "info"

@@ -6,7 +6,7 @@ that preference or one group of users imposes it. Every curation decision record
 made it and the user's group, and each task is decided by the one user who brought it, so the
 question has a direct answer: fit the same within-task model to each group's own tasks, next to
 what a user following the declared objective keeps on those same tasks
-(:func:`auditors.reward.within_task.compare_with_declared`).
+(:func:`iterdeploy.auditors.reward.within_task.compare_with_declared`).
 
 * A group that follows the declaration has a difference of exactly zero (its decisions *are* the
   declared decisions): ``info``, whatever its weights are.
@@ -28,14 +28,19 @@ from typing import ClassVar
 
 import pandas as pd
 
-from auditors.core.decisions import run_id_of
-from auditors.core.features import WITHIN_TASK_FEATURES, AuditorConfigError, FeatureTable, build_feature_table
-from auditors.core.features import check_features as _check_features
-from auditors.core.findings import make_finding
-from auditors.core.settings import BootstrapSettings
-from auditors.reward.claims import SEVERITY_RULE, claims_from, departure_severity, departure_text
-from auditors.reward.within_task import RewardComparison, compare_with_declared
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.core.decisions import run_id_of
+from iterdeploy.auditors.core.features import (
+    WITHIN_TASK_FEATURES,
+    AuditorConfigError,
+    FeatureTable,
+    build_feature_table,
+)
+from iterdeploy.auditors.core.features import check_features as _check_features
+from iterdeploy.auditors.core.findings import make_finding
+from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.reward.claims import SEVERITY_RULE, claims_from, departure_severity, departure_text
+from iterdeploy.auditors.reward.within_task import RewardComparison, compare_with_declared
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "attribution-v2"
 """Registered name; bump when the same run gives other numbers."""
@@ -82,7 +87,7 @@ class AttributionAuditor(BootstrapSettings):
 
         Raises:
             AuditorConfigError: When the constructor arguments cannot be used.
-            simulator.errors.StoreError: When the run store cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the run store cannot be read.
         """
         _check_features(self.features)
         self.check_bootstrap()

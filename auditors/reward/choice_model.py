@@ -40,7 +40,7 @@ from math import comb
 
 import numpy as np
 
-from auditors.core.recovery import task_groups, within_task_softmax
+from iterdeploy.auditors.core.recovery import task_groups, within_task_softmax
 
 MAX_ALTERNATIVES = 256
 """Alternatives enumerated per task; beyond, that many are sampled (chosen set included)."""

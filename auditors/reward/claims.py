@@ -25,8 +25,8 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import stats
 
-from auditors.core.findings import Severity
-from auditors.reward.within_task import Effect, RewardComparison
+from iterdeploy.auditors.core.findings import Severity
+from iterdeploy.auditors.reward.within_task import Effect, RewardComparison
 
 ALPHA = 0.05
 """False discovery rate over the departures of one finding (Benjamini–Hochberg)."""

@@ -3,7 +3,7 @@
 The operator declares what curation is for (``declared_objective``: ``validity``, the paper's rule
 "keep a valid plan, the shortest per task", or any policy). A declared objective is itself a
 curation policy, so for every task the auditor knows exactly which traces a user following it
-would have kept, from the same candidates the users saw (:mod:`auditors.core.declared_decisions`).
+would have kept, from the same candidates the users saw (:mod:`iterdeploy.auditors.core.declared_decisions`).
 This auditor compares that with what users kept, task by task, and needs no model:
 
 * **How often.** A task *departs* when the set users kept differs from the declared set. The share
@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from auditors.core.decisions import run_id_of
-from auditors.core.features import FeatureTable, build_feature_table
-from auditors.core.findings import Severity, make_finding
-from auditors.core.settings import BootstrapSettings
-from auditors.reward.claims import HIGH_DEPARTURE_SHARE
-from auditors.reward.within_task import apply_reward, compare_with_declared
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.core.decisions import run_id_of
+from iterdeploy.auditors.core.features import FeatureTable, build_feature_table
+from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.reward.claims import HIGH_DEPARTURE_SHARE
+from iterdeploy.auditors.reward.within_task import apply_reward, compare_with_declared
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "declared-objective-v2"
 """Registered name; bump when the same run gives other numbers."""
@@ -219,7 +219,8 @@ class DeclaredObjectiveAuditor(BootstrapSettings):
         tests), and the reward-distance finding; a run without curated traces gives one ``info``.
 
         Raises:
-            simulator.errors.StoreError: When the run store or its declared objective cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the run store or its declared objective cannot be
+            read.
         """
         self.check_bootstrap()
         table = build_feature_table(reader)
@@ -349,7 +350,7 @@ def _clip_logit(p: np.ndarray) -> np.ndarray:
 
 
 def _distance_finding(table: FeatureTable, evidence: dict[str, object], seed: int) -> FindingRow:
-    from auditors.reward.implicit_reward import DEFAULT_FEATURES
+    from iterdeploy.auditors.reward.implicit_reward import DEFAULT_FEATURES
 
     rows = table.frame
     groups = rows["task_key"].to_numpy()

@@ -9,19 +9,20 @@ Modelling choices, and why:
 
 * **Within tasks.** A(τ) compares the traces of one task ("the shortest valid plan" is a statement
   about siblings), so the model is a conditional logit with a fixed effect per task
-  (:mod:`auditors.reward.choice_model`). A fit across tasks confounds preference with task size:
+  (:mod:`iterdeploy.auditors.reward.choice_model`). A fit across tasks confounds preference with task size:
   on the quickstart it gave plan length a *positive* weight (+0.39 per SD) under a rule that keeps
   the *shortest* plan; within tasks the weight is about −3.9.
 * **Features relative to the task's best.** A rule such as "shortest valid plan, then fewest
   tokens" is lexicographic, not linear in raw lengths, so the default features say where a trace
-  stands among its siblings (:data:`auditors.core.features.FIT_FEATURES`): steps and tokens above
+  stands among its siblings (:data:`iterdeploy.auditors.core.features.FIT_FEATURES`): steps and tokens above
   the task's best, at the task's shortest or longest valid length, validity, unreadable or cut-off
   plans, and the action mix.
 * **Severity is the distance from the declared objective, not the size of a weight.** Curation
   that follows the declared rule has large weights (deterministic rules separate kept from rejected
   traces), and they are expected. The same model is fitted to what a user following the declared
   objective keeps on the same candidates, and only the *difference* is a finding
-  (:mod:`auditors.reward.within_task`, :func:`auditors.reward.claims.departure_severity`).
+  (:mod:`iterdeploy.auditors.reward.within_task`,
+  :func:`iterdeploy.auditors.reward.claims.departure_severity`).
 * **Standardised within tasks, penalised, bootstrapped over tasks.** Weights are log-odds per
   standard deviation of the feature around its task's mean; an L2 penalty (``c``, as scikit-learn's
   ``C``) keeps them finite under separation; intervals resample whole tasks, since a task's traces
@@ -29,7 +30,7 @@ Modelling choices, and why:
 * **A mixed population's A(τ) is a mixture.** The findings compare the pooled reward with the
   declared one (the attribution auditor splits that by group), but the reward a finding publishes
   as the inferred A(τ) carries, where several groups decided, each group's own within-task reward
-  and share (:mod:`auditors.reward.keep_model`): one log-linear reward cannot rank an invalid
+  and share (:mod:`iterdeploy.auditors.reward.keep_model`): one log-linear reward cannot rank an invalid
   plan, which a 5% minority keeps, above a valid one that nobody keeps, while the majority keeps
   valid plans.
 * **Determinism.** Each scope draws from ``SeedSequence([seed, crc32(scope)])``, so a generation's
@@ -45,22 +46,32 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from auditors.core.decisions import run_id_of
-from auditors.core.features import WITHIN_TASK_FEATURES, AuditorConfigError, FeatureTable, build_feature_table
-from auditors.core.features import check_features as _check_features
-from auditors.core.findings import Severity, make_finding
-from auditors.core.recovery import recovery_numbers
-from auditors.core.settings import BootstrapSettings
-from auditors.reward.claims import (
+from iterdeploy.auditors.core.decisions import run_id_of
+from iterdeploy.auditors.core.features import (
+    WITHIN_TASK_FEATURES,
+    AuditorConfigError,
+    FeatureTable,
+    build_feature_table,
+)
+from iterdeploy.auditors.core.features import check_features as _check_features
+from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.core.recovery import recovery_numbers
+from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.reward.claims import (
     SEVERITY_RULE,
     claims_from,
     departure_severity,
     departure_text,
     label,
 )
-from auditors.reward.keep_model import KEEP_MODEL_C, GroupKeepModel, fit_keep_model, keep_probability
-from auditors.reward.within_task import RewardComparison, apply_reward, compare_with_declared
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.reward.keep_model import (
+    KEEP_MODEL_C,
+    GroupKeepModel,
+    fit_keep_model,
+    keep_probability,
+)
+from iterdeploy.auditors.reward.within_task import RewardComparison, apply_reward, compare_with_declared
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "implicit-reward-v2"
 """Registered name of :class:`ImplicitRewardAuditor`; bump when the same config gives other numbers."""
@@ -75,7 +86,7 @@ EVIDENCE_SAMPLE_SIZE = 10
 """Trace ids cited per list in a finding's evidence."""
 
 MODEL = {
-    "estimator": "auditors.reward.choice_model.fit_choice: conditional (fixed-effects) logit over "
+    "estimator": "iterdeploy.auditors.reward.choice_model.fit_choice: conditional (fixed-effects) logit over "
     "each task's kept set, L2-penalised, Newton's method",
     "penalty": "l2",
     "standardized": "within tasks: each feature minus its task's mean, over its within-task SD",
@@ -87,7 +98,7 @@ MIXTURE_MODEL = (
     "the population's keep probability: each group's within-task reward fitted on its own tasks "
     f"(L2, C={KEEP_MODEL_C:g}), its within-task softmax times the group's mean kept traces per task "
     "(capped at 1), mixed by the group's share of the decided tasks "
-    "(auditors.reward.keep_model)"
+    "(iterdeploy.auditors.reward.keep_model)"
 )
 """How ``inferred_reward.mixture`` reads, stored with it."""
 
@@ -103,7 +114,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
         seed: Seed of the bootstrap; the same run and seed give identical findings (up to
             ``created_at``).
         n_bootstrap: Bootstrap resamples of tasks per scope (fewer than 20 give no intervals).
-        features: Columns of :data:`auditors.core.features.FIT_FEATURES`, ``share_<action>``
+        features: Columns of :data:`iterdeploy.auditors.core.features.FIT_FEATURES`, ``share_<action>``
             columns, or ``action_shares`` for all of them.
         confidence: Coverage of the percentile intervals, in (0, 1).
         c: Inverse L2 strength on standardised features (scikit-learn's ``C``).
@@ -136,7 +147,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
 
         Raises:
             AuditorConfigError: When the constructor arguments cannot be used.
-            simulator.errors.StoreError: When the run store cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the run store cannot be read.
         """
         self.check_config()
         table = build_feature_table(reader)
@@ -159,7 +170,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
 
     def keep_model(self, table: FeatureTable, rows: pd.DataFrame) -> list[GroupKeepModel]:
         """Each group's within-task reward on its own tasks, the parts of the inferred A(τ)
-        (:mod:`auditors.reward.keep_model`); one part when one group decided everything."""
+        (:mod:`iterdeploy.auditors.reward.keep_model`); one part when one group decided everything."""
         return fit_keep_model(rows.reset_index(drop=True), table.expand(self.features))
 
     def _finding(

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from auditors.core.recovery import within_task_softmax
-from auditors.reward.within_task import apply_reward, fit_reward
+from iterdeploy.auditors.core.recovery import within_task_softmax
+from iterdeploy.auditors.reward.within_task import apply_reward, fit_reward
 
 KEEP_MODEL_C = 10.0
 """Inverse L2 strength of the per-group fits of the keep model (see the module docstring)."""

@@ -3,7 +3,7 @@
 Users' policies can change during a run (social dynamics, complacency growing with the model's
 success, churn, a scheduled change), and the reward the next model is trained towards changes with
 them, without anyone deciding it. This auditor compares generations in the pairs ``drift``
-compares for behaviour (:func:`auditors.drift.data.plan_pairs`): each with the previous one (*when*
+compares for behaviour (:func:`iterdeploy.auditors.drift.data.plan_pairs`): each with the previous one (*when*
 did it change?) and, from the third on, with the first (*slow* drift).
 
 Two measurements, because neither alone is right:
@@ -18,7 +18,7 @@ Two measurements, because neither alone is right:
   deterministic rule leans on the candidates it sees, so the test alone is not trusted. Pairs
   where users kept exactly the declared choice in both generations are not tested.
 * **In which direction?** The published shift (what users published minus what the declared
-  objective publishes, :mod:`auditors.reward.within_task`) of each generation, compared between
+  objective publishes, :mod:`iterdeploy.auditors.reward.within_task`) of each generation, compared between
   the two with a Wald z on bootstrap standard errors.
 
 A pair is flagged when its rule test survives Benjamini–Hochberg over the pairs. A flagged change
@@ -39,15 +39,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from auditors.core.decisions import run_id_of
-from auditors.core.features import WITHIN_TASK_FEATURES, FeatureTable, build_feature_table
-from auditors.core.features import check_features as _check_features
-from auditors.core.findings import Severity, make_finding
-from auditors.core.settings import BootstrapSettings
-from auditors.drift.data import GenerationPair, plan_pairs
-from auditors.reward.claims import DEPARTURE_WORDS, concept_of, label
-from auditors.reward.within_task import Effect, RewardComparison, compare_with_declared
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.core.decisions import run_id_of
+from iterdeploy.auditors.core.features import WITHIN_TASK_FEATURES, FeatureTable, build_feature_table
+from iterdeploy.auditors.core.features import check_features as _check_features
+from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.drift.data import GenerationPair, plan_pairs
+from iterdeploy.auditors.reward.claims import DEPARTURE_WORDS, concept_of, label
+from iterdeploy.auditors.reward.within_task import Effect, RewardComparison, compare_with_declared
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "reward-drift-v2"
 """Registered name of :class:`RewardDriftAuditor`; bump when the same config gives other numbers."""
@@ -143,8 +143,8 @@ def policy_test(rows_a: pd.DataFrame, rows_b: pd.DataFrame, features: tuple[str,
     *effect* (a fallible validator publishes fewer invalid plans once the model writes fewer) for
     a changed rule.
     """
-    from auditors.reward.choice_model import choice_sets, fit_choice
-    from auditors.reward.within_task import within_task_sd
+    from iterdeploy.auditors.reward.choice_model import choice_sets, fit_choice
+    from iterdeploy.auditors.reward.within_task import within_task_sd
 
     rows = pd.concat([rows_a, rows_b], ignore_index=True)
     n = (int(rows_a["task_key"].nunique()), int(rows_b["task_key"].nunique()))
@@ -207,7 +207,7 @@ class RewardDriftAuditor(BootstrapSettings):
 
         Raises:
             AuditorConfigError: When the constructor arguments cannot be used.
-            simulator.errors.StoreError: When the run store cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the run store cannot be read.
         """
         _check_features(self.features)
         self.check_bootstrap()

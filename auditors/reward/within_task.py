@@ -5,7 +5,8 @@ same two questions of some curated deployment traces: *what did the users' keep 
 and *how does that differ from what the declared objective would have rewarded on the same
 candidates*. This module answers both, once.
 
-**What the users rewarded** is the conditional logit of :mod:`auditors.reward.choice_model`: a task's
+**What the users rewarded** is the conditional logit of :mod:`iterdeploy.auditors.reward.choice_model`: a
+task's
 kept traces against its other traces, never against other tasks (a cross-task fit confounds a
 preference with task size and gave the quickstart's "shortest valid plan" rule a *positive* length
 weight). Weights are per standard deviation of the feature *within tasks* (the spread the
@@ -43,7 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from auditors.reward.choice_model import ChoiceSets, choice_sets, fit_choice
+from iterdeploy.auditors.reward.choice_model import ChoiceSets, choice_sets, fit_choice
 
 FitStatus = Literal["ok", "no-traces", "no-informative-task", "no-varying-feature"]
 """Why a fit has weights, or why it has none."""

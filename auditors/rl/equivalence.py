@@ -7,12 +7,12 @@ earlier generations it is off-policy REINFORCE, unbiased only with importance we
 ``p_g(τ) / p_g'(τ)`` (Proposition 2). This auditor computes those gradients on a real run and
 compares their directions (cosine similarity of the flattened gradient vectors).
 
-Where the parts live: :mod:`auditors.rl.run_data` loads the models (what is differentiated, and
-why) and reads the traces; :mod:`auditors.rl.gradients` holds the numerics (per-trace gradients,
-their inner products, importance weights); :mod:`auditors.rl.measure` draws each generation's batch
-and pool sample and runs the models, :mod:`auditors.rl.rows` computes the rows below from what they
-give, and :mod:`auditors.rl.report` sets severities and writes the claims; the name, defaults and
-options are in :mod:`auditors.rl.settings`. This module is the auditor: it chooses the generations,
+Where the parts live: :mod:`iterdeploy.auditors.rl.run_data` loads the models (what is differentiated, and
+why) and reads the traces; :mod:`iterdeploy.auditors.rl.gradients` holds the numerics (per-trace gradients,
+their inner products, importance weights); :mod:`iterdeploy.auditors.rl.measure` draws each generation's batch
+and pool sample and runs the models, :mod:`iterdeploy.auditors.rl.rows` computes the rows below from what they
+give, and :mod:`iterdeploy.auditors.rl.report` sets severities and writes the claims; the name, defaults and
+options are in :mod:`iterdeploy.auditors.rl.settings`. This module is the auditor: it chooses the generations,
 measures each and returns the findings. Its public names (the auditor, ``audit_rl_equivalence`` and
 the settings) are importable from here.
 
@@ -74,13 +74,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from auditors.core.features import AuditorConfigError
-from auditors.core.findings import audit_and_store
-from auditors.rl.gradients import DEFAULT_BATCH_SIZE, DEFAULT_CLIP
-from auditors.rl.measure import Measured, measure_generation, nothing_kept_in_generation
-from auditors.rl.report import SEVERITY_RULE, findings_of, nothing_to_audit
-from auditors.rl.run_data import Models, Texts, on_policy_traces, open_models
-from auditors.rl.settings import (
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.core.findings import audit_and_store
+from iterdeploy.auditors.rl.gradients import DEFAULT_BATCH_SIZE, DEFAULT_CLIP
+from iterdeploy.auditors.rl.measure import Measured, measure_generation, nothing_kept_in_generation
+from iterdeploy.auditors.rl.report import SEVERITY_RULE, findings_of, nothing_to_audit
+from iterdeploy.auditors.rl.run_data import Models, Texts, on_policy_traces, open_models
+from iterdeploy.auditors.rl.settings import (
     ALPHA,
     AUDITOR_NAME,
     DEFAULT_MAX_TRACES,
@@ -92,7 +92,7 @@ from auditors.rl.settings import (
     N_PERMUTATIONS,
     Options,
 )
-from simulator.store import FindingRow, RunReader
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 __all__ = [
     "ALPHA",
@@ -160,7 +160,7 @@ class RlEquivalenceAuditor:
         Raises:
             AuditorConfigError: For unusable options, a generation the run did not commit, or a base
                 model that is not in the model cache.
-            simulator.errors.StoreError: When the store or an adapter cannot be read.
+            iterdeploy.simulator.errors.StoreError: When the store or an adapter cannot be read.
         """
         opts = Options(
             self.seed, self.max_traces, self.n_splits, self.n_bootstrap, self.clip, self.batch_size

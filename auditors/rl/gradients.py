@@ -2,8 +2,9 @@
 
 Nothing here reads a run: every function takes a model and encoded (ids, labels) pairs, a matrix
 of inner products or log-ratios, so the numerical pieces can be checked on their own against
-autograd and finite differences on a tiny model in memory. :mod:`auditors.rl.measure` and
-:mod:`auditors.rl.rows` apply them to the models and traces that :mod:`auditors.rl.run_data` reads
+autograd and finite differences on a tiny model in memory. :mod:`iterdeploy.auditors.rl.measure` and
+:mod:`iterdeploy.auditors.rl.rows` apply them to the models and traces that
+:mod:`iterdeploy.auditors.rl.run_data` reads
 from a run.
 
 **Per-trace gradients, then inner products.** One batched forward and backward pass gives every
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from auditors.core.features import AuditorConfigError
-from simulator.models.training import IGNORE, collate
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.simulator.models.training import IGNORE, collate
 
 CONFIDENCE = 0.95
 """Coverage of the signal cosines' intervals."""

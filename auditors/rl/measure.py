@@ -1,14 +1,15 @@
 """One generation of the RL equivalence check, measured: the draws and the model work.
 
 :func:`measure_generation` draws the on-policy batch and the pool sample from the traces that
-:mod:`auditors.rl.run_data` reads, encodes the traces as training does, scores the pool's traces
+:mod:`iterdeploy.auditors.rl.run_data` reads, encodes the traces as training does, scores the pool's traces
 under the models that wrote them and under model g, and differentiates every trace at generation
-g's probe (:mod:`auditors.rl.gradients`); :mod:`auditors.rl.rows` turns the results into the
+g's probe (:mod:`iterdeploy.auditors.rl.gradients`); :mod:`iterdeploy.auditors.rl.rows` turns the results
+into the
 finding's numbers. The severities and claims, which need every audited generation's p-value, are
-set afterwards by :mod:`auditors.rl.report`.
+set afterwards by :mod:`iterdeploy.auditors.rl.report`.
 
 Every random draw of a generation comes from generators seeded by the options' seed and the
-generation (:meth:`auditors.rl.settings.Options.rng`); the generation's own generator is consumed
+generation (:meth:`iterdeploy.auditors.rl.settings.Options.rng`); the generation's own generator is consumed
 in a fixed order: the batch, the pool sample, the probe adapter's seed, then the half-splits. The
 same run and options therefore give the same numbers.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from auditors.rl.gradients import (
+from iterdeploy.auditors.rl.gradients import (
     Encoded,
     GradientGeometry,
     cosine,
@@ -30,7 +31,7 @@ from auditors.rl.gradients import (
     sequence_logprobs,
     weighted_gradient,
 )
-from auditors.rl.rows import (
+from iterdeploy.auditors.rl.rows import (
     Gradients,
     Inputs,
     OnPolicy,
@@ -42,10 +43,10 @@ from auditors.rl.rows import (
     prop2_numbers,
     split_rows,
 )
-from auditors.rl.run_data import Models, Texts, Trace, on_policy_traces, pool_traces, select_batch
-from auditors.rl.settings import EVIDENCE_SAMPLE_SIZE, Options
-from simulator.models.training import IGNORE
-from simulator.store import RunReader, TraceRow
+from iterdeploy.auditors.rl.run_data import Models, Texts, Trace, on_policy_traces, pool_traces, select_batch
+from iterdeploy.auditors.rl.settings import EVIDENCE_SAMPLE_SIZE, Options
+from iterdeploy.simulator.models.training import IGNORE
+from iterdeploy.simulator.store import RunReader, TraceRow
 
 
 def _spread(ids: Sequence[int], n: int = EVIDENCE_SAMPLE_SIZE) -> list[int]:

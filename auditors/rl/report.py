@@ -1,6 +1,6 @@
 """The RL equivalence check's findings: p-values adjusted together, severities, claims.
 
-:mod:`auditors.rl.measure` gives each audited generation's numbers; the severity of one generation
+:mod:`iterdeploy.auditors.rl.measure` gives each audited generation's numbers; the severity of one generation
 depends on the others (the older-vs-fresh p-values are Benjamini-Hochberg adjusted over every
 generation audited together), so the findings are made here, once all are measured: severity by
 :data:`SEVERITY_RULE`, then one plain-language claim per generation.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from scipy import stats
 
-from auditors.core.decisions import run_id_of
-from auditors.core.findings import Severity, make_finding
-from auditors.rl.measure import Measured
-from auditors.rl.settings import ALPHA, AUDITOR_NAME, IDENTITY_MIN_COSINE, KIND
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.core.decisions import run_id_of
+from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.rl.measure import Measured
+from iterdeploy.auditors.rl.settings import ALPHA, AUDITOR_NAME, IDENTITY_MIN_COSINE, KIND
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 SEVERITY_RULE = (
     f"medium when the identity cosine is below {IDENTITY_MIN_COSINE} (the measurement failed); low "

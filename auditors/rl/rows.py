@@ -1,15 +1,15 @@
 """The rows of one generation's RL equivalence finding, from what the models gave.
 
-:mod:`auditors.rl.measure` draws the on-policy batch and the pool sample and runs the models (the
+:mod:`iterdeploy.auditors.rl.measure` draws the on-policy batch and the pool sample and runs the models (the
 traces' encodings, the pool's log-likelihood ratios, the per-trace gradients at the probe); what
 comes out is an :class:`Inputs`. Everything here is arithmetic on it, with no model and no store:
-the rows that :mod:`auditors.rl.equivalence` documents (Proposition 1's identity and the
+the rows that :mod:`iterdeploy.auditors.rl.equivalence` documents (Proposition 1's identity and the
 expected-reward row, the noise floor, the pooled-data rows of Proposition 2) and the ``numbers``
 dictionary of the finding, key by key.
 
 The half-splits draw from the generation's generator after the probe's seed; the bootstrap of the
 signal cosines and the permutation test each draw from their own generator
-(:meth:`auditors.rl.settings.Options.rng`), so adding a row never moves another's numbers.
+(:meth:`iterdeploy.auditors.rl.settings.Options.rng`), so adding a row never moves another's numbers.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from auditors.rl.gradients import (
+from iterdeploy.auditors.rl.gradients import (
     Encoded,
     GradientGeometry,
     ImportanceWeights,
     TraceGradients,
     importance_weights,
 )
-from auditors.rl.run_data import Trace
-from auditors.rl.settings import N_PERMUTATIONS, Options
-from simulator.models.training import IGNORE
-from simulator.store import TraceRow
+from iterdeploy.auditors.rl.run_data import Trace
+from iterdeploy.auditors.rl.settings import N_PERMUTATIONS, Options
+from iterdeploy.simulator.models.training import IGNORE
+from iterdeploy.simulator.store import TraceRow
 
 
 def _summary(values: Sequence[float | None]) -> dict[str, float | None]:

@@ -3,8 +3,8 @@
 Read here: the run's planner and each generation's model loaded the way the loop deployed it,
 the deployment traces with their curation decisions, the next generation's training set, the
 completion texts and tasks of the traces that are run through a model, and the seeded choice of
-the on-policy batch. :mod:`auditors.rl.measure` measures on these with the numerics of
-:mod:`auditors.rl.gradients`.
+the on-policy batch. :mod:`iterdeploy.auditors.rl.measure` measures on these with the numerics of
+:mod:`iterdeploy.auditors.rl.gradients`.
 
 What is differentiated, and why:
 
@@ -20,7 +20,7 @@ What is differentiated, and why:
   generation restarts from the base; the theory is about the gradient at the current policy, which
   is what is measured.
 * **Training's own encoding.** Prompts come from the run's task format, (ids, labels) from the
-  planner's training encoder (:func:`simulator.models.training.encode_example` for the embedded
+  planner's training encoder (:func:`iterdeploy.simulator.models.training.encode_example` for the embedded
   model); the loss is on completion tokens only, and a trace's log-probability is the sum of its
   token log-probabilities.
 """
@@ -35,17 +35,17 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from auditors.core.features import AuditorConfigError
-from auditors.rl.gradients import Encoded
-from simulator.errors import StoreError
-from simulator.models.embedded import base_directory, cache_root
-from simulator.models.hf_planner import HfPlanner
-from simulator.models.protocol import Example
-from simulator.models.registry import EMBEDDED_NAME, load_planner
-from simulator.models.task_format import TaskFormat, task_format
-from simulator.planning import GroundTask, load_stored_task
-from simulator.scenario import ScenarioSpec
-from simulator.store import ModelRow, RunReader, TraceRow
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.rl.gradients import Encoded
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.models.embedded import base_directory, cache_root
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.models.registry import EMBEDDED_NAME, load_planner
+from iterdeploy.simulator.models.task_format import TaskFormat, task_format
+from iterdeploy.simulator.planning import GroundTask, load_stored_task
+from iterdeploy.simulator.scenario import ScenarioSpec
+from iterdeploy.simulator.store import ModelRow, RunReader, TraceRow
 
 # -- the run's models ----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The RL equivalence check's name, defaults, thresholds and options.
 
-They live apart from :mod:`auditors.rl.equivalence` (the auditor) because the measurement
-(:mod:`auditors.rl.measure`) and the findings (:mod:`auditors.rl.report`) read them too, and the
-auditor imports both of those. :mod:`auditors.rl.equivalence` re-exports every name here.
+They live apart from :mod:`iterdeploy.auditors.rl.equivalence` (the auditor) because the measurement
+(:mod:`iterdeploy.auditors.rl.measure`) and the findings (:mod:`iterdeploy.auditors.rl.report`) read them
+too, and the
+auditor imports both of those. :mod:`iterdeploy.auditors.rl.equivalence` re-exports every name here.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditors.core.features import AuditorConfigError
-from auditors.rl.gradients import CONFIDENCE, DEFAULT_BATCH_SIZE, DEFAULT_CLIP
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.rl.gradients import CONFIDENCE, DEFAULT_BATCH_SIZE, DEFAULT_CLIP
 
 AUDITOR_NAME = "rl-equivalence-v1"
 """Registered name; bump when the same run and options give other numbers."""

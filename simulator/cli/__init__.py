@@ -11,7 +11,7 @@ import importlib.metadata
 
 import typer
 
-from simulator.cli import (
+from iterdeploy.simulator.cli import (
     compare_cmd,
     export_cmd,
     planning_cmd,
@@ -21,7 +21,7 @@ from simulator.cli import (
     summary_cmd,
     sweep_cmd,
 )
-from simulator.cli._common import DEBUG_ENV, RootGroup, set_debug
+from iterdeploy.simulator.cli._common import DEBUG_ENV, RootGroup, set_debug
 
 app = typer.Typer(
     name="iterdeploy",

@@ -1,5 +1,5 @@
-"""``python -m simulator.cli`` runs the ``iterdeploy`` command."""
+"""``python -m iterdeploy.simulator.cli`` runs the ``iterdeploy`` command."""
 
-from simulator.cli import main
+from iterdeploy.simulator.cli import main
 
 main()

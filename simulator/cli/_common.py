@@ -4,12 +4,12 @@ Every command ends in one of three ways, and this module is where the two failur
 apart (the upper layers' commands, ``audit``, ``calibrate`` and ``dashboard``, import it too; the
 simulator never imports them):
 
-* **bad input** (an :class:`~simulator.errors.IterdeployError`: a file, a flag, a store the user
+* **bad input** (an :class:`~iterdeploy.simulator.errors.IterdeployError`: a file, a flag, a store the user
   can fix): one ``error:`` line and exit code 2, through :func:`fail`;
 * **a bug** (any other exception reaching the root command): one line saying it is a bug, where
   to report it and how to see the traceback, exit code 1, through :class:`RootGroup`;
 * with ``iterdeploy --debug`` (or ``ITERDEPLOY_DEBUG=1``) neither is caught: Python prints the
-  traceback and a debugger (``python -m pdb -m simulator.cli --debug ...``) stops at it.
+  traceback and a debugger (``python -m pdb -m iterdeploy.simulator.cli --debug ...``) stops at it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from simulator.errors import IterdeployError
+from iterdeploy.simulator.errors import IterdeployError
 
 err_console = Console(stderr=True)
 

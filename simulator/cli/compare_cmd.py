@@ -1,6 +1,6 @@
 """``iterdeploy compare RUN_DIR...``: the summary across runs, as mean and spread per generation.
 
-The numbers come from :mod:`simulator.studies.compare`; this module only lays them out: rich
+The numbers come from :mod:`iterdeploy.simulator.studies.compare`; this module only lays them out: rich
 tables for a terminal, or CSV, JSON or Markdown for scripts and documents.
 """
 
@@ -16,9 +16,9 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
-from simulator.cli._common import fail
-from simulator.errors import IterdeployError
-from simulator.studies.compare import Comparison, ScenarioGroup, Spread, compare_runs
+from iterdeploy.simulator.cli._common import fail
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.studies.compare import Comparison, ScenarioGroup, Spread, compare_runs
 
 
 class CompareFormat(StrEnum):

@@ -1,5 +1,5 @@
 """``iterdeploy export RUN_DIR --out DIR``: a run's training sets, traces and decisions as files
-that pandas, Hugging Face ``datasets`` and TRL read (:mod:`simulator.studies.export`)."""
+that pandas, Hugging Face ``datasets`` and TRL read (:mod:`iterdeploy.simulator.studies.export`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from simulator.cli._common import fail
-from simulator.errors import IterdeployError
+from iterdeploy.simulator.cli._common import fail
+from iterdeploy.simulator.errors import IterdeployError
 
 
 class ExportFormat(StrEnum):
@@ -33,7 +33,7 @@ def export(
 
     The run store is opened read-only and never changed; DIR must be new or empty.
     """
-    from simulator.studies.export import export_run
+    from iterdeploy.simulator.studies.export import export_run
 
     try:
         result = export_run(run_dir, out, fmt.value)

@@ -18,10 +18,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from simulator.cli._common import err_console, fail, make_progress
-from simulator.errors import IterdeployError
-from simulator.limits import MAX_PLANNER_MEMORY_MB, MAX_PLANNER_SECONDS, MAX_SEED, MAX_TASKS
-from simulator.planning import (
+from iterdeploy.simulator.cli._common import err_console, fail, make_progress
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.limits import MAX_PLANNER_MEMORY_MB, MAX_PLANNER_SECONDS, MAX_SEED, MAX_TASKS
+from iterdeploy.simulator.planning import (
     GeneratorParamError,
     Verdict,
     describe_generators,

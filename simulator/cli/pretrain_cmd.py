@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulator.cli._common import fail, make_progress
-from simulator.cli.run_cmd import parse_sets
-from simulator.errors import IterdeployError, ScenarioError
+from iterdeploy.simulator.cli._common import fail, make_progress
+from iterdeploy.simulator.cli.run_cmd import parse_sets
+from iterdeploy.simulator.errors import IterdeployError, ScenarioError
 
 if TYPE_CHECKING:  # the recipe's module is light, but torch loads only when a base is built
-    from simulator.models.embedded import EmbeddedModelSpec
+    from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
 
 DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
 
@@ -45,7 +45,7 @@ def pretrain(
         "machine; other thread counts may round differently."),
 ) -> None:
     """Pretrain the embedded base model of a scenario's recipe (or --check a shipped one)."""
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario import load_scenario
 
     console = Console()
     try:
@@ -68,7 +68,7 @@ def pretrain(
 
 def _one(console: Console, recipe: EmbeddedModelSpec, out: Path | None, check: bool) -> bool:
     """Pretrain one recipe; with ``check``, compare it with the shipped or cached base."""
-    from simulator.models.embedded import base_directory, cache_root
+    from iterdeploy.simulator.models.embedded import base_directory, cache_root
 
     name = f"embedded-{recipe.content_hash()}"
     if not check:
@@ -89,8 +89,8 @@ def _one(console: Console, recipe: EmbeddedModelSpec, out: Path | None, check: b
 
 
 def _pretrain(console: Console, recipe: EmbeddedModelSpec, target: Path) -> Path:
-    """:func:`~simulator.models.embedded.pretrain_into` with a progress bar over its steps."""
-    from simulator.models.embedded import pretrain_into
+    """:func:`~iterdeploy.simulator.models.embedded.pretrain_into` with a progress bar over its steps."""
+    from iterdeploy.simulator.models.embedded import pretrain_into
 
     progress, phase = make_progress(console)
     with progress:
@@ -100,7 +100,7 @@ def _pretrain(console: Console, recipe: EmbeddedModelSpec, target: Path) -> Path
 
 def _compare(console: Console, name: str, reference: Path, built: Path) -> bool:
     """Print each reproduced file's digest in both directories; True when all agree."""
-    from simulator.models.embedded import REPRODUCED_FILES, file_digest
+    from iterdeploy.simulator.models.embedded import REPRODUCED_FILES, file_digest
 
     table = Table(title=f"{name}: rebuilt against {reference}")
     for column in ("file", "reference sha256", "rebuilt sha256", "same"):

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from simulator.cli._common import fail, make_progress
-from simulator.cli.summary_cmd import summary_table
-from simulator.errors import IterdeployError, ScenarioError
-from simulator.limits import MAX_GENERATIONS, MAX_SEED, MAX_SWEEP_SEEDS
-from simulator.scenario_yaml import parse_yaml
+from iterdeploy.simulator.cli._common import fail, make_progress
+from iterdeploy.simulator.cli.summary_cmd import summary_table
+from iterdeploy.simulator.errors import IterdeployError, ScenarioError
+from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_SEED, MAX_SWEEP_SEEDS
+from iterdeploy.simulator.scenario_yaml import parse_yaml
 
 if TYPE_CHECKING:
-    from simulator.scenario import ScenarioSpec
+    from iterdeploy.simulator.scenario import ScenarioSpec
 
 
 def parse_sets(values: list[str]) -> dict[str, Any]:
@@ -100,8 +100,8 @@ def run(
     sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE (repeatable)."),
 ) -> None:
     """Run a scenario: deploy, validate, curate, pool and train, generation after generation."""
-    from simulator.loop import run_scenario
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.loop import run_scenario
+    from iterdeploy.simulator.scenario import load_scenario
 
     console = Console()
     try:

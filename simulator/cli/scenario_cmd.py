@@ -8,8 +8,8 @@ import typer
 import yaml
 from rich.console import Console
 
-from simulator.cli._common import fail
-from simulator.errors import IterdeployError
+from iterdeploy.simulator.cli._common import fail
+from iterdeploy.simulator.errors import IterdeployError
 
 scenario_app = typer.Typer(
     help="Check scenario files and see every setting they resolve to.", no_args_is_help=True
@@ -21,7 +21,7 @@ def validate(
     files: list[Path] = typer.Argument(..., help="Scenario YAML file(s)."),
 ) -> None:
     """Validate scenario files; exit 2 naming each bad key and its line, 0 when all are valid."""
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario import load_scenario
 
     console = Console()
     bad = 0
@@ -48,8 +48,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
 ) -> None:
     """Print the scenario with every default filled in: exactly what a run would use."""
-    from simulator.cli.run_cmd import parse_sets
-    from simulator.scenario import load_scenario
+    from iterdeploy.simulator.cli.run_cmd import parse_sets
+    from iterdeploy.simulator.scenario import load_scenario
 
     try:
         spec, _ = load_scenario(file, parse_sets(sets))

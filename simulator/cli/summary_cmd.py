@@ -9,9 +9,9 @@ import typer
 from rich.console import Console, Group
 from rich.table import Table
 
-from simulator.cli._common import fail
-from simulator.errors import IterdeployError
-from simulator.store import GenerationSummary, RunReader, summarize
+from iterdeploy.simulator.cli._common import fail
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.store import GenerationSummary, RunReader, summarize
 
 
 def _or_dash(value: float | None, fmt: str = "{}") -> str:

@@ -1,6 +1,6 @@
 """``iterdeploy sweep SCENARIO...``: scenarios × seeds × a grid of settings, one run each, on Ray.
 
-A thin shell over :mod:`simulator.sweep`: parse the flags, plan and validate every run, skip the
+A thin shell over :mod:`iterdeploy.simulator.sweep`: parse the flags, plan and validate every run, skip the
 complete ones, run the rest (on Ray, or ``--serial`` in this process), print a line per finished
 run and a table at the end.
 """
@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simulator.cli._common import err_console, fail, make_progress
-from simulator.cli.run_cmd import parse_seeds, parse_sets
-from simulator.errors import IterdeployError
-from simulator.limits import MAX_SWEEP_SEEDS
+from iterdeploy.simulator.cli._common import err_console, fail, make_progress
+from iterdeploy.simulator.cli.run_cmd import parse_seeds, parse_sets
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.limits import MAX_SWEEP_SEEDS
 
 if TYPE_CHECKING:
-    from simulator.store import GenerationSummary
-    from simulator.sweep import PlannedRun, RunOutcome
+    from iterdeploy.simulator.store import GenerationSummary
+    from iterdeploy.simulator.sweep import PlannedRun, RunOutcome
 
 EXIT_RUNS_FAILED = 1
 """Exit code when every run was attempted and at least one failed."""
@@ -95,7 +95,7 @@ def sweep(
     finishes when started again. Exit 0 when every run completed, 1 when any failed, 2 for bad
     input (nothing is started).
     """
-    from simulator.sweep import (
+    from iterdeploy.simulator.sweep import (
         Executor,
         RayExecutor,
         SerialExecutor,

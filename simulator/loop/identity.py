@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from simulator.scenario import ScenarioSpec
+from iterdeploy.simulator.scenario import ScenarioSpec
 
 
 def same_scenario(stored_json: str, spec: ScenarioSpec) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.store import RunWriter
+from iterdeploy.simulator.store import RunWriter
 
 
 @dataclass

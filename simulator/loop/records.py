@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from simulator.models.protocol import Completion
-from simulator.planning import (
+from iterdeploy.simulator.models.protocol import Completion
+from iterdeploy.simulator.planning import (
     GroundTask,
     domain_constants,
     domain_path,
@@ -18,7 +18,7 @@ from simulator.planning import (
     registry_name,
     validate_plan,
 )
-from simulator.store import TaskRow, TraceRow, dumps
+from iterdeploy.simulator.store import TaskRow, TraceRow, dumps
 
 from .task_supply import optimal_length_of
 

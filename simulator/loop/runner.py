@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from simulator.errors import StoreError
-from simulator.models.protocol import PlannerModel
-from simulator.models.registry import load_planner
-from simulator.models.task_format import task_format
-from simulator.planning import GroundTask, load_stored_task
-from simulator.scenario import ScenarioSpec, split_by_weight
-from simulator.store import (
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.models.protocol import PlannerModel
+from iterdeploy.simulator.models.registry import load_planner
+from iterdeploy.simulator.models.task_format import task_format
+from iterdeploy.simulator.planning import GroundTask, load_stored_task
+from iterdeploy.simulator.scenario import ScenarioSpec, split_by_weight
+from iterdeploy.simulator.store import (
     GenerationBundle,
     GenerationRow,
     GenerationSummary,
@@ -39,8 +39,8 @@ from simulator.store import (
     summarize,
     writer_lock,
 )
-from simulator.users import Population
-from simulator.users.spec import TaskDistributionSpec
+from iterdeploy.simulator.users import Population
+from iterdeploy.simulator.users.spec import TaskDistributionSpec
 
 from . import stages, task_supply
 from .identity import generations_apart, same_scenario, scenario_differences
@@ -242,7 +242,7 @@ class DeploymentLoop:
         """Where the embedded base is cached (None for other models)."""
         if self.spec.model.name != "embedded-tiny-v1":
             return None
-        from simulator.models.embedded import cache_root
+        from iterdeploy.simulator.models.embedded import cache_root
 
         return cache_root()
 
@@ -268,7 +268,7 @@ class DeploymentLoop:
         root = self._model_cache()
         if root is None:
             return
-        from simulator.models.embedded import base_directory
+        from iterdeploy.simulator.models.embedded import base_directory
 
         if base_directory(f"embedded-{self.spec.model.embedded.content_hash()}") is not None:
             return
@@ -294,7 +294,7 @@ class DeploymentLoop:
 
     # -- errors -------------------------------------------------------------------------------
     def _os_error(self, exc: OSError, doing: str) -> BaseException:
-        """``exc`` as a one-line :class:`~simulator.errors.StorageError` naming its path and what
+        """``exc`` as a one-line :class:`~iterdeploy.simulator.errors.StorageError` naming its path and what
         to do (a path in the run directory: another ``--out``; elsewhere, the model cache:
         ``ITERDEPLOY_CACHE`` or ``HF_HOME``), or ``exc`` itself when no user can fix it."""
         where = Path(exc.filename) if isinstance(exc.filename, str) else None

@@ -2,9 +2,9 @@
 
 Each stage is a function of the :class:`StageContext` (scenario, model, prompt format, progress)
 and the records the stages before it produced; new ids come from the generation's
-:class:`~simulator.loop.ids.IdAllocator`. Nothing here reads the store except through
-:class:`~simulator.store.RunWriter`'s named queries, and nothing writes it: a generation's rows
-go into one :class:`~simulator.store.GenerationBundle` that the runner commits whole.
+:class:`~iterdeploy.simulator.loop.ids.IdAllocator`. Nothing here reads the store except through
+:class:`~iterdeploy.simulator.store.RunWriter`'s named queries, and nothing writes it: a generation's rows
+go into one :class:`~iterdeploy.simulator.store.GenerationBundle` that the runner commits whole.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
-from simulator.models.task_format import TaskFormat
-from simulator.planning import GroundTask, load_stored_task, registry_name, validate_plan
-from simulator.scenario import PoolSpec, ScenarioSpec
-from simulator.store import (
+from iterdeploy.simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
+from iterdeploy.simulator.models.task_format import TaskFormat
+from iterdeploy.simulator.planning import GroundTask, load_stored_task, registry_name, validate_plan
+from iterdeploy.simulator.scenario import PoolSpec, ScenarioSpec
+from iterdeploy.simulator.store import (
     CurationRow,
     EvaluationRow,
     GenerationBundle,
@@ -32,8 +32,8 @@ from simulator.store import (
     TrainingExampleRow,
     dumps,
 )
-from simulator.users import CandidateTrace, CurationContext, Population, parse_actions
-from simulator.users.selectors import rank_key
+from iterdeploy.simulator.users import CandidateTrace, CurationContext, Population, parse_actions
+from iterdeploy.simulator.users.selectors import rank_key
 
 from . import task_supply
 from .ids import IdAllocator

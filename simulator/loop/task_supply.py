@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simulator.errors import TaskSupplyError
-from simulator.planning import (
+from iterdeploy.simulator.errors import TaskSupplyError
+from iterdeploy.simulator.planning import (
     GroundTask,
     breadth_first_plan,
     count_distinct_tasks,
@@ -23,8 +23,8 @@ from simulator.planning import (
     plan_task,
     registry_name,
 )
-from simulator.planning.blocksworld import canonical_plan
-from simulator.users.spec import TaskDistributionSpec
+from iterdeploy.simulator.planning.blocksworld import canonical_plan
+from iterdeploy.simulator.users.spec import TaskDistributionSpec
 
 TaskKey = tuple[object, ...]
 """What makes two tasks the same task: domain, initial state and goal (names aside)."""

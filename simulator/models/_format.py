@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.planning import Atom, GroundTask
+from iterdeploy.simulator.planning import Atom, GroundTask
 
 PROMPT_END = "plan"
 ACTION_SEP = ";"

@@ -1,12 +1,12 @@
 """Keep transformers quiet: errors only, no progress bars, no known deprecation noise.
 
 Not in ``simulator/models/__init__.py``: there it would make every import of any
-``simulator.models`` module (the protocol's plain types, the registry, the task formats) import
+``iterdeploy.simulator.models`` module (the protocol's plain types, the registry, the task formats) import
 transformers and, through it, torch: seconds in every process that only reads a scenario or a
 run. The modules that import transformers themselves
-(:mod:`~simulator.models.training`, :mod:`~simulator.models.decoding`,
-:mod:`~simulator.models._tokenizer`, :mod:`~simulator.models.hf_planner`,
-:mod:`~simulator.models.llm_planner`) call it when they are imported, so it still runs before any
+(:mod:`~iterdeploy.simulator.models.training`, :mod:`~iterdeploy.simulator.models.decoding`,
+:mod:`~iterdeploy.simulator.models._tokenizer`, :mod:`~iterdeploy.simulator.models.hf_planner`,
+:mod:`~iterdeploy.simulator.models.llm_planner`) call it when they are imported, so it still runs before any
 model is loaded or trained. Calling it again changes nothing.
 """
 

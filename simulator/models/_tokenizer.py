@@ -9,7 +9,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from simulator.models._hf_logging import quiet_transformers
+from iterdeploy.simulator.models._hf_logging import quiet_transformers
 
 quiet_transformers()
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from simulator.models._hf_logging import quiet_transformers
+from iterdeploy.simulator.models._hf_logging import quiet_transformers
 
 quiet_transformers()
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal
 
-from simulator.errors import ModelError
+from iterdeploy.simulator.errors import ModelError
 
 if TYPE_CHECKING:
     import torch

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.errors import ModelError
-from simulator.limits import MAX_SEED, MAX_WEIGHT
-from simulator.models.compact import compact_domain
-from simulator.models.protocol import Example
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.limits import MAX_SEED, MAX_WEIGHT
+from iterdeploy.simulator.models.compact import compact_domain
+from iterdeploy.simulator.models.protocol import Example
 
 if TYPE_CHECKING:  # torch and transformers load only when a base is built: the scenario reads
     # the recipe from here, and validating a scenario should not cost seconds of imports
@@ -125,14 +125,14 @@ class EmbeddedModelSpec(BaseModel):
     tasks is 63% padding). ``False`` reproduces the base models cached before packing."""
     pretrain_domains: dict[str, DomainCorpusSpec] = {}
     """Domains pretrained besides Blocksworld (``rovers``, ``sokoban``: the compact format's
-    domains, :mod:`simulator.models.compact`), each with its corpus. One model plans them all
+    domains, :mod:`iterdeploy.simulator.models.compact`), each with its corpus. One model plans them all
     unless ``per_domain`` asks for one model per domain."""
     pretrain_blocksworld_weight: float = Field(1.0, ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False)
     """Weight of Blocksworld in the corpus against the ``pretrain_domains`` (0: none)."""
     per_domain: bool = False
     """One base model per domain (:meth:`split`) instead of one model for all of them: each
     domain gets the whole capacity and pretraining budget, and
-    :class:`simulator.models.routed.DomainRoutedPlanner` sends every prompt and training example
+    :class:`iterdeploy.simulator.models.routed.DomainRoutedPlanner` sends every prompt and training example
     to its domain's model. With one domain it changes nothing."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of the corpus and the initial weights."""
@@ -358,7 +358,7 @@ def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTok
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from simulator.models._tokenizer import build_tokenizer
+    from iterdeploy.simulator.models._tokenizer import build_tokenizer
 
     tok = build_tokenizer(_vocab(spec))
     config = LlamaConfig(
@@ -382,7 +382,7 @@ def pretrain(
     spec: EmbeddedModelSpec, on_step: Callable[[int, float], None] | None = None
 ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, float | None]:
     """Pretrain the base model on freshly generated reference plans; returns (model, tok, loss)."""
-    from simulator.models.training import train_sft
+    from iterdeploy.simulator.models.training import train_sft
 
     model, tok = build_base(spec)
     rng = np.random.default_rng([spec.seed, 17])

@@ -1,7 +1,7 @@
 """A planner backed by a Hugging Face causal LM, fine-tuned per generation with peft LoRA.
 
 Sampling is batched with a KV cache, prompts left-padded, each row leaving the batch when it ends
-(:mod:`simulator.models.decoding`). Fine-tuning follows the paper by default: every generation
+(:mod:`iterdeploy.simulator.models.decoding`). Fine-tuning follows the paper by default: every generation
 trains a *fresh* LoRA adapter on the fixed base model over the accumulated curated data;
 ``mode="chained"`` continues from the previous generation's adapter instead, and
 ``method="full"`` fine-tunes all weights. Adapters are saved as safetensors; nothing is ever
@@ -20,20 +20,20 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
-from simulator.errors import ModelError
-from simulator.models._hf_logging import quiet_transformers
-from simulator.models.decoding import sample_pruned
-from simulator.models.device import DTypeName, resolve_device, resolve_dtype
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models._hf_logging import quiet_transformers
+from iterdeploy.simulator.models.decoding import sample_pruned
+from iterdeploy.simulator.models.device import DTypeName, resolve_device, resolve_dtype
 
 # The plain types live in protocol.py (importable without torch) and stay importable from here.
-from simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
-from simulator.models.training import encode_example, epoch_batches, train_sft
+from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.models.training import encode_example, epoch_batches, train_sft
 
 quiet_transformers()
 
 Decoder = Literal["pruned", "generate"]
 """How a batch is sampled: ``pruned`` drops each row as soon as it ends
-(:func:`~simulator.models.decoding.sample_pruned`, the default); ``generate`` is transformers'
+(:func:`~iterdeploy.simulator.models.decoding.sample_pruned`, the default); ``generate`` is transformers'
 ``model.generate``, which computes every row until the batch's longest ends (kept to compare)."""
 
 LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -54,14 +54,15 @@ class HfPlanner:
     ) -> None:
         self.base_dir = Path(base_dir)
         self.device = resolve_device(device)
-        """Where the weights and every batch live (:func:`~simulator.models.device.resolve_device`)."""
+        """Where the weights and every batch live
+        (:func:`~iterdeploy.simulator.models.device.resolve_device`)."""
         self.dtype = resolve_dtype(dtype, self.device)
         """The weights' precision."""
         self.name = name if name is not None else self.base_dir.name
         """What the registry (or the caller) calls this model; recorded as the base's name."""
         self.prompt_format: PromptFormat = prompt_format
         """The prompt format the model reads: the embedded model's ``compact`` towers, or
-        ``pddl`` for real LLMs (see :mod:`simulator.models.pddl_format`)."""
+        ``pddl`` for real LLMs (see :mod:`iterdeploy.simulator.models.pddl_format`)."""
         self._model: PreTrainedModel | None = None
         self._tok: PreTrainedTokenizerFast | None = None
         self.sort_prompts_by_length = True
@@ -172,7 +173,7 @@ class HfPlanner:
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         """Prompt token ids as sampling feeds them: BOS, then the prompt (the embedded layout,
-        which :func:`simulator.models.training.encode_example` mirrors for training)."""
+        which :func:`iterdeploy.simulator.models.training.encode_example` mirrors for training)."""
         tok = self.tokenizer
         return [tok.bos_token_id, *tok(prompt, add_special_tokens=False)["input_ids"]]
 

@@ -1,6 +1,6 @@
 """Real LLMs as planners: any local Hugging Face causal LM directory, or a GGUF file.
 
-:class:`LlmPlanner` is :class:`~simulator.models.hf_planner.HfPlanner` (same batched sampling,
+:class:`LlmPlanner` is :class:`~iterdeploy.simulator.models.hf_planner.HfPlanner` (same batched sampling,
 same LoRA/full training, same safetensors adapters) with the differences a pretrained chat model
 brings:
 
@@ -36,13 +36,13 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
-from simulator.errors import ModelError
-from simulator.models._hf_logging import quiet_transformers
-from simulator.models.decoding import forward_last
-from simulator.models.device import DTypeName
-from simulator.models.hf_planner import LLAMA_LORA_TARGETS, HfPlanner
-from simulator.models.protocol import Example, PromptFormat
-from simulator.models.training import IGNORE
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models._hf_logging import quiet_transformers
+from iterdeploy.simulator.models.decoding import forward_last
+from iterdeploy.simulator.models.device import DTypeName
+from iterdeploy.simulator.models.hf_planner import LLAMA_LORA_TARGETS, HfPlanner
+from iterdeploy.simulator.models.protocol import Example, PromptFormat
+from iterdeploy.simulator.models.training import IGNORE
 
 quiet_transformers()
 

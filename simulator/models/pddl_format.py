@@ -20,15 +20,16 @@ text the validator reads (one ``(name arg ...)`` a line, lower case) and every l
    :attr:`ExtractedLlmPlan.n_reasoning_tokens`.
 2. Each remaining line loses Markdown (backticks, ``**``, ``__``, a leading ``>``) and labels
    (``Step 3:``, ``Action 4 -``, ``Move 5.``), then is read by the validator's own rules
-   (:mod:`simulator.planning.plan_text`, :func:`~simulator.planning.plan_text.split_plan_lines`):
+   (:mod:`iterdeploy.simulator.planning.plan_text`,
+   :func:`~iterdeploy.simulator.planning.plan_text.split_plan_lines`):
    numbering and bullets (``1.``, ``2)``, ``-``, ``*``), comments (``;``, ``;;``, ``#``, ``//``)
    and ``;`` between actions.
 3. A piece is an action line when it starts with parenthesised groups, ``(a x) (b y)``, each of
-   which reads as an action (:func:`~simulator.planning.plan_text.leading_actions`) whose name is
+   which reads as an action (:func:`~iterdeploy.simulator.planning.plan_text.leading_actions`) whose name is
    not a predicate of the domain (``(on a b)`` restating the goal is a fact, not a step; an action
    name the domain lacks is kept, so the validator reports ``unknown_action``); text after the
    groups is ignored and reported. Or when the whole piece reads as ``name arg ...``
-   (:func:`~simulator.planning.plan_text.parse_action_line`) and ``name`` is an action of the
+   (:func:`~iterdeploy.simulator.planning.plan_text.parse_action_line`) and ``name`` is an action of the
    domain (or, without a domain, when the line is inside a code fence).
 4. If a fenced code block contains action lines, the first such block is the plan and every
    other line is ignored (models that fence their plan explain around it). Otherwise the plan is
@@ -46,7 +47,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     TYPE_PREFIX,
     GroundTask,
     breadth_first_plan,
@@ -59,7 +60,12 @@ from simulator.planning import (
     problem_to_pddl,
     task_rng,
 )
-from simulator.planning.plan_text import action_text, leading_actions, parse_action_line, split_plan_lines
+from iterdeploy.simulator.planning.plan_text import (
+    action_text,
+    leading_actions,
+    parse_action_line,
+    split_plan_lines,
+)
 
 SYSTEM_PROMPT = (
     "You are a classical planner. You read a planning domain and a planning problem written in "
@@ -94,7 +100,7 @@ _PDDL_COMMENT = re.compile(r";.*$")
 class ExtractedLlmPlan:
     """What extraction found in a real LLM's completion.
 
-    Has the two fields of :class:`simulator.models._format.ExtractedPlan` (``plan_text``,
+    Has the two fields of :class:`iterdeploy.simulator.models._format.ExtractedPlan` (``plan_text``,
     ``n_reasoning_tokens``), so the loop can treat both formats alike.
     """
 

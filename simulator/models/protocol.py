@@ -6,15 +6,15 @@ from a GGUF file. Writing that down as a :class:`typing.Protocol` (rather than a
 any backend satisfy it structurally, including test doubles, without importing torch.
 
 ``prompt_format`` tells the caller which prompt renderer and plan extractor go with the model:
-``"compact"`` (:mod:`simulator.models._format`, the embedded model's towers) or ``"pddl"``
-(:mod:`simulator.models.pddl_format`, domain and problem PDDL for real LLMs).
+``"compact"`` (:mod:`iterdeploy.simulator.models._format`, the embedded model's towers) or ``"pddl"``
+(:mod:`iterdeploy.simulator.models.pddl_format`, domain and problem PDDL for real LLMs).
 
 The plain values that cross this interface (:class:`Completion`, :class:`TrainConfig`,
 :class:`Example`, :class:`TrainStats`, :data:`PromptFormat`) are defined here rather than next to
 the torch code that produces or consumes them, so that the loop, the scenario, the task formats
 and the auditors can name them without importing torch or transformers (seconds in every process
-that only reads a scenario or a run). :mod:`simulator.models.hf_planner` and
-:mod:`simulator.models.training` re-export them under their old names.
+that only reads a scenario or a run). :mod:`iterdeploy.simulator.models.hf_planner` and
+:mod:`iterdeploy.simulator.models.training` re-export them under their old names.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 PromptFormat = Literal["compact", "pddl"]
-"""Which prompt/plan format a model reads and writes (see :mod:`simulator.models.registry`)."""
+"""Which prompt/plan format a model reads and writes (see :mod:`iterdeploy.simulator.models.registry`)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class TrainConfig:
     """How a generation is fine-tuned.
 
     These defaults serve direct library use (a planner trained outside a run). The loop always
-    builds one from the scenario's ``training`` section (``simulator.scenario.TrainingSpec``),
+    builds one from the scenario's ``training`` section (``iterdeploy.simulator.scenario.TrainingSpec``),
     whose defaults are the quickstart's: rank 32, alpha 64, lr 2e-3, 4 epochs, packed rows.
     """
 
@@ -80,8 +80,8 @@ class TrainStats:
 class PlannerModel(Protocol):
     """A model that writes plans and can be fine-tuned on curated ones.
 
-    :class:`simulator.models.hf_planner.HfPlanner` (the embedded model, any local Hugging Face
-    directory) and :class:`simulator.models.llm_planner.LlmPlanner` (real LLMs, GGUF files)
+    :class:`iterdeploy.simulator.models.hf_planner.HfPlanner` (the embedded model, any local Hugging Face
+    directory) and :class:`iterdeploy.simulator.models.llm_planner.LlmPlanner` (real LLMs, GGUF files)
     implement it.
     """
 

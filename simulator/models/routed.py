@@ -9,7 +9,7 @@ its domain; each model samples, trains (fresh from its own base, as the paper tr
 reloads on its own.
 
 How a prompt finds its domain: by its words. Every compact format has a fixed vocabulary
-(:meth:`simulator.models.compact.CompactDomain.words`), and the formats' object names do not
+(:meth:`iterdeploy.simulator.models.compact.CompactDomain.words`), and the formats' object names do not
 overlap (Blocksworld's ``o1 …``, Rovers' ``uplink`` and ``w1 …``, Sokoban's ``robot`` and
 ``b1 …``), so exactly one domain's vocabulary holds all the words of a prompt. A prompt that no
 vocabulary holds, or more than one, is an error that names the prompt, never a guess.
@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simulator.errors import ModelError
-from simulator.models.compact import compact_domain
-from simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models.compact import compact_domain
+from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
 
 if TYPE_CHECKING:
-    from simulator.models.hf_planner import HfPlanner
+    from iterdeploy.simulator.models.hf_planner import HfPlanner
 
 
 class DomainRoutedPlanner:

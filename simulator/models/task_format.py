@@ -1,8 +1,8 @@
 """One interface over the two prompt formats, so the loop never asks which model it is running.
 
 The embedded model reads the compact tower format with per-task object names
-(:mod:`simulator.models._format`); real LLMs read domain and problem PDDL with few-shot examples
-and a chat template (:mod:`simulator.models.pddl_format`). Both turn a task into a prompt and a
+(:mod:`iterdeploy.simulator.models._format`); real LLMs read domain and problem PDDL with few-shot examples
+and a chat template (:mod:`iterdeploy.simulator.models.pddl_format`). Both turn a task into a prompt and a
 completion into the plan text the validator reads plus a count of reasoning tokens.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from simulator.models.compact import compact_domain
-from simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
-from simulator.models.protocol import PlannerModel
-from simulator.planning import GroundTask, registry_name
+from iterdeploy.simulator.models.compact import compact_domain
+from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
+from iterdeploy.simulator.models.protocol import PlannerModel
+from iterdeploy.simulator.planning import GroundTask, registry_name
 
 
 class TaskFormat(Protocol):
@@ -35,7 +35,7 @@ class TaskFormat(Protocol):
 
 class CompactTaskFormat:
     """The embedded model's format: object names normalised per task, a scratchpad after ``>``;
-    each task is read in its own domain's compact format (:mod:`simulator.models.compact`)."""
+    each task is read in its own domain's compact format (:mod:`iterdeploy.simulator.models.compact`)."""
 
     def prompt(self, task: GroundTask) -> str:
         return compact_domain(registry_name(task.domain)).prompt(task)

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-from simulator.models._hf_logging import quiet_transformers
+from iterdeploy.simulator.models._hf_logging import quiet_transformers
 
 # The plain types live in protocol.py (importable without torch) and stay importable from here.
-from simulator.models.protocol import Example, TrainStats
+from iterdeploy.simulator.models.protocol import Example, TrainStats
 
 quiet_transformers()
 

@@ -7,13 +7,14 @@ the default CPU torch with a CUDA build and pins transformers, numpy and pillow 
 default install does not use (pillow >= 13 against pddlgym's < 10), so it lives in its own extra
 and its own environment (``docs/models.md``, "vLLM"). Nothing in the default install or the
 tests needs it; ``vllm`` is imported lazily, and a machine without it (or without a CUDA device)
-gets a :class:`~simulator.errors.ModelError` that says how to get it or what to use instead.
+gets a :class:`~iterdeploy.simulator.errors.ModelError` that says how to get it or what to use instead.
 
 A scenario selects it with ``model: {name: "vllm:/path/to/model-dir"}`` (see
-:mod:`simulator.models.registry`): the same local directory the default backend reads with
+:mod:`iterdeploy.simulator.models.registry`): the same local directory the default backend reads with
 ``hf:``, in the ``pddl`` prompt format.
 
-Scope: **sampling only.** :class:`VllmPlanner` is an :class:`~simulator.models.llm_planner.LlmPlanner`
+Scope: **sampling only.** :class:`VllmPlanner` is an
+:class:`~iterdeploy.simulator.models.llm_planner.LlmPlanner`
 whose :meth:`~VllmPlanner.sample` goes through a ``vllm.LLM`` engine. Training, saving and
 loading adapters are LlmPlanner's own (transformers + peft, safetensors), unchanged; they run
 where that code puts the model, which today is the CPU. The engine serves what the planner
@@ -26,7 +27,7 @@ holds:
 - full fine-tuned weights, which vLLM cannot swap in: the engine is rebuilt on the saved
   directory (slow, and the old engine's GPU memory is freed as far as vLLM allows).
 
-Sampling settings match :meth:`HfPlanner.sample <simulator.models.hf_planner.HfPlanner.sample>`:
+Sampling settings match :meth:`HfPlanner.sample <iterdeploy.simulator.models.hf_planner.HfPlanner.sample>`:
 pure sampling at the given temperature (``top_k`` off, ``top_p`` 1.0, no penalties) or greedy at
 temperature 0, ``max_new_tokens``, stop at the tokenizer's EOS; prompts are given as the same
 token ids (:meth:`LlmPlanner._encode_prompt`) and completions decoded by the same tokenizer, so
@@ -53,10 +54,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import ModelError
-from simulator.models.device import DTypeName
-from simulator.models.llm_planner import LlmPlanner
-from simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models.device import DTypeName
+from iterdeploy.simulator.models.llm_planner import LlmPlanner
+from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
 
 VLLM_DOCS = "docs/models.md, section 'vLLM (optional, CUDA only)'"
 """Where the separate environment is described."""
@@ -180,7 +181,7 @@ class VllmPlanner(LlmPlanner):
         max_model_len: longest prompt + completion in tokens (None: the model's own limit).
         dtype: precision of both copies; for vLLM, ``"auto"`` is the checkpoint's own.
         train_device: where the transformers copy that trains each generation's adapter lives
-            (``auto``: the GPU when torch sees one; see :mod:`simulator.models.device`).
+            (``auto``: the GPU when torch sees one; see :mod:`iterdeploy.simulator.models.device`).
         api: vLLM's classes; None imports vllm on first use. Tests pass fakes.
 
     Raises:

@@ -6,7 +6,7 @@ generators for the ten IPC-2023 learning-track domains sit behind one registry
 (:func:`fast_downward_plan`), its plans validated before they are trusted.
 """
 
-from simulator.planning._fast_downward import (
+from iterdeploy.simulator.planning._fast_downward import (
     PlannerResult,
     PlannerStatus,
     fast_downward_plan,
@@ -14,7 +14,7 @@ from simulator.planning._fast_downward import (
     optimal_length,
     plan_task,
 )
-from simulator.planning._pddl import (
+from iterdeploy.simulator.planning._pddl import (
     TYPE_PREFIX,
     build_task,
     domain_constants,
@@ -25,10 +25,10 @@ from simulator.planning._pddl import (
     normalised_pddl,
     problem_to_pddl,
 )
-from simulator.planning._search import breadth_first_plan
-from simulator.planning._task import ActionSchema, Atom, GroundAction, GroundTask, State
-from simulator.planning._validate import Verdict, validate_plan
-from simulator.planning.generators import (
+from iterdeploy.simulator.planning._search import breadth_first_plan
+from iterdeploy.simulator.planning._task import ActionSchema, Atom, GroundAction, GroundTask, State
+from iterdeploy.simulator.planning._validate import Verdict, validate_plan
+from iterdeploy.simulator.planning.generators import (
     DomainSpec,
     GeneratedTask,
     GeneratorParamError,
@@ -46,7 +46,7 @@ from simulator.planning.generators import (
     tag_optimal_length,
     task_rng,
 )
-from simulator.planning.plan_text import parse_action_line, split_plan_lines
+from iterdeploy.simulator.planning.plan_text import parse_action_line, split_plan_lines
 
 __all__ = [
     "TYPE_PREFIX",

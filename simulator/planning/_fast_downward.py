@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from simulator.planning._pddl import domain_constants, load_task, problem_to_pddl
-from simulator.planning._search import breadth_first_plan
-from simulator.planning._task import GroundTask
-from simulator.planning._validate import validate_plan
+from iterdeploy.simulator.planning._pddl import domain_constants, load_task, problem_to_pddl
+from iterdeploy.simulator.planning._search import breadth_first_plan
+from iterdeploy.simulator.planning._task import GroundTask
+from iterdeploy.simulator.planning._validate import validate_plan
 
 PlannerStatus = Literal[
     "solved", "unsolvable", "not_found", "timed_out", "out_of_memory", "unavailable", "error",

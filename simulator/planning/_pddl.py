@@ -40,8 +40,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import PddlError
-from simulator.planning._task import ActionSchema, Atom, GroundTask
+from iterdeploy.simulator.errors import PddlError
+from iterdeploy.simulator.planning._task import ActionSchema, Atom, GroundTask
 
 _KNOWN_REQUIREMENTS = {
     ":strips", ":typing", ":negative-preconditions", ":equality", ":adl", ":conditional-effects",
@@ -61,7 +61,7 @@ IPC domains nest 5 levels deep; 64 leaves room for any hand-written formula."""
 
 def domain_path(domain: str) -> Path:
     """Path of a PDDL domain file shipped with the package (e.g. ``"blocksworld"``)."""
-    path = Path(str(resources.files("simulator.planning") / "domains" / f"{domain}.pddl"))
+    path = Path(str(resources.files("iterdeploy.simulator.planning") / "domains" / f"{domain}.pddl"))
     if not path.exists():
         shipped = sorted(p.stem for p in path.parent.glob("*.pddl"))
         raise PddlError(f"no shipped domain {domain!r}; shipped domains: {shipped}")

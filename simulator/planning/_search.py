@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from simulator.planning._task import GroundAction, GroundTask, State
+from iterdeploy.simulator.planning._task import GroundAction, GroundTask, State
 
 
 def breadth_first_plan(task: GroundTask, *, max_nodes: int = 200_000) -> list[GroundAction] | None:

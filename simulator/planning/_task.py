@@ -1,6 +1,6 @@
 """The grounded planning task: the one data structure every later stage sees.
 
-Parsing (pddlgym, behind :mod:`simulator.planning._pddl`) produces a :class:`GroundTask`; the
+Parsing (pddlgym, behind :mod:`iterdeploy.simulator.planning._pddl`) produces a :class:`GroundTask`; the
 validator, the reference planner, prompt rendering and the task generators only ever see this
 structure, never a PDDL syntax tree. States are frozensets of atoms and an action application is a
 subset test plus a set difference and union, which is what makes validation fast.

@@ -4,7 +4,7 @@ A plan is judged by replaying it on the :class:`GroundTask`, never by trusting w
 about it. The verdict says *why* a plan fails (which step, which action, which precondition or goal
 atom), because curation policies, auditors and people all need the reason, not just a bit.
 
-Plan text is whatever a model wrote; it is read by the rules of :mod:`simulator.planning.plan_text`
+Plan text is whatever a model wrote; it is read by the rules of :mod:`iterdeploy.simulator.planning.plan_text`
 (lines, comments, separators, numbering, parenthesised groups, ASCII names without regard to
 case), the one reader of plan text that the LLM extractor builds on too. Lines that carry nothing
 are reported in :attr:`Verdict.ignored_lines`. A candidate that cannot be read as ``name arg ...``
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from simulator.planning._task import Atom, GroundTask
-from simulator.planning.plan_text import (
+from iterdeploy.simulator.planning._task import Atom, GroundTask
+from iterdeploy.simulator.planning.plan_text import (
     Action,
     action_text,
     first_non_ascii,
@@ -94,7 +94,7 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
     The plan is read whole first (an unreadable line makes it ``unparseable``), then replayed step
     by step; the first step that fails decides the status (unknown action, wrong arity, unknown
     object, or unmet preconditions), and a plan that runs to the end without reaching the goal is
-    ``goal_not_reached``. Lines are read by the rules of :mod:`simulator.planning.plan_text`.
+    ``goal_not_reached``. Lines are read by the rules of :mod:`iterdeploy.simulator.planning.plan_text`.
 
     Args:
         task: the grounded task the plan is for.

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from simulator.planning._pddl import load_domain_schemas
-from simulator.planning._task import Atom, GroundAction, GroundTask
+from iterdeploy.simulator.planning._pddl import load_domain_schemas
+from iterdeploy.simulator.planning._task import Atom, GroundAction, GroundTask
 
 DOMAIN = "blocksworld"
 

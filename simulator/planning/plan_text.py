@@ -1,8 +1,8 @@
 """Plan text: the one reader of actions in what a model or a person wrote.
 
 Both readers of plan text build on this module. The validator
-(:func:`~simulator.planning.validate_plan`) reads a plan by exactly these rules; the extractor for
-real LLMs (:func:`~simulator.models.pddl_format.extract_llm_plan`) first removes what chat models
+(:func:`~iterdeploy.simulator.planning.validate_plan`) reads a plan by exactly these rules; the extractor for
+real LLMs (:func:`~iterdeploy.simulator.models.pddl_format.extract_llm_plan`) first removes what chat models
 wrap around a plan (reasoning blocks, Markdown, fences, labels, later sections) and then reads each
 line with :func:`split_plan_lines`, :func:`leading_actions` and :func:`parse_action_line`.
 

@@ -8,12 +8,12 @@ on SQL or a database connection used anywhere else in ``simulator/``, ``auditors
 ``dashboards/``.
 """
 
-from simulator.store._lock import LOCK_NAME, RunLockedError, writer_is_alive, writer_lock
-from simulator.store._oserrors import os_error
-from simulator.store._queries import RunQueries, TraceFacts, UserTaskOutcome
-from simulator.store._writer import DB_NAME, GenerationBundle, RunWriter, dumps
-from simulator.store.reader import RunReader
-from simulator.store.schema import (
+from iterdeploy.simulator.store._lock import LOCK_NAME, RunLockedError, writer_is_alive, writer_lock
+from iterdeploy.simulator.store._oserrors import os_error
+from iterdeploy.simulator.store._queries import RunQueries, TraceFacts, UserTaskOutcome
+from iterdeploy.simulator.store._writer import DB_NAME, GenerationBundle, RunWriter, dumps
+from iterdeploy.simulator.store.reader import RunReader
+from iterdeploy.simulator.store.schema import (
     SCHEMA_VERSION,
     CurationRow,
     EvaluationRow,
@@ -28,7 +28,7 @@ from simulator.store.schema import (
     TraceRow,
     TrainingExampleRow,
 )
-from simulator.store.summary import GenerationSummary, solved_by_size, summarize
+from iterdeploy.simulator.store.summary import GenerationSummary, solved_by_size, summarize
 
 __all__ = [
     "DB_NAME",

@@ -3,8 +3,8 @@
 A run directory is an artefact people copy, archive and sometimes edit by hand. A garbled page, a
 dropped table, a value of the wrong type or a JSON column that no longer parses used to surface as a
 traceback deep inside ``summary``, ``audit`` or the dashboard, after ``audit`` may already have
-written findings into the damaged file. Here every reader (:class:`~simulator.store.RunReader`)
-and writer (:class:`~simulator.store.RunWriter`) checks the store on open and refuses it with one
+written findings into the damaged file. Here every reader (:class:`~iterdeploy.simulator.store.RunReader`)
+and writer (:class:`~iterdeploy.simulator.store.RunWriter`) checks the store on open and refuses it with one
 line naming the table, and the row where one is to blame, so nothing is read from it and nothing
 is written to it. Only SQL that reads is run, so checking changes no byte of the file.
 
@@ -23,9 +23,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from simulator.errors import CorruptStoreError
-from simulator.store._oserrors import sqlite_error
-from simulator.store.schema import JSON_COLUMNS, TABLES
+from iterdeploy.simulator.errors import CorruptStoreError
+from iterdeploy.simulator.store._oserrors import sqlite_error
+from iterdeploy.simulator.store.schema import JSON_COLUMNS, TABLES
 
 REMEDY = "restore the run directory from a copy, or run the scenario again into a new --out"
 """What to do about a damaged store (there is no repairing a run's rows from what is left)."""
@@ -142,7 +142,7 @@ def _damaged_table(conn: sqlite3.Connection) -> str | None:
 def check_tables(conn: sqlite3.Connection, db: Path) -> None:
     """Refuse a store whose tables, columns or rows are not what the schema says.
 
-    Every table of :data:`~simulator.store.schema.TABLES` must exist with exactly its columns;
+    Every table of :data:`~iterdeploy.simulator.store.schema.TABLES` must exist with exactly its columns;
     every value must have its column's type (an integer, 0 or 1 for a flag, one of the allowed
     words, valid JSON in a JSON column, an object where one is read as an object); and the
     ``runs`` table holds at most one row, and one once any generation is committed.

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from simulator.errors import StoreError
-from simulator.store._oserrors import os_error
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store._oserrors import os_error
 
 LOCK_NAME = "writer.lock"
 """The lock file inside a run directory (empty but for the holder's pid; never deleted)."""

@@ -18,7 +18,7 @@ import errno
 import sqlite3
 from pathlib import Path
 
-from simulator.errors import CorruptStoreError, StorageError, StoreError
+from iterdeploy.simulator.errors import CorruptStoreError, StorageError, StoreError
 
 RESUME_HINT = "then run the same `iterdeploy run` again: it resumes from the last committed generation"
 """What to do after fixing the disk during a run: nothing committed is lost."""

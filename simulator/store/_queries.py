@@ -5,8 +5,8 @@ methods and get typed rows (the schema's row models, or small records defined he
 values, never cursors, so a change of table layout is a change here and in ``schema.py`` only
 (``tests/test_layers.py`` fails on SQL or a connection used anywhere else).
 
-:class:`RunQueries` is shared by :class:`~simulator.store.RunReader` (everyone who reads a
-finished or running run, read-only) and :class:`~simulator.store.RunWriter` (the loop, which
+:class:`RunQueries` is shared by :class:`~iterdeploy.simulator.store.RunReader` (everyone who reads a
+finished or running run, read-only) and :class:`~iterdeploy.simulator.store.RunWriter` (the loop, which
 reads back what earlier generations committed when it resumes, extends a run or pools data), so
 both ask the same question the same way on their own connection.
 """
@@ -22,10 +22,10 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simulator.errors import CorruptStoreError, StoreError
-from simulator.store._lock import writer_is_alive
-from simulator.store._oserrors import sqlite_error
-from simulator.store.schema import (
+from iterdeploy.simulator.errors import CorruptStoreError, StoreError
+from iterdeploy.simulator.store._lock import writer_is_alive
+from iterdeploy.simulator.store._oserrors import sqlite_error
+from iterdeploy.simulator.store.schema import (
     DB_NAME,
     TABLES,
     CurationRow,
@@ -49,7 +49,7 @@ _ID_CHUNK = 500
 class TraceFacts(BaseModel):
     """A trace without its completion and verdict texts: what a table over every trace of a run
     needs (outcome, lengths, the plan's actions), for a fraction of the memory of
-    :class:`~simulator.store.TraceRow`, whose completion includes the model's reasoning."""
+    :class:`~iterdeploy.simulator.store.TraceRow`, whose completion includes the model's reasoning."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.errors import CorruptStoreError, StorageError, StoreError
-from simulator.store._check import REMEDY, check_pages, check_tables
-from simulator.store._oserrors import os_error, sqlite_error
-from simulator.store._queries import RunQueries
-from simulator.store.migrations import migrate
-from simulator.store.schema import (
+from iterdeploy.simulator.errors import CorruptStoreError, StorageError, StoreError
+from iterdeploy.simulator.store._check import REMEDY, check_pages, check_tables
+from iterdeploy.simulator.store._oserrors import os_error, sqlite_error
+from iterdeploy.simulator.store._queries import RunQueries
+from iterdeploy.simulator.store.migrations import migrate
+from iterdeploy.simulator.store.schema import (
     DB_NAME,
     INDEXES,
     SCHEMA_VERSION,
@@ -49,7 +49,7 @@ def connect(db_path: Path, *, read_only: bool = False, immutable: bool = False) 
     run directory named ``a#b`` or ``a?b`` would otherwise be cut at the ``#`` or ``?`` and
     SQLite would open another file. ``immutable`` (SQLite's ``immutable=1``) is for a run archived
     read-only whose write-ahead log is gone, which SQLite cannot otherwise open (see
-    :class:`~simulator.store.RunReader`).
+    :class:`~iterdeploy.simulator.store.RunReader`).
     """
     if read_only:
         uri = db_path.absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")

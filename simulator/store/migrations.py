@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from simulator.store.schema import INDEXES, SCHEMA_VERSION, TABLES, create_table_sql
+from iterdeploy.simulator.store.schema import INDEXES, SCHEMA_VERSION, TABLES, create_table_sql
 
 STEPS: dict[int, tuple[str, ...]] = {
     # 1 → 2: users with stochastic policies (their own keep probability, every group's) and the

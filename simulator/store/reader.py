@@ -4,7 +4,7 @@ Readers open the database read-only, so a dashboard can watch a run that is stil
 and check it before reading (``_check``): a damaged store is refused in one line naming the table
 and row, and checking writes nothing. A run archived read-only without SQLite's ``-shm`` index is
 opened as an immutable file (below). The questions themselves are the named methods of
-:class:`~simulator.store._queries.RunQueries`, which the writer shares.
+:class:`~iterdeploy.simulator.store._queries.RunQueries`, which the writer shares.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import StorageError, StoreError
-from simulator.store._check import check_store
-from simulator.store._lock import writer_is_alive
-from simulator.store._oserrors import SQLITE_CANTOPEN, SQLITE_READONLY, os_error, sqlite_error
-from simulator.store._queries import RunQueries
-from simulator.store._writer import DB_NAME, RunWriter, connect, read_schema_version
-from simulator.store.schema import SCHEMA_VERSION
+from iterdeploy.simulator.errors import StorageError, StoreError
+from iterdeploy.simulator.store._check import check_store
+from iterdeploy.simulator.store._lock import writer_is_alive
+from iterdeploy.simulator.store._oserrors import SQLITE_CANTOPEN, SQLITE_READONLY, os_error, sqlite_error
+from iterdeploy.simulator.store._queries import RunQueries
+from iterdeploy.simulator.store._writer import DB_NAME, RunWriter, connect, read_schema_version
+from iterdeploy.simulator.store.schema import SCHEMA_VERSION
 
 READ_REMEDY = "make it readable (chmod u+r, and u+x on directories), or read a copy"
 """What to do about a run directory or store file the reader may not open."""

@@ -22,7 +22,7 @@ RunStatus = Literal["started", "completed", "cancelled", "error"]
 """What ``runs.status`` holds: the writer's own account of where the run stands."""
 
 ShownStatus = Literal["started", "completed", "cancelled", "error", "interrupted"]
-"""What readers report (:meth:`~simulator.store.RunQueries.run_status`): the stored status, except
+"""What readers report (:meth:`~iterdeploy.simulator.store.RunQueries.run_status`): the stored status, except
 that ``interrupted`` replaces ``started`` when no process holds the run's writer lock (its writer
 was killed). Never stored: a reader does not write, and the next writer resumes the run."""
 

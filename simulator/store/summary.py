@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from simulator.store.reader import RunReader
+from iterdeploy.simulator.store.reader import RunReader
 
 
 class GenerationSummary(BaseModel):

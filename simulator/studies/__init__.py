@@ -1,14 +1,14 @@
 """Studies: what is read across runs and what leaves a run for other tools.
 
 - :mod:`.compare`: the per-generation summary of several runs (the seeds of one scenario) as mean
-  and spread, grouped by scenario, from :func:`simulator.store.summarize`'s rows;
+  and spread, grouped by scenario, from :func:`iterdeploy.simulator.store.summarize`'s rows;
 - :mod:`.export`: a run's training sets, traces, decisions and tasks as JSON Lines or Parquet
   files with a dataset card, for pandas, Hugging Face ``datasets`` and TRL.
 
-Both read run stores through :class:`~simulator.store.RunReader` only, and neither writes to a run.
+Both read run stores through :class:`~iterdeploy.simulator.store.RunReader` only, and neither writes to a run.
 """
 
-from simulator.studies.compare import (
+from iterdeploy.simulator.studies.compare import (
     ComparedRun,
     Comparison,
     GenerationStats,
@@ -19,7 +19,7 @@ from simulator.studies.compare import (
     compare_summaries,
     spread,
 )
-from simulator.studies.export import EXPORT_FORMATS, ExportedFile, ExportResult, export_run
+from iterdeploy.simulator.studies.export import EXPORT_FORMATS, ExportedFile, ExportResult, export_run
 
 __all__ = [
     "EXPORT_FORMATS",

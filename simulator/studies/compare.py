@@ -2,13 +2,13 @@
 
 A study runs one scenario under several seeds (``iterdeploy run --seeds``), and often several
 scenarios. :func:`compare_runs` reads every run's per-generation rows with
-:func:`simulator.store.summarize` (the numbers ``iterdeploy summary`` prints, defined once there),
+:func:`iterdeploy.simulator.store.summarize` (the numbers ``iterdeploy summary`` prints, defined once there),
 groups the runs by scenario and gives, per group, generation and quantity, the mean, the sample
 standard deviation, the minimum and maximum and a 95% Student-t interval for the mean
 (:func:`spread`). ``iterdeploy compare`` prints it; a dashboard can build on the same objects.
 
 **Which runs are one scenario.** Runs are grouped by the scenario each one stored, read through
-today's :class:`~simulator.scenario.ScenarioSpec` (so a field added since a run was written takes
+today's :class:`~iterdeploy.simulator.scenario.ScenarioSpec` (so a field added since a run was written takes
 its default and does not split a group) with its ``seed`` and ``generations`` left out: the seeds
 of a scenario, and a run extended to more generations, are one group. Runs made with different
 settings under the same name (``--set pool.mode=replace`` on the quickstart) are separate groups;
@@ -33,8 +33,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from simulator.errors import IterdeployError
-from simulator.store import GenerationSummary, RunReader, ShownStatus, summarize
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.store import GenerationSummary, RunReader, ShownStatus, summarize
 
 INTERVAL = "95% Student-t interval for the mean over runs (mean ± t(0.975, n-1)·sd/√n); none for n < 2"
 """What :attr:`Spread.ci95_low` and :attr:`Spread.ci95_high` are."""
@@ -95,7 +95,7 @@ class GenerationStats(BaseModel):
     seeds: list[int]
     """Their seeds, in run order."""
     quantities: dict[str, Spread]
-    """Quantity name (a :class:`~simulator.store.GenerationSummary` field, or
+    """Quantity name (a :class:`~iterdeploy.simulator.store.GenerationSummary` field, or
     ``solved_by_domain.rovers`` style names for the per-domain counts of a multi-domain group)
     → its spread."""
 
@@ -223,7 +223,7 @@ def compare_summaries(runs: Sequence[RunRows]) -> Comparison:
 def _identity(scenario: dict[str, Any]) -> dict[str, Any]:
     """The scenario as today's schema resolves it, without the settings a study varies."""
     try:
-        from simulator.scenario import ScenarioSpec
+        from iterdeploy.simulator.scenario import ScenarioSpec
 
         resolved: dict[str, Any] = json.loads(ScenarioSpec.model_validate(scenario).to_json())
     except (ValueError, TypeError, IterdeployError):  # a scenario today's schema cannot read

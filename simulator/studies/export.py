@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from simulator.errors import IterdeployError, StorageError
-from simulator.store import (
+from iterdeploy.simulator.errors import IterdeployError, StorageError
+from iterdeploy.simulator.store import (
     CurationRow,
     ModelRow,
     RunReader,
@@ -66,7 +66,7 @@ class Column:
 _DECISION = (
     Column("user", "str", "the user who decided on the trace (null: no user saw it)"),
     Column("user_group", "str", "that user's group in the scenario (null in stores written before "
-           "schema version 4; `auditors.core.decisions.user_groups` maps their users to groups)"),
+           "schema version 4; `iterdeploy.auditors.core.decisions.user_groups` maps their users to groups)"),
     Column("policy", "str", "the policy the user decided under, e.g. `validity-v1`"),
     Column("reason", "str", "why the user kept or dropped it, in a few words"),
     Column("acceptance_prob", "float", "A(τ): the population's probability of publishing this trace "
@@ -175,7 +175,7 @@ class ExportResult:
 def export_run(run_dir: str | Path, out_dir: str | Path, fmt: ExportFormat = "jsonl") -> ExportResult:
     """Write the run's training sets, traces, decisions and tasks, with a dataset card, to
     ``out_dir`` (see the module's text). The run is only read, through
-    :class:`~simulator.store.RunReader` (which, like every reader, first brings a store of an
+    :class:`~iterdeploy.simulator.store.RunReader` (which, like every reader, first brings a store of an
     older schema version up to date, once).
 
     ``out_dir`` must not exist, or be an empty directory, and must lie outside the run directory.
@@ -405,7 +405,7 @@ def _renderer(reader: RunReader) -> Callable[[TaskRow], str | None] | None:
     """How the loop renders a stored task's prompt for a store that kept none, where that needs
     no model: the embedded model's compact format. None for PDDL prompts (the chat template is
     the model's tokenizer's)."""
-    from simulator.models.registry import REGISTERED, prompt_format_of
+    from iterdeploy.simulator.models.registry import REGISTERED, prompt_format_of
 
     model = reader.scenario().get("model")
     name = model.get("name") if isinstance(model, dict) else None
@@ -413,9 +413,9 @@ def _renderer(reader: RunReader) -> Callable[[TaskRow], str | None] | None:
         return None  # a local or hub model: resolving it may need files or the network
     if prompt_format_of(name) != "compact":
         return None
-    from simulator.errors import PddlError
-    from simulator.models.task_format import CompactTaskFormat
-    from simulator.planning import load_stored_task
+    from iterdeploy.simulator.errors import PddlError
+    from iterdeploy.simulator.models.task_format import CompactTaskFormat
+    from iterdeploy.simulator.planning import load_stored_task
 
     fmt = CompactTaskFormat()
 

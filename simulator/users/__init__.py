@@ -45,7 +45,7 @@ YAML (full reference with every parameter and the exact keep probabilities: ``do
         - {generation: 2, group: sloppy, policy: longest}
 """
 
-from simulator.users.curation import (
+from iterdeploy.simulator.users.curation import (
     POLICIES,
     ComposedPolicy,
     CurationPlan,
@@ -53,9 +53,9 @@ from simulator.users.curation import (
     ValidityCuration,
     make_policy,
 )
-from simulator.users.dynamics import describe_population, policy_params, step
-from simulator.users.group import UserGroup
-from simulator.users.policy_spec import (
+from iterdeploy.simulator.users.dynamics import describe_population, policy_params, step
+from iterdeploy.simulator.users.group import UserGroup
+from iterdeploy.simulator.users.policy_spec import (
     NO_OBJECTIVE,
     PRESETS,
     PolicySpec,
@@ -63,9 +63,9 @@ from simulator.users.policy_spec import (
     describe_policy,
     policy_name,
 )
-from simulator.users.population import Population, PopulationDecision, TaskRequest
-from simulator.users.selectors import Selector
-from simulator.users.spec import (
+from iterdeploy.simulator.users.population import Population, PopulationDecision, TaskRequest
+from iterdeploy.simulator.users.selectors import Selector
+from iterdeploy.simulator.users.spec import (
     ChurnSpec,
     DomainTasks,
     DynamicsSpec,
@@ -76,7 +76,7 @@ from simulator.users.spec import (
     TaskDistributionSpec,
     UserGroupSpec,
 )
-from simulator.users.stages import (
+from iterdeploy.simulator.users.stages import (
     STAGES,
     ActionBiasStage,
     AdversarialStage,
@@ -87,7 +87,7 @@ from simulator.users.stages import (
     StageSpec,
     ValidityStage,
 )
-from simulator.users.traces import CandidateTrace, CurationContext, Decision, parse_actions
+from iterdeploy.simulator.users.traces import CandidateTrace, CurationContext, Decision, parse_actions
 
 __all__ = [
     "NO_OBJECTIVE",

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simulator.errors import ScenarioError
+from iterdeploy.simulator.errors import ScenarioError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -6,8 +6,9 @@ because that probability is the scenario's ground-truth implicit reward and the 
 against it; a frequency from one draw would be 0 or 1.
 
 Every policy here is a :class:`ComposedPolicy`: independent per-trace stages
-(:mod:`simulator.users.stages`) followed by a per-task selector (:mod:`simulator.users.selectors`),
-specified by a :class:`~simulator.users.policy_spec.PolicySpec`. Policies are recorded by canonical
+(:mod:`iterdeploy.simulator.users.stages`) followed by a per-task selector
+(:mod:`iterdeploy.simulator.users.selectors`),
+specified by a :class:`~iterdeploy.simulator.users.policy_spec.PolicySpec`. Policies are recorded by canonical
 versioned name (``validity-v1``); a change of behaviour bumps the version.
 
 The decision is split in two on purpose: :meth:`ComposedPolicy.prepare` computes everything that
@@ -25,12 +26,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulator.errors import ScenarioError
-from simulator.users._common import validate_spec
-from simulator.users.policy_spec import PRESETS, PolicySpec, describe_policy, policy_name
-from simulator.users.selectors import choose, keep_probabilities, ranking
-from simulator.users.stages import Outcome
-from simulator.users.traces import CandidateTrace, CurationContext, Decision
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.users._common import validate_spec
+from iterdeploy.simulator.users.policy_spec import PRESETS, PolicySpec, describe_policy, policy_name
+from iterdeploy.simulator.users.selectors import choose, keep_probabilities, ranking
+from iterdeploy.simulator.users.stages import Outcome
+from iterdeploy.simulator.users.traces import CandidateTrace, CurationContext, Decision
 
 __all__ = [
     "POLICIES",

@@ -18,7 +18,7 @@ Churn: each group leaves with probability ``leave`` (never below ``min_groups``;
 would take it below are undone, highest first); then each remaining group brings in one joiner with
 probability ``join``. A joiner copies a uniformly drawn remaining group (its current policy, tasks,
 weight, community) or, if declared, the ``template``; it is linked by the graph kind's rule
-(:func:`simulator.users.graph.attach`). Every random draw comes from the generator passed in, in a
+(:func:`iterdeploy.simulator.users.graph.attach`). Every random draw comes from the generator passed in, in a
 fixed order, so a seed fixes the whole sequence.
 
 Schedule (``dynamics.schedule``): at the boundary into generation g, every member of a family with
@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 
-from simulator.users.graph import attach
-from simulator.users.group import UserGroup
-from simulator.users.policy_spec import PolicySpec
-from simulator.users.spec import DynamicsSpec
+from iterdeploy.simulator.users.graph import attach
+from iterdeploy.simulator.users.group import UserGroup
+from iterdeploy.simulator.users.policy_spec import PolicySpec
+from iterdeploy.simulator.users.spec import DynamicsSpec
 
 if TYPE_CHECKING:  # for annotations only: the population imports this module
-    from simulator.users.population import Population
+    from iterdeploy.simulator.users.population import Population
 
 
 def _param_prefixes(spec: PolicySpec) -> list[str]:

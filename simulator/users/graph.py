@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
-from simulator.users.spec import GraphSpec
+from iterdeploy.simulator.users.spec import GraphSpec
 
 
 def _edge_prob(spec: GraphSpec, a: int, b: int) -> float:

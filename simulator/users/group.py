@@ -2,8 +2,8 @@
 
 Its own module because both the population (which expands a scenario's groups into members) and
 the social dynamics (which replace a member's policy and bring in joiners between generations)
-build members; with the class here, :mod:`simulator.users.population` imports
-:mod:`simulator.users.dynamics` and not the other way round, so the two form no import cycle.
+build members; with the class here, :mod:`iterdeploy.simulator.users.population` imports
+:mod:`iterdeploy.simulator.users.dynamics` and not the other way round, so the two form no import cycle.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.users.curation import ComposedPolicy, make_policy
-from simulator.users.policy_spec import PolicySpec
-from simulator.users.spec import UserGroupSpec
+from iterdeploy.simulator.users.curation import ComposedPolicy, make_policy
+from iterdeploy.simulator.users.policy_spec import PolicySpec
+from iterdeploy.simulator.users.spec import UserGroupSpec
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from typing import Any
 
 from pydantic import ValidationError, model_validator
 
-from simulator.errors import ScenarioError
-from simulator.registry import Registry, UnknownNameError
-from simulator.users._common import FrozenSpec, format_value, validate_spec
-from simulator.users.selectors import Selector
-from simulator.users.stages import STAGES, Stage, StageSpec, ValidityStage
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.registry import Registry, UnknownNameError
+from iterdeploy.simulator.users._common import FrozenSpec, format_value, validate_spec
+from iterdeploy.simulator.users.selectors import Selector
+from iterdeploy.simulator.users.stages import STAGES, Stage, StageSpec, ValidityStage
 
 
 @dataclass(frozen=True)

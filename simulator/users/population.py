@@ -8,7 +8,8 @@ that τ is published when the task's owner is drawn by weight, i.e. the ground-t
 of the scenario that auditors must recover without being told. It is computed from the policies'
 probabilities, never estimated from draws.
 
-A population is immutable; :meth:`Population.step` (social dynamics, :mod:`simulator.users.dynamics`)
+A population is immutable; :meth:`Population.step` (social dynamics,
+:mod:`iterdeploy.simulator.users.dynamics`)
 returns a new one together with a JSON-able record of what changed.
 """
 
@@ -22,15 +23,15 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from simulator.errors import ScenarioError
-from simulator.users._common import validate_spec
-from simulator.users.curation import ComposedPolicy, CurationPlan, PolicyLike
-from simulator.users.dynamics import describe_population
-from simulator.users.dynamics import step as dynamics_step
-from simulator.users.graph import build_graph
-from simulator.users.group import UserGroup
-from simulator.users.policy_spec import PolicySpec
-from simulator.users.spec import (
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.users._common import validate_spec
+from iterdeploy.simulator.users.curation import ComposedPolicy, CurationPlan, PolicyLike
+from iterdeploy.simulator.users.dynamics import describe_population
+from iterdeploy.simulator.users.dynamics import step as dynamics_step
+from iterdeploy.simulator.users.graph import build_graph
+from iterdeploy.simulator.users.group import UserGroup
+from iterdeploy.simulator.users.policy_spec import PolicySpec
+from iterdeploy.simulator.users.spec import (
     DynamicsSpec,
     PopulationSpec,
     TaskDistributionSpec,
@@ -38,7 +39,7 @@ from simulator.users.spec import (
     duplicate_names,
     unknown_schedule_groups,
 )
-from simulator.users.traces import CandidateTrace, CurationContext
+from iterdeploy.simulator.users.traces import CandidateTrace, CurationContext
 
 _DEFAULT_CONTEXT = CurationContext()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
-from simulator.users.traces import CandidateTrace
+from iterdeploy.simulator.users.traces import CandidateTrace
 
 Selector = Literal["all", "shortest", "longest"]
 """How a policy chooses among the traces of one task that passed its stages."""

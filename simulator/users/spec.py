@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from simulator.limits import MAX_GENERATIONS, MAX_WEIGHT
-from simulator.users._common import FrozenSpec
-from simulator.users.policy_spec import PolicySpec
-from simulator.users.stages import STAGES
+from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_WEIGHT
+from iterdeploy.simulator.users._common import FrozenSpec
+from iterdeploy.simulator.users.policy_spec import PolicySpec
+from iterdeploy.simulator.users.stages import STAGES
 
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]*$")]
 """A PDDL domain name as the planning package registers it, e.g. ``blocksworld``."""

@@ -7,7 +7,7 @@ reason depends on *which* thing happened (a complacent user who did not check le
 through for a different reason than a noisy validator that misjudged it), while the exact pass
 probability is the sum over passing outcomes. Stages are drawn independently of each other and of
 other traces, which is what makes a composed policy's keep probability exactly computable
-(:mod:`simulator.users.selectors`).
+(:mod:`iterdeploy.simulator.users.selectors`).
 
 Every stage is a frozen pydantic model, so the same object is the YAML spec and the behaviour:
 ``{noisy_validator: {false_accept: 0.2}}`` validates into a :class:`NoisyValidatorStage`.
@@ -21,9 +21,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from simulator.registry import Registry
-from simulator.users._common import FrozenSpec, format_value
-from simulator.users.traces import CandidateTrace, CurationContext
+from iterdeploy.simulator.registry import Registry
+from iterdeploy.simulator.users._common import FrozenSpec, format_value
+from iterdeploy.simulator.users.traces import CandidateTrace, CurationContext
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from auditors.conformance import ConformanceStores
-from simulator.store import (
+from iterdeploy.auditors.conformance import ConformanceStores
+from iterdeploy.simulator.store import (
     DB_NAME,
     CurationRow,
     GenerationBundle,
@@ -284,7 +284,7 @@ def dump_tables(run_dir: Path, *, skip: tuple[str, ...] = ()) -> dict[str, list[
 
 
 def conformance_stores(root: Path) -> ConformanceStores:
-    """The three stores :func:`auditors.conformance.check_auditor` audits, written under ``root``:
+    """The three stores :func:`iterdeploy.auditors.conformance.check_auditor` audits, written under ``root``:
     three generations (each curated by another rule, decided by two users, with evaluation
     traces), the same with one generation, and a run with no generation."""
     kwargs: dict[str, Any] = {"n_tasks": 12, "users": ("checkers", "fans"), "n_eval_tasks": 10}
@@ -360,7 +360,7 @@ def population_bundles(
     n_eval_tasks: int = 0,
     changes: dict[int, Sequence[dict[str, Any]]] | None = None,
 ) -> list[GenerationBundle]:
-    """Synthetic generations curated by a real population (:class:`simulator.users.Population`).
+    """Synthetic generations curated by a real population (:class:`iterdeploy.simulator.users.Population`).
 
     ``changes`` maps a generation to the users in force from it on (a planted policy change);
     ``p_valid`` may be one share per generation (a model that improves).
@@ -370,7 +370,7 @@ def population_bundles(
     they keep and the acceptance probability A(τ) recorded with every decision come from the
     population's own code, so an auditor can be scored against the exact A(τ) of known policies.
     """
-    from simulator.users import CandidateTrace, Population, parse_actions
+    from iterdeploy.simulator.users import CandidateTrace, Population, parse_actions
 
     population = Population(list(users), seed=seed)
     rng = np.random.default_rng(seed)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from auditors.core.features import AuditorConfigError
-from auditors.reward.attribution import AttributionAuditor
-from simulator.store import RunReader
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.reward.attribution import AttributionAuditor
+from iterdeploy.simulator.store import RunReader
 
 LENGTH_BIAS = [{"name": "validators", "policy": "validity", "weight": 0.7},
                {"name": "fans", "policy": "longest", "weight": 0.3}]

@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from auditors.cli import register
-from simulator.store import RunReader
+from iterdeploy.auditors.cli import register
+from iterdeploy.simulator.store import RunReader
 
 StoreFactory = Callable[..., Path]
 
@@ -114,9 +114,9 @@ def test_the_command_loads_no_statistics_stack() -> None:
     torch; an auditor's module is imported only when it runs."""
     code = (
         "import sys, typer, auditors\n"
-        "from auditors.cli import register\n"
+        "from iterdeploy.auditors.cli import register\n"
         "register(typer.Typer())\n"
-        "print(auditors.__all__ and ' '.join(m for m in ('sklearn', 'pandas', 'scipy', 'torch') "
+        "print(iterdeploy.auditors.__all__ and ' '.join(m for m in ('sklearn', 'pandas', 'scipy', 'torch') "
         "if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -125,8 +125,8 @@ def test_the_command_loads_no_statistics_stack() -> None:
 
 
 def test_choices_order_and_opt_in_come_from_the_registry(app: typer.Typer) -> None:
-    from auditors.cli import OPT_IN, AuditorChoice
-    from auditors.registry import AUDITORS
+    from iterdeploy.auditors.cli import OPT_IN, AuditorChoice
+    from iterdeploy.auditors.registry import AUDITORS
 
     assert [c.value for c in AuditorChoice] == [s.command for s in AUDITORS] == [
         "implicit-reward", "declared-objective", "drift", "reward-drift", "attribution",

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from auditors.core.features import (
+from iterdeploy.auditors.core.features import (
     COLUMNS,
     AuditorConfigError,
     build_feature_table,
     check_features,
 )
-from simulator.store import GenerationBundle, RunReader
+from iterdeploy.simulator.store import GenerationBundle, RunReader
 
 
 @pytest.fixture

@@ -20,16 +20,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditors.blackbox.auditor import AUDITOR_NAME, BlackBoxAuditor, BlackBoxInputError, audit_blackbox
-from auditors.blackbox.data import build_output_table
-from auditors.blackbox.stats import (
+from iterdeploy.auditors.blackbox.auditor import (
+    AUDITOR_NAME,
+    BlackBoxAuditor,
+    BlackBoxInputError,
+    audit_blackbox,
+)
+from iterdeploy.auditors.blackbox.data import build_output_table
+from iterdeploy.auditors.blackbox.stats import (
     correlations,
     fit_with_prompt_intercepts,
     shuffle_within_prompts,
     within_prompt_auc,
 )
-from auditors.core.features import AuditorConfigError
-from simulator.store import FindingRow, GenerationBundle, RunReader, TaskRow, TraceRow
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.simulator.store import FindingRow, GenerationBundle, RunReader, TaskRow, TraceRow
 
 N_BOOT = 60
 N_PERM = 40

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from auditors.calibration.report import Report, write_report
-from auditors.calibration.runner import CaseRun, audit_case, plan_runs, score_case
-from auditors.calibration.score import Claim, _judge, detections
-from auditors.calibration.suite import Case, Planted, Suite, SuiteError, load_suite
-from auditors.registry import default_specs
+from iterdeploy.auditors.calibration.report import Report, write_report
+from iterdeploy.auditors.calibration.runner import CaseRun, audit_case, plan_runs, score_case
+from iterdeploy.auditors.calibration.score import Claim, _judge, detections
+from iterdeploy.auditors.calibration.suite import Case, Planted, Suite, SuiteError, load_suite
+from iterdeploy.auditors.registry import default_specs
 
 SUITE = Path("scenarios/calibration/suite.yaml")
 LENGTH_BIAS = [{"name": "validators", "policy": "validity", "weight": 0.7},
@@ -64,7 +64,7 @@ def test_a_broken_suite_is_refused_with_the_key(tmp_path: Path, text: str, match
 def test_the_command_exits_2_on_a_broken_suite(tmp_path: Path) -> None:
     import typer
 
-    from auditors.calibration.cli import register
+    from iterdeploy.auditors.calibration.cli import register
 
     app = typer.Typer()
 

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditors.reward.choice_model import MAX_ALTERNATIVES, choice_probabilities, choice_sets, fit_choice
+from iterdeploy.auditors.reward.choice_model import (
+    MAX_ALTERNATIVES,
+    choice_probabilities,
+    choice_sets,
+    fit_choice,
+)
 
 
 def _synthetic(seed: int, n_tasks: int = 200, size: int = 6, beta=(1.0, -0.5)):

@@ -1,4 +1,4 @@
-"""Every registered auditor passes every conformance check (``auditors.conformance``).
+"""Every registered auditor passes every conformance check (``iterdeploy.auditors.conformance``).
 
 One test case per (auditor, check), e.g. ``drift::check_read_only``, so ``pytest -k`` picks one out.
 The auditors run at their defaults except fewer resamples (``--bootstrap 20``; the black-box
@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from auditors.conformance import (
+from iterdeploy.auditors.conformance import (
     CHECKS,
     Check,
     ConformanceError,
@@ -24,14 +24,14 @@ from auditors.conformance import (
     check_auditor,
     check_shape,
 )
-from auditors.core.features import InsufficientRunError
-from auditors.core.findings import make_finding
-from auditors.interfaces import Auditor
-from auditors.registry import AUDITORS, AuditorSpec
-from auditors.rl.equivalence import RlEquivalenceAuditor
-from simulator.loop import run_scenario
-from simulator.scenario import parse_scenario
-from simulator.store import FindingRow, RunReader, RunWriter
+from iterdeploy.auditors.core.features import InsufficientRunError
+from iterdeploy.auditors.core.findings import make_finding
+from iterdeploy.auditors.interfaces import Auditor
+from iterdeploy.auditors.registry import AUDITORS, AuditorSpec
+from iterdeploy.auditors.rl.equivalence import RlEquivalenceAuditor
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import FindingRow, RunReader, RunWriter
 
 REAL_RUN: dict[str, object] = {
     "generations": 1,

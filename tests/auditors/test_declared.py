@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from auditors.reward.declared import DeclaredObjectiveAuditor, departures
-from simulator.store import RunReader
+from iterdeploy.auditors.reward.declared import DeclaredObjectiveAuditor, departures
+from iterdeploy.simulator.store import RunReader
 
 VALIDATORS = {"name": "validators", "policy": "validity"}
 KEEP_ALL_VALID = {"stages": ["validity"], "select": "all"}

@@ -21,13 +21,20 @@ import typer
 from scipy.stats import ks_2samp
 from typer.testing import CliRunner
 
-from auditors.cli import register
-from auditors.core.features import AuditorConfigError
-from auditors.core.findings import make_finding
-from auditors.drift.auditor import AUDITOR_NAME, DriftAuditor, audit_drift
-from auditors.drift.data import action_names, build_trace_table, plan_key, plan_pairs
-from auditors.drift.diversity import DiversityRow, collapse_signals
-from simulator.store import EvaluationRow, FindingRow, GenerationBundle, RunReader, RunWriter, TraceRow
+from iterdeploy.auditors.cli import register
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.core.findings import make_finding
+from iterdeploy.auditors.drift.auditor import AUDITOR_NAME, DriftAuditor, audit_drift
+from iterdeploy.auditors.drift.data import action_names, build_trace_table, plan_key, plan_pairs
+from iterdeploy.auditors.drift.diversity import DiversityRow, collapse_signals
+from iterdeploy.simulator.store import (
+    EvaluationRow,
+    FindingRow,
+    GenerationBundle,
+    RunReader,
+    RunWriter,
+    TraceRow,
+)
 
 LENGTH_FEATURES = {"plan_length", "valid_plan_length", "rel_plan_length", "n_tokens"}
 """Features a doubling of plan length moves (completion tokens include the plan)."""

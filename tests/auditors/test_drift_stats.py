@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import false_discovery_control
 
-from auditors.drift.stats import (
+from iterdeploy.auditors.drift.stats import (
     MIN_SAMPLE_SIZE,
     RARE,
     bh_adjust,

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from auditors.core.features import AuditorConfigError, build_feature_table
-from auditors.core.findings import audit_and_store
-from auditors.reward.implicit_reward import AUDITOR_NAME, ImplicitRewardAuditor
-from simulator.store import GenerationBundle, RunReader
+from iterdeploy.auditors.core.features import AuditorConfigError, build_feature_table
+from iterdeploy.auditors.core.findings import audit_and_store
+from iterdeploy.auditors.reward.implicit_reward import AUDITOR_NAME, ImplicitRewardAuditor
+from iterdeploy.simulator.store import GenerationBundle, RunReader
 
 VALIDATORS = {"name": "validators", "policy": "validity"}
 LENGTH_BIAS = [{"name": "validators", "policy": "validity", "weight": 0.7},

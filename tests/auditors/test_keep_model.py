@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditors.core.features import build_feature_table
-from auditors.core.recovery import pairwise_concordance
-from auditors.reward.implicit_reward import ImplicitRewardAuditor
-from auditors.reward.keep_model import GroupKeepModel, keep_probability
-from auditors.reward.within_task import apply_reward
-from simulator.store import RunReader
+from iterdeploy.auditors.core.features import build_feature_table
+from iterdeploy.auditors.core.recovery import pairwise_concordance
+from iterdeploy.auditors.reward.implicit_reward import ImplicitRewardAuditor
+from iterdeploy.auditors.reward.keep_model import GroupKeepModel, keep_probability
+from iterdeploy.auditors.reward.within_task import apply_reward
+from iterdeploy.simulator.store import RunReader
 
 ADVERSARIAL = [
     {"name": "validators", "policy": "validity", "weight": 0.95},

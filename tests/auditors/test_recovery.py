@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditors.core.recovery import is_graded, pairwise_concordance, within_task_correlation
+from iterdeploy.auditors.core.recovery import is_graded, pairwise_concordance, within_task_correlation
 
 
 def test_concordance_by_hand():

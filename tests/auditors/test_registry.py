@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-import auditors
-from auditors.registry import AUDITORS, REGISTRY, UnknownAuditorError, default_specs, get_spec
+import iterdeploy.auditors
+from iterdeploy.auditors.registry import AUDITORS, REGISTRY, UnknownAuditorError, default_specs, get_spec
 
 
 def test_commands_are_unique_and_kebab_case_and_printers_resolve() -> None:
@@ -20,8 +20,8 @@ def test_commands_are_unique_and_kebab_case_and_printers_resolve() -> None:
 
 def test_every_registered_auditor_is_exported_by_the_package() -> None:
     for spec in AUDITORS:
-        assert spec.class_name in auditors.__all__
-        assert getattr(auditors, spec.class_name) is spec.load()
+        assert spec.class_name in iterdeploy.auditors.__all__
+        assert getattr(iterdeploy.auditors, spec.class_name) is spec.load()
 
 
 def test_make_passes_the_shared_options_to_those_that_have_them() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from auditors.reward.reward_drift import RewardDriftAuditor
-from simulator.store import RunReader
+from iterdeploy.auditors.reward.reward_drift import RewardDriftAuditor
+from iterdeploy.simulator.store import RunReader
 
 VALIDITY = [{"name": "validators", "policy": "validity", "weight": 0.6},
             {"name": "converts", "policy": "validity", "weight": 0.4}]
@@ -78,7 +78,7 @@ def test_one_generation_is_nothing_to_compare(tmp_path: Path, synthetic: Any) ->
 
 
 def test_every_feature_that_grows_with_length_within_a_task_claims_length() -> None:
-    from auditors.reward.claims import concept_of
+    from iterdeploy.auditors.reward.claims import concept_of
 
     for feature in ("length_above_best", "rel_plan_length", "is_bloated", "is_task_longest"):
         assert concept_of(feature) == "length", feature

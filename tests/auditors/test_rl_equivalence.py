@@ -21,16 +21,16 @@ from hypothesis import strategies as st
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from auditors.core.features import AuditorConfigError
-from auditors.core.findings import FindingView
-from auditors.rl import equivalence as rq
-from auditors.rl import gradients as rg
-from auditors.rl import measure as rm
-from auditors.rl import run_data as rd
-from simulator.loop import run_scenario
-from simulator.models.training import IGNORE, collate
-from simulator.scenario import parse_scenario
-from simulator.store import FindingRow, RunReader
+from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.core.findings import FindingView
+from iterdeploy.auditors.rl import equivalence as rq
+from iterdeploy.auditors.rl import gradients as rg
+from iterdeploy.auditors.rl import measure as rm
+from iterdeploy.auditors.rl import run_data as rd
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.models.training import IGNORE, collate
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import FindingRow, RunReader
 
 PAD = 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.store import (
+from iterdeploy.simulator.store import (
     CurationRow,
     EvaluationRow,
     FindingRow,

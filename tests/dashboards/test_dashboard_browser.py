@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from dashboards.cli import streamlit_command
-from simulator.store import DB_NAME
+from iterdeploy.dashboards.cli import streamlit_command
+from iterdeploy.simulator.store import DB_NAME
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -212,7 +212,7 @@ def test_bad_run_dir_shows_a_clear_error(tmp_path: Path) -> None:
 
 def test_running_run_refreshes_when_a_generation_is_committed(make_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A run still being written: a new commit (which lands in the WAL) shows up without a reload."""
-    from simulator.store import GenerationBundle, GenerationRow, RunWriter, writer_lock
+    from iterdeploy.simulator.store import GenerationBundle, GenerationRow, RunWriter, writer_lock
 
     run_dir = make_run("live", n_generations=1, status="started", with_findings=False)
     # hold the writer lock as a running loop does: a started run nobody writes is interrupted

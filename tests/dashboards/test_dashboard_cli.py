@@ -17,7 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dashboards import cli
+from iterdeploy.dashboards import cli
 
 
 def _app() -> typer.Typer:
@@ -76,7 +76,7 @@ def test_sigterm_stops_the_server_and_frees_the_port(run_dir: Path, tmp_path: Pa
         port = int(sock.getsockname()[1])
     log = (tmp_path / "dashboard.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", "dashboard", str(run_dir), "--port", str(port)],
+        [sys.executable, "-m", "iterdeploy.simulator.cli", "dashboard", str(run_dir), "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"},
     )
@@ -111,5 +111,5 @@ def test_bad_port_is_rejected_by_the_parser(run_dir: Path) -> None:
 def test_registered_in_the_iterdeploy_entry_point_group() -> None:
     """The main CLI finds the command only through this entry point (layers: no import upward)."""
     entries = {e.name: e for e in importlib.metadata.entry_points(group="iterdeploy.commands")}
-    assert entries["dashboard"].value == "dashboards.cli:register"
+    assert entries["dashboard"].value == "iterdeploy.dashboards.cli:register"
     assert entries["dashboard"].load() is cli.register

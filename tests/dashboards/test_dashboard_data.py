@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboards.data import (
+from iterdeploy.dashboards.data import (
     FINDING_COLUMNS,
     GROUP_COLUMNS,
     REWARD_COLUMNS,
@@ -28,8 +28,8 @@ from dashboards.data import (
     store_version,
     summary_frame,
 )
-from simulator.errors import StoreError
-from simulator.store import DB_NAME, RunReader, summarize, writer_lock
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store import DB_NAME, RunReader, summarize, writer_lock
 
 
 def test_summary_frame_matches_hand_computed_numbers(run_dir: Path) -> None:
@@ -138,7 +138,7 @@ def test_resolve_run_dir_prefers_argv_then_env() -> None:
 
 def test_store_version_changes_when_a_generation_is_committed(make_run) -> None:  # type: ignore[no-untyped-def]
     """The cache key must move on a commit even while the database file itself is untouched (WAL)."""
-    from simulator.store import GenerationBundle, GenerationRow, RunWriter
+    from iterdeploy.simulator.store import GenerationBundle, GenerationRow, RunWriter
 
     run_dir = make_run(n_generations=1)
     before = store_version(run_dir)
@@ -167,7 +167,7 @@ def test_load_run_does_not_write(run_dir: Path) -> None:
 
 def test_domain_frame_counts_each_domain_and_the_page_charts_it(make_run: Callable[..., Path]) -> None:
     """A run over two domains: solved evaluation tasks per domain add up to the summary's."""
-    from dashboards.app import domain_figure
+    from iterdeploy.dashboards.app import domain_figure
 
     run = make_run(domains=("blocksworld", "rovers"))
     with RunReader(run) as reader:

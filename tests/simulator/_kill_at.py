@@ -36,9 +36,9 @@ def _die() -> None:
 
 
 def _install(point: dict[str, Any]) -> None:
-    import simulator.loop as loop
-    import simulator.loop.runner as runner
-    from simulator.store import RunWriter
+    import iterdeploy.simulator.loop as loop
+    import iterdeploy.simulator.loop.runner as runner
+    from iterdeploy.simulator.store import RunWriter
 
     kind = point["kind"]
     if kind == "progress":
@@ -118,6 +118,6 @@ def _install(point: dict[str, Any]) -> None:
 if __name__ == "__main__":
     _install(json.loads(sys.argv[1]))
     sys.argv = ["iterdeploy", *sys.argv[2:]]
-    from simulator.cli import main
+    from iterdeploy.simulator.cli import main
 
     main()

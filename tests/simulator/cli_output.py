@@ -18,7 +18,7 @@ def run_is_refused_and_writes_nothing(scenario_bytes: bytes, tmp_path: Path) -> 
     no traceback, no run directory. Returns the error line."""
     from typer.testing import CliRunner
 
-    from simulator.cli import app
+    from iterdeploy.simulator.cli import app
 
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(scenario_bytes)

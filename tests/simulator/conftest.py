@@ -22,10 +22,10 @@ class ProcessRun:
 
 
 def iterdeploy(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``iterdeploy ARGS`` in a fresh interpreter (``python -m simulator.cli``), so that what it
+    """``iterdeploy ARGS`` in a fresh interpreter (``python -m iterdeploy.simulator.cli``), so that what it
     prints on its own standard output and error, import-time output included, is seen as a user
     sees it."""
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "iterdeploy.simulator.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
 

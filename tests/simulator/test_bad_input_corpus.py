@@ -6,9 +6,9 @@ that is read but invalid), a message that names the problem (the key, the file, 
 traceback, and, where a run store is involved, a store whose bytes are unchanged. The cases are
 generated: each bad value for each key, each kind of damage for each table and each reader. They
 run through typer's ``CliRunner`` (milliseconds each); a handful at the end go through the real
-``python -m simulator.cli`` process to prove the entry point itself.
+``python -m iterdeploy.simulator.cli`` process to prove the entry point itself.
 
-The run store here is built with :class:`~simulator.store.RunWriter` from rows (no model runs), so
+The run store here is built with :class:`~iterdeploy.simulator.store.RunWriter` from rows (no model runs), so
 the corpus is fast; ``test_every_reader_accepts_the_undamaged_store`` shows the same store reads
 cleanly, so each refusal is the damage's doing. Case counts: ``docs/reliability.md``.
 """
@@ -28,12 +28,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboards.data import load_run
-from simulator.cli import _load_plugins, app
-from simulator.errors import StoreError
-from simulator.planning import domain_path, generate_tasks
-from simulator.scenario import load_scenario
-from simulator.store import (
+from iterdeploy.dashboards.data import load_run
+from iterdeploy.simulator.cli import _load_plugins, app
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.planning import domain_path, generate_tasks
+from iterdeploy.simulator.scenario import load_scenario
+from iterdeploy.simulator.store import (
     DB_NAME,
     CurationRow,
     EvaluationRow,
@@ -752,10 +752,10 @@ def _process_cases(tmp: Path, pristine: Path, files: dict[str, Path]) -> dict[st
 def test_the_real_entry_point_refuses_in_one_line(
     pristine_store: Path, tmp_path: Path, task_files: dict[str, Path]
 ) -> None:
-    """Five cases through ``python -m simulator.cli``: the process's own exit code and stderr."""
+    """Five cases through ``python -m iterdeploy.simulator.cli``: the process's own exit code and stderr."""
     (tmp_path / "d").mkdir()
     for name, case in _process_cases(tmp_path, pristine_store, task_files).items():
-        done = subprocess.run([sys.executable, "-m", "simulator.cli", *case.args], cwd=tmp_path,
+        done = subprocess.run([sys.executable, "-m", "iterdeploy.simulator.cli", *case.args], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120,
                               env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
                                    "COLUMNS": "300"})

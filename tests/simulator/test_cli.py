@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import _load_plugins, app
+from iterdeploy.simulator.cli import _load_plugins, app
 
 runner = CliRunner()
 SUMMARY_KEYS = {"generation", "evaluated", "solved", "mean_plan_length", "longest_plan_length", "train_size"}

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.store import EvaluationRow, GenerationBundle, RunRow, RunWriter, summarize
-from simulator.studies import compare_runs, spread
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.store import EvaluationRow, GenerationBundle, RunRow, RunWriter, summarize
+from iterdeploy.simulator.studies import compare_runs, spread
 from tests.simulator.cli_output import error_line
 from tests.simulator.test_store_queries import NOW, _generation, _model, _task, _trace
 
@@ -100,7 +100,7 @@ def test_seeds_give_a_hand_checked_mean_and_spread_per_generation(seeds: list[Pa
 
 def test_every_number_is_summarys_own(seeds: list[Path]) -> None:
     """The comparison reads `summarize`'s rows: each run's value is that run's summary number."""
-    from simulator.store import RunReader
+    from iterdeploy.simulator.store import RunReader
 
     [group] = compare_runs(seeds).groups
     for i, path in enumerate(seeds):

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.models.embedded import EmbeddedModelSpec, pretrain_size_distribution, reference_example
+from iterdeploy.simulator.models.embedded import (
+    EmbeddedModelSpec,
+    pretrain_size_distribution,
+    reference_example,
+)
 
 
 def test_recipes_keep_the_cache_keys_of_earlier_releases() -> None:
@@ -47,7 +51,7 @@ def test_tail_sizes_set_how_far_the_corpus_reaches() -> None:
 def test_a_revised_domain_format_changes_the_keys_of_its_bases_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from simulator.models.compact import sokoban
+    from iterdeploy.simulator.models.compact import sokoban
 
     rovers = EmbeddedModelSpec(pretrain_blocksworld_weight=0, pretrain_domains={"rovers": {}})
     both = EmbeddedModelSpec(pretrain_domains={"rovers": {}, "sokoban": {}})

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.store import DB_NAME, RunReader
-from simulator.studies.export import DECISION_COLUMNS, TRACE_COLUMNS, TRAINING_COLUMNS
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.store import DB_NAME, RunReader
+from iterdeploy.simulator.studies.export import DECISION_COLUMNS, TRACE_COLUMNS, TRAINING_COLUMNS
 from tests.simulator.cli_output import error_line
 from tests.simulator.conftest import ProcessRun
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import simulator.loop
-from simulator.errors import StoreError
-from simulator.loop import run_scenario
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader, summarize
+import iterdeploy.simulator.loop
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader, summarize
 from tests.conftest import killed_in_generation
 
 YAML = "name: tiny\n"
@@ -53,13 +53,13 @@ def _record_draws(patch: pytest.MonkeyPatch) -> Draws:
     """Record, per task draw (``g1`` = generation 1's deployment tasks, ``ref0`` = generation
     0's reference tasks), the tasks it had to avoid: the pools' disjointness, as the loop saw it."""
     draws: Draws = {}
-    real = simulator.loop.task_supply.draw_tasks
+    real = iterdeploy.simulator.loop.task_supply.draw_tasks
 
     def spy(rng, n, distribution, prefix, exclude):  # type: ignore[no-untyped-def]
         draws[prefix] = frozenset(exclude)
         return real(rng, n, distribution, prefix, exclude)
 
-    patch.setattr(simulator.loop.task_supply, "draw_tasks", spy)
+    patch.setattr(iterdeploy.simulator.loop.task_supply, "draw_tasks", spy)
     return draws
 
 
@@ -91,7 +91,7 @@ def test_extending_a_finished_run_equals_running_all_generations(
         raise RuntimeError("killed while training")
 
     with monkeypatch.context() as patch:
-        patch.setattr(simulator.loop.stages, "train", boom)
+        patch.setattr(iterdeploy.simulator.loop.stages, "train", boom)
         with pytest.raises(RuntimeError, match="killed while training"):
             run_scenario(_spec(tiny_overrides, 2), YAML, run_dir)
     after_crash = _fingerprint(run_dir)

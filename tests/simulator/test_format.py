@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models._format import extract_plan, name_map, render_plan, render_prompt
-from simulator.planning import validate_plan
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from iterdeploy.simulator.models._format import extract_plan, name_map, render_plan, render_prompt
+from iterdeploy.simulator.planning import validate_plan
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task
 
 
 def test_reference_plan_survives_render_and_extract() -> None:

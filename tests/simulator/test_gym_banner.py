@@ -34,8 +34,8 @@ def test_importing_pddlgym_directly_prints_the_banner() -> None:
 
 def test_loading_a_task_through_the_planning_module_prints_nothing() -> None:
     result = _python(
-        "from simulator.planning import domain_path, load_task\n"
-        "from simulator.planning import generate_tasks\n"
+        "from iterdeploy.simulator.planning import domain_path, load_task\n"
+        "from iterdeploy.simulator.planning import generate_tasks\n"
         "import pathlib, tempfile\n"
         "[g] = generate_tasks('blocksworld', {'n_blocks': 3}, seed=0, n=1)\n"
         "p = pathlib.Path(tempfile.mkdtemp()) / 'p.pddl'\n"

@@ -2,7 +2,7 @@
 
 Why it matters: torch and transformers take seconds to import, and most processes never touch a
 model (``iterdeploy summary``, ``scenario validate``, the auditors, the dashboard). The plain types
-the loop exchanges with a planner live in :mod:`simulator.models.protocol` for that reason. Each
+the loop exchanges with a planner live in :mod:`iterdeploy.simulator.models.protocol` for that reason. Each
 check runs in a fresh interpreter, because the test session itself has long imported torch. A
 failure names the chain of project imports that first pulled the heavy package in.
 """
@@ -58,14 +58,15 @@ def _heavy_imports(*modules: str) -> dict[str, list[str]]:
 
 def test_the_store_the_auditors_and_the_model_interface_import_without_torch() -> None:
     loaded = _heavy_imports(
-        "simulator.store", "auditors", "simulator.models.protocol", "simulator.models.registry",
-        "simulator.models.device", "simulator.planning",
+        "iterdeploy.simulator.store", "iterdeploy.auditors", "iterdeploy.simulator.models.protocol",
+        "iterdeploy.simulator.models.registry",
+        "iterdeploy.simulator.models.device", "iterdeploy.simulator.planning",
     )
     assert loaded == {}, "\n".join(f"{name} imported via {' -> '.join(chain or ['?'])}"
                                    for name, chain in loaded.items())
 
 
-@pytest.mark.parametrize("module", ["simulator.loop", "simulator.scenario"])
+@pytest.mark.parametrize("module", ["iterdeploy.simulator.loop", "iterdeploy.simulator.scenario"])
 def test_the_loop_and_the_scenario_import_without_torch(module: str) -> None:
     loaded = _heavy_imports(module)
     assert loaded == {}, "\n".join(f"{name} imported via {' -> '.join(chain or ['?'])}"
@@ -74,7 +75,7 @@ def test_the_loop_and_the_scenario_import_without_torch(module: str) -> None:
 
 def test_the_old_import_paths_name_the_same_types() -> None:
     """Code that imports the plain types from their former modules gets the very same classes."""
-    from simulator.models import hf_planner, protocol, training
+    from iterdeploy.simulator.models import hf_planner, protocol, training
 
     assert hf_planner.Completion is protocol.Completion
     assert hf_planner.TrainConfig is protocol.TrainConfig

@@ -50,7 +50,7 @@ def _env() -> dict[str, str]:
 
 
 def _iterdeploy(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "simulator.cli", *args], env=_env(),
+    done = subprocess.run([sys.executable, "-m", "iterdeploy.simulator.cli", *args], env=_env(),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -289,7 +289,7 @@ def test_sigkill_then_resume_matches_uninterrupted(
     or an out-of-memory killer would."""
     config = configs("fresh")
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", *config.args(killed)],
+    proc = subprocess.Popen([sys.executable, "-m", "iterdeploy.simulator.cli", *config.args(killed)],
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     try:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.errors import StoreError
-from simulator.loop import run_scenario
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader, summarize
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader, summarize
 from tests.conftest import killed_in_generation
 
 
@@ -99,7 +99,7 @@ def test_resume_refuses_a_different_scenario(tmp_path: Path, tiny_overrides: dic
 
 def _phases_of(spec, run_dir: Path) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Each progress phase a run showed, with how far it advanced."""
-    from simulator.loop import DeploymentLoop
+    from iterdeploy.simulator.loop import DeploymentLoop
 
     phases: dict[str, int] = {}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.loop import run_scenario
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader, solved_by_size, summarize
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader, solved_by_size, summarize
 from tests.conftest import killed_in_generation
 
 
@@ -80,7 +80,7 @@ def test_fixed_pool_resumes_to_the_same_run(
 
 
 def test_a_pool_mode_that_does_not_exist_is_named() -> None:
-    from simulator.scenario import ScenarioError
+    from iterdeploy.simulator.scenario import ScenarioError
 
     with pytest.raises(ScenarioError, match="pool"):
         parse_scenario("name: x\ndeploy: {pool: rolling}\n")
@@ -127,7 +127,7 @@ def test_replay_draws_reference_tasks_of_the_pretraining_sizes(
 
 
 def test_replay_of_the_pretraining_corpus_needs_the_embedded_model() -> None:
-    from simulator.scenario import ScenarioError
+    from iterdeploy.simulator.scenario import ScenarioError
 
     with pytest.raises(ScenarioError, match=r"pool\.reference_sizes: 'pretraining'"):
         parse_scenario("name: x\nmodel: smollm2-135m\npool: {reference_sizes: pretraining}\n")

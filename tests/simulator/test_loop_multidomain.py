@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.loop import DeploymentLoop, run_scenario
-from simulator.planning import domain_path, load_task, validate_plan
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader, summarize
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.loop import DeploymentLoop, run_scenario
+from iterdeploy.simulator.planning import domain_path, load_task, validate_plan
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader, summarize
 from tests.simulator.models.test_models_local_hf import _save
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from simulator.loop import run_scenario
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader
 from tests.conftest import killed_in_generation
 
 # converts switch at generation 1 to publishing everything, at 2x their weight: an invalid trace's

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from simulator.loop import run_scenario
-from simulator.models.compact import compact_domain
-from simulator.planning import load_stored_task, registry_name
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader, summarize
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.models.compact import compact_domain
+from iterdeploy.simulator.planning import load_stored_task, registry_name
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader, summarize
 
 SCENARIO = """
 name: three-domains-embedded

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.loop import run_scenario
-from simulator.scenario import parse_scenario
-from simulator.store import RunReader, TraceRow
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import RunReader, TraceRow
 
 # Many short, mostly invalid answers: a tiny base model cut at 24 tokens on 3-4 block tasks.
 MANY_TRACES: dict[str, object] = {

@@ -20,20 +20,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import simulator.loop.runner
-import simulator.loop.task_supply
-from simulator.cli import app
-from simulator.cli.run_cmd import parse_seeds
-from simulator.errors import ScenarioError, TaskSupplyError
-from simulator.limits import MAX_SEED, MAX_SWEEP_SEEDS
-from simulator.loop import DeploymentLoop, derive_seed
-from simulator.loop.task_supply import draw_tasks as _draw_tasks
-from simulator.loop.task_supply import task_key as _task_key
-from simulator.planning import count_distinct_tasks, generate_sized
-from simulator.planning.blocksworld import count_states
-from simulator.scenario import parse_scenario
-from simulator.users import Population
-from simulator.users.spec import TaskDistributionSpec
+import iterdeploy.simulator.loop.runner
+import iterdeploy.simulator.loop.task_supply
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.cli.run_cmd import parse_seeds
+from iterdeploy.simulator.errors import ScenarioError, TaskSupplyError
+from iterdeploy.simulator.limits import MAX_SEED, MAX_SWEEP_SEEDS
+from iterdeploy.simulator.loop import DeploymentLoop, derive_seed
+from iterdeploy.simulator.loop.task_supply import draw_tasks as _draw_tasks
+from iterdeploy.simulator.loop.task_supply import task_key as _task_key
+from iterdeploy.simulator.planning import count_distinct_tasks, generate_sized
+from iterdeploy.simulator.planning.blocksworld import count_states
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.users import Population
+from iterdeploy.simulator.users.spec import TaskDistributionSpec
 from tests.simulator.cli_output import error_line, run_is_refused_and_writes_nothing
 
 runner = CliRunner()
@@ -336,7 +336,7 @@ def test_the_blocksworld_count_follows_the_tower_numbers() -> None:
 
 
 def _patch_draws(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
-    monkeypatch.setattr(simulator.loop.task_supply, "MAX_REPEATED_DRAWS", limit)
+    monkeypatch.setattr(iterdeploy.simulator.loop.task_supply, "MAX_REPEATED_DRAWS", limit)
 
 
 def test_a_draw_that_runs_out_stops_with_the_sizes_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -398,7 +398,7 @@ def test_run_stops_with_exit_2_when_the_evaluation_pool_runs_out(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not load before the evaluation pool is drawn")
 
-    monkeypatch.setattr(simulator.loop.runner, "load_planner", no_model)
+    monkeypatch.setattr(iterdeploy.simulator.loop.runner, "load_planner", no_model)
     scenario = tmp_path / "small.yaml"
     scenario.write_text("name: small\ndomains: {ferry: {min: 1, max: 1}}\nmodel: smollm2-135m\n"
                         "evaluation: {n_tasks: 10}\n", encoding="utf-8")

@@ -3,8 +3,8 @@
 
 A bug is simulated by replacing a command's internals with a function that raises
 ``RuntimeError``; every user-facing command goes through the same root command group
-(:class:`simulator.cli._common.RootGroup`), the plugged-in ``audit`` and ``dashboard`` included.
-Most cases run through typer's ``CliRunner``; the real ``python -m simulator.cli`` process is run
+(:class:`iterdeploy.simulator.cli._common.RootGroup`), the plugged-in ``audit`` and ``dashboard`` included.
+Most cases run through typer's ``CliRunner``; the real ``python -m iterdeploy.simulator.cli`` process is run
 too, since only there does Python itself print the traceback that ``--debug`` lets through.
 """
 
@@ -20,9 +20,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from simulator.cli import _load_plugins, app
-from simulator.cli._common import DEBUG_ENV, RootGroup, bug_line
-from simulator.errors import ScenarioError, StoreError
+from iterdeploy.simulator.cli import _load_plugins, app
+from iterdeploy.simulator.cli._common import DEBUG_ENV, RootGroup, bug_line
+from iterdeploy.simulator.errors import ScenarioError, StoreError
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = str(REPO / "scenarios" / "quickstart.yaml")
@@ -96,11 +96,11 @@ def test_env_var_off_values_keep_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
 BUGS: dict[str, tuple[str, list[str]]] = {
     # command's internal replaced by _boom, and the command line (TMP is the test's directory)
-    "summary": ("simulator.cli.summary_cmd.RunReader", ["summary", "TMP"]),
-    "run": ("simulator.loop.run_scenario", ["run", QUICKSTART, "--out", "TMP/out"]),
-    "scenario-show": ("simulator.scenario.load_scenario", ["scenario", "show", QUICKSTART]),
-    "audit": ("auditors.core.findings.audit_and_store", ["audit", "TMP"]),
-    "dashboard": ("dashboards.cli.load_run", ["dashboard", "TMP"]),
+    "summary": ("iterdeploy.simulator.cli.summary_cmd.RunReader", ["summary", "TMP"]),
+    "run": ("iterdeploy.simulator.loop.run_scenario", ["run", QUICKSTART, "--out", "TMP/out"]),
+    "scenario-show": ("iterdeploy.simulator.scenario.load_scenario", ["scenario", "show", QUICKSTART]),
+    "audit": ("iterdeploy.auditors.core.findings.audit_and_store", ["audit", "TMP"]),
+    "dashboard": ("iterdeploy.dashboards.cli.load_run", ["dashboard", "TMP"]),
 }
 
 
@@ -154,7 +154,7 @@ def test_usage_errors_and_a_broken_pipe_are_not_bugs(
 ) -> None:
     result = runner.invoke(app, ["run", QUICKSTART, "--seed", "-1"])
     assert result.exit_code == 2 and "internal error" not in result.output
-    monkeypatch.setattr("simulator.cli.summary_cmd.RunReader", _raise_broken_pipe)
+    monkeypatch.setattr("iterdeploy.simulator.cli.summary_cmd.RunReader", _raise_broken_pipe)
     result = runner.invoke(app, ["summary", str(tmp_path)])
     assert result.exit_code == 1 and "internal error" not in result.output, result.output
 
@@ -177,16 +177,17 @@ def test_the_bug_line_names_the_innermost_frame_and_stays_short() -> None:
 # -- the real entry point ------------------------------------------------------------------------
 
 _PATCHED_MAIN = (
-    "import sys; import simulator.cli.summary_cmd as s\n"
+    "import sys; import iterdeploy.simulator.cli.summary_cmd as s\n"
     "def boom(*a, **k): raise RuntimeError('simulated bug')\n"
     "s.RunReader = boom\n"
-    "from simulator.cli import main; main()\n"
+    "from iterdeploy.simulator.cli import main; main()\n"
 )
 
 
 def _process(args: list[str], *, env: dict[str, str] | None = None,
              patched: bool = False) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", _PATCHED_MAIN] if patched else [sys.executable, "-m", "simulator.cli"]
+    command = ([sys.executable, "-c", _PATCHED_MAIN] if patched
+               else [sys.executable, "-m", "iterdeploy.simulator.cli"])
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "COLUMNS": "300",
                                **(env or {})})
@@ -203,7 +204,7 @@ def test_the_real_entry_point(tmp_path: Path) -> None:
                   _process(["scenario", "validate", empty], env={DEBUG_ENV: "1"})):
         assert debug.returncode == 1, debug.stderr
         assert "Traceback (most recent call last)" in debug.stderr, debug.stderr
-        assert "simulator.errors.ScenarioError" in debug.stderr and "load_scenario" in debug.stderr
+        assert "iterdeploy.simulator.errors.ScenarioError" in debug.stderr and "load_scenario" in debug.stderr
 
     bug = _process(["summary", str(tmp_path)], patched=True)
     assert bug.returncode == 1 and "Traceback" not in bug.stderr, bug.stderr

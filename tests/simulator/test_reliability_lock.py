@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboards.data import load_run, store_version
-from simulator.cli import _load_plugins, app
-from simulator.errors import StoreError
-from simulator.store import (
+from iterdeploy.dashboards.data import load_run, store_version
+from iterdeploy.simulator.cli import _load_plugins, app
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store import (
     DB_NAME,
     LOCK_NAME,
     RunLockedError,
@@ -39,7 +39,7 @@ runner = CliRunner()
 
 HOLD_LOCK = (
     "import sys\n"
-    "from simulator.store import writer_lock\n"
+    "from iterdeploy.simulator.store import writer_lock\n"
     "with writer_lock(sys.argv[1]):\n"
     "    print('locked', flush=True)\n"
     "    sys.stdin.read()\n"
@@ -109,7 +109,7 @@ def held_lock(finished_run: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 def _start_run(out: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "simulator.cli", *_run_args(out)], env=_env(),
+    return subprocess.Popen([sys.executable, "-m", "iterdeploy.simulator.cli", *_run_args(out)], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -241,7 +241,7 @@ def test_two_real_runs_on_one_directory(tmp_path: Path) -> None:
         _wait_until_started(first, run_dir)
         first.send_signal(signal.SIGSTOP)
         before = _snapshot(run_dir)
-        second = subprocess.run([sys.executable, "-m", "simulator.cli", *_run_args(run_dir)],
+        second = subprocess.run([sys.executable, "-m", "iterdeploy.simulator.cli", *_run_args(run_dir)],
                                 env=_env(), capture_output=True, text=True, timeout=300)
         assert second.returncode == 2, second.stderr
         _assert_one_line_error(second.stderr, str(run_dir), "another process",

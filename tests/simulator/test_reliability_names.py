@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.cli.run_cmd import default_run_dir
-from simulator.errors import ScenarioError
-from simulator.scenario import MAX_NAME_BYTES, ScenarioSpec, check_scenario_name, parse_scenario
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.cli.run_cmd import default_run_dir
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.scenario import MAX_NAME_BYTES, ScenarioSpec, check_scenario_name, parse_scenario
 from tests.simulator.cli_output import error_line
 
 runner = CliRunner()

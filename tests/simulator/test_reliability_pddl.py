@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.errors import PddlError
-from simulator.planning import domain_path, generate_sized, load_task, validate_plan
-from simulator.planning._pddl import MAX_DEPTH
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.errors import PddlError
+from iterdeploy.simulator.planning import domain_path, generate_sized, load_task, validate_plan
+from iterdeploy.simulator.planning._pddl import MAX_DEPTH
 from tests.simulator.cli_output import error_line
 
 runner = CliRunner()

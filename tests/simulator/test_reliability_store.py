@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboards.data import load_run
-from simulator.cli import app
-from simulator.models.hf_planner import HfPlanner
-from simulator.store import DB_NAME, GenerationBundle, RunReader, RunRow, RunWriter, dumps
+from iterdeploy.dashboards.data import load_run
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.store import DB_NAME, GenerationBundle, RunReader, RunRow, RunWriter, dumps
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = "2026-01-01T00:00:00+00:00"
@@ -134,7 +134,8 @@ def test_a_model_cache_that_cannot_be_written_is_refused_before_pretraining(
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("x\n")
     monkeypatch.setenv("ITERDEPLOY_CACHE", str(blocker / "sub"))
-    monkeypatch.setattr("simulator.loop.runner.load_planner", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr("iterdeploy.simulator.loop.runner.load_planner",
+                        lambda *a, **k: pytest.fail("model loaded"))
     result = runner.invoke(app, _run_args(tmp_path / "run"))
     assert result.exit_code == 2, result.output
     line = _error_line(result.stderr)
@@ -151,8 +152,8 @@ def unprivileged() -> list[str]:
     pytest.skip("running as root without user namespaces: permissions cannot be taken away")
 
 
-LOAD_RUN = ("import sys\nfrom pathlib import Path\nfrom dashboards.data import load_run\n"
-            "from simulator.errors import StoreError\n"
+LOAD_RUN = ("import sys\nfrom pathlib import Path\nfrom iterdeploy.dashboards.data import load_run\n"
+            "from iterdeploy.simulator.errors import StoreError\n"
             "try:\n    print(load_run(Path(sys.argv[1])).overview.status)\n"
             "except StoreError as exc:\n    print('refused:', exc)\n    sys.exit(2)\n")
 """The dashboard's data layer in a child process: the status, or ``refused:`` and the message."""
@@ -165,7 +166,7 @@ def _load_run(prefix: list[str], run_dir: Path) -> subprocess.CompletedProcess[s
 
 
 def _cli(prefix: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, sys.executable, "-m", "simulator.cli", *args],
+    return subprocess.run([*prefix, sys.executable, "-m", "iterdeploy.simulator.cli", *args],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "300"})
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.errors import ScenarioError
-from simulator.scenario import load_scenario, parse_scenario
-from simulator.scenario_yaml import MAX_DEPTH, MAX_NODES, load_yaml_file, parse_yaml
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.scenario import load_scenario, parse_scenario
+from iterdeploy.simulator.scenario_yaml import MAX_DEPTH, MAX_NODES, load_yaml_file, parse_yaml
 from tests.simulator.cli_output import error_line, run_is_refused_and_writes_nothing
 
 REPO = Path(__file__).resolve().parents[2]

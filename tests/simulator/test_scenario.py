@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.errors import ScenarioError
-from simulator.scenario import ScenarioSpec, load_scenario, parse_scenario
-from simulator.users import PolicySpec, declared_policy, policy_name
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.scenario import ScenarioSpec, load_scenario, parse_scenario
+from iterdeploy.simulator.users import PolicySpec, declared_policy, policy_name
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.errors import ScenarioError
-from simulator.planning import GeneratorParamError, domain_names, generate_sized, registry_name
-from simulator.scenario import parse_scenario, split_by_weight
-from simulator.users.spec import TaskDistributionSpec
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.planning import GeneratorParamError, domain_names, generate_sized, registry_name
+from iterdeploy.simulator.scenario import parse_scenario, split_by_weight
+from iterdeploy.simulator.users.spec import TaskDistributionSpec
 
 PDDL_MODEL = "model: smollm2-135m\n"
 
@@ -69,8 +69,8 @@ def test_bad_domain_settings_name_the_key_and_line(text: str, expected: list[str
 
 def test_a_registered_model_validates_without_being_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Checking a scenario file checks the file; the model's installation is checked when it loads."""
-    import simulator.models.registry as registry
-    from simulator.errors import ModelError
+    import iterdeploy.simulator.models.registry as registry
+    from iterdeploy.simulator.errors import ModelError
 
     def missing() -> None:
         raise ModelError("not installed")
@@ -111,7 +111,7 @@ def test_a_run_written_before_a_field_existed_still_resumes() -> None:
     scenario; one that differs in a value, or holds a key the schema no longer knows, is not."""
     import json
 
-    from simulator.loop.identity import same_scenario as _same_scenario
+    from iterdeploy.simulator.loop.identity import same_scenario as _same_scenario
 
     spec = parse_scenario("generations: 2\n")
     older = json.loads(spec.to_json())

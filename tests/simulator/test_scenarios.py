@@ -10,15 +10,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.cli.run_cmd import parse_seeds
-from simulator.errors import ScenarioError
-from simulator.loop import run_scenario
-from simulator.scenario import load_scenario
-from simulator.store import RunReader
-from simulator.users import Population, declared_policy
-from simulator.users.policy_spec import PolicySpec
-from simulator.users.stages import ValidityStage
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.cli.run_cmd import parse_seeds
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.scenario import load_scenario
+from iterdeploy.simulator.store import RunReader
+from iterdeploy.simulator.users import Population, declared_policy
+from iterdeploy.simulator.users.policy_spec import PolicySpec
+from iterdeploy.simulator.users.stages import ValidityStage
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 REQUIRED = {"quickstart", "no_curation", "length_bias", "complacent_users", "adversarial_minority",
@@ -103,7 +103,7 @@ def test_polarized_population_runs_with_its_dynamics(
 def test_validity_all_users_follow_the_declared_objective() -> None:
     """validity_all is the quickstart as the calibration suite runs it (new tasks of 3-10 blocks
     every generation), with every valid plan kept instead of the shortest."""
-    from auditors.calibration.suite import load_suite
+    from iterdeploy.auditors.calibration.suite import load_suite
 
     suite, _ = load_suite(Path(__file__).resolve().parents[2] / "scenarios/calibration/suite.yaml")
     as_calibrated = next(c for c in suite.cases if c.scenario.stem == "quickstart").overrides

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.errors import StoreError
-from simulator.store import (
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store import (
     CurationRow,
     GenerationBundle,
     GenerationRow,

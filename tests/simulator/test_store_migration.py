@@ -13,11 +13,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from simulator.loop import run_scenario
-from simulator.models.task_format import CompactTaskFormat
-from simulator.planning import load_stored_task
-from simulator.scenario import parse_scenario
-from simulator.store import SCHEMA_VERSION, RunReader
+from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.models.task_format import CompactTaskFormat
+from iterdeploy.simulator.planning import load_stored_task
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.store import SCHEMA_VERSION, RunReader
 from tests.simulator.test_extend_run import YAML, _fingerprint, _spec
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.errors import StoreError
-from simulator.store import (
+from iterdeploy.simulator.errors import StoreError
+from iterdeploy.simulator.store import (
     CurationRow,
     FindingRow,
     GenerationBundle,

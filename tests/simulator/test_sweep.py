@@ -19,10 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.errors import IterdeployError, ScenarioError
-from simulator.store import RunReader
-from simulator.sweep import (
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.errors import IterdeployError, ScenarioError
+from iterdeploy.simulator.store import RunReader
+from iterdeploy.simulator.sweep import (
     GridAxis,
     PlannedRun,
     SerialExecutor,
@@ -229,7 +229,7 @@ def test_serial_sweep_of_two_tiny_runs_then_rerun_skips_them(tmp_path: Path) -> 
 def test_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One run complete (written by `iterdeploy run`), one crashed after generation 0: the sweep
     skips the first and resumes the second from generation 1."""
-    from simulator.loop import DeploymentLoop
+    from iterdeploy.simulator.loop import DeploymentLoop
 
     done = runner.invoke(app, ["run", QUICKSTART, "--seeds", "0", "--out", str(tmp_path),
                                *tiny_sets()])
@@ -263,16 +263,16 @@ def test_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_a_failed_run_does_not_stop_the_others(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulator.loop
+    import iterdeploy.simulator.loop
 
-    real = simulator.loop.run_scenario
+    real = iterdeploy.simulator.loop.run_scenario
 
     def flaky(spec: Any, text: str, run_dir: Path, **kwargs: Any) -> Any:
         if spec.seed == 0:
             raise IterdeployError("the disk is full (simulated)")
         return real(spec, text, run_dir, **kwargs)
 
-    monkeypatch.setattr(simulator.loop, "run_scenario", flaky)
+    monkeypatch.setattr(iterdeploy.simulator.loop, "run_scenario", flaky)
     result = sweep(QUICKSTART, "--seeds", "0-1", "--serial", "--out", str(tmp_path), *tiny_sets())
     assert result.exit_code == 1, result.output
     assert "✗" in result.output and "the disk is full (simulated)" in result.output

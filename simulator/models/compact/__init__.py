@@ -27,9 +27,9 @@ from typing import Protocol
 
 import numpy as np
 
-from simulator.models._format import ExtractedPlan
-from simulator.models.protocol import Example
-from simulator.planning import GroundTask
+from iterdeploy.simulator.models._format import ExtractedPlan
+from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.planning import GroundTask
 
 PlanSteps = Sequence[tuple[str, tuple[str, ...]]]
 """A plan as (action name, arguments in the task's own object names)."""
@@ -92,6 +92,6 @@ def compact_domain(domain: str) -> CompactDomain:
             f"the embedded model's compact format covers {', '.join(_MODULES)}; not {domain!r} "
             "(use a real LLM for it: --set model.name=...)"
         )
-    module = importlib.import_module(f"simulator.models.compact.{_MODULES[domain]}")
+    module = importlib.import_module(f"iterdeploy.simulator.models.compact.{_MODULES[domain]}")
     fmt: CompactDomain = module.FORMAT
     return fmt

@@ -1,11 +1,11 @@
 """Blocksworld in the compact format: towers bottom to top, the towers again after each action
-that frees the hand (:mod:`simulator.models._format` holds the format itself)."""
+that frees the hand (:mod:`iterdeploy.simulator.models._format` holds the format itself)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from simulator.models._format import (
+from iterdeploy.simulator.models._format import (
     ExtractedPlan,
     extract_plan,
     name_map,
@@ -13,10 +13,10 @@ from simulator.models._format import (
     render_prompt,
     vocabulary,
 )
-from simulator.models.compact import PlanSteps
-from simulator.models.protocol import Example
-from simulator.planning import GroundTask, load_domain_schemas
-from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
+from iterdeploy.simulator.models.compact import PlanSteps
+from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.planning import GroundTask, load_domain_schemas
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
 
 
 class BlocksworldFormat:

@@ -75,11 +75,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.models._format import ExtractedPlan, NameMap
-from simulator.models.compact import SHARED_WORDS, PlanSteps
-from simulator.models.protocol import Example
-from simulator.planning import TYPE_PREFIX, Atom, GroundTask, parse_action_line
-from simulator.planning.generators import generate_sized
+from iterdeploy.simulator.models._format import ExtractedPlan, NameMap
+from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
+from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.planning import TYPE_PREFIX, Atom, GroundTask, parse_action_line
+from iterdeploy.simulator.planning.generators import generate_sized
 
 WAYPOINTS = tuple(f"w{i}" for i in range(1, 16))
 ROVERS = tuple(f"r{i}" for i in range(1, 6))

@@ -28,7 +28,7 @@ distances first on larger grids.
 every box its own goal), every free (non-wall) cell in row-major order, each box's cell, and the
 robot's cell. Goals come first so that the latest mention of a box, in the prompt or a scratchpad,
 is always where it stands now. Boxes are named from the pool ``b1 … b8`` at random per task (seeded
-by the task's content, as :func:`simulator.models._format.name_map` does), listed by pool name.
+by the task's content, as :func:`iterdeploy.simulator.models._format.name_map` does), listed by pool name.
 
 **The completion names only the pushes**: ``push <box> <dir>``, with every box and its cell after
 the push as scratchpad, in the prompt's order (``push b6 down > b6 r3 c11 b8 r2 c9``), so the
@@ -73,11 +73,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.models._format import ACTION_SEP, PROMPT_END, STATE_MARK, ExtractedPlan
-from simulator.models.compact import SHARED_WORDS, PlanSteps
-from simulator.models.protocol import Example
-from simulator.planning import GeneratedTask, GroundTask, generate_sized, parse_action_line
-from simulator.planning.generators.sokoban import STEPS
+from iterdeploy.simulator.models._format import ACTION_SEP, PROMPT_END, STATE_MARK, ExtractedPlan
+from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
+from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.planning import GeneratedTask, GroundTask, generate_sized, parse_action_line
+from iterdeploy.simulator.planning.generators.sokoban import STEPS
 
 Cell = tuple[int, int]
 Action = tuple[str, tuple[str, ...]]
@@ -206,7 +206,7 @@ def draw_names(task: GroundTask, rng: np.random.Generator | None = None) -> Soko
     """Random pool names for the boxes and random row and column offsets.
 
     Without ``rng`` they are derived from the task's content, so the same task always gets the
-    same prompt (as :func:`simulator.models._format.name_map`).
+    same prompt (as :func:`iterdeploy.simulator.models._format.name_map`).
 
     Raises:
         ValueError: for a task the format cannot write (see :func:`_board`).

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from simulator.planning._fast_downward import optimal_length
-from simulator.planning._pddl import domain_constants, domain_path, problem_to_pddl
-from simulator.planning.generators import (
+from iterdeploy.simulator.planning._fast_downward import optimal_length
+from iterdeploy.simulator.planning._pddl import domain_constants, domain_path, problem_to_pddl
+from iterdeploy.simulator.planning.generators import (
     blocksworld,
     childsnack,
     ferry,
@@ -33,7 +33,7 @@ from simulator.planning.generators import (
     spanner,
     transport,
 )
-from simulator.planning.generators._spec import (
+from iterdeploy.simulator.planning.generators._spec import (
     DomainSpec,
     GeneratedTask,
     GeneratorParamError,
@@ -41,7 +41,7 @@ from simulator.planning.generators._spec import (
     PlanBuilder,
     UnknownDomainError,
 )
-from simulator.registry import Registry
+from iterdeploy.simulator.registry import Registry
 
 GENERATORS: Registry[DomainSpec] = Registry("domain", error=UnknownDomainError)
 """Registry name → generator, in alphabetical order: one line per domain."""

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from simulator.planning._pddl import build_task, domain_path
-from simulator.planning._task import Atom, GroundTask
+from iterdeploy.simulator.planning._pddl import build_task, domain_path
+from iterdeploy.simulator.planning._task import Atom, GroundTask
 
 T = TypeVar("T")
 

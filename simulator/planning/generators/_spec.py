@@ -7,7 +7,7 @@ task. That is what lets a scenario say "Ferry of size 5" without knowing Ferry's
 
 A build function returns the task and a *witness*: a procedure that writes a valid plan for it.
 Generators construct tasks that are solvable by construction, and the witness is the construction
-made executable; :func:`simulator.planning.generators.generate` replays it on every task it
+made executable; :func:`iterdeploy.simulator.planning.generators.generate` replays it on every task it
 returns, so "solvable" is checked, not assumed, at every size (the witness is usually not optimal).
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import IterdeployError
-from simulator.planning._task import GroundTask
-from simulator.registry import UnknownNameError
+from iterdeploy.simulator.errors import IterdeployError
+from iterdeploy.simulator.planning._task import GroundTask
+from iterdeploy.simulator.registry import UnknownNameError
 
 
 class GeneratorParamError(IterdeployError, ValueError):
@@ -101,7 +101,7 @@ class GeneratedTask:
     """A generated task: the grounded task, its PDDL problem text, its parameters and a witness.
 
     ``problem_pddl`` is the problem for the shipped domain file (:attr:`domain_file`); loading the
-    two with :func:`simulator.planning.load_task` gives back :attr:`task` (tags included, the
+    two with :func:`iterdeploy.simulator.planning.load_task` gives back :attr:`task` (tags included, the
     optimal length aside, which lives only in :attr:`task`).
     """
 
@@ -126,7 +126,7 @@ class GeneratedTask:
     @property
     def domain_file(self) -> Path:
         """The shipped PDDL domain file this problem is for."""
-        from simulator.planning._pddl import domain_path
+        from iterdeploy.simulator.planning._pddl import domain_path
 
         return domain_path(self.domain)
 

@@ -1,4 +1,4 @@
-"""Blocksworld in the registry: a thin wrapper over :mod:`simulator.planning.blocksworld`.
+"""Blocksworld in the registry: a thin wrapper over :mod:`iterdeploy.simulator.planning.blocksworld`.
 
 The wrapper calls ``generate_task`` unchanged (same draws, same task, same name ``bw-N``), because
 the embedded model's corpus and recorded runs depend on its exact output for a seed. The witness
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.planning._task import GroundTask
-from simulator.planning.blocksworld import canonical_plan, count_tasks, generate_task
-from simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
+from iterdeploy.simulator.planning._task import GroundTask
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, count_tasks, generate_task
+from iterdeploy.simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
 
 DOMAIN = "blocksworld"
 

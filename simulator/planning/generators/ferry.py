@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.planning._task import Atom, GroundTask
-from simulator.planning.generators._build import new_task, numbered, pick, typed
-from simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
+from iterdeploy.simulator.planning._task import Atom, GroundTask
+from iterdeploy.simulator.planning.generators._build import new_task, numbered, pick, typed
+from iterdeploy.simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
 
 DOMAIN = "ferry"
 

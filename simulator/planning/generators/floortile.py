@@ -18,9 +18,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from simulator.planning._task import Atom, GroundTask
-from simulator.planning.generators._build import new_task, numbered, pick, shuffled, typed
-from simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
+from iterdeploy.simulator.planning._task import Atom, GroundTask
+from iterdeploy.simulator.planning.generators._build import new_task, numbered, pick, shuffled, typed
+from iterdeploy.simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
 
 DOMAIN = "floortile"
 COLORS = ["white", "black", "red", "green", "blue"]

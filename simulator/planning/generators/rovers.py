@@ -19,8 +19,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from simulator.planning._task import Atom, GroundTask
-from simulator.planning.generators._build import (
+from iterdeploy.simulator.planning._task import Atom, GroundTask
+from iterdeploy.simulator.planning.generators._build import (
     new_task,
     numbered,
     pick,
@@ -29,7 +29,7 @@ from simulator.planning.generators._build import (
     shuffled,
     typed,
 )
-from simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
+from iterdeploy.simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
 
 T = TypeVar("T")
 DOMAIN = "rovers"

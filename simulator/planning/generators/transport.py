@@ -13,8 +13,8 @@ import itertools
 
 import numpy as np
 
-from simulator.planning._task import Atom, GroundTask
-from simulator.planning.generators._build import (
+from iterdeploy.simulator.planning._task import Atom, GroundTask
+from iterdeploy.simulator.planning.generators._build import (
     new_task,
     numbered,
     pick,
@@ -22,7 +22,7 @@ from simulator.planning.generators._build import (
     shortest_path,
     typed,
 )
-from simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
+from iterdeploy.simulator.planning.generators._spec import DomainSpec, ParamSpec, PlanBuilder, Witness
 
 DOMAIN = "transport"
 

@@ -1,6 +1,6 @@
 """Every registered model backend conforms: it loads, samples and trains a tiny model.
 
-Parametrised over :data:`simulator.models.registry.BACKENDS`, so a backend added with one
+Parametrised over :data:`iterdeploy.simulator.models.registry.BACKENDS`, so a backend added with one
 registration line is checked with no test edit (a new backend also needs a way, below, to point it
 at a tiny model: the test fails until it has one). The tiny model is the tests' embedded recipe
 (``tiny_embedded_spec``, pretrained once and cached), reached through each backend's own kind of
@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 from huggingface_hub import constants
 
-from simulator.errors import ModelError
-from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-from simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
-from simulator.models.registry import (
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
+from iterdeploy.simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
+from iterdeploy.simulator.models.registry import (
     BACKENDS,
     REGISTERED,
     SMOLLM2_NAME,
@@ -34,10 +34,10 @@ from simulator.models.registry import (
     load_planner,
     resolve_model,
 )
-from simulator.models.task_format import CompactTaskFormat
-from simulator.planning import generate
-from simulator.registry import UnknownNameError
-from simulator.users import parse_actions
+from iterdeploy.simulator.models.task_format import CompactTaskFormat
+from iterdeploy.simulator.planning import generate
+from iterdeploy.simulator.registry import UnknownNameError
+from iterdeploy.simulator.users import parse_actions
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.compact import SHARED_WORDS, compact_domain
-from simulator.models.compact.rovers import (
+from iterdeploy.simulator.models.compact import SHARED_WORDS, compact_domain
+from iterdeploy.simulator.models.compact.rovers import (
     FORMAT,
     MODES,
     corpus_task_and_example,
@@ -25,7 +25,7 @@ from simulator.models.compact.rovers import (
     render_completion,
     render_prompt,
 )
-from simulator.planning import GroundTask, generate_sized, validate_plan
+from iterdeploy.simulator.planning import GroundTask, generate_sized, validate_plan
 
 
 def _generated(size: int, seed: int):

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.compact import SHARED_WORDS, CompactDomain, compact_domain
-from simulator.models.compact.sokoban import (
+from iterdeploy.simulator.models.compact import SHARED_WORDS, CompactDomain, compact_domain
+from iterdeploy.simulator.models.compact.sokoban import (
     BOX_POOL,
     COORD_POOL,
     FORMAT,
@@ -22,8 +22,8 @@ from simulator.models.compact.sokoban import (
     reference_plan,
     with_detour,
 )
-from simulator.models.protocol import Example
-from simulator.planning import (
+from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.planning import (
     Atom,
     GeneratedTask,
     GroundTask,

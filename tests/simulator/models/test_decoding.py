@@ -9,12 +9,12 @@ import pytest
 import torch
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
-from simulator.models.decoding import forward_last, sample_pruned
-from simulator.models.embedded import EmbeddedModelSpec
-from simulator.models.hf_planner import HfPlanner
-from simulator.models.registry import load_planner
-from simulator.models.task_format import CompactTaskFormat
-from simulator.planning.blocksworld import generate_task
+from iterdeploy.simulator.models.decoding import forward_last, sample_pruned
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.models.registry import load_planner
+from iterdeploy.simulator.models.task_format import CompactTaskFormat
+from iterdeploy.simulator.planning.blocksworld import generate_task
 
 
 @pytest.fixture
@@ -141,8 +141,8 @@ def test_sampling_follows_the_softmax_at_the_temperature() -> None:
 
 
 def test_a_peft_wrapped_model_decodes_through_its_base(embedded: HfPlanner, tmp_path: Path) -> None:
-    from simulator.models.hf_planner import TrainConfig
-    from simulator.models.training import Example
+    from iterdeploy.simulator.models.hf_planner import TrainConfig
+    from iterdeploy.simulator.models.training import Example
 
     prompts = _prompts(2, seed=4)
     embedded.train([Example(prompts[0], "x")], TrainConfig(n_epochs=1, batch_size=1, lora_r=2), seed=0)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from simulator.errors import ModelError, ScenarioError
-from simulator.models import registry
-from simulator.models.device import resolve_device, resolve_dtype
-from simulator.scenario import parse_scenario
+from iterdeploy.simulator.errors import ModelError, ScenarioError
+from iterdeploy.simulator.models import registry
+from iterdeploy.simulator.models.device import resolve_device, resolve_dtype
+from iterdeploy.simulator.scenario import parse_scenario
 
 
 def _pretend_gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
@@ -55,7 +55,7 @@ def test_a_missing_gpu_stops_before_pretraining(monkeypatch: pytest.MonkeyPatch)
     def no_pretraining(*args: object, **kwargs: object) -> Path:
         raise AssertionError("pretrained before checking the device")
 
-    monkeypatch.setattr("simulator.models.embedded.ensure_base", no_pretraining)
+    monkeypatch.setattr("iterdeploy.simulator.models.embedded.ensure_base", no_pretraining)
     with pytest.raises(ModelError, match="asked for a GPU"):
         registry.load_planner("embedded-tiny-v1", device="cuda")
 

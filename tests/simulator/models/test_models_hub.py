@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from simulator.errors import ModelError, ScenarioError
-from simulator.models.embedded import EmbeddedModelSpec, ensure_base
-from simulator.models.llm_planner import LlmPlanner
-from simulator.models.registry import load_planner, resolve_model
-from simulator.scenario import parse_scenario
+from iterdeploy.simulator.errors import ModelError, ScenarioError
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
+from iterdeploy.simulator.models.llm_planner import LlmPlanner
+from iterdeploy.simulator.models.registry import load_planner, resolve_model
+from iterdeploy.simulator.scenario import parse_scenario
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -16,13 +16,13 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from simulator.models.hf_planner import TrainConfig
-from simulator.models.llm_planner import LlmPlanner
-from simulator.models.pddl_format import PddlPromptFormat, domain_pddl_text, render_pddl_completion
-from simulator.models.protocol import PlannerModel
-from simulator.models.registry import load_planner
-from simulator.models.training import IGNORE, Example
-from simulator.planning import generate_tasks, validate_plan
+from iterdeploy.simulator.models.hf_planner import TrainConfig
+from iterdeploy.simulator.models.llm_planner import LlmPlanner
+from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, domain_pddl_text, render_pddl_completion
+from iterdeploy.simulator.models.protocol import PlannerModel
+from iterdeploy.simulator.models.registry import load_planner
+from iterdeploy.simulator.models.training import IGNORE, Example
+from iterdeploy.simulator.planning import generate_tasks, validate_plan
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|start|>{{ m['role'] }}\n{{ m['content'] }}<|end|>\n{% endfor %}"

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.pddl_format import (
+from iterdeploy.simulator.models.pddl_format import (
     PLAN_INSTRUCTION,
     SYSTEM_PROMPT,
     PddlPromptFormat,
@@ -26,7 +26,7 @@ from simulator.models.pddl_format import (
     split_reasoning,
     strip_pddl_comments,
 )
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     domain_names,
     generate,
     load_task,

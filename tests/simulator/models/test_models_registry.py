@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.errors import ModelError
-from simulator.models import registry
-from simulator.models.embedded import EmbeddedModelSpec
-from simulator.models.hf_planner import HfPlanner
-from simulator.models.llm_planner import LlmPlanner
-from simulator.models.protocol import PlannerModel
-from simulator.models.registry import (
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models import registry
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.models.llm_planner import LlmPlanner
+from iterdeploy.simulator.models.protocol import PlannerModel
+from iterdeploy.simulator.models.registry import (
     SMOLLM2_INSTALL,
     known_models,
     load_planner,

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.errors import ModelError
-from simulator.models.hf_planner import TrainConfig
-from simulator.models.llm_planner import LlmPlanner
-from simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
-from simulator.models.registry import SMOLLM2_INSTALL, load_planner, smollm2_gguf_path
-from simulator.models.training import Example
-from simulator.planning import generate_tasks, validate_plan
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models.hf_planner import TrainConfig
+from iterdeploy.simulator.models.llm_planner import LlmPlanner
+from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
+from iterdeploy.simulator.models.registry import SMOLLM2_INSTALL, load_planner, smollm2_gguf_path
+from iterdeploy.simulator.models.training import Example
+from iterdeploy.simulator.planning import generate_tasks, validate_plan
 
 
 @pytest.mark.slow

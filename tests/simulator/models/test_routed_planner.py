@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.errors import ModelError
-from simulator.models.compact import compact_domain
-from simulator.models.embedded import EmbeddedModelSpec
-from simulator.models.hf_planner import Completion, TrainConfig
-from simulator.models.routed import DomainRoutedPlanner
-from simulator.models.training import Example, TrainStats
-from simulator.planning import generate_sized
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models.compact import compact_domain
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.models.hf_planner import Completion, TrainConfig
+from iterdeploy.simulator.models.routed import DomainRoutedPlanner
+from iterdeploy.simulator.models.training import Example, TrainStats
+from iterdeploy.simulator.planning import generate_sized
 
 DOMAINS = ("blocksworld", "rovers", "sokoban")
 SIZES = {"blocksworld": (2, 9), "rovers": (2, 8), "sokoban": (1, 3)}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.models.embedded import EmbeddedModelSpec
-from simulator.models.hf_planner import HfPlanner
-from simulator.models.registry import load_planner
-from simulator.models.task_format import CompactTaskFormat
-from simulator.planning.blocksworld import generate_task
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.models.registry import load_planner
+from iterdeploy.simulator.models.task_format import CompactTaskFormat
+from iterdeploy.simulator.planning.blocksworld import generate_task
 
 
 def test_completions_come_back_in_the_callers_order_however_prompts_are_batched(

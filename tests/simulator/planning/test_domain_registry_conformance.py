@@ -1,6 +1,6 @@
 """Every registered domain conforms: it generates, validates its witness and round-trips its PDDL.
 
-Parametrised over :data:`simulator.planning.generators.GENERATORS`, so a domain added with one
+Parametrised over :data:`iterdeploy.simulator.planning.generators.GENERATORS`, so a domain added with one
 registration line is checked with no test edit. Here at the smallest main size, with a few seeds;
 ``test_planning_generators.py`` checks the same registry at the default size, with Hypothesis
 over the parameters, and the parameter errors.
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     GeneratorParamError,
     domain_path,
     generate_sized,
@@ -21,8 +21,8 @@ from simulator.planning import (
     registry_name,
     validate_plan,
 )
-from simulator.planning.generators import GENERATORS, UnknownDomainError, domain_names, domain_spec
-from simulator.registry import UnknownNameError
+from iterdeploy.simulator.planning.generators import GENERATORS, UnknownDomainError, domain_names, domain_spec
+from iterdeploy.simulator.registry import UnknownNameError
 
 DOMAINS = GENERATORS.names()
 

@@ -1,4 +1,4 @@
-"""The one reader of plan text (``simulator.planning.plan_text``), shared by the validator and the
+"""The one reader of plan text (``iterdeploy.simulator.planning.plan_text``), shared by the validator and the
 LLM extractor.
 
 The line rules and :func:`parse_action_line` have their examples in ``test_planning_validator.py``;
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.models.pddl_format import extract_llm_plan
-from simulator.planning import generate, validate_plan
-from simulator.planning.plan_text import (
+from iterdeploy.simulator.models.pddl_format import extract_llm_plan
+from iterdeploy.simulator.planning import generate, validate_plan
+from iterdeploy.simulator.planning.plan_text import (
     action_text,
     first_non_ascii,
     leading_actions,

@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.planning import Verdict, domain_path, find_fast_downward, generate, load_task, validate_plan
+from iterdeploy.simulator.cli import app
+from iterdeploy.simulator.planning import (
+    Verdict,
+    domain_path,
+    find_fast_downward,
+    generate,
+    load_task,
+    validate_plan,
+)
 
 runner = CliRunner()
 needs_fd = pytest.mark.skipif(find_fast_downward() is None,

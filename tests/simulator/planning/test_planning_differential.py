@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     GeneratedTask,
     domain_names,
     domain_spec,

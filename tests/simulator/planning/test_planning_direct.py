@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import breadth_first_plan, validate_plan
-from simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
+from iterdeploy.simulator.planning import breadth_first_plan, validate_plan
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
 
 
 def _text(plan: list) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.errors import PddlError
-from simulator.planning import (
+from iterdeploy.simulator.errors import PddlError
+from iterdeploy.simulator.planning import (
     breadth_first_plan,
     domain_path,
     fast_downward_plan,

@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import GroundTask, Verdict, domain_names, generate, validate_plan
+from iterdeploy.simulator.planning import GroundTask, Verdict, domain_names, generate, validate_plan
 
 STATUSES = {
     "valid", "invalid_step", "goal_not_reached", "unknown_action", "wrong_arity",

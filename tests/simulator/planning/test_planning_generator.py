@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import GroundTask, breadth_first_plan, load_domain_schemas, validate_plan
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from iterdeploy.simulator.planning import GroundTask, breadth_first_plan, load_domain_schemas, validate_plan
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task
 
 sizes = st.integers(min_value=2, max_value=12)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     GeneratedTask,
     GeneratorParamError,
     GroundTask,
@@ -34,7 +34,7 @@ from simulator.planning import (
     resolve_params,
     validate_plan,
 )
-from simulator.planning.blocksworld import generate_task
+from iterdeploy.simulator.planning.blocksworld import generate_task
 
 DOMAINS = domain_names()
 IPC = Path(__file__).resolve().parents[3] / ".." / "shared" / "ipc2023"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import ActionSchema, Atom, GroundAction, GroundTask, State, load_task
-from simulator.planning.blocksworld import generate_task
+from iterdeploy.simulator.planning import ActionSchema, Atom, GroundAction, GroundTask, State, load_task
+from iterdeploy.simulator.planning.blocksworld import generate_task
 
 
 def brute_force(task: GroundTask, state: State) -> set[GroundAction]:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     GroundTask,
     breadth_first_plan,
     domain_path,
@@ -28,7 +28,7 @@ from simulator.planning import (
     problem_to_pddl,
     validate_plan,
 )
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task
 
 pytest.importorskip("pddlgym")
 
@@ -201,7 +201,7 @@ IPC_DOMAINS = sorted(d.name for d in IPC.iterdir() if (d / "domain.pddl").is_fil
 
 def _pddlgym_parse(path: Path, parse: Any) -> Any:
     """pddlgym on the raw file; on the normalised text where pddlgym cannot read the raw file."""
-    from simulator.planning._pddl import normalised_pddl
+    from iterdeploy.simulator.planning._pddl import normalised_pddl
 
     try:
         return parse(str(path))

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.errors import PddlError
-from simulator.planning import (
+from iterdeploy.simulator.errors import PddlError
+from iterdeploy.simulator.planning import (
     breadth_first_plan,
     domain_path,
     load_domain_schemas,
@@ -24,7 +24,7 @@ from simulator.planning import (
     problem_to_pddl,
     validate_plan,
 )
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task
 
 IPC = Path(__file__).resolve().parents[3] / ".." / "shared" / "ipc2023" / "blocksworld"
 BASE_CASES = sorted((IPC / "base_cases").glob("*.pddl"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.planning import (
+from iterdeploy.simulator.planning import (
     GroundTask,
     Verdict,
     load_domain_schemas,
@@ -18,7 +18,7 @@ from simulator.planning import (
     split_plan_lines,
     validate_plan,
 )
-from simulator.planning.blocksworld import canonical_plan, generate_task
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task
 
 STATUSES = {
     "valid", "invalid_step", "goal_not_reached", "unknown_action", "wrong_arity",

@@ -1,6 +1,7 @@
 """Every registered curation stage and preset conforms: valid probabilities for any trace.
 
-Parametrised over :data:`simulator.users.stages.STAGES` and :data:`simulator.users.policy_spec.PRESETS`,
+Parametrised over :data:`iterdeploy.simulator.users.stages.STAGES` and
+:data:`iterdeploy.simulator.users.policy_spec.PRESETS`,
 so a stage or preset added with one registration line is checked with no test edit. A stage's
 parameters are drawn by Hypothesis from its own JSON schema (ranges, literals, optional fields), so
 the check needs no per-stage knowledge; candidates are valid and invalid plans of different lengths.
@@ -17,10 +18,10 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from users_strategies import ACTIONS, OBJECTS, candidate_sets, contexts
 
-from simulator.registry import UnknownNameError
-from simulator.users import CandidateTrace, ComposedPolicy, CurationContext, PolicySpec
-from simulator.users.policy_spec import PRESETS, UnknownPolicyError
-from simulator.users.stages import STAGES, Outcome, Stage, StageSpec
+from iterdeploy.simulator.registry import UnknownNameError
+from iterdeploy.simulator.users import CandidateTrace, ComposedPolicy, CurationContext, PolicySpec
+from iterdeploy.simulator.users.policy_spec import PRESETS, UnknownPolicyError
+from iterdeploy.simulator.users.stages import STAGES, Outcome, Stage, StageSpec
 
 WORDS = [*ACTIONS, *OBJECTS, "drive"]
 """Strings a stage's text parameters are drawn from (names a plan may or may not contain)."""

@@ -8,8 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from simulator.users import GraphSpec, Population
-from simulator.users.graph import build_graph
+from iterdeploy.simulator.users import GraphSpec, Population
+from iterdeploy.simulator.users.graph import build_graph
 
 
 def _noisy(name: str, false_accept: float, community: int | None = None) -> dict:

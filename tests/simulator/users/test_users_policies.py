@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from users_strategies import candidate_sets, contexts, policies, stages, within_binomial
 
-from simulator.users import (
+from iterdeploy.simulator.users import (
     CandidateTrace,
     ComposedPolicy,
     CurationContext,

@@ -8,8 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from users_strategies import candidate_sets, contexts, policies, within_binomial
 
-from simulator.errors import ScenarioError
-from simulator.users import CandidateTrace, ComposedPolicy, CurationContext, Population, make_policy
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.users import (
+    CandidateTrace,
+    ComposedPolicy,
+    CurationContext,
+    Population,
+    make_policy,
+)
 
 CANDS = [
     CandidateTrace(1, 1, True, "valid", 4, 20),

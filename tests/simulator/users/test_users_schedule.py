@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulator.errors import ScenarioError
-from simulator.users import (
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.users import (
     CandidateTrace,
     DynamicsSpec,
     Population,
     PopulationSpec,
     make_policy,
 )
-from simulator.users._common import validate_spec
+from iterdeploy.simulator.users._common import validate_spec
 
 USERS: list[dict[str, Any]] = [
     {"name": "validators", "weight": 0.6, "policy": "validity"},

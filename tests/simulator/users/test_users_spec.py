@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-import simulator.users as users
-from simulator.errors import ScenarioError
-from simulator.users import (
+import iterdeploy.simulator.users as users
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.users import (
     PRESETS,
     DynamicsSpec,
     PolicySpec,
@@ -22,7 +22,7 @@ from simulator.users import (
     UserGroupSpec,
     make_policy,
 )
-from simulator.users._common import validate_spec
+from iterdeploy.simulator.users._common import validate_spec
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "users.md"
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.errors import ScenarioError
-from simulator.users import POLICIES, CandidateTrace, ValidityCuration, make_policy
+from iterdeploy.simulator.errors import ScenarioError
+from iterdeploy.simulator.users import POLICIES, CandidateTrace, ValidityCuration, make_policy
 
 candidates = st.lists(
     st.builds(

@@ -6,7 +6,7 @@ import math
 
 from hypothesis import strategies as st
 
-from simulator.users import (
+from iterdeploy.simulator.users import (
     ActionBiasStage,
     AdversarialStage,
     CandidateTrace,
