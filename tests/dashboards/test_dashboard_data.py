@@ -167,7 +167,7 @@ def test_load_run_does_not_write(run_dir: Path) -> None:
 
 def test_domain_frame_counts_each_domain_and_the_page_charts_it(make_run: Callable[..., Path]) -> None:
     """A run over two domains: solved evaluation tasks per domain add up to the summary's."""
-    from iterdeploy.dashboards.app import domain_figure
+    from iterdeploy.dashboards.figures import domain_figure
 
     run = make_run(domains=("blocksworld", "rovers"))
     with RunReader(run) as reader:
