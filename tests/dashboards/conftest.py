@@ -6,6 +6,8 @@ dashboard reads exactly the store format the loop writes, in milliseconds instea
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +41,28 @@ DEPLOY_SIZES = (2, 3)
 NOW = "2025-06-01T12:00:00+00:00"
 
 MakeRun = Callable[..., Path]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def small_real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small *real* length_bias run, audited: the tiny embedded model (``TINY_OVERRIDES``), two
+    fine-tuned generations, written by a real ``iterdeploy run`` process and audited by a real
+    ``iterdeploy audit``. Pages and the report are checked on what the loop and the auditors
+    really write, not only on the synthetic stores below. Tests must not write to it."""
+    from tests.conftest import TINY_OVERRIDES
+
+    out = tmp_path_factory.mktemp("small-real-run") / "run"
+    overrides = {**TINY_OVERRIDES, "generations": 2}
+    args = ["run", "scenarios/length_bias.yaml", "--out", str(out)]
+    for key, value in overrides.items():
+        args += ["--set", f"{key}={value}"]
+    for command in (args, ["audit", str(out)]):
+        result = subprocess.run([sys.executable, "-m", "iterdeploy.simulator.cli", *command],
+                                cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:
