@@ -113,7 +113,7 @@ def test_the_command_loads_no_statistics_stack() -> None:
     command and building the package's export list must not import scikit-learn, pandas, scipy or
     torch; an auditor's module is imported only when it runs."""
     code = (
-        "import sys, typer, auditors\n"
+        "import sys, typer, iterdeploy.auditors\n"
         "from iterdeploy.auditors.cli import register\n"
         "register(typer.Typer())\n"
         "print(iterdeploy.auditors.__all__ and ' '.join(m for m in ('sklearn', 'pandas', 'scipy', 'torch') "
