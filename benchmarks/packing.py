@@ -45,8 +45,8 @@ def pretraining_batches(spec: EmbeddedModelSpec, n_steps: int, seed: int) -> lis
     rng = np.random.default_rng(seed)
     sizes, probs = pretrain_size_distribution(spec)
     return [
-        [reference_example(int(rng.choice(sizes, p=probs)), rng, spec.pretrain_direct_share,
-                           spec.pretrain_detour_share) for _ in range(spec.pretrain_batch_size)]
+        [reference_example(int(rng.choice(sizes, p=probs)), rng, spec.pretrain_detour_share)
+         for _ in range(spec.pretrain_batch_size)]
         for _ in range(n_steps)
     ]
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     _, tok = build_base(spec)
     pre_batches = pretraining_batches(spec, args.steps, args.seed)
     rng = np.random.default_rng(args.seed)
-    lora_examples = [reference_example(int(rng.integers(3, 9)), rng, 0.0, spec.pretrain_detour_share)
+    lora_examples = [reference_example(int(rng.integers(3, 9)), rng, spec.pretrain_detour_share)
                      for _ in range(args.examples)]
     lora_batches = [lora_examples[i : i + 16] for i in range(0, len(lora_examples), 16)]
     progress(f"base {spec.content_hash()} (pretrained first if not cached)")

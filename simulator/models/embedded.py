@@ -102,10 +102,6 @@ class EmbeddedModelSpec(BaseModel):
     to be learnt: a tail over 5-10 blocks gave no valid sample at 7 blocks and above after 1,200
     steps; over 5-9 blocks after 2,000-3,000 steps the base writes valid plans up to 10-11
     blocks (docs/model-card.md)."""
-    pretrain_direct_share: float = Field(0.0, ge=0.0, le=1.0)
-    """Share of pretraining plans written by the direct (near-optimal) planner instead of the
-    canonical one (all misplaced blocks to the table first). Above 0 the base model writes plans of
-    different lengths for one task, so curation rules about plan length have something to act on."""
     pretrain_detour_share: float = Field(0.3, ge=0.0, le=1.0)
     """Share of pretraining plans with one redundant move (a block lifted and put straight back):
     the base then sometimes wastes two steps, so valid plans of one task differ in length and a
@@ -207,7 +203,6 @@ class EmbeddedModelSpec(BaseModel):
 
 
 _ADDED_LATER: dict[str, object] = {
-    "pretrain_direct_share": 0.0,
     "pretrain_detour_share": 0.0,
     "pretrain_tail_sizes": 3,
     "pretrain_packed": False,
@@ -297,12 +292,11 @@ def base_directory(name: str) -> Path | None:
 
 
 def reference_example(
-    n_blocks: int, rng: np.random.Generator, direct_share: float = 0.0, detour_share: float = 0.0
+    n_blocks: int, rng: np.random.Generator, detour_share: float = 0.0
 ) -> Example:
     """One Blocksworld pretraining pair: a random task and its reference plan, under random
     object names."""
-    return compact_domain("blocksworld").corpus_example(  # type: ignore[call-arg]
-        n_blocks, rng, detour_share, direct_share=direct_share)
+    return compact_domain("blocksworld").corpus_example(n_blocks, rng, detour_share)
 
 
 def _size_distribution(
@@ -333,9 +327,6 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
 
     def sampler(name: str, corpus: DomainCorpusSpec) -> Callable[[np.random.Generator], Example]:
         sizes, probs = corpus.size_distribution()
-        if name == "blocksworld":  # its share of direct-planner plans is Blocksworld's alone
-            return lambda rng: reference_example(int(rng.choice(sizes, p=probs)), rng,
-                                                 spec.pretrain_direct_share, corpus.detour_share)
         fmt = compact_domain(name)
         return lambda rng: fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                               corpus.detour_share)

@@ -46,8 +46,10 @@ class DomainTasks(FrozenSpec):
 class TaskDistributionSpec(FrozenSpec):
     """Which domains a group's tasks come from and how large they are.
 
-    Compact forms: ``tasks: blocksworld`` (default sizes), ``tasks: [blocksworld, rovers]``,
-    ``tasks: {blocksworld: {min: 2, max: 6}}``.
+    Two forms: ``tasks: blocksworld`` (one domain, default sizes) and a mapping,
+    ``tasks: {blocksworld: {min: 2, max: 6}, rovers: {}}``. A list of names was a third way to
+    say what a mapping with empty values says; it is refused with a hint, so a scenario has one
+    way to name several domains.
     """
 
     domains: dict[DomainName, DomainTasks] = Field(
@@ -61,7 +63,8 @@ class TaskDistributionSpec(FrozenSpec):
         if isinstance(data, str):
             return {"domains": {data: {}}}
         if isinstance(data, Sequence) and not isinstance(data, str | bytes):
-            return {"domains": {d: {} for d in data}}
+            names = ", ".join(f"{d}: {{}}" for d in data)
+            raise ValueError(f"write several domains as a mapping, e.g. {{{names}}}, not a list")
         if isinstance(data, Mapping) and data and "domains" not in data:
             return {"domains": {k: ({} if v is None else v) for k, v in data.items()}}
         return data

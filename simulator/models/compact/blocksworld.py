@@ -16,7 +16,7 @@ from iterdeploy.simulator.models._format import (
 from iterdeploy.simulator.models.compact import PlanSteps
 from iterdeploy.simulator.models.protocol import Example
 from iterdeploy.simulator.planning import GroundTask, load_domain_schemas
-from iterdeploy.simulator.planning.blocksworld import canonical_plan, direct_plan, generate_task, with_detour
+from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task, with_detour
 
 
 class BlocksworldFormat:
@@ -40,13 +40,12 @@ class BlocksworldFormat:
         return extract_plan(completion, name_map(task))
 
     def corpus_example(
-        self, size: int, rng: np.random.Generator, detour_share: float = 0.0, direct_share: float = 0.0
+        self, size: int, rng: np.random.Generator, detour_share: float = 0.0
     ) -> Example:
         task = generate_task(size, rng)
         names = name_map(task, rng)
-        # no extra draw when a share is 0, so older corpora (and cached weights) are reproduced
-        direct = direct_share > 0 and rng.random() < direct_share
-        steps = direct_plan(task, rng) if direct else canonical_plan(task)
+        steps = canonical_plan(task)
+        # no extra draw when the share is 0, so older corpora (and cached weights) are reproduced
         if detour_share > 0 and rng.random() < detour_share:
             steps = with_detour(task, steps, rng)
         plan = [(a.name, a.args) for a in steps]

@@ -23,7 +23,7 @@ SMALL = EmbeddedModelSpec(n_layers=2, hidden_size=64, intermediate_size=128)
 def _encoded(n: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
     _, tok = build_base(SMALL)
     rng = np.random.default_rng(seed)
-    return [encode_example(tok, reference_example(int(rng.integers(2, 7)), rng, 0.0, 0.3), 512)
+    return [encode_example(tok, reference_example(int(rng.integers(2, 7)), rng, 0.3), 512)
             for _ in range(n)]
 
 
@@ -88,7 +88,7 @@ def test_packed_batch_gives_the_padded_batch_loss_and_gradients() -> None:
 def test_train_sft_packed_and_padded_train_the_same_model() -> None:
     _, tok = build_base(SMALL)
     rng = np.random.default_rng(2)
-    examples = [reference_example(int(rng.integers(2, 6)), rng, 0.0, 0.3) for _ in range(32)]
+    examples = [reference_example(int(rng.integers(2, 6)), rng, 0.3) for _ in range(32)]
 
     def trained(pack: bool) -> torch.nn.Module:
         model, _ = build_base(SMALL)

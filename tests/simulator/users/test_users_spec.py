@@ -84,7 +84,7 @@ def test_names_are_canonical_and_distinguish_behaviour() -> None:
 
 def test_compact_forms() -> None:
     assert TaskDistributionSpec.model_validate("rovers").domains["rovers"].max == 8
-    both = TaskDistributionSpec.model_validate(["blocksworld", "rovers"])
+    both = TaskDistributionSpec.model_validate({"blocksworld": {}, "rovers": None})
     assert set(both.domains) == {"blocksworld", "rovers"}
     assert TaskDistributionSpec.model_validate({"sokoban": None}).domains["sokoban"].min == 3
     dyn = DynamicsSpec.model_validate({"graph": "small_world", "influence": "threshold"})
@@ -92,6 +92,11 @@ def test_compact_forms() -> None:
     group = UserGroupSpec.model_validate({"policy": {"action_bias": {"object": "b1"}, "select": "all"}})
     assert [s.kind for s in group.policy.stages] == ["validity", "action_bias"]
     assert group.policy.select == "all"
+
+
+def test_a_list_of_domains_is_refused_with_the_mapping_to_write() -> None:
+    with pytest.raises(ValueError, match=r"as a mapping, e\.g\. \{blocksworld: \{\}, rovers: \{\}\}"):
+        TaskDistributionSpec.model_validate(["blocksworld", "rovers"])
 
 
 def test_defaults_are_the_papers_setup() -> None:
@@ -128,6 +133,7 @@ def test_specs_round_trip_through_json_and_are_frozen() -> None:
     ({"users": [{"policy": {"stages": ["telepathy"]}}]}, "users.0.policy.stages.0"),
     ({"users": [{"tasks": {"blocksworld": {"min": 9, "max": 3}}}]}, "users.0.tasks.domains.blocksworld"),
     ({"users": [{"tasks": {"Blocks World": {}}}]}, "users.0.tasks.domains.Blocks World"),
+    ({"users": [{"tasks": ["blocksworld", "rovers"]}]}, "users.0.tasks"),
     ({"users": [{"count": 0}]}, "users.0.count"),
     ({"users": [{"community": 2}]}, "users.0.community"),
     ({"users": [{"name": "a"}, {"name": "a"}]}, "repeated"),
