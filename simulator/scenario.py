@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -31,6 +29,15 @@ from iterdeploy.simulator.errors import ScenarioError
 from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_SAMPLES, MAX_SEED, MAX_TASKS
 from iterdeploy.simulator.models.device import DEVICE_PATTERN, DTypeName
 from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.scenario_rules import (
+    check_domain,
+    check_scenario_name,
+    check_sizes,
+    describe_sizes,
+    distinct_tasks,
+    sizes_of,
+    split_by_weight,
+)
 from iterdeploy.simulator.scenario_yaml import parse_yaml, read_yaml_text, short_repr
 from iterdeploy.simulator.users._common import describe_validation_error
 from iterdeploy.simulator.users.policy_spec import PolicySpec, declared_policy
@@ -206,7 +213,7 @@ class ScenarioSpec(_Spec):
     name: str = "quickstart"
     """Scenario name; it names the run directory (``runs/<name>-seed<seed>``), so it must be a
     plain file name: not empty, no ``/`` or ``\\``, no ``..``, no control characters, at most
-    :data:`MAX_NAME_BYTES` bytes of UTF-8."""
+    :data:`~iterdeploy.simulator.scenario_rules.MAX_NAME_BYTES` bytes of UTF-8."""
     question: str = ""
     """The question the scenario answers, in one paragraph."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
@@ -253,7 +260,7 @@ class ScenarioSpec(_Spec):
     @field_validator("domain")
     @classmethod
     def _registered(cls, domain: str) -> str:
-        return _check_domain(domain)
+        return check_domain(domain)
 
     @field_validator("declared_objective", mode="before")
     @classmethod
@@ -299,7 +306,7 @@ class ScenarioSpec(_Spec):
         )
         for where, dist in checks:
             for name, sizes in (dist.domains.items() if dist is not None else ()):
-                _check_sizes(where if where.endswith(".sizes") else f"{where}.{name}", name, sizes)
+                check_sizes(where if where.endswith(".sizes") else f"{where}.{name}", name, sizes)
         for i, u in enumerate(self.users):
             other = sorted(set(u.tasks.domains) - deployed) if u.tasks else []
             if other:
@@ -336,12 +343,12 @@ class ScenarioSpec(_Spec):
         evaluation = self.eval_tasks()
         shares = split_by_weight(self.evaluation.n_tasks, [d.weight for d in evaluation.domains.values()])
         for (name, sizes), wanted in zip(evaluation.domains.items(), shares, strict=True):
-            held = _sizes_of(TaskDistributionSpec(domains={name: sizes}))
-            exist = _distinct_tasks(held)
+            held = sizes_of(TaskDistributionSpec(domains={name: sizes}))
+            exist = distinct_tasks(held)
             if exist is not None and wanted > exist:
                 raise ValueError(
                     f"evaluation.n_tasks: the evaluation pool needs {wanted} distinct tasks of "
-                    f"{_describe_sizes(held)}, and only {exist} exist; {hint}")
+                    f"{describe_sizes(held)}, and only {exist} exist; {hint}")
         rounds = 1 if self.deploy.pool == "fixed" else self.generations + 1
         needed = self.deploy.tasks_per_generation * rounds
         why = (f"{self.deploy.tasks_per_generation} in the fixed pool" if rounds == 1 else
@@ -349,19 +356,19 @@ class ScenarioSpec(_Spec):
         key = "deploy.sizes" if self.domains is None else "domains"
         groups = [u for u in (*self.users, self.dynamics.churn.template) if u is not None]
         if all(u.tasks is None for u in groups):  # every task then comes from deploy_tasks()
-            held = _sizes_of(self.deploy_tasks())
-            exist = _distinct_tasks(held)
+            held = sizes_of(self.deploy_tasks())
+            exist = distinct_tasks(held)
             if exist is not None and needed > exist:
                 raise ValueError(
                     f"{key}: users bring {needed} deployment tasks ({why}), never repeated, and "
-                    f"the sizes ({_describe_sizes(held)}) hold only {exist} distinct tasks; {hint}")
-        held = _sizes_of(evaluation, self.deploy_tasks(), *(u.tasks for u in groups))
-        exist = _distinct_tasks(held)
+                    f"the sizes ({describe_sizes(held)}) hold only {exist} distinct tasks; {hint}")
+        held = sizes_of(evaluation, self.deploy_tasks(), *(u.tasks for u in groups))
+        exist = distinct_tasks(held)
         total = needed + self.evaluation.n_tasks
         if exist is not None and total > exist:
             raise ValueError(
                 f"{key}: the run needs {total} distinct tasks ({self.evaluation.n_tasks} to "
-                f"evaluate and {needed} to deploy: {why}), and the sizes ({_describe_sizes(held)}) "
+                f"evaluate and {needed} to deploy: {why}), and the sizes ({describe_sizes(held)}) "
                 f"hold only {exist}; {hint}")
         return self
 
@@ -422,118 +429,6 @@ class ScenarioSpec(_Spec):
     def to_json(self) -> str:
         """Canonical JSON of the resolved scenario."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
-
-
-MAX_NAME_BYTES = 200
-"""Longest scenario name, in UTF-8 bytes: with ``-seed<seed>`` it must fit one directory name
-(255 bytes on common file systems)."""
-
-_PATH_SEPARATORS = ("/", "\\")
-_UNPRINTABLE = frozenset({"Cc", "Cs", "Zl", "Zp"})
-"""Unicode categories refused in a name: control characters, lone surrogates (which no file
-system name can encode) and line breaks (which would split a one-line message)."""
-
-
-def check_scenario_name(name: str) -> str:
-    """``name`` if it is safe as one directory name, which is what the run directory makes of it.
-
-    Refusing here, at validation, means no command ever builds a path from a name such as
-    ``../../x`` or ``/etc``: every run directory stays inside the parent it was meant for.
-
-    Raises:
-        ValueError: Saying what is wrong with the name and what a good one looks like.
-    """
-    hint = "use a plain name such as 'my_scenario'"
-    if not name.strip():
-        raise ValueError(f"must not be empty; {hint}")
-    if any(sep in name for sep in _PATH_SEPARATORS):
-        raise ValueError(f"must not contain a path separator ('/' or '\\'): it names the run "
-                         f"directory; {hint}")
-    if ".." in name or name == ".":
-        raise ValueError(f"must not contain '..' or be '.': it names the run directory; {hint}")
-    bad = next((c for c in name if unicodedata.category(c) in _UNPRINTABLE), None)
-    if bad is not None:
-        raise ValueError(f"must not contain control characters, line breaks or lone surrogates "
-                         f"(found U+{ord(bad):04X}); {hint}")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise ValueError(f"is longer than {MAX_NAME_BYTES} bytes (UTF-8); it must fit one "
-                         "directory name")
-    return name
-
-
-def split_by_weight(n: int, weights: Sequence[float]) -> list[int]:
-    """``n`` split in proportion to ``weights``, largest remainder first (sums to ``n``): how the
-    evaluation pool's ``n_tasks`` is shared among its domains."""
-    w = np.asarray(weights, dtype=float)
-    exact = n * w / w.sum()
-    counts = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - counts), kind="stable")[: n - int(counts.sum())]:
-        counts[i] += 1
-    return [int(c) for c in counts]
-
-
-def _sizes_of(*distributions: TaskDistributionSpec | None) -> dict[str, set[int]]:
-    """Domain → every main size the distributions can draw."""
-    out: dict[str, set[int]] = {}
-    for dist in distributions:
-        for name, sizes in (dist.domains.items() if dist is not None else ()):
-            out.setdefault(name, set()).update(range(sizes.min, sizes.max + 1))
-    return out
-
-
-def _distinct_tasks(sizes: dict[str, set[int]]) -> int | None:
-    """How many distinct tasks ``sizes`` hold, or None where a domain's tasks are not counted
-    (only Blocksworld's are; see :func:`iterdeploy.simulator.planning.count_distinct_tasks`)."""
-    from iterdeploy.simulator.planning import GeneratorParamError, count_distinct_tasks
-
-    total = 0
-    for name, domain_sizes in sizes.items():
-        for size in domain_sizes:
-            try:
-                count = count_distinct_tasks(name, size)
-            except GeneratorParamError:  # reported by the size check, naming the key
-                return None
-            if count is None:
-                return None
-            total += count
-    return total
-
-
-def _describe_sizes(sizes: dict[str, set[int]]) -> str:
-    """``blocksworld sizes 2-3, 5`` (or ``blocksworld size 2``) for a domain → sizes mapping."""
-    parts = []
-    for name, domain_sizes in sizes.items():
-        runs: list[list[int]] = []
-        for size in sorted(domain_sizes):
-            if runs and size == runs[-1][-1] + 1:
-                runs[-1].append(size)
-            else:
-                runs.append([size])
-        spans = ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
-        parts.append(f"{name} size{'s' if len(domain_sizes) > 1 else ''} {spans}")
-    return "; ".join(parts)
-
-
-def _check_domain(domain: str) -> str:
-    from iterdeploy.simulator.planning import GeneratorParamError, domain_spec
-
-    try:
-        domain_spec(domain)
-    except GeneratorParamError as exc:
-        raise ValueError(str(exc)) from None
-    return domain
-
-
-def _check_sizes(where: str, domain: str, sizes: DomainTasks) -> None:
-    """Both ends of a size range must be sizes the domain's generator accepts (an unknown domain
-    is reported by the same call, naming ``where``)."""
-    from iterdeploy.simulator.planning import GeneratorParamError, main_param, resolve_params
-
-    for end in (sizes.min, sizes.max):
-        try:
-            resolve_params(domain, {main_param(domain): end})
-        except GeneratorParamError as exc:
-            raise ValueError(f"{where}: {exc}") from None
 
 
 def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:

@@ -22,7 +22,8 @@ from iterdeploy.simulator.models.protocol import PlannerModel
 from iterdeploy.simulator.models.registry import load_planner
 from iterdeploy.simulator.models.task_format import task_format
 from iterdeploy.simulator.planning import GroundTask, load_stored_task
-from iterdeploy.simulator.scenario import ScenarioSpec, split_by_weight
+from iterdeploy.simulator.scenario import ScenarioSpec
+from iterdeploy.simulator.scenario_rules import split_by_weight
 from iterdeploy.simulator.store import (
     GenerationBundle,
     GenerationRow,

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from iterdeploy.simulator.errors import ScenarioError
 from iterdeploy.simulator.planning import GeneratorParamError, domain_names, generate_sized, registry_name
-from iterdeploy.simulator.scenario import parse_scenario, split_by_weight
+from iterdeploy.simulator.scenario import parse_scenario
+from iterdeploy.simulator.scenario_rules import split_by_weight
 from iterdeploy.simulator.users.spec import TaskDistributionSpec
 
 PDDL_MODEL = "model: smollm2-135m\n"
