@@ -63,6 +63,10 @@ wasted move there and back is two), so a plan comes back from its completion jus
 choosing a goal is written down once and copied until it is sent; the step between reads the
 last scratchpad and the prompt, never the whole history. The goal list after a send grows with
 the goals left, so it is written only when a goal is done.
+
+Why one module of about 630 lines: the first 70 are this specification, and the rest is its one
+concern, the format both ways (render, extract, routes, corpus); split, the renderer and the
+extractor would lose sight of the specification they must both keep.
 """
 
 from __future__ import annotations

@@ -60,6 +60,10 @@ plan the extractor rebuilds from its pushes is just as long.
 
 **A detour** (:func:`with_detour`, in ``detour_share`` of the corpus) pushes a box one cell and
 straight back, so the base writes valid plans of different lengths for one task.
+
+Why one module of about 630 lines: the first 65 are this specification, and the rest is its one
+concern, the format both ways (render, extract, reference plan, corpus); split, the renderer and
+the extractor would lose sight of the specification they must both keep.
 """
 
 from __future__ import annotations
