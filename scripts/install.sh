@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install iterdeploy into ./.venv on a fresh machine.
 #   scripts/install.sh         the toolkit (torch from the CPU wheel, then the project)
-#   scripts/install.sh --dev   plus test tools, Ray (`iterdeploy sweep`) and the dashboard tests' browser
+#   scripts/install.sh --dev   plus test tools, Ray (`iterdeploy sweep`), inspect_ai and datasets
+#                              (`iterdeploy export --format inspect|hf`) and the dashboard tests' browser
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
@@ -14,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # pull a multi-GB CUDA build.
 .venv/bin/pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 if [ "${1:-}" = "--dev" ]; then
-  .venv/bin/pip install -q -e ".[dev,ray]" 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
+  .venv/bin/pip install -q -e ".[dev,ray,inspect,hf]" 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true
   bash scripts/install-browser.sh
 else
   .venv/bin/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" | grep -iE "error" || true

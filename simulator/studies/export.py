@@ -17,7 +17,10 @@
 
 With ``fmt="parquet"`` the same tables are Parquet files (``pyarrow``, an optional dependency:
 without it the export is refused in one line). Every column has a declared type, so a column that
-is empty in one file has the same type as everywhere else.
+is empty in one file has the same type as everywhere else. ``fmt="hf"`` saves the same tables as
+``datasets.DatasetDict`` objects (:mod:`.hf_export`), and ``fmt="inspect"`` writes the evaluation pool
+as one Inspect eval log per generation instead (:mod:`.inspect_export`); both are optional extras,
+refused in one line without them and imported only when asked for.
 
 Prompts: stores written since schema version 3 keep the prompt of each task (``prompt_source``
 ``stored``). Older stores have none; for the embedded model's compact format the prompt is rendered
@@ -45,9 +48,21 @@ from iterdeploy.simulator.store import (
     TraceRow,
 )
 
-ExportFormat = Literal["jsonl", "parquet"]
-EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "parquet")
-"""The file formats :func:`export_run` writes."""
+ExportFormat = Literal["jsonl", "parquet", "hf", "inspect"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "parquet", "hf", "inspect")
+"""The formats :func:`export_run` writes: the tables as JSON Lines or Parquet files with a dataset
+card, as Hugging Face ``datasets`` saved to disk (:mod:`.hf_export`), or the evaluation pool as
+Inspect eval logs (:mod:`.inspect_export`). The last two are optional extras, imported only when
+asked for."""
+
+_EXTRAS: dict[str, tuple[str, str]] = {
+    "parquet": ("pyarrow.parquet", "pyarrow, which is not installed: pip install pyarrow, or export "
+                "JSON Lines (--format jsonl), which pandas and datasets read as well"),
+    "hf": ("datasets", "the Hugging Face datasets library, which is not installed: pip install "
+           "'iterdeploy[hf]', or export Parquet (--format parquet), which datasets reads as well"),
+    "inspect": ("inspect_ai", "inspect_ai, which is not installed: pip install 'iterdeploy[inspect]'"),
+}
+"""Format → (the module it needs, the end of the one line that refuses it without that module)."""
 
 _ARROW = {"int": "int64", "float": "float64", "str": "string", "bool": "bool", "list[int]": "list<int64>"}
 """Column type → how the card names its Arrow type."""
@@ -183,15 +198,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: ExportFormat = "js
     complete, so a failed export leaves nothing behind.
 
     Raises:
-        IterdeployError: For an unknown format, Parquet without pyarrow, or an ``out_dir`` that
-            is not empty or lies inside the run.
+        IterdeployError: For an unknown format, a format whose optional library is missing
+            (pyarrow, datasets, inspect_ai), or an ``out_dir`` that is not empty or lies inside
+            the run.
         StoreError: When ``run_dir`` is not a readable run (the message names it).
         StorageError: When the export directory cannot be written.
     """
     if fmt not in EXPORT_FORMATS:
         raise IterdeployError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
-    if fmt == "parquet":
-        _require_pyarrow()
+    _require_extra(fmt)
     run_dir, out = Path(run_dir), Path(out_dir)
     with RunReader(run_dir) as reader:
         reader.run()  # refuses a path that is not a run, or a damaged store, before anything else
@@ -199,8 +214,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: ExportFormat = "js
         staging = out.parent / f".{out.name}.partial-{os.getpid()}"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            files = _write_all(reader, staging, fmt)
-            _card(reader, staging, fmt, files)
+            files = _write_format(reader, staging, fmt)
             if out.exists():
                 out.rmdir()  # an empty directory, checked above
             staging.rename(out)
@@ -213,13 +227,32 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: ExportFormat = "js
     return ExportResult(out_dir=out, format=fmt, files=tuple(files))
 
 
-def _require_pyarrow() -> None:
+def _require_extra(fmt: ExportFormat) -> None:
+    """Refuse, in one line and before anything is read or written, a format whose optional
+    library is missing."""
+    if fmt not in _EXTRAS:
+        return
+    module, missing = _EXTRAS[fmt]
     try:
-        import pyarrow.parquet  # noqa: F401
+        __import__(module)
     except ImportError:
-        raise IterdeployError("--format parquet needs pyarrow, which is not installed: "
-                              "pip install pyarrow, or export JSON Lines (--format jsonl), which "
-                              "pandas and datasets read as well") from None
+        raise IterdeployError(f"--format {fmt} needs {missing}") from None
+
+
+def _write_format(reader: RunReader, staging: Path, fmt: ExportFormat) -> list[ExportedFile]:
+    """Write the export in ``fmt`` into ``staging`` (created here), card included."""
+    if fmt == "inspect":
+        from iterdeploy.simulator.studies.inspect_export import write_inspect_logs
+
+        staging.mkdir()
+        return write_inspect_logs(reader, staging)
+    if fmt == "hf":
+        from iterdeploy.simulator.studies.hf_export import write_hf_datasets
+
+        return write_hf_datasets(reader, staging)
+    files = _write_all(reader, staging, fmt)
+    _card(reader, staging, fmt, files)
+    return files
 
 
 def _check_out_dir(run_dir: Path, out: Path) -> None:
