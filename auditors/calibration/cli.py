@@ -34,8 +34,9 @@ def register(app: typer.Typer) -> None:
 def calibrate_command(
     suite_path: Annotated[
         Path,
-        typer.Argument(metavar="SUITE", help="Suite file (YAML).", show_default=True),
-    ] = Path("scenarios/calibration/suite.yaml"),
+        typer.Argument(metavar="SUITE", help="Suite file (YAML), or a shipped suite's name "
+                       "(calibration: scenarios/calibration/suite.yaml).", show_default=True),
+    ] = Path("calibration"),
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Parent directory of the runs (<scenario>/seed<N>).")
     ] = Path("runs/calibration"),
@@ -65,10 +66,11 @@ def calibrate_command(
 
     from iterdeploy.auditors.calibration.suite import SuiteError, load_suite
     from iterdeploy.simulator.errors import IterdeployError
+    from iterdeploy.simulator.scenario_files import resolve_suite
 
     console = Console(stderr=True)
     try:
-        suite, base = load_suite(suite_path)
+        suite, base = load_suite(resolve_suite(suite_path))
         if seeds is not None:
             from iterdeploy.simulator.cli.run_cmd import parse_seeds
 

@@ -22,13 +22,14 @@ from iterdeploy.simulator.errors import IterdeployError, ScenarioError
 if TYPE_CHECKING:  # the recipe's module is light, but torch loads only when a base is built
     from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
 
-DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
+DEFAULT_SCENARIO = Path("quickstart")
+"""The shipped quickstart, by name (so the default works outside a clone too)."""
 
 
 def pretrain(
     scenario: Path = typer.Argument(
-        DEFAULT_SCENARIO, help="Scenario whose model.embedded recipe to pretrain (default: the "
-        "quickstart, whose recipe is the default base)."),
+        DEFAULT_SCENARIO, help="Scenario file or shipped scenario's name whose model.embedded "
+        "recipe to pretrain (default: the quickstart, whose recipe is the default base)."),
     sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE "
                                    "(repeatable), e.g. model.embedded.pretrain_steps=500."),
     check: bool = typer.Option(
@@ -46,10 +47,11 @@ def pretrain(
 ) -> None:
     """Pretrain the embedded base model of a scenario's recipe (or --check a shipped one)."""
     from iterdeploy.simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario_files import resolve_scenario
 
     console = Console()
     try:
-        spec, _ = load_scenario(scenario, parse_sets(sets))
+        spec, _ = load_scenario(resolve_scenario(scenario), parse_sets(sets))
         if spec.model.name != "embedded-tiny-v1":
             raise ScenarioError(f"{scenario}: model {spec.model.name!r} is not the embedded "
                                 "model; only embedded bases are pretrained here")

@@ -82,7 +82,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run(
-    scenario: Path = typer.Argument(..., help="Scenario YAML file (see scenarios/)."),
+    scenario: Path = typer.Argument(
+        ..., help="Scenario YAML file, or the name of a shipped scenario (quickstart; "
+        "`iterdeploy scenario list`). A file that exists wins over a name."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run directory (default: runs/<scenario>-seed<seed>). "
         "An existing run directory of the same scenario is resumed. With --seeds, the parent "
@@ -102,11 +104,13 @@ def run(
     """Run a scenario: deploy, validate, curate, pool and train, generation after generation."""
     from iterdeploy.simulator.loop import run_scenario
     from iterdeploy.simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario_files import resolve_scenario
 
     console = Console()
     try:
         if seed is not None and seeds is not None:
             raise ScenarioError("give --seed or --seeds, not both")
+        file = resolve_scenario(scenario)
         overrides = parse_sets(sets)
         if generations is not None:
             overrides["generations"] = generations
@@ -115,7 +119,7 @@ def run(
         for s in sweep:
             if s is not None:
                 overrides["seed"] = s
-            spec, text = load_scenario(scenario, overrides)
+            spec, text = load_scenario(file, overrides)
             if seeds is not None:
                 run_dir = default_run_dir(out or Path("runs"), spec)
             else:

@@ -1,4 +1,8 @@
-"""``iterdeploy scenario validate|show FILE``: check a scenario file, or print it fully resolved."""
+"""``iterdeploy scenario list|validate|show``: the shipped scenarios, and a scenario checked or
+printed fully resolved.
+
+Every scenario argument is a file or a shipped scenario's name, resolved by
+:func:`iterdeploy.simulator.scenario_files.resolve_scenario` as ``iterdeploy run`` resolves it."""
 
 from __future__ import annotations
 
@@ -12,22 +16,41 @@ from iterdeploy.simulator.cli._common import fail
 from iterdeploy.simulator.errors import IterdeployError
 
 scenario_app = typer.Typer(
-    help="Check scenario files and see every setting they resolve to.", no_args_is_help=True
+    help="List the shipped scenarios, check scenario files and see every setting they resolve to.",
+    no_args_is_help=True,
 )
+
+
+@scenario_app.command("list")
+def list_scenarios() -> None:
+    """List the scenarios shipped with iterdeploy, each with the question it asks (run one by its
+    name: `iterdeploy run quickstart`)."""
+    from rich.table import Table
+
+    from iterdeploy.simulator.scenario_files import scenario_question, shipped_scenarios
+
+    shipped = shipped_scenarios()
+    table = Table(title=f"{len(shipped)} shipped scenarios (iterdeploy run NAME)", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("question")
+    for name, file in shipped.items():
+        table.add_row(name, scenario_question(file))
+    Console().print(table)
 
 
 @scenario_app.command("validate")
 def validate(
-    files: list[Path] = typer.Argument(..., help="Scenario YAML file(s)."),
+    files: list[Path] = typer.Argument(..., help="Scenario YAML file(s) or shipped scenarios' names."),
 ) -> None:
     """Validate scenario files; exit 2 naming each bad key and its line, 0 when all are valid."""
     from iterdeploy.simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario_files import resolve_scenario
 
     console = Console()
     bad = 0
     for file in files:
         try:
-            spec, _ = load_scenario(file)
+            spec, _ = load_scenario(resolve_scenario(file))
         except IterdeployError as exc:
             fail(exc)
             bad += 1
@@ -43,16 +66,17 @@ def validate(
 
 @scenario_app.command("show")
 def show(
-    file: Path = typer.Argument(..., help="Scenario YAML file."),
+    file: Path = typer.Argument(..., help="Scenario YAML file or a shipped scenario's name."),
     sets: list[str] = typer.Option([], "--set", help="Apply KEY.PATH=VALUE overrides first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
 ) -> None:
     """Print the scenario with every default filled in: exactly what a run would use."""
     from iterdeploy.simulator.cli.run_cmd import parse_sets
     from iterdeploy.simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario_files import resolve_scenario
 
     try:
-        spec, _ = load_scenario(file, parse_sets(sets))
+        spec, _ = load_scenario(resolve_scenario(file), parse_sets(sets))
     except IterdeployError as exc:
         raise fail(exc) from None
     data = spec.model_dump(mode="json")

@@ -61,7 +61,9 @@ def results_table(pairs: list[tuple[PlannedRun, RunOutcome]], title: str) -> Tab
 
 
 def sweep(
-    scenarios: list[Path] = typer.Argument(..., help="Scenario YAML files (see scenarios/)."),
+    scenarios: list[Path] = typer.Argument(
+        ..., help="Scenario YAML files, or names of shipped scenarios (`iterdeploy scenario "
+        "list`); a file that exists wins over a name."),
     seeds: str | None = typer.Option(
         None, help=f"Seeds to run each scenario with: 0,1,2 or 0-4 (at most {MAX_SWEEP_SEEDS}); "
         "default: each scenario's own seed."),
@@ -95,6 +97,7 @@ def sweep(
     finishes when started again. Exit 0 when every run completed, 1 when any failed, 2 for bad
     input (nothing is started).
     """
+    from iterdeploy.simulator.scenario_files import resolve_scenario
     from iterdeploy.simulator.sweep import (
         Executor,
         RayExecutor,
@@ -125,7 +128,8 @@ def sweep(
             place = (f"the Ray cluster at {address}" if address else
                      f"a local Ray instance with {cpus or local_cpus()} CPU(s)")
             where = f"on {place}, {cpus_per_run} CPU(s) and {gpus_per_run:g} GPU(s) per run"
-        runs = plan_sweep(scenarios, parse_seeds(seeds) if seeds is not None else None,
+        files = [resolve_scenario(scenario) for scenario in scenarios]
+        runs = plan_sweep(files, parse_seeds(seeds) if seeds is not None else None,
                           sets=parse_sets(sets), grid=parse_grid(grid), out=out)
         if not serial and not gpus_per_run:
             for run in runs:
