@@ -3,7 +3,9 @@
 - :mod:`.compare`: the per-generation summary of several runs (the seeds of one scenario) as mean
   and spread, grouped by scenario, from :func:`iterdeploy.simulator.store.summarize`'s rows;
 - :mod:`.export`: a run's training sets, traces, decisions and tasks as JSON Lines or Parquet
-  files with a dataset card, for pandas, Hugging Face ``datasets`` and TRL.
+  files with a dataset card, for pandas, Hugging Face ``datasets`` and TRL; :mod:`.hf_export`
+  the same tables as ``datasets.DatasetDict``s and :mod:`.inspect_export` the evaluation pool as
+  Inspect eval logs (optional extras, imported only for their format).
 
 Both read run stores through :class:`~iterdeploy.simulator.store.RunReader` only, and neither writes to a run.
 """
