@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the helpers' types for type checkers (``X as X``: re-export
     from iterdeploy.auditors.drift.data import TraceTable as TraceTable
     from iterdeploy.auditors.drift.data import build_trace_table as build_trace_table
     from iterdeploy.auditors.interfaces import Auditor as Auditor
+    from iterdeploy.auditors.pooling import pool_runs as pool_runs
     from iterdeploy.auditors.reward.implicit_reward import AUDITOR_NAME as AUDITOR_NAME
     from iterdeploy.auditors.reward.within_task import Effect as Effect
     from iterdeploy.auditors.reward.within_task import RewardComparison as RewardComparison
@@ -64,6 +65,7 @@ _HELPERS = {
     "BlackBoxInputError": "iterdeploy.auditors.blackbox.auditor",
     "audit_blackbox": "iterdeploy.auditors.blackbox.auditor",
     "audit_rl_equivalence": "iterdeploy.auditors.rl.equivalence",
+    "pool_runs": "iterdeploy.auditors.pooling",
 }
 """Shared helpers and the names kept for callers of the former API, by module."""
 

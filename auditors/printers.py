@@ -2,7 +2,8 @@
 
 A printer takes the findings as stored, the run directory and the auditor's command name; rich is
 imported when it prints. The default prints every claim, alarms first; the implicit reward and
-drift auditors, whose evidence fits one table, print that table first.
+drift auditors, whose evidence fits one table, print that table first. :func:`print_pooled` prints
+the audit of several seeds pooled (:mod:`iterdeploy.auditors.pooling`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from rich.table import Table
+    from rich.text import Text
+
+    from iterdeploy.auditors.pooling import PooledAudit, PooledScenario
     from iterdeploy.simulator.store import FindingRow
 
 
@@ -108,3 +113,90 @@ def _num(value: object) -> str:
     if not isinstance(value, (int, float)):
         return "-"
     return f"{value:.2g}" if abs(value) < 0.01 and value != 0 else f"{value:.2f}"
+
+
+def print_pooled(pooled: PooledAudit) -> None:
+    """The pooled audit of several seeds, per scenario: the inferred reward across seeds (one row
+    per generation and feature), then how often each finding and each directional claim recurs
+    (``k/n``: in k of the n seeds that auditor audited; ``once`` is not recurring)."""
+    from rich.console import Console
+
+    console = Console()
+    for group in pooled.groups:
+        seeds = ", ".join(str(run.seed) for run in group.runs)
+        console.print(f"{group.label}: {len(group.runs)} seed(s) ({seeds})", markup=False, style="bold")
+        for table in (_pooled_reward(group), _pooled_findings(group), _pooled_claims(group)):
+            if table.row_count:
+                console.print(table)
+
+
+def _pooled_reward(group: PooledScenario) -> Table:
+    from rich.table import Table
+
+    auditor = next((w.auditor for w in group.reward), "implicit-reward")
+    table = Table(title=f"Inferred reward across seeds ({auditor}: log-odds per within-task SD)")
+    for column in ("gen", "feature", "mean ± sd", "min – max", "seeds", "CI > 0", "CI < 0", "recurrence"):
+        table.add_column(column, no_wrap=True,
+                         justify="left" if column in ("gen", "feature", "recurrence") else "right")
+    rows = [w for w in group.reward if w.weight.n]
+    for i, w in enumerate(rows):
+        s = w.weight
+        sd = "" if s.sd is None else f" ± {s.sd:.2f}"
+        last = i + 1 == len(rows) or rows[i + 1].generation != w.generation
+        table.add_row("all" if w.generation is None else str(w.generation), w.feature,
+                      f"{s.mean:+.2f}{sd}", f"{s.min:+.2f} – {s.max:+.2f}", f"{s.n}/{w.n_seeds}",
+                      str(w.n_above_zero), str(w.n_below_zero), _recurrence_cell(w.recurrence),
+                      end_section=last)
+    return table
+
+
+def _pooled_findings(group: PooledScenario) -> Table:
+    from rich.table import Table
+
+    table = Table(title="Findings across seeds (k/n: in k of the n seeds the auditor audited)")
+    for column in ("finding", "gen", "subject", "seeds", "severities", "sign", "recurrence"):
+        table.add_column(column, justify="right" if column == "seeds" else "left", no_wrap=column in _NO_WRAP,
+                         overflow="fold")
+    for f in group.findings:
+        # the auditor, and the kind where it is not the auditor's own name (``drift-v2 · collapse``)
+        finding = f.auditor if f.auditor.startswith(f"{f.kind}-v") else f"{f.auditor} · {f.kind}"
+        table.add_row(finding, "run" if f.generation is None else str(f.generation), f.subject,
+                      f"{f.n_present}/{f.n_audited}", _severities_cell(f.severities),
+                      _sign_cell(f.n_up, f.n_down, 0), _recurrence_cell(f.recurrence))
+    return table
+
+
+def _pooled_claims(group: PooledScenario) -> Table:
+    from rich.table import Table
+
+    table = Table(title="Claims across seeds: departures from the declared objective "
+                        "(+ keeps more of the concept than declared, - less)")
+    for column in ("auditor", "concept", "group", "gen", "seeds", "sign", "severities", "recurrence"):
+        table.add_column(column, justify="right" if column == "seeds" else "left", no_wrap=column in _NO_WRAP,
+                         overflow="fold")
+    for c in group.claims:
+        generation = "run" if c.generation is None else str(c.generation)
+        table.add_row(c.auditor, c.concept, c.group or "all", generation, f"{c.n_present}/{c.n_audited}",
+                      _sign_cell(c.n_up, c.n_down, c.n_mixed), _severities_cell(c.severities),
+                      _recurrence_cell(c.recurrence))
+    return table
+
+
+_NO_WRAP = frozenset({"concept", "gen", "seeds", "sign", "recurrence"})
+"""Short columns kept on one line; the long ones (finding, subject) wrap in a narrow terminal."""
+
+
+def _severities_cell(severities: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in reversed(severities.items()))
+
+
+def _sign_cell(up: int, down: int, mixed: int) -> str:
+    parts = [f"+{up}" if up else "", f"-{down}" if down else "", f"±{mixed}" if mixed else ""]
+    return " ".join(p for p in parts if p)
+
+
+def _recurrence_cell(recurrence: str) -> Text:
+    from rich.text import Text
+
+    style = {"every seed": "green", "once": "yellow", "none": "dim"}.get(recurrence, "")
+    return Text(recurrence, style=style)

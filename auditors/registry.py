@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, cast
@@ -144,6 +144,42 @@ def get_spec(command: str) -> AuditorSpec:
 def default_specs() -> tuple[AuditorSpec, ...]:
     """What ``iterdeploy audit`` runs without ``--only``: every auditor that is not opt-in."""
     return tuple(spec for spec in AUDITORS if not spec.opt_in)
+
+
+def chosen_specs(named: Collection[str] = ()) -> list[AuditorSpec]:
+    """The auditors an audit runs, in the registry's order: those ``named`` (commands), or every
+    auditor that is not opt-in when none is named."""
+    return [spec for spec in AUDITORS if (spec.command in named if named else not spec.opt_in)]
+
+
+def run_auditors(
+    run_dir: str | Path, named: Collection[str] = (), *, seed: int = 0, n_bootstrap: int = 200,
+    on_skip: Callable[[str, Exception], None],
+) -> dict[str, list[FindingRow]]:
+    """Run the chosen auditors (:func:`chosen_specs`) on one run and store their findings:
+    command → its findings as stored. The one implementation behind ``iterdeploy audit`` and
+    ``iterdeploy.audit``.
+
+    An auditor the run is too short for (``InsufficientRunError``) is passed to ``on_skip``
+    unless it was ``named``: asked for by name, that is an error like any other bad input.
+
+    Raises:
+        iterdeploy.simulator.errors.StoreError: When ``run_dir`` is not a readable run store.
+        iterdeploy.auditors.core.features.AuditorConfigError: When an auditor's settings cannot
+            be used, or a named auditor cannot audit this run.
+    """
+    from iterdeploy.auditors.core.features import InsufficientRunError
+    from iterdeploy.auditors.core.findings import audit_and_store
+
+    found: dict[str, list[FindingRow]] = {}
+    for spec in chosen_specs(named):
+        try:
+            found[spec.command] = audit_and_store(run_dir, spec.make(seed=seed, n_bootstrap=n_bootstrap))
+        except InsufficientRunError as exc:
+            if named:
+                raise
+            on_skip(spec.command, exc)
+    return found
 
 
 def _resolve(target: str) -> object:

@@ -206,19 +206,11 @@ def audit(
     """
     import warnings
 
-    from iterdeploy.auditors.core.features import InsufficientRunError
-    from iterdeploy.auditors.core.findings import audit_and_store
-    from iterdeploy.auditors.registry import AUDITORS, get_spec
+    from iterdeploy.auditors.registry import get_spec, run_auditors
+
+    def skipped(command: str, exc: Exception) -> None:
+        warnings.warn(f"{command} skipped: {exc}", stacklevel=4)
 
     named = {get_spec(name).command for name in ([only] if isinstance(only, str) else only or ())}
-    found: list[FindingRow] = []
-    for spec in AUDITORS:  # the command's order and choice (``--only``, or all but the opt-in ones)
-        if not (spec.command in named if named else not spec.opt_in):
-            continue
-        try:
-            found += audit_and_store(run_dir, spec.make(seed=seed, n_bootstrap=n_bootstrap))
-        except InsufficientRunError as exc:
-            if named:
-                raise
-            warnings.warn(f"{spec.command} skipped: {exc}", stacklevel=2)
-    return found
+    found = run_auditors(run_dir, named, seed=seed, n_bootstrap=n_bootstrap, on_skip=skipped)
+    return [row for rows in found.values() for row in rows]
