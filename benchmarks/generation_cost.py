@@ -1,7 +1,7 @@
 """What one generation of a scenario costs: wall and CPU time per phase, and peak memory.
 
     python benchmarks/generation_cost.py [--scenario scenarios/quickstart.yaml] [--generations 1]
-                                         [--threads N] [--markdown]
+                                         [--threads N] [--decoder auto|lean|pruned|generate] [--markdown]
 
 Why: a user planning a study needs to know what a generation costs on their machine, and where
 the time goes, before choosing task counts, K and the number of generations. The issue asks for
@@ -170,11 +170,14 @@ class TimedLoop(DeploymentLoop):
         return bundle
 
 
-def instrumented_load_planner(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``load_planner`` whose planner has its ``train`` and ``save`` timed."""
+def instrumented_load_planner(original: Callable[..., Any], decoder: str = "auto") -> Callable[..., Any]:
+    """``load_planner`` whose planner has its ``train`` and ``save`` timed, sampling with
+    ``decoder`` (``HfPlanner.decoder``; ``pruned`` is the loop's path before the lean decoder)."""
 
     def load(*args: Any, **kwargs: Any) -> Any:
         planner = LEDGER.timed("load model", lambda: original(*args, **kwargs))
+        if hasattr(planner, "decoder"):
+            planner.decoder = decoder
         train, save = planner.train, planner.save
         planner.train = lambda *a, **k: LEDGER.timed("train", lambda: train(*a, **k))
         planner.save = lambda *a, **k: LEDGER.timed("save adapter", lambda: save(*a, **k))
@@ -206,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="scenario override, as `iterdeploy run --set` (repeatable)",
     )
+    parser.add_argument(
+        "--decoder", default="auto", choices=["auto", "lean", "pruned", "generate"],
+        help="how the planner samples (HfPlanner.decoder; default auto, the loop's; pruned: the "
+        "transformers model with rows pruned, the path before the lean decoder)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
 
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         f"scenario {spec.name} ({args.scenario.name}), generations 0..{spec.generations}: "
         f"{spec.evaluation.n_tasks} evaluation tasks x {spec.evaluation.samples_per_task}, "
         f"{spec.deploy.tasks_per_generation} deployment tasks x {spec.deploy.samples_per_task}, "
-        f"training {spec.training.method} {spec.training.n_epochs} epochs; model "
+        f"training {spec.training.method} {spec.training.n_epochs} epochs; decoder {args.decoder}; model "
         f"{'cached' if cached else 'NOT cached: pretraining counts in load model'}; run dir {run_dir}",
         flush=True,
     )
@@ -228,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         return lambda n: None
 
     baseline = current_rss_mib()
-    loop_module.load_planner = instrumented_load_planner(loop_module.load_planner)  # type: ignore[assignment]
+    loop_module.load_planner = instrumented_load_planner(  # type: ignore[assignment]
+        loop_module.load_planner, args.decoder
+    )
     loop_module.RunWriter = TimedWriter  # type: ignore[misc]
     instrument_stages()
     start = time.perf_counter()

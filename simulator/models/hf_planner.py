@@ -1,11 +1,12 @@
 """A planner backed by a Hugging Face causal LM, fine-tuned per generation with peft LoRA.
 
-Sampling is batched with a KV cache, prompts left-padded, each row leaving the batch when it ends
-(:mod:`iterdeploy.simulator.models.decoding`). Fine-tuning follows the paper by default: every generation
-trains a *fresh* LoRA adapter on the fixed base model over the accumulated curated data;
-``mode="chained"`` continues from the previous generation's adapter instead, and
-``method="full"`` fine-tunes all weights. Adapters are saved as safetensors; nothing is ever
-loaded with pickle.
+Sampling is batched with a KV cache, prompts left-padded, each row leaving the batch when it ends:
+through :mod:`iterdeploy.simulator.models.lean_decoder` (the Llama written directly in torch, a static
+KV cache) where it computes the model exactly, else :mod:`iterdeploy.simulator.models.decoding`.
+Fine-tuning follows the paper by default: every generation trains a *fresh* LoRA adapter on the
+fixed base model over the accumulated curated data; ``mode="chained"`` continues from the previous
+generation's adapter instead, and ``method="full"`` fine-tunes all weights. Adapters are saved as
+safetensors; nothing is ever loaded with pickle.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.models._hf_logging import quiet_transformers
 from iterdeploy.simulator.models.decoding import sample_pruned
 from iterdeploy.simulator.models.device import DTypeName, resolve_device, resolve_dtype
+from iterdeploy.simulator.models.lean_decoder import lean_supported, sample_lean
 
 # The plain types live in protocol.py (importable without torch) and stay importable from here.
 from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
@@ -31,10 +33,16 @@ from iterdeploy.simulator.models.training import encode_example, epoch_batches, 
 
 quiet_transformers()
 
-Decoder = Literal["pruned", "generate"]
-"""How a batch is sampled: ``pruned`` drops each row as soon as it ends
-(:func:`~iterdeploy.simulator.models.decoding.sample_pruned`, the default); ``generate`` is transformers'
-``model.generate``, which computes every row until the batch's longest ends (kept to compare)."""
+Decoder = Literal["auto", "lean", "pruned", "generate"]
+"""How a batch is sampled: ``lean`` is :func:`~iterdeploy.simulator.models.lean_decoder.sample_lean`
+(the model's Llama written directly in torch with a static KV cache; on the embedded model about
+half the CPU time per token of ``pruned``); ``pruned`` runs the transformers model and drops each
+row as soon as it ends (:func:`~iterdeploy.simulator.models.decoding.sample_pruned`); ``auto``
+(the default) is ``lean`` where :func:`~iterdeploy.simulator.models.lean_decoder.lean_supported`
+accepts the model and no shared-prefix cache is passed, else ``pruned``; ``generate`` is
+transformers' ``model.generate``, which computes every row until the batch's longest ends. The
+three draw from the same distribution; ``lean`` and ``pruned`` draw the same random stream too.
+All but ``auto`` are kept to compare."""
 
 LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """The linear layers LoRA adapts in Llama-style models (attention and MLP)."""
@@ -67,8 +75,8 @@ class HfPlanner:
         self._tok: PreTrainedTokenizerFast | None = None
         self.sort_prompts_by_length = True
         """Batch the shortest prompts together (see :meth:`sample`); off only for comparisons."""
-        self.decoder: Decoder = "pruned"
-        """How batches are decoded (:data:`Decoder`); ``generate`` only for comparisons."""
+        self.decoder: Decoder = "auto"
+        """How batches are decoded (:data:`Decoder`); anything but ``auto`` only for comparisons."""
 
     def _load_base(self) -> PreTrainedModel:
         if not (self.base_dir / "config.json").is_file():
@@ -190,7 +198,16 @@ class HfPlanner:
         """New tokens per row of a padded batch (``cache``: its prefix, already computed), with
         :attr:`decoder`; rows end at the end-of-sequence token or the limit."""
         tok = self.tokenizer
-        if self.decoder == "pruned":
+        lean = self.decoder == "lean" or (self.decoder == "auto" and cache is None and lean_supported(model))
+        if lean:
+            if cache is not None or not lean_supported(model):
+                raise ModelError(f"decoder 'lean' cannot sample {type(model).__name__} with this "
+                                 "configuration or with a prefix cache; use 'auto'")
+            return sample_lean(
+                model, ids, mask, max_new_tokens=max_new_tokens, temperature=temperature,
+                eos_token_id=tok.eos_token_id,
+            )
+        if self.decoder in ("auto", "pruned"):
             return sample_pruned(
                 model, ids, mask, max_new_tokens=max_new_tokens, temperature=temperature,
                 eos_token_id=tok.eos_token_id, cache=cache,

@@ -21,6 +21,7 @@ from iterdeploy.simulator.planning.blocksworld import generate_task
 def embedded(tiny_embedded_spec: EmbeddedModelSpec) -> HfPlanner:
     planner = load_planner("embedded-tiny-v1", embedded_spec=tiny_embedded_spec, device="cpu")
     assert isinstance(planner, HfPlanner)
+    planner.decoder = "pruned"  # the embedded model samples through the lean decoder by default
     return planner
 
 
