@@ -14,8 +14,14 @@ What is measured, all on one set of plans:
   it (drop, swap, replace an argument, unknown object or action, wrong arity, duplicate, insert a
   random action, truncate), so roughly half are valid;
 * **iterdeploy** ``validate_plan`` on tasks grounded beforehand (as the loop does: the generator
-  builds the ``GroundTask`` once), passes repeated until a second has elapsed; and the same with
-  the task loaded from its PDDL files (``load_task``, which runs pddlgym's parser) for every plan;
+  builds the ``GroundTask`` once), passes repeated until ``--min-seconds`` have elapsed; each
+  task compiles an action line the first time it meets it (``planning/_replay.py``), so the first
+  pass is timed apart too, on fresh copies of the tasks ("first pass"); and the same with the
+  task loaded from its PDDL files (``load_task``) for every plan;
+* the **validator before issue 21** (``tests/simulator/planning/reference_validator.py``, kept
+  verbatim: grounding at every step, frozenset states) in the same two ways, its loading row
+  through pddlgym's parser (``tests/simulator/planning/pddlgym_loader.py``), as ``load_task``
+  was then;
 * **pddlgym** ``get_successor_state`` step by step, each problem parsed beforehand;
 * **unified-planning** ``SequentialPlanValidator``, each problem read by ``PDDLReader``
   beforehand, the plan's action instances built inside the timing;
@@ -30,6 +36,7 @@ never an extrapolation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import importlib.metadata
 import os
@@ -50,6 +57,8 @@ sys.path.insert(0, str(REPO))
 
 from iterdeploy.simulator.planning import (  # noqa: E402
     GeneratedTask,
+    GroundTask,
+    Verdict,
     domain_names,
     domain_spec,
     generate,
@@ -71,6 +80,8 @@ from tests.simulator.planning.external_validators import (  # noqa: E402
     val_agrees,
     val_unavailable_reason,
 )
+from tests.simulator.planning.pddlgym_loader import pddlgym_task  # noqa: E402
+from tests.simulator.planning.reference_validator import reference_validate_plan  # noqa: E402
 
 MIN_STEPS, MAX_STEPS = 20, 60
 SIZES = {
@@ -181,28 +192,36 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return clock(fn), clock.wall
 
 
-def run_ours(plans: list[Plan], min_seconds: float) -> tuple[Row, dict[int, Judgement]]:
-    """Pre-grounded tasks; whole passes repeated until ``min_seconds`` of wall time is measured."""
-    verdicts = {p.index: judgement_of(validate_plan(p.generated.task, p.text)) for p in plans}  # warm-up
+Validator = Callable[[GroundTask, str], Verdict]
+
+
+def run_repeated(tool: str, validate: Validator, plans: list[Plan], min_seconds: float,
+                 fresh: bool = False) -> tuple[Row, dict[int, Judgement]]:
+    """Whole passes over ``plans`` until ``min_seconds`` of wall time is measured. With ``fresh``,
+    every pass meets copies of the tasks that have compiled nothing yet (a first pass each time);
+    without, a warm-up pass comes first (as in the loop, where each task meets many plans)."""
+    verdicts = {p.index: judgement_of(validate(p.generated.task, p.text)) for p in plans}
     clock = Clock()
     count = 0
     while clock.wall < min_seconds:
-        clock(lambda: [validate_plan(p.generated.task, p.text) for p in plans])
+        tasks = {id(p.generated.task): p.generated.task for p in plans}
+        if fresh:
+            tasks = {key: dataclasses.replace(task) for key, task in tasks.items()}
+        clock(lambda t=tasks: [validate(t[id(p.generated.task)], p.text) for p in plans])
         count += len(plans)
     note = f"{count // len(plans)} passes over the {len(plans)} plans" if count > len(plans) else ""
-    row = Row("iterdeploy validate_plan (task grounded once)", count, clock.wall, clock.cpu, 0.0, note=note)
-    return row, verdicts
+    return Row(tool, count, clock.wall, clock.cpu, 0.0, note=note), verdicts
 
 
-def run_ours_with_loading(plans: list[Plan], problem_files: dict[int, Path]) -> Row:
+def run_with_loading(tool: str, validate: Validator, load: Callable[[Path, Path], GroundTask],
+                     plans: list[Plan], problem_files: dict[int, Path], note: str) -> Row:
     def go() -> None:
         for p in plans:
-            validate_plan(load_task(p.generated.domain_file, problem_files[p.task_index]), p.text)
+            validate(load(p.generated.domain_file, problem_files[p.task_index]), p.text)
 
     clock = Clock()
     clock(go)
-    return Row("iterdeploy load_task + validate_plan per plan", len(plans), clock.wall, clock.cpu, 0.0,
-               note="parses both PDDL files (pddlgym's parser) for every plan")
+    return Row(tool, len(plans), clock.wall, clock.cpu, 0.0, note=note)
 
 
 def compare(row: Row, judged: dict[int, Judgement], ours: dict[int, Judgement],
@@ -363,13 +382,29 @@ def main(argv: list[str] | None = None) -> int:
         problem_files[i].write_text(g.problem_pddl)
 
     rows: list[Row] = []
-    ours_row, ours = run_ours(plans, args.min_seconds)
+    ours_row, ours = run_repeated("iterdeploy validate_plan (task grounded once)", validate_plan, plans,
+                                  args.min_seconds)
     rows.append(ours_row)
     print(f"  ours: {ours_row.per_second:,.0f} plans/s; our verdicts: "
           f"{sum(j.valid for j in ours.values())} valid of {len(ours)}", flush=True)
+    rows.append(run_repeated("iterdeploy validate_plan, first pass (tasks fresh, compiling included)",
+                             validate_plan, plans, args.min_seconds, fresh=True)[0])
+    print(f"  ours, first pass: {rows[-1].per_second:,.0f} plans/s", flush=True)
+    before_row, before = run_repeated("validate_plan before issue 21 (task grounded once)",
+                                      reference_validate_plan, plans, args.min_seconds)
+    rows.append(before_row)
+    same = sum(before[i] == ours[i] for i in ours)
+    before_row.note += f"{'; ' if before_row.note else ''}same judgement as ours on {same}/{len(ours)}"
+    print(f"  before: {before_row.per_second:,.0f} plans/s", flush=True)
     if "load" not in args.skip:
-        rows.append(run_ours_with_loading(sample, problem_files))
+        rows.append(run_with_loading("iterdeploy load_task + validate_plan per plan", validate_plan,
+                                     load_task, sample, problem_files,
+                                     "parses both PDDL files (our own reader) for every plan"))
         print(f"  ours with loading: {rows[-1].per_second:,.1f} plans/s", flush=True)
+        rows.append(run_with_loading("load_task + validate_plan per plan, before issue 21",
+                                     reference_validate_plan, pddlgym_task, sample, problem_files,
+                                     "parses both PDDL files (pddlgym's parser) for every plan"))
+        print(f"  before with loading: {rows[-1].per_second:,.1f} plans/s", flush=True)
     baseline = None
     if "pddlgym" not in args.skip:
         baseline = run_pddlgym(tasks, sample, ours)
@@ -390,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  VAL skipped: {reason}", flush=True)
     print()
     table(rows, baseline, args.markdown)
+    wall_gain = ours_row.per_second / before_row.per_second
+    cpu_gain = ours_row.per_cpu_second / before_row.per_cpu_second
+    print(f"\nour validator: {ours_row.per_second:,.0f} plans/s, {wall_gain:,.1f}x the validator before "
+          f"issue 21 in wall time, {cpu_gain:,.1f}x in CPU time (target: at least 10,000 plans/s)")
     if baseline:
-        print(f"\nour validator: {ours_row.per_second / baseline.per_second:,.0f}x pddlgym's throughput in "
+        print(f"our validator: {ours_row.per_second / baseline.per_second:,.0f}x pddlgym's throughput in "
               f"wall time, {ours_row.per_cpu_second / baseline.per_cpu_second:,.0f}x in CPU time "
               "(target: at least 20x)")
     return 0

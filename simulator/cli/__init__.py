@@ -1,40 +1,37 @@
 """The ``iterdeploy`` command: a thin shell over public functions.
 
-Subcommands of the simulator live here; ``auditors`` and ``dashboards`` plug theirs in through the
-entry-point group ``iterdeploy.commands`` (each entry is a ``register(app)`` function), so the
-simulator never imports the layers above it.
+Subcommands of the simulator live in one module each; ``auditors`` and ``dashboards`` plug theirs
+in through the entry-point group ``iterdeploy.commands`` (each entry is a ``register(app)``
+function), so the simulator never imports the layers above it.
+
+Two ways in, one set of commands:
+
+* :func:`main`, the console entry point (and ``python -m iterdeploy.simulator.cli``), builds the
+  root group from the callback alone and imports a command's module when that command runs
+  (:class:`~iterdeploy.simulator.cli._lazy.LazyRootGroup`): ``iterdeploy validate`` imports the
+  PDDL reader and the validator, not torch, pandas or the generators. ``--help`` still lists
+  every command, plugins included, by loading them all.
+* ``app``, the whole ``typer.Typer`` with every simulator command registered (plugins after
+  :func:`_load_plugins`), for tests and for code that drives the CLI in-process. It is built on
+  first access, since building it imports every command module.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from iterdeploy.simulator.cli import (
-    compare_cmd,
-    export_cmd,
-    planning_cmd,
-    pretrain_cmd,
-    run_cmd,
-    scenario_cmd,
-    summary_cmd,
-    sweep_cmd,
-)
 from iterdeploy.simulator.cli._common import DEBUG_ENV, RootGroup, set_debug
+from iterdeploy.simulator.cli._lazy import COMMAND_MODULES, LazyRootGroup, command_module, plugins
 
-app = typer.Typer(
-    name="iterdeploy",
-    help="Simulate iterative deployment of a language model on planning tasks, and audit the "
-    "implicit reward that curation puts into it.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    cls=RootGroup,  # ends an unexpected exception with one line (exit 1), not a traceback
-)
+if TYPE_CHECKING:
+    app: typer.Typer
+
+HELP = ("Simulate iterative deployment of a language model on planning tasks, and audit the "
+        "implicit reward that curation puts into it.")
 
 
-@app.callback()
 def _root(
     debug: bool = typer.Option(
         False, "--debug", envvar=DEBUG_ENV,
@@ -46,35 +43,51 @@ def _root(
     set_debug(debug)
 
 
-run_cmd.register(app)
-summary_cmd.register(app)
-compare_cmd.register(app)
-export_cmd.register(app)
-scenario_cmd.register(app)
-planning_cmd.register(app)
-pretrain_cmd.register(app)
-sweep_cmd.register(app)
+def _new_app(group: type[RootGroup]) -> typer.Typer:
+    """The root application with its callback and no commands yet."""
+    root = typer.Typer(
+        name="iterdeploy",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        cls=group,  # ends an unexpected exception with one line (exit 1), not a traceback
+    )
+    root.callback()(_root)
+    return root
+
+
+def _build_app() -> typer.Typer:
+    """Every simulator command registered, in :data:`COMMAND_MODULES` order."""
+    full = _new_app(RootGroup)
+    for module, _ in COMMAND_MODULES:
+        command_module(module)(full)
+    return full
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, built on first access (it imports every command module)."""
+    if name == "app":
+        built = _build_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _plugins_loaded = False
 
 
 def _load_plugins() -> None:
-    """Attach the commands of the upper layers (once)."""
+    """Attach the commands of the upper layers to ``app`` (once)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for entry in importlib.metadata.entry_points(group="iterdeploy.commands"):
-        try:
-            register = entry.load()
-        except ImportError as exc:  # a broken plugin must not take the whole CLI down
-            typer.echo(f"warning: command {entry.name!r} unavailable ({exc})", err=True)
-            continue
-        register(app)
+    full: typer.Typer = __getattr__("app") if "app" not in globals() else globals()["app"]
+    for register in plugins():
+        register(full)
 
 
 def main() -> None:
-    """Console entry point."""
-    _load_plugins()
-    app()
+    """Console entry point: the root group with commands imported on demand."""
+    _new_app(LazyRootGroup)()

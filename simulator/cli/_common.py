@@ -10,28 +10,50 @@ simulator never imports them):
   to report it and how to see the traceback, exit code 1, through :class:`RootGroup`;
 * with ``iterdeploy --debug`` (or ``ITERDEPLOY_DEBUG=1``) neither is caught: Python prints the
   traceback and a debugger (``python -m pdb -m iterdeploy.simulator.cli --debug ...``) stops at it.
+
+rich is imported when something is printed through it, not with this module: every command
+imports this module, and ``iterdeploy validate`` prints its verdict with plain ``typer.echo``.
 """
 
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import re
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from iterdeploy.simulator.errors import IterdeployError
 
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    err_console: Console
+    """The standard-error console every command prints its errors and notes to."""
+
+
+def __getattr__(name: str) -> Any:
+    """``err_console``, made on first use (importing rich costs a tenth of a second)."""
+    if name == "err_console":
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        globals()["err_console"] = console
+        return console
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _err_console() -> Console:
+    console = globals().get("err_console") or __getattr__("err_console")
+    return cast("Console", console)
 
 EXIT_BAD_INPUT = 2
 """Exit code for input the user can fix (as typer's own usage errors)."""
@@ -76,7 +98,9 @@ def fail(exc: IterdeployError) -> typer.Exit:
     """
     if debug_enabled():
         raise exc
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    _err_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=EXIT_BAD_INPUT)
 
 
@@ -131,12 +155,22 @@ class RootGroup(TyperGroup):
 
 def report_bug(exc: BaseException) -> NoReturn:
     """Print :func:`bug_line` for ``exc`` and exit with :data:`EXIT_BUG`."""
-    err_console.print(f"[bold red]error:[/] {escape(bug_line(exc))}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    _err_console().print(f"[bold red]error:[/] {escape(bug_line(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=EXIT_BUG) from None
+
+
+def help_text(command: Callable[..., None]) -> str:
+    """A command's docstring with its paragraphs unwrapped (the terminal wraps them)."""
+    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
 
 def make_progress(console: Console) -> tuple[Progress, Callable[[str, int], Callable[[int], None]]]:
     """A rich progress display and a ``phase(description, total) -> advance`` factory."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console, transient=False,

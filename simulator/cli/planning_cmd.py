@@ -1,29 +1,28 @@
-"""``iterdeploy validate | tasks | plan``: the planning substrate from the shell.
+"""``iterdeploy tasks | plan``: the planning substrate from the shell.
 
-``validate`` judges a plan file as the deployment loop does; ``tasks`` writes generated problems;
-``plan`` runs the reference planner. Exit codes: 0 success (valid plan, tasks written, plan found),
-1 a negative answer (invalid plan, no plan found), 2 input that could not be read (missing file,
-malformed PDDL, bad parameters), 3 the planner itself is missing or failed.
+``tasks`` writes generated problems; ``plan`` runs the reference planner. (``validate``, which
+judges a plan file, has its own light module, :mod:`iterdeploy.simulator.cli.validate_cmd`, and is
+importable from here as before.) Exit codes: 0 success (tasks written, plan found), 1 a negative
+answer (no plan found), 2 input that could not be read (missing file, malformed PDDL, bad
+parameters), 3 the planner itself is missing or failed.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from iterdeploy.simulator.cli._common import err_console, fail, make_progress
+from iterdeploy.simulator.cli._common import err_console, fail, help_text, make_progress
+from iterdeploy.simulator.cli.validate_cmd import EXIT_NEGATIVE, validate
 from iterdeploy.simulator.errors import IterdeployError
 from iterdeploy.simulator.limits import MAX_PLANNER_MEMORY_MB, MAX_PLANNER_SECONDS, MAX_SEED, MAX_TASKS
 from iterdeploy.simulator.planning import (
     GeneratorParamError,
-    Verdict,
     describe_generators,
     domain_names,
     domain_path,
@@ -32,62 +31,11 @@ from iterdeploy.simulator.planning import (
     load_task,
     resolve_params,
     tag_optimal_length,
-    validate_plan,
 )
 
-EXIT_NEGATIVE = 1
+__all__ = ["EXIT_NEGATIVE", "EXIT_PLANNER", "plan", "register", "tasks", "validate"]
+
 EXIT_PLANNER = 3
-
-
-def _read_plan(path: Path) -> str:
-    """Plan file text (undecodable bytes replaced: the validator judges what it can read)."""
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise IterdeployError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from exc
-
-
-def _verdict_lines(verdict: Verdict) -> list[str]:
-    if verdict.is_valid:
-        lines = [f"valid: {verdict.plan_length} step(s) reach the goal"]
-    else:
-        lines = [f"invalid ({verdict.status}): {verdict.message}"]
-        if verdict.unmet_preconditions:
-            lines.append("  unmet preconditions: " + " ".join(verdict.unmet_preconditions))
-        if verdict.unmet_goals:
-            lines.append("  unmet goals: " + " ".join(verdict.unmet_goals))
-    if verdict.ignored_lines:
-        lines.append(f"  ignored {len(verdict.ignored_lines)} line(s): "
-                     + " | ".join(line[:60] for line in verdict.ignored_lines))
-    return lines
-
-
-def validate(
-    domain: Path = typer.Argument(..., help="PDDL domain file."),
-    problem: Path = typer.Argument(..., help="PDDL problem file."),
-    plan: Path = typer.Argument(..., help="Plan: one action a line, '(pickup b1)' or 'pickup b1'; "
-                                "numbering, bullets and ';' comments are tolerated."),
-    as_json: bool = typer.Option(False, "--json", help="Print the verdict as a JSON object."),
-) -> None:
-    """Check a plan against a task by replaying it: exit 0 valid, 1 invalid, 2 unreadable input.
-
-    The verdict says why a plan fails: the first step whose preconditions do not hold (and which),
-    an unknown action or object, a wrong number of arguments, or the goal atoms still unmet.
-    """
-    try:
-        task = load_task(domain, problem)
-        text = _read_plan(plan)
-    except IterdeployError as exc:
-        raise fail(exc) from None
-    verdict = validate_plan(task, text)
-    if as_json:
-        payload = {**verdict.to_dict(), "domain_file": str(domain), "problem_file": str(problem),
-                   "plan_file": str(plan)}
-        typer.echo(json.dumps(payload, indent=2))
-    else:
-        for line in _verdict_lines(verdict):
-            typer.echo(line)
-    raise typer.Exit(0 if verdict.is_valid else EXIT_NEGATIVE)
 
 
 def _parse_sizes(domain: str, sizes: list[str]) -> dict[str, int]:
@@ -186,16 +134,9 @@ def plan(
         raise typer.Exit(code)
 
 
-def _help(command: Callable[..., None]) -> str:
-    """The command's docstring with its paragraphs unwrapped (the terminal wraps them)."""
-    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
-
-
 def register(app: typer.Typer) -> None:
     """Attach the commands."""
-    app.command("validate", help=_help(validate))(validate)
-    app.command("tasks", help=_help(tasks), epilog="Domains and their parameters (range, default):\n\n"
+    app.command("tasks", help=help_text(tasks), epilog="Domains and their parameters (range, default):\n\n"
                 + describe_generators())(tasks)
-    app.command("plan", help=_help(plan))(plan)
+    app.command("plan", help=help_text(plan))(plan)
 

@@ -1,19 +1,29 @@
 """The grounded planning task: the one data structure every later stage sees.
 
-Parsing (pddlgym, behind :mod:`iterdeploy.simulator.planning._pddl`) produces a :class:`GroundTask`; the
+Parsing (:mod:`iterdeploy.simulator.planning._pddl`) produces a :class:`GroundTask`; the
 validator, the reference planner, prompt rendering and the task generators only ever see this
 structure, never a PDDL syntax tree. States are frozensets of atoms and an action application is a
-subset test plus a set difference and union, which is what makes validation fast.
+subset test plus a set difference and union; the validator compiles the same semantics into
+bitmasks per task (:mod:`iterdeploy.simulator.planning._replay`).
 """
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from iterdeploy.simulator.planning._replay import Replay
 
 Atom = tuple[str, ...]
 """A ground atom: predicate name followed by object names, all lower case, e.g. ``("on", "b1", "b2")``."""
 
 State = frozenset[Atom]
+
+_Getters = tuple["Callable[[tuple[str, ...]], Atom]", ...]
 
 
 @dataclass(frozen=True)
@@ -39,22 +49,55 @@ class ActionSchema:
 
     def ground(self, args: tuple[str, ...]) -> GroundAction:
         """Substitute ``args`` for the parameters (the caller checks arity)."""
-        binding = dict(zip(self.parameters, args, strict=True))
-
-        def subst(templates: tuple[Atom, ...]) -> frozenset[Atom]:
-            return frozenset(
-                (t[0], *(binding.get(a, a) for a in t[1:])) for t in templates
-            )
-
+        if len(args) != len(self.parameters):
+            raise ValueError(f"{self.name} takes {len(self.parameters)} arguments, got {len(args)}")
+        table, pre, add, delete, negative = self.substitution
+        values = table + args
         return GroundAction(
             name=self.name,
             args=args,
-            preconditions=subst(self.preconditions),
-            add_effects=subst(self.add_effects),
-            delete_effects=subst(self.delete_effects),
-            negative_preconditions=subst(self.negative_preconditions),
+            preconditions=frozenset([g(values) for g in pre]),
+            add_effects=frozenset([g(values) for g in add]),
+            delete_effects=frozenset([g(values) for g in delete]),
+            negative_preconditions=frozenset([g(values) for g in negative]),
         )
 
+    @functools.cached_property
+    def substitution(self) -> tuple[tuple[str, ...], _Getters, _Getters, _Getters, _Getters]:
+        """Each template as one C-level getter over ``table + args``, so grounding builds every
+        atom with one call instead of a Python loop over its arguments (grounding is the inner
+        loop of the reference planner and of compiling a task for the validator).
+
+        ``table`` holds the templates' predicate names and constants; a parameter reads its
+        argument after the table (the last position, when a parameter name repeats, as
+        ``dict(zip(parameters, args))`` would bind it).
+        """
+        position = {p: i for i, p in enumerate(self.parameters)}
+        table: list[str] = []
+        slot: dict[str, int] = {}
+
+        def index(word: str, is_argument: bool) -> int:
+            if is_argument and word in position:
+                return -1 - position[word]  # resolved below, once the table is complete
+            if word not in slot:
+                slot[word] = len(table)
+                table.append(word)
+            return slot[word]
+
+        raw = [[[index(t[0], False), *(index(a, True) for a in t[1:])] for t in group]
+               for group in (self.preconditions, self.add_effects, self.delete_effects,
+                             self.negative_preconditions)]
+        size = len(table)
+
+        def getter(indices: list[int]) -> Callable[[tuple[str, ...]], Atom]:
+            resolved = [i if i >= 0 else size - 1 - i for i in indices]
+            if len(resolved) == 1:  # itemgetter of one index returns the item, not a 1-tuple
+                only = resolved[0]
+                return lambda values: (values[only],)
+            return cast(Callable[[tuple[str, ...]], Atom], operator.itemgetter(*resolved))
+
+        pre, add, delete, negative = (tuple(getter(t) for t in group) for group in raw)
+        return tuple(table), pre, add, delete, negative
 
 @dataclass(frozen=True)
 class GroundAction:
@@ -108,10 +151,19 @@ class GroundTask:
 
     _object_set: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
 
+    _replay: Replay | None = field(init=False, compare=False, repr=False, hash=False)
+    """The validator's compiled form of this task (atoms as bits, action lines compiled once),
+    built on first validation by :func:`~iterdeploy.simulator.planning._replay.replay_of`."""
+
     def __post_init__(self) -> None:
-        # not an init field, so ``dataclasses.replace`` rebuilds it from the new schemas
+        # not init fields, so ``dataclasses.replace`` rebuilds them from the new values
         object.__setattr__(self, "_schema_index", {s.name: s for s in self.schemas})
         object.__setattr__(self, "_object_set", frozenset(self.objects))
+        object.__setattr__(self, "_replay", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the validator's cache (it holds a lock, and is rebuilt on demand)."""
+        return {**self.__dict__, "_replay": None}
 
     @property
     def object_set(self) -> frozenset[str]:

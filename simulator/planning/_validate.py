@@ -14,9 +14,11 @@ white space) is ``unparseable`` with a message that names the character. No inpu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
+from iterdeploy.simulator.planning._replay import Refusal, replay_of
 from iterdeploy.simulator.planning._task import Atom, GroundTask
 from iterdeploy.simulator.planning.plan_text import (
     Action,
@@ -88,6 +90,27 @@ def _fmt(atom: Atom) -> str:
     return "(" + " ".join(atom) + ")"
 
 
+_CANONICAL_PLAN = re.compile(r"[ \t\r\n]*(?:\([a-z][a-z0-9_\-]*(?: [a-z0-9_\-]+)*\)[ \t\r\n]*)*")
+"""Plan text (lower-cased ASCII) made only of ``(name arg ...)`` groups with one space between
+words, separated by blanks and line breaks: what the loop's extractors and the task generators
+write. :mod:`~iterdeploy.simulator.planning.plan_text` reads such text as exactly these groups,
+each its own action in canonical form (rules 1, 5 and 6 leave it alone, nothing in it is a
+comment or a separator), so the validator takes them as they stand instead of running every
+rule on every line. Anything else goes through the general reader."""
+
+_GROUP = re.compile(r"\([^()]*\)")
+
+
+def _canonical_actions(text: str) -> tuple[str, ...] | None:
+    """The actions of ``text`` when it is in the canonical form above, else None."""
+    if not text.isascii():  # checked first: ``str.lower`` maps some non-ASCII letters to ASCII
+        return None
+    low = text.lower()
+    if _CANONICAL_PLAN.fullmatch(low) is None:
+        return None
+    return tuple(_GROUP.findall(low))
+
+
 def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
     """Replay ``plan_text`` on ``task`` and explain the outcome.
 
@@ -107,6 +130,11 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
         plan_text = bytes(plan_text).decode("utf-8", errors="replace")
     if not isinstance(plan_text, str):  # defensive: None or worse from a broken backend
         return Verdict(status="unparseable", message=f"plan is not text but {type(plan_text).__name__}")
+    names = _canonical_actions(plan_text)
+    if names is not None:  # canonical text: no comments, nothing ignored
+        if not names:
+            return Verdict(status="empty", message="no action found")
+        return _replay(task, names, ())
     lines, ignored_list = split_plan_lines(plan_text)
     ignored = tuple(ignored_list)
     if not lines:
@@ -126,47 +154,43 @@ def validate_plan(task: GroundTask, plan_text: str) -> Verdict:
                 ignored_lines=ignored,
             )
         parsed.append(action)
-    names = tuple(action_text(action) for action in parsed)
-    n_steps = len(parsed)
+    return _replay(task, tuple(action_text(action) for action in parsed), ignored)
 
-    def failure(status: VerdictStatus, step: int, message: str, unmet: tuple[str, ...] = ()) -> Verdict:
-        return Verdict(
-            status=status, actions=names, plan_length=n_steps, failed_step=step,
-            failed_action=names[step], unmet_preconditions=unmet, message=message,
-            ignored_lines=ignored,
-        )
 
-    state = task.init
-    objects = task.object_set
-    for i, (name, args) in enumerate(parsed):
-        schema = task.schema(name)
-        if schema is None:
-            known = sorted(s.name for s in task.schemas)
-            return failure("unknown_action", i, f"step {i + 1}: no action named {name!r}; known: {known}")
-        if len(args) != schema.arity:
-            return failure(
-                "wrong_arity", i, f"step {i + 1}: {name} takes {schema.arity} arguments, got {len(args)}"
-            )
-        unknown = [a for a in args if a not in objects]
-        if unknown:
-            return failure("unknown_object", i, f"step {i + 1}: unknown object(s) {unknown}")
-        ground = schema.ground(args)
-        missing = ground.preconditions - state
-        violated = ground.negative_preconditions & state
-        if missing or violated:
-            unmet_text = sorted(_fmt(a) for a in missing) + sorted(f"(not {_fmt(a)})" for a in violated)
-            return failure(
-                "invalid_step", i, f"step {i + 1} {names[i]} is not applicable", tuple(unmet_text)
-            )
-        state = ground.apply(state)
-    unmet = task.goal - state
-    if unmet:
+def _replay(task: GroundTask, names: tuple[str, ...], ignored: tuple[str, ...]) -> Verdict:
+    """Replay the canonical action lines ``names`` (see :mod:`~iterdeploy.simulator.planning._replay`)."""
+    replay = replay_of(task)
+    compiled = replay.steps
+    state = replay.init
+    for i, text in enumerate(names):
+        step = compiled.get(text) or replay.compile(text)
+        if isinstance(step, Refusal):
+            return _failure(step.status, i, f"step {i + 1}{step.detail}", names, ignored)
+        pre, negative, keep, add, schema, args = step
+        if state & pre != pre or state & negative:
+            ground = schema.ground(args)
+            unmet = (sorted(_fmt(a) for a in ground.preconditions if not replay.holds(state, a))
+                     + sorted(f"(not {_fmt(a)})" for a in ground.negative_preconditions
+                              if replay.holds(state, a)))
+            return _failure("invalid_step", i, f"step {i + 1} {names[i]} is not applicable", names,
+                            ignored, tuple(unmet))
+        state = state & keep | add
+    if state & replay.goal != replay.goal:
+        unmet_goals = [a for a in task.goal if not replay.holds(state, a)]
         return Verdict(
             status="goal_not_reached",
             actions=names,
-            plan_length=n_steps,
-            unmet_goals=tuple(sorted(_fmt(a) for a in unmet)),
-            message=f"{len(unmet)} goal atom(s) not reached",
+            plan_length=len(names),
+            unmet_goals=tuple(sorted(_fmt(a) for a in unmet_goals)),
+            message=f"{len(unmet_goals)} goal atom(s) not reached",
             ignored_lines=ignored,
         )
-    return Verdict(status="valid", actions=names, plan_length=n_steps, ignored_lines=ignored)
+    return Verdict(status="valid", actions=names, plan_length=len(names), ignored_lines=ignored)
+
+
+def _failure(status: str, step: int, message: str, names: tuple[str, ...], ignored: tuple[str, ...],
+             unmet: tuple[str, ...] = ()) -> Verdict:
+    return Verdict(
+        status=cast(VerdictStatus, status), actions=names, plan_length=len(names), failed_step=step,
+        failed_action=names[step], unmet_preconditions=unmet, message=message, ignored_lines=ignored,
+    )
