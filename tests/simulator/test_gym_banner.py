@@ -1,10 +1,10 @@
 """gym's "unmaintained" banner (printed by ``gym/__init__.py`` when pddlgym imports it) never
 reaches a user of iterdeploy, in any command, while everything of ours still does.
 
-pddlgym is imported only inside ``simulator/planning/_pddl.py``'s ``_contained`` block, which
-captures standard output and error for the import and the parse, so the banner, printed once per
-process on the first import, goes nowhere. Each check runs in a fresh interpreter: in this test
-session gym may long have been imported (and printed nothing more)."""
+The package no longer imports pddlgym (PDDL is read by our own reader, ``planning/_pddl.py``),
+so nothing of ours pulls gym in; these checks keep it that way for every command, should a
+dependency bring gym back. Each check runs in a fresh interpreter: in this test session gym may
+long have been imported (and printed nothing more)."""
 
 from __future__ import annotations
 
