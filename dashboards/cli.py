@@ -52,7 +52,7 @@ def streamlit_command(run_dir: Path | Sequence[Path], *, host: str = "127.0.0.1"
 
 
 def dashboard(
-    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Run directories written by "
+    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR", help="Run directories written by "
                                           "`iterdeploy run`; several are compared side by side."),
     port: int = typer.Option(8501, min=1, max=65535, help="TCP port to serve on."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the page."),

@@ -135,6 +135,22 @@ def resolve_run_dir(argv: Sequence[str], environ: Mapping[str, str]) -> Path | N
     return Path(value) if value else None
 
 
+def resolve_run_dirs(argv: Sequence[str], environ: Mapping[str, str]) -> list[Path]:
+    """Every run directory the dashboard was started for, in the order given.
+
+    ``streamlit run dashboards/app.py -- RUN_DIR [RUN_DIR...]`` puts them in ``sys.argv[1:]``;
+    the environment variable (several directories separated by ``os.pathsep``) is the fallback
+    for hosts that cannot pass script arguments. Blank entries are ignored.
+
+    Returns:
+        The paths; empty when neither names one.
+    """
+    named = [Path(a) for a in argv[1:] if a.strip()]
+    if named:
+        return named
+    return [Path(v) for v in environ.get(RUN_DIR_ENV, "").split(os.pathsep) if v.strip()]
+
+
 def store_version(run_dir: Path) -> tuple[int, int, int, int, int]:
     """A key that changes whenever what the page shows may have changed.
 

@@ -48,7 +48,7 @@ def domain_figure(by_domain: pd.DataFrame) -> go.Figure:
     fig = _base_figure("Solved evaluation tasks per domain", "share solved")
     for domain, rows in by_domain.groupby("domain", sort=True):
         share = rows["solved"] / rows["evaluated"]
-        fig.add_scatter(x=rows["generation"], y=share, name=str(domain), mode="lines+markers",
+        fig.add_scatter(x=rows["generation"], y=share, name=_words(domain), mode="lines+markers",
                         customdata=rows[["solved", "evaluated"]],
                         hovertemplate="%{customdata[0]} of %{customdata[1]}")
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
@@ -74,7 +74,7 @@ def group_figure(by_group: pd.DataFrame) -> go.Figure:
     model is trained on (a minority that publishes much weighs more than its share of users)."""
     fig = _base_figure("Published traces per user group", "traces")
     for group, rows in by_group.groupby("group", sort=True):
-        fig.add_bar(x=rows["generation"], y=rows["published"], name=str(group),
+        fig.add_bar(x=rows["generation"], y=rows["published"], name=_words(group),
                     customdata=rows[["published", "decisions"]],
                     hovertemplate="%{customdata[0]} published of %{customdata[1]} decided")
     fig.update_layout(barmode="stack", legend={"traceorder": "normal"})  # names in order, as elsewhere
@@ -101,7 +101,7 @@ def reward_figure(rewards: pd.DataFrame) -> go.Figure:
         low = rows["ci_low"].astype(float)
         high = rows["ci_high"].astype(float)
         fig.add_scatter(
-            x=rows["generation"], y=rows["weight"], name=str(feature), mode="lines+markers",
+            x=rows["generation"], y=rows["weight"], name=_words(feature), mode="lines+markers",
             error_y={"type": "data", "symmetric": False, "array": high - rows["weight"],
                      "arrayminus": rows["weight"] - low},
         )
@@ -361,7 +361,12 @@ def compare_figure(compare: pd.DataFrame, quantity: str = "solved") -> go.Figure
     """One quantity across runs (``frames.compare_frame``): per scenario, the mean over the seeds
     as a line, the band from the lowest to the highest seed, and every seed's own value as a dot,
     so the spread is seen and no single seed stands for the study."""
-    title, axis = COMPARE_TITLES.get(quantity, (f"{quantity.replace('_', ' ')}, across seeds", "value"))
+    if quantity.startswith("reward:"):  # frames.compare_frame's white-box weight of one feature
+        feature = quantity.removeprefix("reward:").replace("_", " ")
+        title, axis = f"Inferred weight on “{feature}”, across seeds", "log-odds per SD"
+    else:
+        title, axis = COMPARE_TITLES.get(quantity, (f"{quantity.replace('_', ' ')}, across seeds", "value"))
+    title = _words(title)
     fig = _base_figure(title, axis)
     rows_q = compare[(compare["quantity"] == quantity) & compare["generation"].notna()] \
         if not compare.empty else compare

@@ -378,3 +378,16 @@ class RunQueries:
         operation changed nothing it should not have."""
         return list(self.conn.iterdump())
 
+    # -- one trace's provenance -------------------------------------------------------------------
+    def decisions_on_trace(self, trace_id: int) -> list[CurationRow]:
+        """The curation decisions taken on one trace (who saw it, and whether they kept it), in
+        id order: the first half of a trace's provenance, for the dashboard's trace browser."""
+        return self._rows(CurationRow, "curation_decisions", "WHERE trace_id=?", (trace_id,))
+
+    def training_generations_of(self, trace_id: int) -> list[int]:
+        """The generations whose training set holds ``trace_id`` (the models trained on it), in
+        order: the second half of a trace's provenance."""
+        rows = self._execute(
+            "SELECT generation FROM training_sets WHERE trace_id=? ORDER BY generation", (trace_id,))
+        return [int(r[0]) for r in rows]
+

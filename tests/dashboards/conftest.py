@@ -6,13 +6,23 @@ dashboard reads exactly the store format the loop writes, in milliseconds instea
 
 from __future__ import annotations
 
+import ast
+import os
+import re
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from iterdeploy.dashboards.cli import streamlit_command
 from iterdeploy.simulator.store import (
     CurationRow,
     EvaluationRow,
@@ -65,6 +75,161 @@ def small_real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# -- the browser harness: one server per store, one chromium per module ---------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 60.0
+PAGE_TIMEOUT_MS = 60_000
+EXPECT_TIMEOUT_MS = 30_000
+"""How long an ``expect(...)`` assertion waits for the page (playwright's default is 5 s): a
+Streamlit rerun on a loaded 2-core machine took longer than that, and a slow page is not a wrong
+one. A page that never shows what is expected still fails, after this long."""
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+PAGES: dict[str, str] = {
+    "overview": "", "capability": "capability", "reward": "reward", "findings": "findings",
+    "traces": "traces", "population": "population", "compare": "compare",
+}
+"""Each page of the dashboard and its URL path (the Overview is the default page, at ``/``)."""
+
+PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
+"""Markup a model, a scenario file or a user name could carry: run as code, it sets
+``window.__xss``; shown as text, it is harmless."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(run_dirs: Path | Sequence[Path], log_path: Path) -> Iterator[str]:
+    """Run the dashboard server for ``run_dirs`` (with the exact command ``iterdeploy dashboard``
+    runs) until the block ends; yield its base URL. The server is always stopped, by the id of the
+    process started here, even when the test fails."""
+    port = free_port()
+    env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(streamlit_command(run_dirs, port=port), stdout=log,
+                                stderr=subprocess.STDOUT, env=env)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"streamlit not healthy after {SERVER_START_TIMEOUT_S:g} s:\n"
+                                f"{log_path.read_text()}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium under playwright; fails (never skips) when it is not installed."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh (as root) first; "
+                    "the browser tests need Debian's chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless chromium for a module's tests (each test opens its own page)."""
+    with chromium() as b:
+        yield b
+
+
+def open_page(browser: Browser, url: str, *, height: int = 2000) -> Page:
+    """A fresh tab at ``url``, drawn to the end (:func:`wait_until_drawn`)."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.goto(url, timeout=PAGE_TIMEOUT_MS)
+    wait_until_drawn(page)
+    return page
+
+
+def wait_until_drawn(page: Page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """Wait until Streamlit has run the page to its end and its text has stopped changing (tables
+    and metrics arrive a moment after the script ends), and every plotly chart has drawn."""
+    page.wait_for_selector('[data-testid="stHeading"], [data-testid="stAlert"]', timeout=timeout_ms)
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
+            const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+            return [...charts].every(c => c.querySelector('.main-svg'));
+        }""", timeout=timeout_ms)
+    before = ""
+    for _ in range(timeout_ms // 500):
+        page.wait_for_timeout(500)
+        now = page.inner_text("body")
+        if now == before and not page.locator('[data-testid="stSkeleton"]').count():
+            return
+        before = now
+
+
+def _docstrings(tree: ast.AST) -> Iterator[str]:
+    """Every string a Python file holds as a bare statement: module, class and function
+    docstrings and attribute docstrings (what Streamlit's magic would print)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+                and isinstance(node.value.value, str):
+            yield node.value.value
+
+
+def docstring_sentences() -> list[str]:
+    """The sentences of every docstring of the dashboard package (six words or more, whitespace
+    normalised): none may be visible on a page."""
+    package = REPO / "dashboards"
+    sentences: set[str] = set()
+    for path in sorted(package.rglob("*.py")):
+        for text in _docstrings(ast.parse(path.read_text(encoding="utf-8"))):
+            for sentence in re.split(r"(?<=[.:;!?])\s+", " ".join(text.split())):
+                if len(sentence.split()) >= 6:
+                    sentences.add(sentence)
+    return sorted(sentences)
+
+
+def visible_text(page: Page) -> str:
+    """The page's visible text, whitespace normalised, without the invisible word joiners the
+    dashboard puts into URLs in store text (so that Markdown does not link them)."""
+    return " ".join(page.inner_text("body").replace("\u2060", "").split())
+
+
+def assert_clean(page: Page) -> str:
+    """No Streamlit exception box and no docstring sentence on the page; returns its text."""
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.all_inner_texts()
+    text = visible_text(page)
+    stray = [s for s in docstring_sentences() if s in text]
+    assert not stray, f"docstring text on the page: {stray[:3]}"
+    return text
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``browser`` marker (tests that drive a real headless chromium)."""
     config.addinivalue_line(
@@ -91,21 +256,21 @@ def eval_plan_length(size: int, generation: int) -> int:
 
 
 def _trace(trace_id: int, generation: int, task_id: int, purpose: str, index: int,
-           is_valid: bool, length: int) -> TraceRow:
+           is_valid: bool, length: int, text: str = "") -> TraceRow:
     return TraceRow(
         trace_id=trace_id, generation=generation, task_id=task_id, purpose=purpose,  # type: ignore[arg-type]
-        sample_index=index, completion="(unstack a b)\n" * length,
-        plan_text="(unstack a b)\n" * length, n_tokens=5 * length, n_reasoning_tokens=0,
+        sample_index=index, completion="(unstack a b)\n" * length + text,
+        plan_text="(unstack a b)\n" * length + text, n_tokens=5 * length, n_reasoning_tokens=0,
         hit_token_limit=False, status="valid" if is_valid else "goal_not_reached",
         is_valid=is_valid, plan_length=length, verdict_json=dumps({"valid": is_valid}),
     )
 
 
 def _task(task_id: int, pool: str, generation: int | None, size: int,
-          domain: str = "blocksworld") -> TaskRow:
+          domain: str = "blocksworld", text: str = "") -> TaskRow:
     return TaskRow(
         task_id=task_id, pool=pool, generation=generation, domain=domain,  # type: ignore[arg-type]
-        name=f"{pool}-{task_id}", size=size, params_json=dumps({"n_blocks": size}),
+        name=f"{pool}-{task_id}{text}", size=size, params_json=dumps({"n_blocks": size}),
         optimal_length=2 * size, problem_pddl=f"(define (problem p{task_id}))",
     )
 
@@ -113,7 +278,9 @@ def _task(task_id: int, pool: str, generation: int | None, size: int,
 def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunStatus = "completed",
               with_findings: bool = True, all_invalid: bool = False,
               domains: tuple[str, ...] = ("blocksworld",), groups: tuple[str, ...] = ("u0",),
-              families: dict[str, str] | None = None, with_rewards: bool = False) -> Path:
+              families: dict[str, str] | None = None, with_rewards: bool = False,
+              name: str = SCENARIO_NAME, text: str = "", question: str | None = None,
+              seed: int = SEED) -> Path:
     """Write a synthetic run store to ``run_dir`` and close it (so no WAL is left behind).
 
     Args:
@@ -129,19 +296,30 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
             (``{group: family}``), as the loop writes for populations of many members.
         with_rewards: Add the white-box auditor's per-generation findings with inferred weights
             (:func:`reward_weights`), as ``iterdeploy audit`` writes them.
+        name: The scenario name (stored in the run row and the scenario).
+        text: Appended to every completion, plan, task name and finding claim (the XSS tests
+            put markup here).
+        question: When given, the scenario's question, and a ``users:`` list naming each group
+            (with ``text`` as its policy), as a scenario file would give them.
+        seed: The run's seed (two runs differing only here are two seeds of one scenario).
 
     Returns:
         ``run_dir``.
     """
     writer = RunWriter(run_dir)
     try:
+        scenario: dict[str, object] = {"name": name, "seed": seed}
+        if question is not None:
+            scenario["question"] = question
+            scenario["users"] = [{"name": fam, "weight": 1.0, "count": 1, "policy": text or "validity"}
+                                 for fam in sorted(set((families or {}).values()) or set(groups))]
         writer.create_run(RunRow(
-            run_id="00000000-0000-4000-8000-000000000007", name=SCENARIO_NAME, seed=SEED,
-            scenario_yaml=f"name: {SCENARIO_NAME}\nseed: {SEED}\n",
-            scenario_json=dumps({"name": SCENARIO_NAME, "seed": SEED}), status="started",
+            run_id=f"00000000-0000-4000-8000-{seed:012d}", name=name, seed=seed,
+            scenario_yaml=f"name: {SCENARIO_NAME}\nseed: {seed}\n",
+            scenario_json=dumps(scenario), status="started",
             created_at=NOW, package_versions=dumps({"iterdeploy": "0.1.0"}),
         ))
-        eval_tasks = [_task(i + 1, "eval", None, s, domains[i % len(domains)])
+        eval_tasks = [_task(i + 1, "eval", None, s, domains[i % len(domains)], text)
                       for i, s in enumerate(EVAL_SIZES)]
         next_task, next_trace, next_decision, published = len(eval_tasks) + 1, 1, 1, []
         for g in range(n_generations):
@@ -155,7 +333,7 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
             for i, task in enumerate(eval_tasks):
                 solved = i < SOLVED[g] and not all_invalid
                 length = eval_plan_length(task.size, g) if solved else 3
-                bundle.traces.append(_trace(next_trace, g, task.task_id, "eval", 0, solved, length))
+                bundle.traces.append(_trace(next_trace, g, task.task_id, "eval", 0, solved, length, text))
                 bundle.evaluations.append(EvaluationRow(
                     generation=g, task_id=task.task_id, n_samples=1, n_valid=int(solved),
                     solved=solved, best_plan_length=length if solved else None,
@@ -163,13 +341,13 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                 next_trace += 1
             kept_now = []
             for task_index, size in enumerate(DEPLOY_SIZES):
-                task = _task(next_task, "deploy", g, size)
+                task = _task(next_task, "deploy", g, size, text=text)
                 bundle.tasks.append(task)
                 next_task += 1
                 for index in range(2):
                     is_valid = index == 0 and not all_invalid
                     bundle.traces.append(
-                        _trace(next_trace, g, task.task_id, "deploy", index, is_valid, 2 * size)
+                        _trace(next_trace, g, task.task_id, "deploy", index, is_valid, 2 * size, text)
                     )
                     bundle.decisions.append(CurationRow(
                         decision_id=next_decision, generation=g, trace_id=next_trace,
@@ -184,7 +362,8 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
                     next_trace += 1
                     next_decision += 1
             if families is not None:
-                nodes = [{"name": name, "family": fam} for name, fam in families.items()]
+                nodes = [{"name": member, "family": fam, "policy": f"validity-v1{text}", "weight": 0.5}
+                         for member, fam in families.items()]
                 bundle.population.append(PopulationRow(
                     generation=g, record_json=dumps({"generation": g, "nodes": nodes})))
             bundle.training_set.extend(TrainingExampleRow(generation=g, trace_id=t) for t in published)
@@ -202,8 +381,10 @@ def build_run(run_dir: Path, *, n_generations: int = len(SOLVED), status: RunSta
             writer.replace_findings("implicit-reward-v2", [
                 FindingRow(finding_id=0, auditor="implicit-reward-v2", kind="implicit-reward",
                            severity="info", generation=None,
-                           claim="Curation rewards validity only, as declared.",
-                           numbers_json="{}", evidence_json="{}", created_at=NOW),
+                           claim="Curation rewards validity only, as declared." + text,
+                           numbers_json=dumps({"denominators": {"n_decisions": 4 * n_generations}}),
+                           evidence_json=dumps({"kept_trace_ids_sample": published[:3]}),
+                           created_at=NOW),
                 FindingRow(finding_id=0, auditor="implicit-reward-v2", kind="drift",
                            severity="high", generation=2,
                            claim="Plans grew 40% longer between generations 1 and 2.",
