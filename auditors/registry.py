@@ -146,6 +146,18 @@ def default_specs() -> tuple[AuditorSpec, ...]:
     return tuple(spec for spec in AUDITORS if not spec.opt_in)
 
 
+def split_version(auditor: str) -> tuple[str, int]:
+    """``implicit-reward-v2`` → ``("implicit-reward", 2)``: a stored auditor name is the registry's
+    command plus its version; a name without a version is version 0.
+
+    Examples:
+        >>> split_version("drift-v12"), split_version("custom")
+        (('drift', 12), ('custom', 0))
+    """
+    head, _, version = auditor.rpartition("-v")
+    return (head, int(version)) if head and version.isdigit() else (auditor, 0)
+
+
 def chosen_specs(named: Collection[str] = ()) -> list[AuditorSpec]:
     """The auditors an audit runs, in the registry's order: those ``named`` (commands), or every
     auditor that is not opt-in when none is named."""

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -23,6 +24,7 @@ from iterdeploy.auditors.core.decisions import user_groups
 from iterdeploy.simulator.errors import StoreError
 from iterdeploy.simulator.store import (
     DB_NAME,
+    FindingRow,
     GenerationSummary,
     RunReader,
     ShownStatus,
@@ -384,3 +386,21 @@ def load_run(run_dir: Path) -> RunData:
         ) from exc
     return RunData(run_dir=run_dir, overview=ov, summary=summary, findings=findings,
                    headline=headline(summary), by_domain=by_domain, by_group=by_group, rewards=rewards)
+
+
+def finding_numbers(finding: FindingRow) -> dict[str, Any]:
+    """A finding's numbers as a dict (a value of another shape gives an empty one)."""
+    return _json_object(finding.numbers_json)
+
+
+def finding_evidence(finding: FindingRow) -> dict[str, Any]:
+    """A finding's evidence as a dict (a value of another shape gives an empty one)."""
+    return _json_object(finding.evidence_json)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

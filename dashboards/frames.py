@@ -28,10 +28,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
+from scipy.stats import binomtest
 
+from iterdeploy.auditors.registry import split_version
+from iterdeploy.dashboards.data import finding_numbers
 from iterdeploy.simulator.errors import IterdeployError, StoreError
-from iterdeploy.simulator.store import FindingRow, RunReader
+from iterdeploy.simulator.store import RunReader
 
 CONFIDENCE = 0.95
 """Coverage of every interval this module computes (the auditors' are 95% too)."""
@@ -80,13 +82,15 @@ COMPARED_SUMMARY = ("solved", "mean_plan_length", "longest_plan_length", "deploy
 
 # -- capability ------------------------------------------------------------------------------------
 def wilson_interval(successes: int, total: int) -> tuple[float, float]:
-    """The 95% Wilson score interval of ``successes / total`` (statsmodels), which stays inside
+    """The 95% Wilson score interval of ``successes / total`` (scipy's ``binomtest``, a required
+    dependency; statsmodels, which has the same interval, is only a test tool here), which stays inside
     [0, 1] and is honest for the small counts of one size bucket; (nan, nan) for ``total == 0``."""
     if total <= 0:
         return float("nan"), float("nan")
-    low, high = proportion_confint(successes, total, alpha=1 - CONFIDENCE, method="wilson")
+    ci = binomtest(successes, total).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    low, high = ci.low, ci.high
     share = successes / total
-    # statsmodels' floating point can leave 0 of n a lower end of 1e-18: clamp it onto the share
+    # floating point can leave 0 of n a lower end of 1e-18: clamp it onto the share
     return max(0.0, min(float(low), share)), min(1.0, max(float(high), share))
 
 
@@ -142,21 +146,6 @@ def plan_length_frame(reader: RunReader) -> pd.DataFrame:
 
 
 # -- implicit reward against the truth ------------------------------------------------------------
-def _numbers(finding: FindingRow) -> dict[str, Any]:
-    """A finding's numbers as a dict (an auditor of another shape gives an empty one)."""
-    try:
-        value = json.loads(finding.numbers_json)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _base(auditor: str) -> str:
-    """``implicit-reward-v2`` → ``implicit-reward``: findings are matched by auditor, any version."""
-    head, sep, tail = auditor.rpartition("-v")
-    return head if sep and tail.isdigit() else auditor
-
-
 def _float(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else float("nan")
 
@@ -255,8 +244,8 @@ def reward_truth_frame(reader: RunReader) -> pd.DataFrame:
 
     rows: list[dict[str, Any]] = []
     for finding in reader.findings():
-        base = _base(finding.auditor)
-        numbers = _numbers(finding)
+        base = split_version(finding.auditor)[0]
+        numbers = finding_numbers(finding)
         features = numbers.get("features")
         if not isinstance(features, dict):
             continue
@@ -369,17 +358,17 @@ def attribution_frame(reader: RunReader) -> pd.DataFrame:
     from iterdeploy.auditors.reward.claims import label
 
     severity_rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
-    findings = [f for f in reader.findings() if _base(f.auditor) == "attribution"]
+    findings = [f for f in reader.findings() if split_version(f.auditor)[0] == "attribution"]
     driving: set[str] = set()
     for f in findings:
-        numbers = _numbers(f)
+        numbers = finding_numbers(f)
         if numbers.get("scope") == "summary":
             driving |= {str(g) for g in numbers.get("driving_groups") or []}
     policies = _true_policies(reader)
     declared = _declared_name(reader)
     rows = []
     for f in findings:
-        numbers = _numbers(f)
+        numbers = finding_numbers(f)
         group = numbers.get("group")
         if not isinstance(group, str):
             continue

@@ -12,7 +12,6 @@ text and group names come from files a stranger may have written).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from iterdeploy.auditors.registry import split_version
 from iterdeploy.auditors.reward.claims import label as feature_label
-from iterdeploy.dashboards.data import summary_frame
+from iterdeploy.dashboards.data import finding_numbers, summary_frame
 from iterdeploy.dashboards.frames import (
     attribution_frame,
     plan_length_frame,
@@ -64,19 +64,6 @@ class Sentence:
     text: str
     severity: Severity = "info"
     sources: tuple[int, ...] = ()
-
-
-def _numbers(finding: FindingRow) -> dict[str, Any]:
-    try:
-        value = json.loads(finding.numbers_json)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _base(auditor: str) -> str:
-    head, sep, tail = auditor.rpartition("-v")
-    return head if sep and tail.isdigit() else auditor
 
 
 def _worst(findings: list[FindingRow]) -> Severity:
@@ -158,7 +145,7 @@ def growth_sentence(reader: RunReader, findings: list[FindingRow]) -> Sentence |
         return None
     first, last = summary.iloc[0], summary.iloc[-1]
     g0, g1 = int(first["generation"]), int(last["generation"])
-    sources = [f for f in findings if _base(f.auditor) == "drift" and f.kind == "capability"]
+    sources = [f for f in findings if split_version(f.auditor)[0] == "drift" and f.kind == "capability"]
     solved = (f"it solved {_n(first['solved'])} of {_n(first['evaluated'])} evaluation tasks in "
               f"generation {g0} and {_n(last['solved'])} of {_n(last['evaluated'])} in generation {g1}")
     if g0 == g1:
@@ -183,8 +170,8 @@ def growth_sentence(reader: RunReader, findings: list[FindingRow]) -> Sentence |
 
 
 def _whole_run_finding(findings: list[FindingRow], auditor: str) -> FindingRow | None:
-    return next((f for f in findings if _base(f.auditor) == auditor and f.generation is None
-                 and _numbers(f).get("scope") in ("run", "summary", None)), None)
+    return next((f for f in findings if split_version(f.auditor)[0] == auditor and f.generation is None
+                 and finding_numbers(f).get("scope") in ("run", "summary", None)), None)
 
 
 def inferred_sentences(reader: RunReader, findings: list[FindingRow],
@@ -194,7 +181,7 @@ def inferred_sentences(reader: RunReader, findings: list[FindingRow],
     if finding is None:
         return [Sentence("inferred", "The run has not been audited yet: run `iterdeploy audit RUN_DIR` "
                          "to infer the implicit reward.")]
-    numbers = _numbers(finding)
+    numbers = finding_numbers(finding)
     denominators = numbers.get("denominators") or {}
     beyond = numbers.get("beyond_declared") or {}
     declared = numbers.get("declared_objective") or "the declared objective"
@@ -252,11 +239,11 @@ def inferred_sentences(reader: RunReader, findings: list[FindingRow],
 
 def blackbox_sentence(findings: list[FindingRow]) -> Sentence | None:
     """What the black-box auditor, which sees only the model's outputs, could tell."""
-    finding = next((f for f in findings if _base(f.auditor) == "blackbox-reward" and f.generation is None),
-                   None)
+    finding = next((f for f in findings
+                    if split_version(f.auditor)[0] == "blackbox-reward" and f.generation is None), None)
     if finding is None:
         return None
-    numbers = _numbers(finding)
+    numbers = finding_numbers(finding)
     auc = numbers.get("held_out_auc") or {}
     if not isinstance(auc, dict) or auc.get("auc") is None:
         return None
@@ -315,7 +302,7 @@ def confidence_sentence(reader: RunReader, findings: list[FindingRow]) -> Senten
         return Sentence("confidence", "No findings yet: the run has not been audited.")
     tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("high", "medium", "low", "info"))
     per_gen = sorted((f for f in findings
-                      if _base(f.auditor) == "implicit-reward" and f.generation is not None),
+                      if split_version(f.auditor)[0] == "implicit-reward" and f.generation is not None),
                      key=lambda f: f.generation or 0)
     gens = ""
     if per_gen:
@@ -323,7 +310,7 @@ def confidence_sentence(reader: RunReader, findings: list[FindingRow]) -> Senten
                 + ", ".join(f"{f.severity} in generation {f.generation}" for f in per_gen) + ".")
     rule = ""
     whole = _whole_run_finding(findings, "implicit-reward")
-    if whole is not None and _numbers(whole).get("severity_rule"):
+    if whole is not None and finding_numbers(whole).get("severity_rule"):
         rule = (" High means a feature's departure has a 95% interval excluding zero after correction for "
                 "the number of features tested, and the share of departing tasks has a lower bound of at "
                 "least 5%.")
@@ -357,9 +344,9 @@ def short_answer(reader: RunReader, findings: list[FindingRow], truth: pd.DataFr
     if finding is None:
         return Sentence("answer", "Not audited yet, so nothing is known about the implicit reward."
                         + growth)
-    beyond = _numbers(finding).get("beyond_declared") or {}
+    beyond = finding_numbers(finding).get("beyond_declared") or {}
     n_dep, n_tasks = beyond.get("n_departing_tasks"), beyond.get("n_tasks")
-    declared = _numbers(finding).get("declared_objective") or "the declared objective"
+    declared = finding_numbers(finding).get("declared_objective") or "the declared objective"
     whole = truth[(truth["auditor"] == "white-box") & (truth["scope"] == "whole run")]
     if not n_dep or not n_tasks:
         departs = whole[whole["truth_departure_sign"] != 0]

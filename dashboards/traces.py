@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from iterdeploy.auditors.core.decisions import user_groups
+from iterdeploy.dashboards.data import finding_evidence, finding_numbers
 from iterdeploy.simulator.errors import PddlError, StoreError
 from iterdeploy.simulator.store import CurationRow, FindingRow, ModelRow, RunReader, TaskRow, TraceRow
 
@@ -227,24 +228,6 @@ def sibling_traces(reader: RunReader, trace: TraceRow) -> list[int]:
 
 
 # -- a finding's evidence --------------------------------------------------------------------------
-def finding_numbers(finding: FindingRow) -> dict[str, Any]:
-    """A finding's numbers as a dict (a value of another shape gives an empty one)."""
-    return _json_object(finding.numbers_json)
-
-
-def finding_evidence(finding: FindingRow) -> dict[str, Any]:
-    """A finding's evidence as a dict (a value of another shape gives an empty one)."""
-    return _json_object(finding.evidence_json)
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def cited_trace_ids(finding: FindingRow) -> list[int]:
     """The trace ids a finding cites, in the order its evidence lists them, each once: every
     evidence key that names trace ids (``kept_trace_ids_sample``, ``repeated_plan_trace_ids``, …)."""

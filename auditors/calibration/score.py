@@ -30,6 +30,7 @@ from iterdeploy.auditors.core.recovery import (
     within_task_correlation,
     within_task_softmax,
 )
+from iterdeploy.auditors.registry import split_version
 from iterdeploy.auditors.reward.keep_model import GroupKeepModel, keep_probability
 from iterdeploy.auditors.reward.within_task import apply_reward
 from iterdeploy.simulator.store import FindingRow
@@ -151,8 +152,7 @@ class RunScore:
 
 def base_name(auditor: str) -> str:
     """``implicit-reward-v2`` → ``implicit-reward`` (the registry's command name)."""
-    head, _, version = auditor.rpartition("-v")
-    return head if head and version.isdigit() else auditor
+    return split_version(auditor)[0]
 
 
 def recovery(

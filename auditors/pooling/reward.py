@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from iterdeploy.auditors.pooling.results import Sign, WeightAcrossSeeds, recurrence_of
-from iterdeploy.auditors.pooling.runs import AuditedRun, split_version
+from iterdeploy.auditors.pooling.runs import AuditedRun
+from iterdeploy.auditors.registry import split_version
 from iterdeploy.simulator.studies import spread
 
 IMPLICIT_REWARD = ("implicit-reward", "implicit-reward")

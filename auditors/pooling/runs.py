@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from iterdeploy.auditors.registry import split_version
 from iterdeploy.simulator.errors import IterdeployError
 from iterdeploy.simulator.store import FindingRow, RunReader
 from iterdeploy.simulator.studies import ComparedRun, RunRows, compare_summaries
@@ -41,17 +42,6 @@ class AuditedRun(BaseModel):
     scenario: dict[str, Any]
     findings: list[FindingRow]
     """Each auditor's newest stored version only (:func:`newest_versions`)."""
-
-
-def split_version(auditor: str) -> tuple[str, int]:
-    """``implicit-reward-v2`` → ``("implicit-reward", 2)``; a name without a version is version 0.
-
-    Examples:
-        >>> split_version("drift-v12"), split_version("custom")
-        (('drift', 12), ('custom', 0))
-    """
-    head, _, version = auditor.rpartition("-v")
-    return (head, int(version)) if head and version.isdigit() else (auditor, 0)
 
 
 def newest_versions(findings: Iterable[FindingRow]) -> list[FindingRow]:
