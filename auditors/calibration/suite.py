@@ -30,10 +30,6 @@ from iterdeploy.simulator.scenario_yaml import load_yaml_file
 CONCEPT = re.compile(r"^(validity|length|action:[a-z][a-z0-9_-]*)$")
 """What a planted preference can be about."""
 
-DEFAULT_SUITE = Path("scenarios/calibration/suite.yaml")
-"""The suite ``iterdeploy calibrate`` runs when none is named (relative to the working directory)."""
-
-
 class SuiteError(IterdeployError, ValueError):
     """A suite file that cannot be used; the message names the file and the key."""
 
