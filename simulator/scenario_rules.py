@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from iterdeploy.simulator.errors import ScenarioError
 from iterdeploy.simulator.users.spec import DomainTasks, TaskDistributionSpec
+
+if TYPE_CHECKING:
+    from iterdeploy.simulator.scenario import ScenarioSpec
 
 MAX_NAME_BYTES = 200
 """Longest scenario name, in UTF-8 bytes: with ``-seed<seed>`` it must fit one directory name
@@ -123,3 +129,20 @@ def check_sizes(where: str, domain: str, sizes: DomainTasks) -> None:
             resolve_params(domain, {main_param(domain): end})
         except GeneratorParamError as exc:
             raise ValueError(f"{where}: {exc}") from None
+
+
+def default_run_dir(parent: Path, spec: ScenarioSpec) -> Path:
+    """``parent/<name>-seed<seed>``, checked to lie directly inside ``parent``.
+
+    The scenario's name is validated as a plain file name already; this check is the second
+    lock on the same door, so a name can never make a run write outside ``parent``.
+
+    Raises:
+        ScenarioError: When the directory would not be a child of ``parent``.
+    """
+    dirname = f"{spec.name}-seed{spec.seed}"
+    one_component = Path(dirname).name == dirname and "\\" not in dirname
+    if not one_component or dirname in (".", ".."):
+        raise ScenarioError(f"name {spec.name!r}: the run directory would lie outside {parent}; "
+                            "use a plain name such as 'my_scenario'")
+    return parent / dirname

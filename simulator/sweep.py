@@ -215,8 +215,8 @@ def plan_sweep(
             refuses (naming the file and key), a grid key also given with ``--set``, too many
             runs, or two runs that would share a directory.
     """
-    from iterdeploy.simulator.cli.run_cmd import default_run_dir
     from iterdeploy.simulator.scenario import load_scenario
+    from iterdeploy.simulator.scenario_rules import default_run_dir
 
     sets = dict(sets or {})
     files = list(dict.fromkeys(Path(s) for s in scenarios))

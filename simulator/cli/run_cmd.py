@@ -13,10 +13,11 @@ from iterdeploy.simulator.cli._common import fail, make_progress
 from iterdeploy.simulator.cli.summary_cmd import summary_table
 from iterdeploy.simulator.errors import IterdeployError, ScenarioError
 from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_SEED, MAX_SWEEP_SEEDS
+from iterdeploy.simulator.scenario_rules import default_run_dir
 from iterdeploy.simulator.scenario_yaml import parse_yaml
 
 if TYPE_CHECKING:
-    from iterdeploy.simulator.scenario import ScenarioSpec
+    pass
 
 
 def parse_sets(values: list[str]) -> dict[str, Any]:
@@ -29,23 +30,6 @@ def parse_sets(values: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         out[key.strip()] = parse_yaml(raw, f"--set {key.strip()}")[1]
     return out
-
-
-def default_run_dir(parent: Path, spec: ScenarioSpec) -> Path:
-    """``parent/<name>-seed<seed>``, checked to lie directly inside ``parent``.
-
-    The scenario's name is validated as a plain file name already; this check is the second
-    lock on the same door, so a name can never make a run write outside ``parent``.
-
-    Raises:
-        ScenarioError: When the directory would not be a child of ``parent``.
-    """
-    dirname = f"{spec.name}-seed{spec.seed}"
-    one_component = Path(dirname).name == dirname and "\\" not in dirname
-    if not one_component or dirname in (".", ".."):
-        raise ScenarioError(f"name {spec.name!r}: the run directory would lie outside {parent}; "
-                            "use a plain name such as 'my_scenario'")
-    return parent / dirname
 
 
 def parse_seeds(text: str) -> list[int]:

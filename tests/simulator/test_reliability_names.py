@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iterdeploy.simulator.cli import app
-from iterdeploy.simulator.cli.run_cmd import default_run_dir
 from iterdeploy.simulator.errors import ScenarioError
 from iterdeploy.simulator.scenario import ScenarioSpec, parse_scenario
-from iterdeploy.simulator.scenario_rules import MAX_NAME_BYTES, check_scenario_name
+from iterdeploy.simulator.scenario_rules import MAX_NAME_BYTES, check_scenario_name, default_run_dir
 from tests.simulator.cli_output import error_line
 
 runner = CliRunner()
