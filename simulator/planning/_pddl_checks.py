@@ -42,6 +42,24 @@ def name_of(root: SList, key: str, source: str) -> str:
     return header.items[1].text
 
 
+DOMAIN_SECTIONS = (":requirements", ":types", ":constants", ":predicates", ":action")
+"""What a domain may hold after its name: a STRIPS domain's sections."""
+PROBLEM_SECTIONS = (":domain", ":requirements", ":objects", ":init", ":goal")
+"""What a problem may hold after its name."""
+
+
+def check_sections(root: SList, source: str, allowed: tuple[str, ...]) -> None:
+    """Every item after ``(define (... NAME)`` is a section this reader knows. A mistyped one
+    (``(:action: sail ...)``, ``(:predicate ...)``) is refused naming its line, never skipped: a
+    skipped section would silently drop an action or a fact from the task."""
+    for item in root.items[2:]:
+        head = item.head if isinstance(item, SList) else None
+        if head not in allowed:
+            what = repr(head) if head is not None else repr(getattr(item, "text", "(...)"))
+            raise PddlError(f"{source}:{item.line}: unexpected {what}; expected one of the sections "
+                            f"{', '.join(allowed)}")
+
+
 def one_section(root: SList, key: str, source: str, *, required: bool) -> SList | None:
     found = root.sections(key)
     if len(found) > 1:
@@ -80,6 +98,7 @@ def check_domain_tree(
     """Structure a domain must have; returns (name, predicate arities, typed constants, type
     parents)."""
     name = name_of(root, "domain", source)
+    check_sections(root, source, DOMAIN_SECTIONS)
     check_requirements(root, source)
     types = one_section(root, ":types", source, required=False)
     parents: dict[str, str] = {}
@@ -238,6 +257,7 @@ def check_problem_tree(
     """Structure a problem of the domain must have; returns (problem name, typed objects incl.
     the domain's constants)."""
     name = name_of(root, "problem", source)
+    check_sections(root, source, PROBLEM_SECTIONS)
     dom = one_section(root, ":domain", source, required=True)
     assert dom is not None
     if len(dom.items) != 2 or not isinstance(dom.items[1], Sym):

@@ -147,6 +147,9 @@ def test_equality_loads_as_pddlgym_loads_it(tmp_path: Path) -> None:
     (("(not (= ?from ?to))", "(not (= ?from))"), r"domain\.pddl:5: .*'=' takes 2 arguments, got 1"),
     (("(not (= ?from ?to))", "(not (= ?from ?nowhere))"),
      r"domain\.pddl:5: .*undeclared parameter '\?nowhere'"),
+    # a mistyped section is refused, never skipped (pddlgym read this one as an action ': move')
+    (("(:action move", "(:action: move"), r"domain\.pddl:4: unexpected ':action:'; expected one of"),
+    (("(:predicates", "(:predicate"), r"domain\.pddl:3: unexpected ':predicate'"),
 ])
 def test_refusals_the_conversion_adds_name_file_and_line(
     tmp_path: Path, change: tuple[str, str], pattern: str
@@ -155,6 +158,13 @@ def test_refusals_the_conversion_adds_name_file_and_line(
     with pytest.raises(PddlError) as err:
         load_task(domain, write(tmp_path, EQUALITY_PROBLEM))
     assert re.search(pattern, str(err.value)), str(err.value)
+
+
+def test_a_mistyped_problem_section_is_refused_naming_its_line(tmp_path: Path) -> None:
+    domain = write(tmp_path, EQUALITY_DOMAIN, "domain.pddl")
+    problem = write(tmp_path, EQUALITY_PROBLEM.replace("(:init", "(:inti"))
+    with pytest.raises(PddlError, match=r"problem\.pddl:2: unexpected ':inti'; expected one of"):
+        load_task(domain, problem)
 
 
 def test_a_stored_problem_that_is_malformed_is_refused_in_one_line() -> None:
