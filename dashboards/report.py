@@ -32,6 +32,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from iterdeploy.dashboards import figures
+from iterdeploy.dashboards.browser import CHROMIUM, CHROMIUM_ARGS
 from iterdeploy.dashboards.data import SEVERITY_ORDER, check_run_dir, summary_frame
 from iterdeploy.dashboards.frames import (
     attribution_frame,
@@ -46,12 +47,6 @@ from iterdeploy.dashboards.narrative import TOPIC_WORDS, headline_sentences, see
 from iterdeploy.dashboards.report_template import TEMPLATE
 from iterdeploy.simulator.errors import IterdeployError, StoreError
 from iterdeploy.simulator.store import FindingRow, RunReader
-
-CHROMIUM = Path("/usr/bin/chromium")
-"""The browser ``--pdf`` prints with (Debian's chromium, as the browser tests use)."""
-
-CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 TRACES_PER_FINDING = 3
 """Cited traces shown with their text per finding (the ids of the others are in its numbers)."""

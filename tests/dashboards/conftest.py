@@ -7,22 +7,17 @@ dashboard reads exactly the store format the loop writes, in milliseconds instea
 from __future__ import annotations
 
 import ast
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from iterdeploy.dashboards.cli import streamlit_command
+from iterdeploy.dashboards.browser import CHROMIUM, CHROMIUM_ARGS, wait_until_drawn
 from iterdeploy.simulator.store import (
     CurationRow,
     EvaluationRow,
@@ -76,12 +71,6 @@ def small_real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # -- the browser harness: one server per store, one chromium per module ---------------------------
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SERVER_START_TIMEOUT_S = 60.0
 PAGE_TIMEOUT_MS = 60_000
 EXPECT_TIMEOUT_MS = 30_000
 """How long an ``expect(...)`` assertion waits for the page (playwright's default is 5 s): a
@@ -100,49 +89,6 @@ PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 ``window.__xss``; shown as text, it is harmless."""
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(run_dirs: Path | Sequence[Path], log_path: Path) -> Iterator[str]:
-    """Run the dashboard server for ``run_dirs`` (with the exact command ``iterdeploy dashboard``
-    runs) until the block ends; yield its base URL. The server is always stopped, by the id of the
-    process started here, even when the test fails."""
-    port = free_port()
-    env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(streamlit_command(run_dirs, port=port), stdout=log,
-                                stderr=subprocess.STDOUT, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"streamlit not healthy after {SERVER_START_TIMEOUT_S:g} s:\n"
-                                f"{log_path.read_text()}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """Debian's chromium under playwright; fails (never skips) when it is not installed."""
@@ -150,7 +96,7 @@ def chromium() -> Iterator[Browser]:
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh (as root) first; "
                     "the browser tests need Debian's chromium")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:
             yield browser
         finally:
@@ -168,28 +114,8 @@ def open_page(browser: Browser, url: str, *, height: int = 2000) -> Page:
     """A fresh tab at ``url``, drawn to the end (:func:`wait_until_drawn`)."""
     page = browser.new_page(viewport={"width": 1400, "height": height})
     page.goto(url, timeout=PAGE_TIMEOUT_MS)
-    wait_until_drawn(page)
+    wait_until_drawn(page, PAGE_TIMEOUT_MS)
     return page
-
-
-def wait_until_drawn(page: Page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """Wait until Streamlit has run the page to its end and its text has stopped changing (tables
-    and metrics arrive a moment after the script ends), and every plotly chart has drawn."""
-    page.wait_for_selector('[data-testid="stHeading"], [data-testid="stAlert"]', timeout=timeout_ms)
-    page.wait_for_function(
-        """() => {
-            const app = document.querySelector('[data-testid="stApp"]');
-            if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
-            const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
-            return [...charts].every(c => c.querySelector('.main-svg'));
-        }""", timeout=timeout_ms)
-    before = ""
-    for _ in range(timeout_ms // 500):
-        page.wait_for_timeout(500)
-        now = page.inner_text("body")
-        if now == before and not page.locator('[data-testid="stSkeleton"]').count():
-            return
-        before = now
 
 
 def _docstrings(tree: ast.AST) -> Iterator[str]:

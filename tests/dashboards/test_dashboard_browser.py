@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from iterdeploy.dashboards.browser import serve
 from iterdeploy.simulator.store import DB_NAME
 from tests.dashboards import conftest
-from tests.dashboards.conftest import PAGE_TIMEOUT_MS, assert_clean, chromium, open_page, serve
+from tests.dashboards.conftest import PAGE_TIMEOUT_MS, assert_clean, chromium, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, expect
 from typer.testing import CliRunner
 
 from iterdeploy.dashboards import app, cli
+from iterdeploy.dashboards.browser import serve
 from iterdeploy.dashboards.data import RUN_DIR_ENV, resolve_run_dirs
 from iterdeploy.dashboards.views._common import WORD_JOINER, md
 from iterdeploy.simulator.store import DB_NAME, RunReader
@@ -34,7 +35,6 @@ from tests.dashboards.conftest import (
     assert_clean,
     build_run,
     open_page,
-    serve,
 )
 
 pytestmark = [pytest.mark.timeout(300)]

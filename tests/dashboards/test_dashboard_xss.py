@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
+from iterdeploy.dashboards.browser import serve
 from iterdeploy.simulator.store import RunReader
-from tests.dashboards.conftest import PAGES, PAYLOAD, build_run, open_page, serve, visible_text
+from tests.dashboards.conftest import PAGES, PAYLOAD, build_run, open_page, visible_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

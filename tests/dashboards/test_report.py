@@ -14,7 +14,8 @@ import plotly.offline
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from iterdeploy.dashboards.report import CHROMIUM, CHROMIUM_ARGS, ReportError, write_pdf, write_report
+from iterdeploy.dashboards.browser import CHROMIUM, CHROMIUM_ARGS
+from iterdeploy.dashboards.report import ReportError, write_pdf, write_report
 from iterdeploy.simulator.store import (
     CurationRow,
     EvaluationRow,
