@@ -11,7 +11,6 @@ No Streamlit here, so every answer is testable on a real store; nothing here wri
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,16 @@ import pandas as pd
 from iterdeploy.auditors.core.decisions import user_groups
 from iterdeploy.dashboards.data import finding_evidence, finding_numbers
 from iterdeploy.simulator.errors import PddlError, StoreError
-from iterdeploy.simulator.store import CurationRow, FindingRow, ModelRow, RunReader, TaskRow, TraceRow
+from iterdeploy.simulator.store import (
+    CurationRow,
+    FindingRow,
+    ModelRow,
+    RunReader,
+    StoredVerdict,
+    StoredVerdictError,
+    TaskRow,
+    TraceRow,
+)
 
 TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id", "generation", "purpose", "task_id", "task", "domain", "size", "sample_index",
@@ -146,27 +154,20 @@ def filter_choices(reader: RunReader) -> dict[str, list[Any]]:
 
 
 def parse_verdict(trace: TraceRow) -> Verdict:
-    """The stored verdict of ``trace`` (its ``verdict_json``), read defensively: a verdict of
-    another shape still gives the trace's own status, validity and plan."""
+    """The stored verdict of ``trace`` (:attr:`TraceRow.verdict`) in a reader's words, read
+    defensively: a verdict the store cannot read (:class:`StoredVerdictError`: not a JSON object,
+    a value of the wrong type) still gives the trace's own status, validity and message, with no
+    failing step and no plan, so one damaged row does not take the page down."""
     try:
-        raw = json.loads(trace.verdict_json)
-    except ValueError:
-        raw = {}
-    raw = raw if isinstance(raw, dict) else {}
-
-    def texts(key: str) -> tuple[str, ...]:
-        value = raw.get(key)
-        return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-    step = raw.get("failed_step")
-    action = raw.get("failed_action")
+        stored = trace.verdict
+    except StoredVerdictError:
+        stored = StoredVerdict(status=trace.status, is_valid=trace.is_valid, plan_length=trace.plan_length)
     return Verdict(
-        status=trace.status, is_valid=trace.is_valid, message=str(raw.get("message") or trace.status),
+        status=trace.status, is_valid=trace.is_valid, message=stored.message or trace.status,
         # the validator counts steps from 0; a reader counts from 1, as the message does
-        failed_step=step + 1 if isinstance(step, int) and not isinstance(step, bool) else None,
-        failed_action=None if action is None else str(action),
-        unmet_preconditions=texts("unmet_preconditions"), unmet_goals=texts("unmet_goals"),
-        actions=texts("actions"),
+        failed_step=None if stored.failed_step is None else stored.failed_step + 1,
+        failed_action=stored.failed_action, unmet_preconditions=stored.unmet_preconditions,
+        unmet_goals=stored.unmet_goals, actions=stored.actions,
     )
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from iterdeploy.simulator.models.protocol import Completion
 from iterdeploy.simulator.planning import (
     GroundTask,
+    Verdict,
     domain_constants,
     domain_path,
     problem_to_pddl,
@@ -60,8 +62,14 @@ def trace_rows(
             purpose=purpose, sample_index=s.sample_index,  # type: ignore[arg-type]
             completion=s.completion.text, plan_text=s.plan_text,
             n_tokens=s.completion.n_tokens, n_reasoning_tokens=s.n_reasoning_tokens,
-            hit_token_limit=s.completion.hit_token_limit, status=verdict.status,
-            is_valid=verdict.is_valid, plan_length=verdict.plan_length,
-            verdict_json=dumps(verdict.to_dict()),
+            hit_token_limit=s.completion.hit_token_limit, **verdict_columns(verdict),
         ))
     return rows
+
+
+def verdict_columns(verdict: Verdict) -> dict[str, Any]:
+    """The trace row's columns the validator fills: ``status``, ``is_valid``, ``plan_length`` and
+    the whole verdict as ``verdict_json`` (which :attr:`TraceRow.verdict` reads back typed). One
+    place writes them, for sampled traces and reference plans alike."""
+    return {"status": verdict.status, "is_valid": verdict.is_valid, "plan_length": verdict.plan_length,
+            "verdict_json": dumps(verdict.to_dict())}

@@ -9,7 +9,6 @@ go into one :class:`~iterdeploy.simulator.store.GenerationBundle` that the runne
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from iterdeploy.simulator.users.selectors import rank_key
 from . import task_supply
 from .ids import IdAllocator
 from .io_errors import io_error
-from .records import Sampled, task_row, trace_rows
+from .records import Sampled, task_row, trace_rows, verdict_columns
 from .seeds import derive_rng, derive_seed
 from .task_supply import TaskKey, reference_plan
 
@@ -166,7 +165,7 @@ def _candidates(task: GroundTask, row: TaskRow, traces: Sequence[TraceRow]) -> l
     return [
         CandidateTrace(
             t.trace_id, t.task_id, t.is_valid, t.status, t.plan_length, t.n_tokens,
-            actions=parse_actions(json.loads(t.verdict_json).get("actions", ())),
+            actions=parse_actions(t.verdict.actions),
             domain=registry_name(task.domain), task_size=task.size,
             optimal_length=row.optimal_length,
         )
@@ -257,13 +256,11 @@ def add_reference_data(
         bundle.tasks.extend(ctx.task_rows([task], [task_id], "reference", g))
         completion = ctx.fmt.completion(task, plan)
         plan_text, n_reasoning = ctx.fmt.extract(completion, task)
-        verdict = validate_plan(task, plan_text)
         bundle.traces.append(TraceRow(
             trace_id=trace_id, generation=g, task_id=task_id, purpose="reference",
             sample_index=0, completion=completion, plan_text=plan_text,
             n_tokens=len(completion.split()), n_reasoning_tokens=n_reasoning,
-            hit_token_limit=False, status=verdict.status, is_valid=verdict.is_valid,
-            plan_length=verdict.plan_length, verdict_json=dumps(verdict.to_dict()),
+            hit_token_limit=False, **verdict_columns(validate_plan(task, plan_text)),
         ))
         added.append(trace_id)
     return sorted([*pool_ids, *added])

@@ -24,9 +24,12 @@ from iterdeploy.simulator.store.schema import (
     RunRow,
     RunStatus,
     ShownStatus,
+    StoredVerdict,
+    StoredVerdictError,
     TaskRow,
     TraceRow,
     TrainingExampleRow,
+    parse_stored_verdict,
 )
 from iterdeploy.simulator.store.summary import GenerationSummary, solved_by_size, summarize
 
@@ -49,6 +52,8 @@ __all__ = [
     "RunStatus",
     "RunWriter",
     "ShownStatus",
+    "StoredVerdict",
+    "StoredVerdictError",
     "TaskRow",
     "TraceFacts",
     "TraceRow",
@@ -56,6 +61,7 @@ __all__ = [
     "UserTaskOutcome",
     "dumps",
     "os_error",
+    "parse_stored_verdict",
     "solved_by_size",
     "summarize",
     "writer_is_alive",

@@ -8,9 +8,13 @@ written by an older version stay readable.
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from functools import cached_property
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
+
+from iterdeploy.simulator.errors import StoreError
 
 SCHEMA_VERSION = 4
 """Version of the table layout written by this code."""
@@ -132,7 +136,115 @@ class TraceRow(_Row):
     plan_length: int
     """Number of parsed actions."""
     verdict_json: str
-    """The whole validator verdict as JSON (failing step, unmet preconditions, ...)."""
+    """The whole validator verdict as JSON (failing step, unmet preconditions, ...); read it as
+    :attr:`verdict`."""
+
+    @cached_property
+    def verdict(self) -> StoredVerdict:
+        """The stored verdict, typed (:class:`StoredVerdict`): the one reading of
+        :attr:`verdict_json`, so no reader picks keys out of the JSON text. Parsed on first use
+        and kept (the row is frozen, so it cannot go stale); not a field, so the stored columns,
+        ``model_dump`` and equality are those of the row alone.
+
+        Raises:
+            StoredVerdictError: The text is not a JSON object, or a value has the wrong type;
+                the message names the trace.
+        """
+        return parse_stored_verdict(
+            self.verdict_json, trace_id=self.trace_id, status=self.status, is_valid=self.is_valid,
+            plan_length=self.plan_length,
+        )
+
+
+class StoredVerdictError(StoreError, ValueError):
+    """A trace's ``verdict_json`` is not the verdict the validator writes (not JSON, not an
+    object, or a value of the wrong type); the message names the trace and the key. A
+    :class:`ValueError` too, like any other unreadable value."""
+
+
+class StoredVerdict(BaseModel):
+    """What the validator said about one trace, as ``traces.verdict_json`` holds it
+    (``Verdict.to_dict`` of :mod:`iterdeploy.simulator.planning`): one typed record for every
+    reader (the loop's curation, the exports, the dashboard), defined here beside the row so that
+    the store's contract says what the JSON column contains.
+
+    A stored verdict may lack keys (rows written by hand, by tests or by other tools; the loop has
+    always written all ten). Missing keys take defaults: ``status``, ``is_valid`` and
+    ``plan_length`` the trace row's own columns (the same facts, stored beside the JSON);
+    ``actions``, ``unmet_preconditions``, ``unmet_goals`` and ``ignored_lines`` empty;
+    ``failed_step`` and ``failed_action`` None; ``message`` empty. Keys it does not know are
+    ignored. A value of the wrong type is an error, never a silent default: ``failed_step`` must
+    be an integer (not a boolean), the lists lists of strings.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    status: StrictStr
+    """Validator status: valid, invalid_step, goal_not_reached, unknown_action, wrong_arity,
+    unknown_object, unparseable, empty."""
+    is_valid: StrictBool
+    """True when the plan is executable and reaches the goal."""
+    plan_length: StrictInt
+    """Number of parsed actions."""
+    actions: tuple[StrictStr, ...] = ()
+    """The parsed actions in canonical form, ``(name arg ...)``, in plan order."""
+    failed_step: StrictInt | None = None
+    """0-based index of the failing step into :attr:`actions` (for ``unparseable``, into the
+    candidate action lines); None when no step failed."""
+    failed_action: StrictStr | None = None
+    """The action at the failing step (for ``unparseable``, the unreadable text)."""
+    unmet_preconditions: tuple[StrictStr, ...] = ()
+    """Atoms the failing step needed, ``(not ...)`` for those that had to be false."""
+    unmet_goals: tuple[StrictStr, ...] = ()
+    """Goal atoms the plan's final state lacks."""
+    message: StrictStr = ""
+    """The validator's explanation in one sentence (empty for a valid plan)."""
+    ignored_lines: tuple[StrictStr, ...] = ()
+    """Lines of the plan text the reader skipped (comments, separators, labels)."""
+
+
+_ROW_FACTS = ("status", "is_valid", "plan_length")
+"""Verdict keys that a trace row also stores as columns: their defaults when the JSON lacks them."""
+
+
+def parse_stored_verdict(
+    text: str, *, trace_id: int, status: str, is_valid: bool, plan_length: int
+) -> StoredVerdict:
+    """The verdict in ``text`` (a ``verdict_json`` value), missing keys filled as
+    :class:`StoredVerdict` says; ``status``, ``is_valid`` and ``plan_length`` are the trace row's
+    columns, used only where the JSON lacks them.
+
+    Raises:
+        StoredVerdictError: Naming ``trace_id``: the text is not JSON, not a JSON object, or
+            holds a value of the wrong type (the key is named).
+    """
+    raw = _json_object(text, trace_id)
+    columns = dict(zip(_ROW_FACTS, (status, is_valid, plan_length), strict=True))
+    try:
+        return StoredVerdict.model_validate(columns | raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise StoredVerdictError(
+            f"trace {trace_id}: its stored verdict (verdict_json) has a bad {key!r}: "
+            f"{error['msg']} (got {repr(error['input'])[:80]})"
+        ) from None
+
+
+def _json_object(text: str, trace_id: int) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or :class:`StoredVerdictError` naming the trace."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise StoredVerdictError(
+            f"trace {trace_id}: its stored verdict (verdict_json) is not JSON ({exc}): {text[:80]!r}"
+        ) from None
+    if not isinstance(raw, dict):
+        raise StoredVerdictError(
+            f"trace {trace_id}: its stored verdict (verdict_json) is a JSON {type(raw).__name__}, "
+            "not an object"
+        )
+    return raw
 
 
 class CurationRow(_Row):

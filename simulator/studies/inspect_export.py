@@ -131,13 +131,12 @@ def _log(run: RunRow, scenario: dict[str, Any], gen: GenerationRow, model: Model
 def _sample(t: TraceRow, task: TaskRow, prompts: _Prompts, model: str) -> EvalSample:
     prompt, source = prompts(task)
     text = prompt if prompt is not None else task.problem_pddl
-    verdict = json.loads(t.verdict_json)
+    verdict = t.verdict
     usage = ModelUsage(output_tokens=t.n_tokens, total_tokens=t.n_tokens,
                        reasoning_tokens=t.n_reasoning_tokens)
     output = ModelOutput.from_content(model, t.completion,
                                       stop_reason="max_tokens" if t.hit_token_limit else "stop")
     output.usage = usage
-    message = verdict.get("message") if isinstance(verdict, dict) else None
     return EvalSample(
         id=task.task_id,
         epoch=t.sample_index + 1,
@@ -147,14 +146,14 @@ def _sample(t: TraceRow, task: TaskRow, prompts: _Prompts, model: str) -> EvalSa
         output=output,
         scores={
             "valid": Score(value=CORRECT if t.is_valid else INCORRECT, answer=t.plan_text,
-                           explanation=message if isinstance(message, str) and message else t.status),
+                           explanation=verdict.message or t.status),
             "plan_length": Score(value=t.plan_length, answer=t.plan_text,
                                  explanation="actions in the extracted plan"
                                              + ("" if t.is_valid else " (not a valid plan)")),
         },
         metadata={
             "status": t.status, "is_valid": t.is_valid, "plan_text": t.plan_text,
-            "plan_length": t.plan_length, "verdict": verdict, "n_tokens": t.n_tokens,
+            "plan_length": t.plan_length, "verdict": verdict.model_dump(mode="json"), "n_tokens": t.n_tokens,
             "n_reasoning_tokens": t.n_reasoning_tokens, "hit_token_limit": t.hit_token_limit,
             "trace_id": t.trace_id, "task_id": task.task_id, "generation": t.generation,
             "sample_index": t.sample_index, "domain": task.domain, "task_name": task.name,
