@@ -338,17 +338,20 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run_one(run: PlannedRun, threads: int = 1) -> RunOutcome:
-    """Run (or resume) one planned run with ``threads`` torch threads (restored afterwards); a
-    failure is returned as a ``failed`` outcome, never raised (an interrupt is)."""
+    """Run (or resume) one planned run with ``threads`` torch threads and as many sampling
+    worker processes (both restored afterwards; its CPUs are all a run may use); a failure is
+    returned as a ``failed`` outcome, never raised (an interrupt is)."""
     import torch
 
     from iterdeploy.simulator.loop import run_scenario
+    from iterdeploy.simulator.models.sampling_pool import sample_workers
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        rows = run_scenario(run.spec, run.text, run.run_dir)
+        with sample_workers(max(1, threads)):
+            rows = run_scenario(run.spec, run.text, run.run_dir)
     except Exception as exc:
         return RunOutcome(run.run_dir, "failed", time.perf_counter() - t0,
                           time.process_time() - c0, _one_line(exc))

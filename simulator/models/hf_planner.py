@@ -12,7 +12,7 @@ safetensors; nothing is ever loaded with pickle.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,10 +25,12 @@ from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.models._hf_logging import quiet_transformers
 from iterdeploy.simulator.models.decoding import sample_pruned
 from iterdeploy.simulator.models.device import DTypeName, resolve_device, resolve_dtype
-from iterdeploy.simulator.models.lean_decoder import lean_supported, sample_lean
+from iterdeploy.simulator.models.lean_decoder import extract, lean_supported, sample_lean
+from iterdeploy.simulator.models.lean_kernel import pad_left
 
 # The plain types live in protocol.py (importable without torch) and stay importable from here.
 from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.models.sampling_pool import configured_workers, decode_batches
 from iterdeploy.simulator.models.training import encode_example, epoch_batches, train_sft
 
 quiet_transformers()
@@ -191,6 +193,10 @@ class HfPlanner:
         """A training pair as (ids, labels); must agree with :meth:`_encode_prompt`."""
         return encode_example(tok, ex, max_len)
 
+    def _lean(self, model: PreTrainedModel, cache: Any = None) -> bool:
+        """Whether batches go through the lean decoder (:data:`Decoder`)."""
+        return self.decoder == "lean" or (self.decoder == "auto" and cache is None and lean_supported(model))
+
     def _decode(
         self, model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, *, max_new_tokens: int,
         temperature: float, cache: Any = None,
@@ -198,8 +204,7 @@ class HfPlanner:
         """New tokens per row of a padded batch (``cache``: its prefix, already computed), with
         :attr:`decoder`; rows end at the end-of-sequence token or the limit."""
         tok = self.tokenizer
-        lean = self.decoder == "lean" or (self.decoder == "auto" and cache is None and lean_supported(model))
-        if lean:
+        if self._lean(model, cache):
             if cache is not None or not lean_supported(model):
                 raise ModelError(f"decoder 'lean' cannot sample {type(model).__name__} with this "
                                  "configuration or with a prefix cache; use 'auto'")
@@ -231,17 +236,30 @@ class HfPlanner:
         self, model: PreTrainedModel, encoded: list[list[int]], *, max_new_tokens: int, temperature: float
     ) -> list[list[int]]:
         """New tokens per row for one batch of encoded prompts: left-padded, KV-cached."""
-        tok = self.tokenizer
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, e in enumerate(encoded):
-            ids[row, width - len(e):] = torch.tensor(e)
-            mask[row, width - len(e):] = 1
+        ids, mask = pad_left(encoded, self.tokenizer.pad_token_id)
         return self._decode(
             model, ids.to(self.device), mask.to(self.device), max_new_tokens=max_new_tokens,
             temperature=temperature,
         )
+
+    def _batches_decoded(
+        self, model: PreTrainedModel, batches: list[tuple[int, list[list[int]]]], *, seed: int,
+        max_new_tokens: int, temperature: float,
+    ) -> Iterator[list[list[int]]]:
+        """Each batch's new tokens per row, in order, each batch seeded with ``seed`` plus its
+        first row: on the CPU with the lean decoder, by worker processes
+        (:mod:`~iterdeploy.simulator.models.sampling_pool`: same tokens, one core each), else here."""
+        workers = configured_workers() if self.device.type == "cpu" and len(batches) > 1 else 1
+        if workers > 1 and self._lean(model):
+            yield from decode_batches(
+                extract(model), batches, seed=seed, workers=workers,
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                max_new_tokens=max_new_tokens, temperature=temperature,
+            )
+            return
+        for start, encoded in batches:
+            torch.manual_seed(seed + start)
+            yield self._generate(model, encoded, max_new_tokens=max_new_tokens, temperature=temperature)
 
     @torch.no_grad()
     def sample(
@@ -271,12 +289,12 @@ class HfPlanner:
             order.sort(key=lambda i: len(encoded_prompts[i]))
         flat = [encoded_prompts[i] for i in order for _ in range(n)]
         out: list[Completion] = []
-        for start in range(0, len(flat), batch_size):
-            encoded = flat[start : start + batch_size]
-            torch.manual_seed(seed + start)
-            for row in self._generate(
-                model, encoded, max_new_tokens=max_new_tokens, temperature=temperature
-            ):
+        batches = [(start, flat[start : start + batch_size]) for start in range(0, len(flat), batch_size)]
+        decoded = self._batches_decoded(
+            model, batches, seed=seed, max_new_tokens=max_new_tokens, temperature=temperature
+        )
+        for (_, encoded), rows in zip(batches, decoded, strict=True):
+            for row in rows:
                 ended = tok.eos_token_id in row
                 body = row[: row.index(tok.eos_token_id)] if ended else row
                 body = [t for t in body if t != tok.pad_token_id]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iterdeploy.simulator.errors import StoreError
 from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.models import hf_planner
+from iterdeploy.simulator.models.hf_planner import HfPlanner
+from iterdeploy.simulator.models.sampling_pool import sample_workers
 from iterdeploy.simulator.scenario import parse_scenario
 from iterdeploy.simulator.store import RunReader, summarize
 from tests.conftest import killed_in_generation
@@ -69,15 +73,36 @@ def test_two_generations_store_holds_what_the_loop_produced(
 def test_same_seed_same_run_and_resume_after_a_crash(
     tmp_path: Path, tiny_overrides: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    full = _run(tmp_path, tiny_overrides, "full")
+    """The same scenario and seed give the same run: after a crash and a resume, and whether
+    batches are decoded by worker processes or in the loop's own process."""
+    original = HfPlanner.sample
+
+    def small_batches(self: HfPlanner, *args: Any, **kwargs: Any) -> Any:
+        return original(self, *args, **{**kwargs, "batch_size": 8})  # several batches per phase
+
+    monkeypatch.setattr(HfPlanner, "sample", small_batches)
+    pooled: list[int] = []
+    decode_batches = hf_planner.decode_batches
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        pooled.append(kwargs["workers"])
+        return decode_batches(*args, **kwargs)
+
+    monkeypatch.setattr(hf_planner, "decode_batches", counted)
+    with sample_workers(2):
+        full = _run(tmp_path, tiny_overrides, "full")
+    assert pooled and set(pooled) == {2}, "the first run's batches went through the worker pool"
+    pooled.clear()
 
     # crash inside generation 1 (after generation 0 committed), then resume
-    with killed_in_generation(monkeypatch, 1):
+    with sample_workers(1):
+        with killed_in_generation(monkeypatch, 1):
+            _run(tmp_path, tiny_overrides, "resumed")
+        with RunReader(tmp_path / "resumed") as reader:
+            assert reader.run().status == "error"
+            assert [g.generation for g in reader.generations()] == [0]
         _run(tmp_path, tiny_overrides, "resumed")
-    with RunReader(tmp_path / "resumed") as reader:
-        assert reader.run().status == "error"
-        assert [g.generation for g in reader.generations()] == [0]
-    _run(tmp_path, tiny_overrides, "resumed")
+    assert not pooled, "the resumed run decoded in its own process"
 
     def fingerprint(run_dir: Path) -> list[tuple[object, ...]]:
         with RunReader(run_dir) as reader:
