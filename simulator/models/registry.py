@@ -31,7 +31,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.registry import Registry, UnknownNameError
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
     from iterdeploy.simulator.models.protocol import PlannerModel, PromptFormat
 
-ModelKind = Literal["embedded", "gguf", "hf_dir", "vllm", "hub"]
+ModelKind = str
+"""What loads a model: a name in :data:`BACKENDS` (``embedded``, ``hf_dir``, ``gguf``, ``vllm``,
+``hub``, and whatever a later module registers)."""
 
 EMBEDDED_NAME = "embedded-tiny-v1"
 SMOLLM2_NAME = "smollm2-135m"
@@ -108,13 +110,12 @@ HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktok
 ``*.bin`` or ``*.pt``: those are pickles, and loading a pickle can run code."""
 
 
-def _hub(text: str) -> ModelInfo:
+def _hub(target: str, text: str) -> ModelInfo:
     """``hub:org/name[@revision]``, checked for syntax only (no network)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    target = text[4:].strip()
-    repo, _, revision = target.partition("@")
+    repo, _, revision = target.strip().partition("@")
     try:
         validate_repo_id(repo)
     except HFValidationError as exc:
@@ -244,18 +245,9 @@ def resolve_model(name_or_path: str | Path) -> ModelInfo:
         entry = REGISTERED[text]
         path = entry.locate() if entry.locate is not None else None
         return ModelInfo(entry.name, entry.kind, entry.prompt_format, path)
-    if text.startswith("vllm:"):  # files only: vllm itself is checked when the model loads
-        local = _local(Path(text[5:]), text) if text[5:] else None
-        if local is None or local.kind != "hf_dir":
-            raise ModelError(f"{text!r}: vllm: needs a local model directory, e.g. vllm:/models/qwen3")
-        return ModelInfo(text, "vllm", "pddl", local.path)
-    if text.startswith("hub:"):
-        return _hub(text)
-    if text.startswith("hf:"):
-        target = text[3:]
-        if not target:
-            raise ModelError(f"{text!r}: hf: needs a local directory after it, e.g. hf:/models/qwen3")
-        return _local(Path(target), text)
+    for backend in BACKENDS.values():
+        if backend.prefix and backend.resolve is not None and text.startswith(backend.prefix):
+            return backend.resolve(text[len(backend.prefix):], text)
     if _looks_like_path(text) or Path(text).expanduser().exists():
         return _local(Path(text), text)
     raise REGISTERED.unknown(text)
@@ -326,6 +318,27 @@ class Backend:
     needs: str = ""
     """What it needs beyond a CPU and this machine's files (a GPU, a package, the network), for
     people and for the conformance tests' skip reasons; empty when nothing."""
+    prefix: str = ""
+    """The name prefix that selects this backend (``vllm:``); empty for one reached by a
+    registered name or a bare path."""
+    resolve: Callable[[str, str], ModelInfo] | None = None
+    """For a prefixed backend: what follows the prefix, and the name as given, to a checked
+    :class:`ModelInfo` (files or syntax only, nothing loaded)."""
+
+
+def _hf(target: str, text: str) -> ModelInfo:
+    """``hf:<dir>`` (or ``hf:<file>.gguf``): a local model, as a bare path would be."""
+    if not target:
+        raise ModelError(f"{text!r}: hf: needs a local directory after it, e.g. hf:/models/qwen3")
+    return _local(Path(target), text)
+
+
+def _vllm(target: str, text: str) -> ModelInfo:
+    """``vllm:<dir>``, checked for files only: vllm itself is checked when the model loads."""
+    local = _local(Path(target), text) if target else None
+    if local is None or local.kind != "hf_dir":
+        raise ModelError(f"{text!r}: vllm: needs a local model directory, e.g. vllm:/models/qwen3")
+    return ModelInfo(text, "vllm", "pddl", local.path)
 
 
 def _file(info: ModelInfo) -> Path:
@@ -374,13 +387,15 @@ def _load_hub(info: ModelInfo, o: LoadOptions) -> PlannerModel:
 
 
 BACKENDS: Registry[Backend] = Registry("model backend")
-"""Model kind → how to load it; one line per backend (its kind is also a :data:`ModelKind`, and
-:func:`resolve_model` says which names and prefixes resolve to it)."""
+"""Model kind → how to resolve and load it; one line per backend. A new backend is a module with
+its planner, plus one line here: its loader and, if a name prefix selects it, the prefix and its
+resolver (:func:`resolve_model` tries every registered prefix)."""
 BACKENDS.register("embedded", Backend(_load_embedded, "the embedded Llama, pretrained and cached here"))
-BACKENDS.register("hf_dir", Backend(_load_local, "a local transformers directory (LlmPlanner)"))
+BACKENDS.register("hf_dir", Backend(_load_local, "a local transformers directory (LlmPlanner)",
+                                    prefix="hf:", resolve=_hf))
 BACKENDS.register("gguf", Backend(_load_local, "a GGUF file read by transformers (LlmPlanner)",
                                   needs="the gguf package"))
 BACKENDS.register("vllm", Backend(_load_vllm, "a local directory sampled by vLLM (VllmPlanner)",
-                                  needs="a CUDA GPU and the vllm package"))
+                                  needs="a CUDA GPU and the vllm package", prefix="vllm:", resolve=_vllm))
 BACKENDS.register("hub", Backend(_load_hub, "a Hugging Face Hub model, cached locally (LlmPlanner)",
-                                 needs="the Hugging Face cache or the network"))
+                                 needs="the Hugging Face cache or the network", prefix="hub:", resolve=_hub))

@@ -16,7 +16,6 @@ import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 import pytest
@@ -29,14 +28,15 @@ from iterdeploy.simulator.models.registry import (
     BACKENDS,
     REGISTERED,
     SMOLLM2_NAME,
-    ModelKind,
+    Backend,
+    ModelInfo,
     UnknownModelError,
     load_planner,
     resolve_model,
 )
 from iterdeploy.simulator.models.task_format import CompactTaskFormat
 from iterdeploy.simulator.planning import generate
-from iterdeploy.simulator.registry import UnknownNameError
+from iterdeploy.simulator.registry import Registry, UnknownNameError
 from iterdeploy.simulator.users import parse_actions
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -90,8 +90,11 @@ SLOW = {"gguf"}
 """Backends whose smallest model here takes minutes on a CPU."""
 
 
-def test_every_model_kind_has_a_backend_and_every_named_model_a_known_kind() -> None:
-    assert set(BACKENDS) == set(get_args(ModelKind))
+def test_every_named_model_has_a_known_kind_and_every_prefix_one_backend() -> None:
+    prefixes = [b.prefix for b in BACKENDS.values() if b.prefix]
+    assert len(prefixes) == len(set(prefixes)) == 3  # hf:, vllm:, hub:
+    assert all(b.resolve is not None for b in BACKENDS.values() if b.prefix)
+    assert not any(name.startswith(tuple(prefixes)) for name in REGISTERED)
     for name, entry in REGISTERED.items():
         assert entry.name == name and entry.kind in BACKENDS
     with pytest.raises(UnknownModelError) as caught:
@@ -129,3 +132,22 @@ def test_backend_samples_and_trains_a_tiny_model(
     planner.save(tmp_path / "adapter")
     assert any((tmp_path / "adapter").iterdir())
     planner.close()
+
+
+def test_a_new_backend_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend registered with a prefix is resolved and loaded by name with no other change."""
+    from iterdeploy.simulator.models import registry
+
+    loaded: list[ModelInfo] = []
+    backends: Registry[Backend] = Registry("model backend")
+    for kind, backend in BACKENDS.items():
+        backends.register(kind, backend)
+    backends.register("echo", Backend(
+        lambda info, options: loaded.append(info) or "a planner",  # type: ignore[arg-type, func-returns-value]
+        "a test backend", prefix="echo:",
+        resolve=lambda target, text: ModelInfo(text, "echo", "pddl", None, repo=target),
+    ))
+    monkeypatch.setattr(registry, "BACKENDS", backends)
+    assert registry.resolve_model("echo:anything").repo == "anything"
+    assert registry.load_planner("echo:x", device="cpu") == "a planner"  # type: ignore[comparison-overlap]
+    assert [i.kind for i in loaded] == ["echo"]
