@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -271,7 +271,8 @@ class AdversarialStage(Stage):
 
 
 STAGES: Registry[type[Stage]] = Registry("curation stage")
-"""Stage kind → class; one line per stage (and a member in :data:`StageSpec`'s union below)."""
+"""Stage kind → class; one line per stage (:data:`StageSpec`, the union scenarios are validated
+against, is derived from it)."""
 STAGES.register("validity", ValidityStage)
 STAGES.register("noisy_validator", NoisyValidatorStage)
 STAGES.register("complacent", ComplacentStage)
@@ -293,9 +294,17 @@ def _normalise_stage(data: Any) -> Any:
     return data
 
 
-StageSpec = Annotated[
-    ValidityStage | NoisyValidatorStage | ComplacentStage | ActionBiasStage | AdversarialStage,
-    Field(discriminator="kind"),
-    BeforeValidator(_normalise_stage),
-]
-"""Any stage, in full (``{kind: ..., ...}``) or compact form."""
+def _registered_stages() -> Any:
+    """Every registered stage class as one union, in registration order: pydantic validates a
+    union with a discriminator, not a registry, so the union is derived from :data:`STAGES` once
+    every stage above is registered (a new stage needs no edit here)."""
+    return Union[tuple(STAGES.values())]  # noqa: UP007 - a union built from a tuple at run time
+
+
+if TYPE_CHECKING:
+    StageSpec = Stage
+else:
+    StageSpec = Annotated[
+        _registered_stages(), Field(discriminator="kind"), BeforeValidator(_normalise_stage)
+    ]
+"""Any stage, in full (``{kind: ..., ...}``) or compact form: the registered stages' union."""
