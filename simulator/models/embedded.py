@@ -14,10 +14,12 @@ checked against its recorded SHA-256 digests before every load; any other recipe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -402,7 +404,28 @@ def ensure_base(
     ready = base_directory(target.name)
     if ready is not None:
         return ready
-    return pretrain_into(spec, target, on_step)
+    with _pretraining_lock(target):
+        ready = base_directory(target.name)  # pretrained by another process while this one waited
+        if ready is not None:
+            return ready
+        return pretrain_into(spec, target, on_step)
+
+
+@contextlib.contextmanager
+def _pretraining_lock(target: Path) -> Iterator[None]:
+    """Hold ``<target>.lock`` (an OS lock) while pretraining ``target``.
+
+    Why: runs started together on one cache (a sweep's parallel runs, test workers) would each
+    pretrain the same missing base for minutes, one result kept; with the lock the first
+    pretrains and the others wait for it, then load what it wrote. The lock goes with the holder
+    if it dies; the file itself stays (empty, harmless)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.with_name(target.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def pretrain_into(
