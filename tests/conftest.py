@@ -38,11 +38,30 @@ The model is pretrained just long enough to solve some 2-3 block tasks, so that 
 valid plans to choose from."""
 
 
+# The suite's own processes (and pytest-xdist's workers) already share the cores: sampling stays
+# in each test's process unless a test asks for worker processes (tests of the sampling pool).
+os.environ.setdefault("ITERDEPLOY_SAMPLE_WORKERS", "1")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep pretrained test models in one cache for the session (or ITERDEPLOY_TEST_CACHE)."""
+    """Keep pretrained test models in one cache for the session (or ITERDEPLOY_TEST_CACHE).
+
+    Under pytest-xdist every worker uses the same cache (beside the workers' own temporary
+    folders), so a model the tests need is pretrained once: the first worker pretrains it, the
+    others wait on the cache's lock and load it. Each worker then runs torch on one thread, as
+    the workers are the parallelism."""
     cache = os.environ.get("ITERDEPLOY_TEST_CACHE")
-    path = Path(cache) if cache else tmp_path_factory.mktemp("model-cache")
+    if cache:
+        path = Path(cache)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        path = tmp_path_factory.getbasetemp().parent / "model-cache"
+        path.mkdir(exist_ok=True)
+        import torch
+
+        torch.set_num_threads(1)
+    else:
+        path = tmp_path_factory.mktemp("model-cache")
     os.environ["ITERDEPLOY_CACHE"] = str(path)
 
 

@@ -84,14 +84,21 @@ def run(
         "existing run directory "
         "a larger number extends the run: it ends as if it had asked for them from the start."),
     sets: list[str] = typer.Option([], "--set", help="Override any setting: KEY.PATH=VALUE (repeatable)."),
+    workers: str | None = typer.Option(
+        None, "--workers", metavar="N|auto",
+        help="Processes that sample the embedded model's batches on the CPU, one core each "
+        "(default: ITERDEPLOY_SAMPLE_WORKERS, else auto: one per usable CPU). The run is the "
+        "same whatever the number; 1 samples in this process."),
 ) -> None:
     """Run a scenario: deploy, validate, curate, pool and train, generation after generation."""
     from iterdeploy.simulator.loop import run_scenario
+    from iterdeploy.simulator.models.sampling_pool import configured_workers, parse_workers, sample_workers
     from iterdeploy.simulator.scenario import load_scenario
     from iterdeploy.simulator.scenario_files import resolve_scenario
 
     console = Console()
     try:
+        n_workers = configured_workers() if workers is None else parse_workers(workers, source="--workers")
         if seed is not None and seeds is not None:
             raise ScenarioError("give --seed or --seeds, not both")
         file = resolve_scenario(scenario)
@@ -113,7 +120,7 @@ def run(
             console.print(f"[bold]{spec.name}[/] seed {spec.seed}: generation 0 + "
                           f"{spec.generations} fine-tuned generations → {run_dir}")
             progress, phase = make_progress(console)
-            with progress:
+            with progress, sample_workers(n_workers):
                 rows = run_scenario(spec, text, run_dir, phase=phase,
                                     log=lambda msg, p=progress: p.console.print(msg))
             console.print(summary_table(rows, f"{spec.name}: {run_dir}",

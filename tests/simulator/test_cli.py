@@ -87,3 +87,23 @@ def test_plugins_register_audit_and_dashboard() -> None:
     _load_plugins()
     names = {c.name for c in app.registered_commands}
     assert {"run", "summary", "audit", "dashboard"} <= names
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-1"])
+def test_a_bad_worker_count_exits_2_naming_the_option(tmp_path: Path, value: str) -> None:
+    result = runner.invoke(app, ["run", "quickstart", "--workers", value, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "positive number" in result.output
+    assert not (tmp_path / "r").exists(), "nothing is written before the options are checked"
+
+
+def test_workers_reach_the_sampling_of_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iterdeploy.simulator.models import sampling_pool
+
+    seen: list[int] = []
+    monkeypatch.setattr("iterdeploy.simulator.loop.run_scenario",
+                        lambda *a, **k: seen.append(sampling_pool.configured_workers()) or [])
+    result = runner.invoke(app, ["run", "quickstart", "--workers", "3", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert seen == [3]
+    assert sampling_pool.configured_workers() == 1, "the suite's own setting is back afterwards"
