@@ -180,14 +180,15 @@ def batched(
     """``k`` completions per prompt exactly as the loop samples them (``HfPlanner.sample``)."""
     planner.sort_prompts_by_length = sort_by_length
     planner.decoder = decoder
+    planner.batch_size = batch_size
     try:
         nested = planner.sample(
             prompts, n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
-            batch_size=batch_size,
         )
     finally:
         planner.sort_prompts_by_length = True
         planner.decoder = "auto"
+        planner.batch_size = HfPlanner.batch_size
     return [c for per_task in nested for c in per_task]
 
 

@@ -56,6 +56,7 @@ def main() -> None:
     t0 = time.perf_counter()
     planner = load_planner("smollm2-135m")
     assert isinstance(planner, LlmPlanner)
+    planner.batch_size = args.batch_size
     tok = planner.tokenizer
     t_tok = time.perf_counter() - t0
     model = planner.model
@@ -78,7 +79,7 @@ def main() -> None:
     for label, temp in (("greedy", 0.0), ("t1", 1.0)):
         t0 = time.perf_counter()
         out = planner.sample(batch, n=1, temperature=temp, max_new_tokens=args.max_new_tokens,
-                             seed=args.seed, batch_size=args.batch_size)
+                             seed=args.seed)
         dt = time.perf_counter() - t0
         n_new = sum(c.n_tokens for cs in out for c in cs)
         report[f"sampling_{label}"] = {
@@ -89,7 +90,7 @@ def main() -> None:
     planner.disable_prefix_cache = True
     t0 = time.perf_counter()
     out = planner.sample(batch, n=1, temperature=0.0, max_new_tokens=args.max_new_tokens,
-                         seed=args.seed, batch_size=args.batch_size)
+                         seed=args.seed)
     dt = time.perf_counter() - t0
     n_new = sum(c.n_tokens for cs in out for c in cs)
     report["sampling_greedy_no_prefix_cache"] = {"wall_s": round(dt, 1), "tokens_per_s": round(n_new / dt, 1)}
@@ -113,10 +114,9 @@ def main() -> None:
     t0 = time.perf_counter()
     for k in args.sizes:
         greedy = planner.sample(prompts[k], n=1, temperature=0.0, max_new_tokens=args.max_new_tokens,
-                                seed=args.seed, batch_size=args.batch_size)
+                                seed=args.seed)
         hot = planner.sample(prompts[k], n=args.samples, temperature=1.0,
-                             max_new_tokens=args.max_new_tokens, seed=args.seed + 1,
-                             batch_size=args.batch_size)
+                             max_new_tokens=args.max_new_tokens, seed=args.seed + 1)
         g_valid = t_valid = solved = 0
         for g, gc, hc in zip(tasks[k], greedy, hot, strict=True):
             ok_g = validate_plan(g.task, fmt.extract(gc[0].text, "blocksworld").plan_text).is_valid

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iterdeploy.simulator.models.progress import sample_with_progress
 from iterdeploy.simulator.models.protocol import Completion, Example, PlannerModel, TrainConfig
 from iterdeploy.simulator.models.task_format import TaskFormat
 from iterdeploy.simulator.planning import GroundTask, load_stored_task, registry_name, validate_plan
@@ -88,10 +89,10 @@ def sample(
         groups.setdefault(task.domain, []).append(i)
     completions: list[list[Completion]] = [[] for _ in tasks]
     for k, members in enumerate(groups.values()):
-        sampled = ctx.planner.sample(
-            [prompts[i] for i in members], n=n, temperature=temperature,
+        sampled = sample_with_progress(
+            ctx.planner, [prompts[i] for i in members], n=n, temperature=temperature,
             max_new_tokens=ctx.spec.deploy.max_new_tokens,
-            seed=seed if k == 0 else derive_seed(seed, "domain-batch", k), on_batch=advance,
+            seed=seed if k == 0 else derive_seed(seed, "domain-batch", k), on_rows=advance,
         )
         for i, comps in zip(members, sampled, strict=True):
             completions[i] = comps

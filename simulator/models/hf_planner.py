@@ -29,7 +29,15 @@ from iterdeploy.simulator.models.lean_decoder import extract, lean_supported, sa
 from iterdeploy.simulator.models.lean_kernel import pad_left
 
 # The plain types live in protocol.py (importable without torch) and stay importable from here.
-from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.models.protocol import (
+    BatchStream,
+    Completion,
+    Example,
+    PromptFormat,
+    TrainConfig,
+    TrainStats,
+    drain,
+)
 from iterdeploy.simulator.models.sampling_pool import configured_workers, decode_batches
 from iterdeploy.simulator.models.training import encode_example, epoch_batches, train_sft
 
@@ -51,7 +59,17 @@ LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_p
 
 
 class HfPlanner:
-    """Loads a base model directory and samples from / fine-tunes it."""
+    """Loads a base model directory and samples from / fine-tunes it.
+
+    Follows :class:`~iterdeploy.simulator.models.protocol.PlannerModel` and, since it samples in
+    batches, :class:`~iterdeploy.simulator.models.protocol.StreamsBatches`.
+    """
+
+    batch_size: int = 64
+    """Rows (prompt copies) decoded together by :meth:`sample`. Each batch is seeded with the
+    call's seed plus its first row's index, so this size is part of the random stream: a run
+    samples the same completions only under the same batch size, and 64 is what every run has
+    used. Set it on an instance (or, in a test, on the class) to trade memory for speed."""
 
     def __init__(
         self,
@@ -261,7 +279,6 @@ class HfPlanner:
             torch.manual_seed(seed + start)
             yield self._generate(model, encoded, max_new_tokens=max_new_tokens, temperature=temperature)
 
-    @torch.no_grad()
     def sample(
         self,
         prompts: Sequence[str],
@@ -270,19 +287,38 @@ class HfPlanner:
         temperature: float,
         max_new_tokens: int,
         seed: int,
-        batch_size: int = 64,
-        on_batch: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
-        """``n`` completions for each prompt (temperature 0 = greedy).
+        """``n`` completions for each prompt (temperature 0 = greedy): :meth:`sample_batches`
+        run to its end."""
+        return drain(self.sample_batches(
+            prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+        ))
 
-        Prompts are repeated ``n`` times and generated in left-padded batches with a KV cache.
-        They are batched shortest first: a batch runs until its longest row ends, and prompt
-        length follows task size, so batching similar tasks together wastes less compute on rows
-        that have already finished (the results come back in the caller's order).
+    @torch.no_grad()
+    def sample_batches(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        seed: int,
+    ) -> BatchStream:
+        """:meth:`sample`, yielding each finished batch's row count (for progress bars).
+
+        Prompts are repeated ``n`` times and generated in left-padded batches of
+        :attr:`batch_size` rows with a KV cache. They are batched shortest first: a batch runs
+        until its longest row ends, and prompt length follows task size, so batching similar
+        tasks together wastes less compute on rows that have already finished (the results come
+        back in the caller's order).
+
+        ``torch.no_grad`` as a decorator restores the caller's grad mode at every ``yield``,
+        which a ``with`` block inside a generator would not.
         """
         tok = self.tokenizer
         model = self.model
         model.eval()
+        batch_size = self.batch_size
         encoded_prompts = [self._encode_prompt(p) for p in prompts]
         order = list(range(len(prompts)))
         if self.sort_prompts_by_length:
@@ -303,8 +339,7 @@ class HfPlanner:
                     n_tokens=len(body),
                     hit_token_limit=not ended,
                 ))
-            if on_batch is not None:
-                on_batch(len(encoded))
+            yield len(encoded)
         results: list[list[Completion]] = [[] for _ in prompts]
         for rank, i in enumerate(order):
             results[i] = out[rank * n : (rank + 1) * n]

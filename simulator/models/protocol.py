@@ -19,7 +19,7 @@ that only reads a scenario or a run). :mod:`iterdeploy.simulator.models.hf_plann
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -98,10 +98,15 @@ class PlannerModel(Protocol):
         temperature: float,
         max_new_tokens: int,
         seed: int,
-        batch_size: int = 64,
-        on_batch: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
-        """``n`` completions for each prompt (temperature 0 = greedy), seeded by ``seed``."""
+        """``n`` completions for each prompt (temperature 0 = greedy), seeded by ``seed``.
+
+        How the rows are batched is the backend's own business (an attribute such as
+        :attr:`HfPlanner.batch_size <iterdeploy.simulator.models.hf_planner.HfPlanner.batch_size>`),
+        and so is reporting progress: a backend that can report rows as batches finish also
+        follows :class:`StreamsBatches`, and
+        :func:`iterdeploy.simulator.models.progress.sample_with_progress` uses it where it can.
+        """
         ...
 
     def train(
@@ -126,3 +131,44 @@ class PlannerModel(Protocol):
     def close(self) -> None:
         """Free the weights; safe to call twice."""
         ...
+
+
+BatchStream = Generator[int, None, list[list[Completion]]]
+"""Sampling as it happens: yields, per finished batch, how many rows (completions) it finished,
+then returns what :meth:`PlannerModel.sample` returns. ``rows = yield from stream`` passes a
+stream on (a router does), and :func:`drain` runs one to its end."""
+
+
+@runtime_checkable
+class StreamsBatches(Protocol):
+    """A backend that can also sample batch by batch (optional, next to :class:`PlannerModel`).
+
+    Why a second protocol rather than a callback in :meth:`PlannerModel.sample`: progress is the
+    caller's concern, and most backends (test doubles, a remote API) have no batches to report;
+    they implement ``sample`` alone and are reported on once, when it returns
+    (:mod:`iterdeploy.simulator.models.progress`). A backend that batches implements
+    ``sample_batches`` and defines ``sample`` as ``drain(self.sample_batches(...))``, so the two
+    give the same completions for the same seed.
+    """
+
+    def sample_batches(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        seed: int,
+    ) -> BatchStream:
+        """What :meth:`PlannerModel.sample` returns, announcing each batch's row count as it ends."""
+        ...
+
+
+def drain(stream: BatchStream) -> list[list[Completion]]:
+    """Run ``stream`` to its end and return its completions (the batch counts are dropped)."""
+    while True:
+        try:
+            next(stream)
+        except StopIteration as done:
+            result: list[list[Completion]] = done.value
+            return result

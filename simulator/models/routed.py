@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING
 
 from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.models.compact import compact_domain
-from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.models.progress import stream_batches
+from iterdeploy.simulator.models.protocol import (
+    BatchStream,
+    Completion,
+    Example,
+    PromptFormat,
+    TrainConfig,
+    TrainStats,
+    drain,
+)
 
 if TYPE_CHECKING:
     from iterdeploy.simulator.models.hf_planner import HfPlanner
@@ -70,15 +79,28 @@ class DomainRoutedPlanner:
         temperature: float,
         max_new_tokens: int,
         seed: int,
-        batch_size: int = 64,
-        on_batch: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
         """Each domain's prompts sampled by its model (same seed), returned in the given order."""
+        return drain(self.sample_batches(
+            prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+        ))
+
+    def sample_batches(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        seed: int,
+    ) -> BatchStream:
+        """:meth:`sample`, passing on each domain model's batches as they finish (each model
+        batches by its own ``batch_size``)."""
         out: list[list[Completion]] = [[] for _ in prompts]
         for domain, index in self._by_domain(prompts).items():
-            sampled = self.planners[domain].sample(
-                [prompts[i] for i in index], n=n, temperature=temperature,
-                max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, on_batch=on_batch)
+            sampled = yield from stream_batches(
+                self.planners[domain], [prompts[i] for i in index], n=n, temperature=temperature,
+                max_new_tokens=max_new_tokens, seed=seed)
             for i, completions in zip(index, sampled, strict=True):
                 out[i] = completions
         return out

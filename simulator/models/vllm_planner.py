@@ -15,9 +15,9 @@ A scenario selects it with ``model: {name: "vllm:/path/to/model-dir"}`` (see
 
 Scope: **sampling only.** :class:`VllmPlanner` is an
 :class:`~iterdeploy.simulator.models.llm_planner.LlmPlanner`
-whose :meth:`~VllmPlanner.sample` goes through a ``vllm.LLM`` engine. Training, saving and
-loading adapters are LlmPlanner's own (transformers + peft, safetensors), unchanged; they run
-where that code puts the model, which today is the CPU. The engine serves what the planner
+whose :meth:`~VllmPlanner.sample_batches` (and so ``sample``) goes through a ``vllm.LLM`` engine.
+Training, saving and loading adapters are LlmPlanner's own (transformers + peft, safetensors),
+unchanged; they run where that code puts the model, which today is the CPU. The engine serves what the planner
 holds:
 
 - the base model, until something is trained or loaded;
@@ -57,7 +57,14 @@ from typing import Any
 from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.models.device import DTypeName
 from iterdeploy.simulator.models.llm_planner import LlmPlanner
-from iterdeploy.simulator.models.protocol import Completion, Example, PromptFormat, TrainConfig, TrainStats
+from iterdeploy.simulator.models.protocol import (
+    BatchStream,
+    Completion,
+    Example,
+    PromptFormat,
+    TrainConfig,
+    TrainStats,
+)
 
 VLLM_DOCS = "docs/models.md, section 'vLLM (optional, CUDA only)'"
 """Where the separate environment is described."""
@@ -76,7 +83,7 @@ LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 ROWS_PER_CALL = 1024
 """Completions asked of the engine per ``generate`` call (vLLM batches internally; the calls only
-pace the progress callback)."""
+pace the progress reports: one per call)."""
 
 
 def vllm_unavailable_reason() -> str | None:
@@ -342,7 +349,7 @@ class VllmPlanner(LlmPlanner):
             text=tok.decode(body, skip_special_tokens=False), n_tokens=len(body), hit_token_limit=hit_limit
         )
 
-    def sample(
+    def sample_batches(
         self,
         prompts: Sequence[str],
         *,
@@ -350,14 +357,13 @@ class VllmPlanner(LlmPlanner):
         temperature: float,
         max_new_tokens: int,
         seed: int,
-        batch_size: int = 64,
-        on_batch: Callable[[int], None] | None = None,
-    ) -> list[list[Completion]]:
-        """``n`` completions for each prompt (temperature 0 = greedy), sampled by vLLM.
+    ) -> BatchStream:
+        """``n`` completions for each prompt (temperature 0 = greedy), sampled by vLLM, yielding
+        the row count of each engine call (:meth:`sample`, inherited, runs this to its end).
 
-        ``batch_size`` does not bound vLLM's batches (it schedules its own); prompts are handed
-        over ``max(batch_size, ROWS_PER_CALL)`` completions at a time so that ``on_batch``
-        reports progress as the transformers backend does (completions per call).
+        :attr:`batch_size` does not bound vLLM's batches (it schedules its own); prompts are
+        handed over ``max(batch_size, ROWS_PER_CALL)`` completions at a time so that progress is
+        reported as the transformers backend reports it (completions per batch).
         """
         if not prompts:
             return []
@@ -367,7 +373,7 @@ class VllmPlanner(LlmPlanner):
             raise ModelError("vllm: the engine is ready but its API is not")
         tok = self.tokenizer
         encoded = [self._encode_prompt(p) for p in prompts]
-        per_call = max(1, max(batch_size, ROWS_PER_CALL) // max(1, n))
+        per_call = max(1, max(self.batch_size, ROWS_PER_CALL) // max(1, n))
         out: list[list[Completion]] = []
         for start in range(0, len(encoded), per_call):
             chunk = encoded[start : start + per_call]
@@ -393,8 +399,7 @@ class VllmPlanner(LlmPlanner):
                 if len(completions) != n:
                     raise ModelError(f"vllm returned {len(completions)} completions, expected {n}")
                 out.append(completions)
-            if on_batch is not None:
-                on_batch(len(chunk) * n)
+            yield len(chunk) * n
         return out
 
     # -- cleanup -------------------------------------------------------------------------------

@@ -75,12 +75,7 @@ def test_same_seed_same_run_and_resume_after_a_crash(
 ) -> None:
     """The same scenario and seed give the same run: after a crash and a resume, and whether
     batches are decoded by worker processes or in the loop's own process."""
-    original = HfPlanner.sample
-
-    def small_batches(self: HfPlanner, *args: Any, **kwargs: Any) -> Any:
-        return original(self, *args, **{**kwargs, "batch_size": 8})  # several batches per phase
-
-    monkeypatch.setattr(HfPlanner, "sample", small_batches)
+    monkeypatch.setattr(HfPlanner, "batch_size", 8)  # several batches per phase
     pooled: list[int] = []
     decode_batches = hf_planner.decode_batches
 

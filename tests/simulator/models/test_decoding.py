@@ -33,7 +33,8 @@ def _prompts(n_tasks: int, seed: int) -> list[str]:
 
 def test_greedy_pruned_decoding_writes_what_generate_writes(embedded: HfPlanner) -> None:
     prompts = _prompts(6, seed=1)
-    settings = {"n": 2, "temperature": 0.0, "max_new_tokens": 60, "seed": 0, "batch_size": 12}
+    settings = {"n": 2, "temperature": 0.0, "max_new_tokens": 60, "seed": 0}
+    embedded.batch_size = 12
     pruned = embedded.sample(prompts, **settings)
     embedded.decoder = "generate"
     try:

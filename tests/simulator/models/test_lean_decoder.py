@@ -91,7 +91,8 @@ def test_logits_match_with_a_lora_adapter_merged_in() -> None:
 
 def test_greedy_completions_are_those_of_generate(embedded: HfPlanner) -> None:
     prompts = _prompts(6, seed=1)
-    options = {"n": 2, "temperature": 0.0, "max_new_tokens": 60, "seed": 0, "batch_size": 12}
+    options = {"n": 2, "temperature": 0.0, "max_new_tokens": 60, "seed": 0}
+    embedded.batch_size = 12
     embedded.decoder = "lean"
     lean = embedded.sample(prompts, **options)
     embedded.decoder = "generate"

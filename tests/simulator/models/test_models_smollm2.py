@@ -41,7 +41,8 @@ def test_smollm2_plans_2_block_tasks_and_trains_a_lora_step(tmp_path: Path) -> N
     fmt = PddlPromptFormat(tok, n_shots=2)
     tasks = list(generate_tasks("blocksworld", {"n_blocks": 2}, seed=1, n=4))
     prompts = [fmt.prompt("blocksworld", g.problem_pddl, task=g.task) for g in tasks]
-    completions = planner.sample(prompts, n=2, temperature=0.0, max_new_tokens=48, seed=0, batch_size=8)
+    planner.batch_size = 8
+    completions = planner.sample(prompts, n=2, temperature=0.0, max_new_tokens=48, seed=0)
     verdicts = [
         validate_plan(g.task, fmt.extract(c.text, "blocksworld").plan_text)
         for g, comps in zip(tasks, completions, strict=True) for c in comps

@@ -25,7 +25,8 @@ def test_completions_come_back_in_the_callers_order_however_prompts_are_batched(
     settings = {"n": 2, "temperature": 0.0, "max_new_tokens": 40, "seed": 0}
     alone = [planner.sample([p], **settings)[0] for p in prompts]
     assert len({c[0].text for c in alone}) == len(prompts)  # each task gets its own plan
-    shortest_first = planner.sample(prompts, batch_size=3, **settings)
+    planner.batch_size = 3
+    shortest_first = planner.sample(prompts, **settings)
     planner.sort_prompts_by_length = False
-    as_given = planner.sample(prompts, batch_size=3, **settings)
+    as_given = planner.sample(prompts, **settings)
     assert shortest_first == as_given == alone

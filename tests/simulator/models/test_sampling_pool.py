@@ -18,6 +18,7 @@ from iterdeploy.simulator.models import sampling_pool
 from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
 from iterdeploy.simulator.models.hf_planner import HfPlanner
 from iterdeploy.simulator.models.lean_decoder import extract
+from iterdeploy.simulator.models.progress import sample_with_progress
 from iterdeploy.simulator.models.registry import load_planner
 from iterdeploy.simulator.models.task_format import CompactTaskFormat
 from iterdeploy.simulator.planning.blocksworld import generate_task
@@ -40,9 +41,10 @@ def _texts(
     planner: HfPlanner, workers: int, *, temperature: float = 1.0, batch_size: int = 8
 ) -> list[list[str]]:
     progress: list[int] = []
+    planner.batch_size = batch_size
     with sampling_pool.sample_workers(workers):
-        out = planner.sample(_prompts(9, 3), n=4, temperature=temperature, max_new_tokens=48, seed=11,
-                             batch_size=batch_size, on_batch=progress.append)
+        out = sample_with_progress(planner, _prompts(9, 3), n=4, temperature=temperature, max_new_tokens=48,
+                                   seed=11, on_rows=progress.append)
     assert sum(progress) == 9 * 4, "progress counts every row once"
     return [[c.text for c in row] for row in out]
 

@@ -34,6 +34,7 @@ from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.models import vllm_planner
 from iterdeploy.simulator.models.hf_planner import TrainConfig
 from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, domain_pddl_text, render_pddl_completion
+from iterdeploy.simulator.models.progress import sample_with_progress
 from iterdeploy.simulator.models.protocol import PlannerModel
 from iterdeploy.simulator.models.registry import load_planner, resolve_model
 from iterdeploy.simulator.models.training import Example
@@ -224,7 +225,8 @@ def test_prompts_and_plans_pass_through_the_engine_as_in_the_transformers_backen
 
     fake.reply = reply
     progress: list[int] = []
-    out = planner.sample(prompts, n=3, temperature=1.0, max_new_tokens=40, seed=100, on_batch=progress.append)
+    out = sample_with_progress(planner, prompts, n=3, temperature=1.0, max_new_tokens=40, seed=100,
+                               on_rows=progress.append)
 
     (engine,) = fake.engines
     assert engine.kwargs["model"] == str(model_dir) and engine.kwargs["tokenizer"] == str(model_dir)
