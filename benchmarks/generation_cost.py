@@ -1,7 +1,8 @@
 """What one generation of a scenario costs: wall and CPU time per phase, and peak memory.
 
     python benchmarks/generation_cost.py [--scenario scenarios/quickstart.yaml] [--generations 1]
-                                         [--threads N] [--decoder auto|lean|pruned|generate] [--markdown]
+                                         [--threads N] [--decoder auto|lean|pruned|generate]
+                                         [--workers N|auto] [--markdown]
 
 Why: a user planning a study needs to know what a generation costs on their machine, and where
 the time goes, before choosing task counts, K and the number of generations. The issue asks for
@@ -50,6 +51,7 @@ import iterdeploy.simulator.loop.runner as loop_module
 from iterdeploy.simulator.cli.run_cmd import parse_sets
 from iterdeploy.simulator.loop import DeploymentLoop, stages
 from iterdeploy.simulator.models.embedded import cache_root
+from iterdeploy.simulator.models.sampling_pool import parse_workers, sample_workers
 from iterdeploy.simulator.scenario import load_scenario
 from iterdeploy.simulator.store import GenerationBundle, RunWriter
 
@@ -214,11 +216,17 @@ def main(argv: list[str] | None = None) -> int:
         help="how the planner samples (HfPlanner.decoder; default auto, the loop's; pruned: the "
         "transformers model with rows pruned, the path before the lean decoder)",
     )
+    parser.add_argument(
+        "--workers", default="auto", metavar="N|auto",
+        help="sampling processes (as `iterdeploy run --workers`; default auto, one per usable CPU). "
+        "Their CPU time is not in the CPU columns, which count this process only",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
 
     threads = set_threads(args.threads)
-    print(f"machine: {machine_line(threads)}", flush=True)
+    workers = parse_workers(args.workers, source="--workers")
+    print(f"machine: {machine_line(threads)}; {workers} sampling process(es)", flush=True)
     spec, text = load_scenario(args.scenario, {**parse_sets(args.sets), "generations": args.generations})
     cached = (cache_root() / f"embedded-{spec.model.embedded.content_hash()}" / "config.json").is_file()
     run_dir = args.out or Path(tempfile.mkdtemp(prefix="generation-cost-")) / "run"
@@ -242,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     loop_module.RunWriter = TimedWriter  # type: ignore[misc]
     instrument_stages()
     start = time.perf_counter()
-    summary = TimedLoop(spec, text, run_dir, phase=phase).run()
+    with sample_workers(workers):
+        summary = TimedLoop(spec, text, run_dir, phase=phase).run()
     elapsed = time.perf_counter() - start
     store_mib = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file()) / 2**20
     if args.out is None:

@@ -16,6 +16,12 @@ What is measured, all on the same prompts, with the loop's sampling settings (te
   repeated K times, left-padded batches of 64, decoded by
   ``iterdeploy.simulator.models.lean_decoder.sample_lean``: the Llama written directly in torch
   over the same weights, a static KV cache, ended rows dropped every few steps);
+* **lean decoder, N worker processes**: the same batches decoded by the sampling pool's worker
+  processes, one torch thread each (``iterdeploy.simulator.models.sampling_pool``; the loop's path
+  since it came, N = one per usable CPU by default): the same tokens as one process, so the
+  "tokens" and "valid" columns must equal the first row's. Its CPU seconds add the workers' own
+  (read from ``/proc``), so "% of peak per CPU-s" stays a per-core figure; "% of peak" in wall time
+  is against one core's peak, which N cores may exceed;
 * **lean decoder, batches of 256**: the same with larger batches (across tasks and samples);
 * **batched, KV cache, pruned**: the transformers model stack, decoded by
   ``iterdeploy.simulator.models.decoding.sample_pruned``, which drops each row from the batch and its
@@ -64,11 +70,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from _common import load_average, machine_line, print_table, progress, set_threads, timed
+from _common import Timing, load_average, machine_line, print_table, progress, set_threads, timed
 
+from iterdeploy.simulator.models import sampling_pool
 from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
 from iterdeploy.simulator.models.hf_planner import Completion, Decoder, HfPlanner
 from iterdeploy.simulator.models.lean_decoder import extract
@@ -77,6 +86,7 @@ from iterdeploy.simulator.planning import GroundTask, validate_plan
 from iterdeploy.simulator.planning.blocksworld import generate_task
 
 SKIPPABLE = {
+    "pool": "lean decoder, {workers} worker processes, one thread each (the loop's path)",
     "lean-256": "lean decoder, batches of 256 (larger batches across tasks and samples)",
     "generate": "batched, KV cache, generate (every row until the batch's longest ends)",
     "unsorted": "batched, KV cache, pruned, caller's order (no length sort)",
@@ -165,6 +175,29 @@ def to_completion(planner: HfPlanner, row: list[int]) -> Completion:
     return Completion(tok.decode(body, skip_special_tokens=False), len(body), not ended)
 
 
+def workers_cpu() -> float:
+    """CPU seconds used so far by the sampling pool's worker processes (from /proc: they are
+    not reaped while the pool lives, so the process's children accounting misses them)."""
+    pool = sampling_pool._pool
+    if pool is None:
+        return 0.0
+    total = 0.0
+    for pid in list(pool[1]._processes):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def pooled(
+    planner: HfPlanner, prompts: list[str], *, k: int, workers: int, **common: Any
+) -> list[Completion]:
+    """:func:`batched` (the lean decoder, batches of 64) with ``workers`` sampling processes."""
+    return batched(planner, prompts, k=k, batch_size=64, decoder="lean", workers=workers, **common)
+
+
 def batched(
     planner: HfPlanner,
     prompts: list[str],
@@ -176,15 +209,18 @@ def batched(
     batch_size: int,
     sort_by_length: bool = True,
     decoder: Decoder = "auto",
+    workers: int = 1,
 ) -> list[Completion]:
-    """``k`` completions per prompt exactly as the loop samples them (``HfPlanner.sample``)."""
+    """``k`` completions per prompt exactly as the loop samples them (``HfPlanner.sample``), in
+    this process or with ``workers`` sampling processes."""
     planner.sort_prompts_by_length = sort_by_length
     planner.decoder = decoder
     planner.batch_size = batch_size
     try:
-        nested = planner.sample(
-            prompts, n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
-        )
+        with sampling_pool.sample_workers(workers):
+            nested = planner.sample(
+                prompts, n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+            )
     finally:
         planner.sort_prompts_by_length = True
         planner.decoder = "auto"
@@ -252,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip", action="append", default=[], choices=sorted(SKIPPABLE), help="leave a row out (repeatable)"
     )
+    parser.add_argument("--workers", type=int, default=None,
+                        help="sampling processes of the pool row (default: one per usable CPU)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
 
@@ -288,10 +326,18 @@ def main(argv: list[str] | None = None) -> int:
           f"token costs {per_token[0]:,} + {per_token[1]:,} x context FLOPs", flush=True)
 
     few = prompts[: args.nocache_tasks]
+    workers = args.workers or sampling_pool.usable_cpus()
+    if "pool" not in args.skip:  # start the worker processes before anything is timed
+        pooled(planner, prompts[: max(1, 128 // k)], k=k, workers=workers, **{**common, "max_new_tokens": 32})
     ways: list[tuple[str, Callable[[], list[Completion]], int]] = [
         (
-            "lean decoder (HfPlanner.sample, the loop's path)",
+            "lean decoder, one process (HfPlanner.sample)",
             lambda: batched(planner, prompts, k=k, batch_size=args.batch_size, decoder="lean", **common),
+            len(prompts),
+        ),
+        (
+            SKIPPABLE["pool"].format(workers=workers),
+            lambda: pooled(planner, prompts, k=k, workers=workers, **common),
             len(prompts),
         ),
         (
@@ -326,10 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows: list[Row] = []
     for name, fn, n_prompts in ways:
-        if any(SKIPPABLE[s] == name for s in args.skip):
+        if any(SKIPPABLE[s].format(workers=workers) == name for s in args.skip):
             continue
         progress(f"sampling: {name}")
+        before = workers_cpu()
         completions, t = timed(fn)
+        t = Timing(t.wall, t.cpu + workers_cpu() - before)
         rows.append(
             Row(
                 name,
