@@ -1,7 +1,8 @@
 """Auditors: read a run through the store, infer the implicit reward, detect drift, write findings.
 
-Subpackages by concern: ``core`` (the feature table, who decided what, findings), ``reward`` (the
-white-box reward auditors), ``drift``, ``blackbox`` and ``rl``. Every registered auditor class is
+Subpackages by concern: ``core`` (the feature table, who decided what, findings), ``payloads``
+(one typed model per finding kind's numbers), ``reward`` (the white-box reward auditors),
+``drift``, ``blackbox`` and ``rl``. Every registered auditor class is
 exported here under its own name (:data:`iterdeploy.auditors.registry.AUDITORS`, so a new auditor is exported
 by its registration line), with the shared helpers below.
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:  # the helpers' types for type checkers (``X as X``: re-export
     from iterdeploy.auditors.drift.data import TraceTable as TraceTable
     from iterdeploy.auditors.drift.data import build_trace_table as build_trace_table
     from iterdeploy.auditors.interfaces import Auditor as Auditor
+    from iterdeploy.auditors.payloads import FindingPayload as FindingPayload
+    from iterdeploy.auditors.payloads import PayloadError as PayloadError
+    from iterdeploy.auditors.payloads import payload as payload
     from iterdeploy.auditors.pooling import pool_runs as pool_runs
     from iterdeploy.auditors.reward.implicit_reward import AUDITOR_NAME as AUDITOR_NAME
     from iterdeploy.auditors.reward.within_task import Effect as Effect
@@ -54,6 +58,9 @@ _HELPERS = {
     "audit_and_store": "iterdeploy.auditors.core.findings",
     "findings_to_json": "iterdeploy.auditors.core.findings",
     "make_finding": "iterdeploy.auditors.core.findings",
+    "FindingPayload": "iterdeploy.auditors.payloads",
+    "PayloadError": "iterdeploy.auditors.payloads",
+    "payload": "iterdeploy.auditors.payloads",
     "TraceTable": "iterdeploy.auditors.drift.data",
     "build_trace_table": "iterdeploy.auditors.drift.data",
     "AUDITOR_NAME": "iterdeploy.auditors.reward.implicit_reward",

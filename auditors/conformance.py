@@ -9,8 +9,9 @@ The conventions checked:
 
 * **Findings** (:func:`check_findings`): a run the auditor can measure gives at least one finding;
   each is stored under the auditor's ``name``, has a claim and a kind, a ``generation`` the run
-  committed (or None for the whole run), a non-empty ``evidence`` object and
-  ``numbers["denominators"]`` (:func:`denominator_problems`).
+  committed (or None for the whole run), a non-empty ``evidence`` object, ``numbers`` that fit
+  the model registered for its kind (:func:`iterdeploy.auditors.payloads.payload`; a kind without
+  a model is read as it is) and ``numbers["denominators"]`` (:func:`denominator_problems`).
 * **Denominators**: a non-empty JSON object whose values are non-negative integer counts, or objects
   of the same form (a breakdown: by generation, by side of a comparison, by status, by user group).
   Nothing else: no shares, no nulls, no lists. Whatever else an auditor reports lives beside it.
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from iterdeploy.auditors.core.features import InsufficientRunError
+from iterdeploy.auditors.payloads import PayloadError, payload
 from iterdeploy.auditors.registry import AuditorSpec
 from iterdeploy.simulator.store import DB_NAME, FindingRow, RunReader
 
@@ -106,13 +108,15 @@ def finding_problems(finding: FindingRow, auditor: Auditor, generations: set[int
         problems.append("empty kind or claim")
     if finding.generation is not None and finding.generation not in generations:
         problems.append(f"about generation {finding.generation}, which the run did not commit")
-    numbers, evidence = json.loads(finding.numbers_json), json.loads(finding.evidence_json)
+    evidence = json.loads(finding.evidence_json)
     if not isinstance(evidence, dict) or not evidence:
         problems.append(f"evidence is {evidence!r}: name the store keys the claim rests on")
-    if not isinstance(numbers, dict):
-        problems.append(f"numbers is {numbers!r}, not an object")
-    else:
-        problems += denominator_problems(numbers)
+    try:
+        numbers = payload(finding)
+    except PayloadError as exc:
+        problems.append(str(exc))
+    else:  # denominators are a convention of every kind, a model's or not: read them as stored
+        problems += denominator_problems(numbers.as_json())
     return problems
 
 
@@ -269,7 +273,7 @@ def _check_run_below(auditor: Auditor, store: Path, label: str) -> None:
     loud = [f"{f.kind}: {f.severity}" for f in findings if f.severity != "info"]
     if loud:
         _fail(auditor, f"raised alarms on {label}, which it cannot measure: {loud}", "report it as info")
-    if not any(isinstance(json.loads(f.numbers_json).get("reason"), str) for f in findings):
+    if not any(isinstance(payload(f).as_json().get("reason"), str) for f in findings):
         _fail(auditor, f"did not say why it cannot measure {label}",
               "put a short reason (e.g. 'single-generation') in numbers['reason']")
     _check_each(auditor, findings, store)

@@ -8,8 +8,16 @@ the audit of several seeds pooled (:mod:`iterdeploy.auditors.pooling`).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
+
+from iterdeploy.auditors.payloads import (
+    CapabilityNumbers,
+    DriftNumbers,
+    Effect,
+    GenerationPair,
+    ImplicitRewardNumbers,
+    payload,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,14 +43,14 @@ def print_weights(findings: list[FindingRow], run_dir: Path, command: str) -> No
     table.add_column("weight per SD [CI]", justify="right", no_wrap=True)
     table.add_column("published shift [CI]", justify="right", no_wrap=True)
     for finding in findings:
-        numbers = json.loads(finding.numbers_json)
+        numbers = payload(finding, ImplicitRewardNumbers)
         generation = "all" if finding.generation is None else str(finding.generation)
-        if numbers.get("fit_status") != "ok":
-            table.add_row(generation, "-", str(numbers.get("fit_status", "")), "-")
+        if numbers.fit_status != "ok":
+            table.add_row(generation, "-", numbers.fit_status or "", "-")
             continue
-        departures = (numbers.get("beyond_declared") or {}).get("published_shift", {})
-        for name, effect in numbers.get("features", {}).items():
-            table.add_row(generation, name, _effect_cell(effect), _effect_cell(departures.get(name, {})))
+        departures = numbers.shifts()
+        for name, effect in (numbers.features or {}).items():
+            table.add_row(generation, name, _effect_cell(effect), _effect_cell(departures.get(name)))
     console.print(table)
     for finding in findings:
         scope = "run" if finding.generation is None else f"generation {finding.generation}"
@@ -50,10 +58,14 @@ def print_weights(findings: list[FindingRow], run_dir: Path, command: str) -> No
     console.print(f"{len(findings)} findings stored in {run_dir}", markup=False)
 
 
-def _effect_cell(effect: dict[str, float | None]) -> str:
-    weight, low, high = effect.get("weight"), effect.get("ci_low"), effect.get("ci_high")
+def _effect_cell(effect: Effect | None) -> str:
+    """``+0.12 [-0.30, +0.50]``; ``constant`` for a feature stored without a weight, ``-`` for one
+    not stored at all."""
+    if effect is None:
+        return "-"
+    weight, low, high = effect.weight, effect.ci_low, effect.ci_high
     if weight is None:
-        return "constant" if effect else "-"
+        return "-" if effect.is_empty() else "constant"
     if low is None or high is None:
         return f"{weight:+.2f}"
     return f"{weight:+.2f} [{low:+.2f}, {high:+.2f}]"
@@ -72,21 +84,24 @@ def print_drift(findings: list[FindingRow], run_dir: Path, command: str) -> None
     for finding in findings:
         if finding.kind not in ("drift", "capability") or finding.severity == "info":
             continue
-        n = json.loads(finding.numbers_json)
-        pair = n.get("generations", {})
-        if finding.kind == "capability":
-            feature, statistic = f"valid share, size {n.get('size')}", f"{100 * n.get('change', 0):+.0f} pts"
+        n = payload(finding)
+        psi: float | None = None
+        if isinstance(n, CapabilityNumbers):
+            feature, statistic = f"valid share, size {n.size}", f"{100 * (n.change or 0):+.0f} pts"
+        elif isinstance(n, DriftNumbers):
+            test = "KS" if "ks_2samp" in str(n.test) else "chi2"
+            feature, statistic, psi = str(n.feature), f"{test} {_num(n.statistic)}", n.psi
         else:
-            test = "KS" if "ks_2samp" in str(n.get("test")) else "chi2"
-            feature, statistic = str(n.get("feature")), f"{test} {_num(n.get('statistic'))}"
+            continue
+        pair = n.generations or GenerationPair()
         table.add_row(
             finding.severity,
-            f"{pair.get('earlier')}→{pair.get('later')}",
-            str(n.get("purpose", "")),
+            f"{pair.earlier}→{pair.later}",
+            n.purpose or "",
             feature,
             statistic,
-            _num(n.get("p_adjusted")),
-            _num(n.get("psi")),
+            _num(n.p_adjusted),
+            _num(psi),
         )
     if table.row_count:
         console.print(table)

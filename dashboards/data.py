@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from iterdeploy.auditors.core.decisions import user_groups
+from iterdeploy.auditors.payloads import ImplicitRewardNumbers, payload_or_none
 from iterdeploy.simulator.errors import StoreError
 from iterdeploy.simulator.store import (
     DB_NAME,
@@ -271,13 +272,12 @@ def reward_frame(reader: RunReader) -> pd.DataFrame:
     )
     rows = []
     for f in per_generation:
-        # the store holds a JSON object here (checked on open); its "features" come from an
-        # auditor, so a finding of another shape is skipped rather than drawn wrong
-        features = json.loads(f.numbers_json).get("features")
-        for feature, effect in sorted(features.items() if isinstance(features, dict) else ()):
-            if isinstance(effect, dict) and effect.get("weight") is not None:
-                rows.append((f.generation, feature, effect["weight"], effect.get("ci_low"),
-                             effect.get("ci_high")))
+        # a finding whose numbers do not fit the kind's model is skipped rather than drawn wrong
+        numbers = payload_or_none(f, ImplicitRewardNumbers)
+        features = (numbers.features if numbers is not None else None) or {}
+        for feature, effect in sorted(features.items()):
+            if effect.weight is not None:
+                rows.append((f.generation, feature, effect.weight, effect.ci_low, effect.ci_high))
     return pd.DataFrame(rows, columns=list(REWARD_COLUMNS))
 
 
@@ -389,7 +389,10 @@ def load_run(run_dir: Path) -> RunData:
 
 
 def finding_numbers(finding: FindingRow) -> dict[str, Any]:
-    """A finding's numbers as a dict (a value of another shape gives an empty one)."""
+    """A finding's numbers as stored, whatever its kind, as a dict (a value of another shape gives
+    an empty one): the raw view a page shows beside the claim, and the counts every kind keeps
+    under ``denominators``. A view that reads a kind's own numbers asks
+    :func:`iterdeploy.auditors.payloads.payload` for its typed model instead."""
     return _json_object(finding.numbers_json)
 
 

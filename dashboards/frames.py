@@ -30,8 +30,15 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from iterdeploy.auditors.payloads import (
+    AttributionNumbers,
+    BeyondDeclared,
+    BlackBoxNumbers,
+    ImplicitRewardNumbers,
+    WithinTaskEffect,
+    payload_or_none,
+)
 from iterdeploy.auditors.registry import split_version
-from iterdeploy.dashboards.data import finding_numbers
 from iterdeploy.simulator.errors import IterdeployError, StoreError
 from iterdeploy.simulator.store import RunReader
 
@@ -245,38 +252,36 @@ def reward_truth_frame(reader: RunReader) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for finding in reader.findings():
         base = split_version(finding.auditor)[0]
-        numbers = finding_numbers(finding)
-        features = numbers.get("features")
-        if not isinstance(features, dict):
-            continue
+        # a finding whose numbers do not fit its kind's model is left out rather than drawn wrong
         if base == "implicit-reward":
-            shifts = (numbers.get("beyond_declared") or {}).get("published_shift") or {}
+            white = payload_or_none(finding, ImplicitRewardNumbers)
+            if white is None or white.features is None:
+                continue
+            shifts = white.shifts()
             scope = "whole run" if finding.generation is None else f"generation {finding.generation}"
-            for feature, effect in sorted(features.items()):
-                if not isinstance(effect, dict):
-                    continue
-                shift = shifts.get(feature) if isinstance(shifts, dict) else None
-                shift = shift if isinstance(shift, dict) else {}
+            for feature, effect in sorted(white.features.items()):
+                shift = shifts.get(feature, WithinTaskEffect())
                 corr, departure = truth(finding.generation, feature)
                 concept = whitebox_concept(feature)
                 rows.append({
                     "scope": scope, "generation": finding.generation, "auditor": "white-box",
                     "feature": feature, "label": label(feature), "concept": concept,
-                    "weight": _float(effect.get("weight")), "ci_low": _float(effect.get("ci_low")),
-                    "ci_high": _float(effect.get("ci_high")), "shift": _float(shift.get("weight")),
-                    "shift_ci_low": _float(shift.get("ci_low")),
-                    "shift_ci_high": _float(shift.get("ci_high")),
+                    "weight": _float(effect.weight), "ci_low": _float(effect.ci_low),
+                    "ci_high": _float(effect.ci_high), "shift": _float(shift.weight),
+                    "shift_ci_low": _float(shift.ci_low),
+                    "shift_ci_high": _float(shift.ci_high),
                     "truth_corr": corr, "truth_departure_corr": departure,
                     "truth_departure_sign": _sign(departure), "declared_sign": declared_sign(concept),
                     "finding_id": finding.finding_id,
                 })
         elif base == "blackbox-reward" and finding.generation is not None:
-            pairs = numbers.get("pairs") or []
-            pair = pairs[0] if pairs and isinstance(pairs[0], list) and len(pairs[0]) == 2 else None
+            black = payload_or_none(finding, BlackBoxNumbers)
+            if black is None or black.features is None:
+                continue
+            pairs = black.pairs or []
+            pair = pairs[0] if pairs and len(pairs[0]) == 2 else None
             scope = f"{pair[0]}→{pair[1]}" if pair else f"→{finding.generation}"
-            for feature, effect in sorted(features.items()):
-                if not isinstance(effect, dict):
-                    continue
+            for feature, output in sorted(black.features.items()):
                 concept = blackbox_concept(feature)
                 corr = departure = float("nan")
                 if concept is not None:
@@ -284,8 +289,8 @@ def reward_truth_frame(reader: RunReader) -> pd.DataFrame:
                 rows.append({
                     "scope": scope, "generation": finding.generation, "auditor": "black-box",
                     "feature": feature, "label": _blackbox_label(feature), "concept": concept,
-                    "weight": _float(effect.get("weight")), "ci_low": _float(effect.get("ci_low")),
-                    "ci_high": _float(effect.get("ci_high")), "shift": float("nan"),
+                    "weight": _float(output.weight), "ci_low": _float(output.ci_low),
+                    "ci_high": _float(output.ci_high), "shift": float("nan"),
                     "shift_ci_low": float("nan"), "shift_ci_high": float("nan"),
                     "truth_corr": corr, "truth_departure_corr": departure,
                     "truth_departure_sign": _sign(departure), "declared_sign": declared_sign(concept),
@@ -358,39 +363,39 @@ def attribution_frame(reader: RunReader) -> pd.DataFrame:
     from iterdeploy.auditors.reward.claims import label
 
     severity_rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
-    findings = [f for f in reader.findings() if split_version(f.auditor)[0] == "attribution"]
+    # a finding whose numbers do not fit the kind's model is left out rather than shown wrong
+    findings = [(f, numbers) for f in reader.findings() if split_version(f.auditor)[0] == "attribution"
+                and (numbers := payload_or_none(f, AttributionNumbers)) is not None]
     driving: set[str] = set()
-    for f in findings:
-        numbers = finding_numbers(f)
-        if numbers.get("scope") == "summary":
-            driving |= {str(g) for g in numbers.get("driving_groups") or []}
+    for _, numbers in findings:
+        if numbers.scope == "summary":
+            driving |= set(numbers.driving_groups or [])
     policies = _true_policies(reader)
     declared = _declared_name(reader)
     rows = []
-    for f in findings:
-        numbers = finding_numbers(f)
-        group = numbers.get("group")
-        if not isinstance(group, str):
+    for f, numbers in findings:
+        group = numbers.group
+        if group is None:
             continue
-        beyond = numbers.get("beyond_declared") or {}
-        dep_ci = beyond.get("departure_ci") or [None, None]
-        claims = [c for c in numbers.get("claims") or [] if isinstance(c, dict) and c.get("group") == group]
-        top = max(claims, key=lambda c: abs(_float(c.get("shift")) if np.isfinite(_float(c.get("shift")))
-                                          else 0.0), default=None)
-        ci = (top or {}).get("ci") or [None, None]
+        beyond = numbers.beyond_declared or BeyondDeclared()
+        dep_ci = beyond.departure_ci or [None, None]
+        claims = [c for c in numbers.claims or [] if c.group == group]
+        top = max(claims, key=lambda c: abs(_float(c.shift)) if np.isfinite(_float(c.shift)) else 0.0,
+                  default=None)
+        ci = (top.ci if top is not None else None) or [None, None]
         true_policy = policies.get(group)
         truly = None
         if true_policy is not None and declared is not None:
             truly = true_policy != declared
         rows.append({
             "group": group, "severity": f.severity, "driving": group in driving,
-            "n_tasks": beyond.get("n_tasks"), "n_departing_tasks": beyond.get("n_departing_tasks"),
-            "departure_share": _float(beyond.get("departure_share")),
+            "n_tasks": beyond.n_tasks, "n_departing_tasks": beyond.n_departing_tasks,
+            "departure_share": _float(beyond.departure_share),
             "departure_ci_low": _float(dep_ci[0]), "departure_ci_high": _float(dep_ci[1]),
-            "share_of_departures": _float(numbers.get("share_of_departures")),
-            "top_feature": None if top is None else top.get("feature"),
-            "top_label": None if top is None else label(str(top.get("feature"))),
-            "top_shift": _float((top or {}).get("shift")), "top_ci_low": _float(ci[0]),
+            "share_of_departures": _float(numbers.share_of_departures),
+            "top_feature": None if top is None else top.feature,
+            "top_label": None if top is None else label(str(top.feature)),
+            "top_shift": _float(None if top is None else top.shift), "top_ci_low": _float(ci[0]),
             "top_ci_high": _float(ci[1]), "true_policy": true_policy, "declared_objective": declared,
             "truly_departs": truly, "claim": f.claim, "finding_id": f.finding_id,
         })

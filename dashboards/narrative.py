@@ -19,9 +19,16 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from iterdeploy.auditors.payloads import (
+    BeyondDeclared,
+    BlackBoxNumbers,
+    CurationCounts,
+    ImplicitRewardNumbers,
+    payload_or_none,
+)
 from iterdeploy.auditors.registry import split_version
 from iterdeploy.auditors.reward.claims import label as feature_label
-from iterdeploy.dashboards.data import finding_numbers, summary_frame
+from iterdeploy.dashboards.data import summary_frame
 from iterdeploy.dashboards.frames import (
     attribution_frame,
     plan_length_frame,
@@ -169,26 +176,41 @@ def growth_sentence(reader: RunReader, findings: list[FindingRow]) -> Sentence |
     return Sentence("growth", text, "info", tuple(f.finding_id for f in sources))
 
 
-def _whole_run_finding(findings: list[FindingRow], auditor: str) -> FindingRow | None:
-    return next((f for f in findings if split_version(f.auditor)[0] == auditor and f.generation is None
-                 and finding_numbers(f).get("scope") in ("run", "summary", None)), None)
+def _whole_run_reward(findings: list[FindingRow]) -> tuple[FindingRow, ImplicitRewardNumbers] | None:
+    """The implicit-reward auditor's finding about the whole run, with its numbers (a finding whose
+    numbers do not fit the kind's model is passed over, as if not there)."""
+    for f in findings:
+        if split_version(f.auditor)[0] != "implicit-reward" or f.generation is not None:
+            continue
+        numbers = payload_or_none(f, ImplicitRewardNumbers)
+        if numbers is not None and numbers.scope in ("run", None):
+            return f, numbers
+    return None
+
+
+def _departures(numbers: ImplicitRewardNumbers) -> tuple[int | None, int | None]:
+    """Tasks and departing tasks of a reward finding: from ``beyond_declared``, else from its
+    ``denominators``."""
+    beyond = numbers.beyond_declared or BeyondDeclared()
+    counts = numbers.denominators or CurationCounts()
+    n_tasks = beyond.n_tasks if beyond.n_tasks is not None else counts.n_tasks
+    n_dep = beyond.n_departing_tasks if beyond.n_departing_tasks is not None else counts.n_departing_tasks
+    return n_tasks, n_dep
 
 
 def inferred_sentences(reader: RunReader, findings: list[FindingRow],
                        truth: pd.DataFrame | None = None) -> list[Sentence]:
     """What the white-box auditor inferred from the curation log, beside the simulator's truth."""
-    finding = _whole_run_finding(findings, "implicit-reward")
-    if finding is None:
+    whole_run = _whole_run_reward(findings)
+    if whole_run is None:
         return [Sentence("inferred", "The run has not been audited yet: run `iterdeploy audit RUN_DIR` "
                          "to infer the implicit reward.")]
-    numbers = finding_numbers(finding)
-    denominators = numbers.get("denominators") or {}
-    beyond = numbers.get("beyond_declared") or {}
-    declared = numbers.get("declared_objective") or "the declared objective"
-    n_tasks = beyond.get("n_tasks", denominators.get("n_tasks"))
-    n_dep = beyond.get("n_departing_tasks", denominators.get("n_departing_tasks"))
-    basis = (f"from {_n(denominators.get('n_decisions', numbers.get('n_traces', 0)))} curation decisions "
-             f"in {_n(n_tasks or 0)} tasks")
+    finding, numbers = whole_run
+    counts = numbers.denominators or CurationCounts()
+    declared = numbers.declared_objective or "the declared objective"
+    n_tasks, n_dep = _departures(numbers)
+    n_decisions = counts.n_decisions if counts.n_decisions is not None else numbers.n_traces or 0
+    basis = f"from {_n(n_decisions)} curation decisions in {_n(n_tasks or 0)} tasks"
     truth = reward_truth_frame(reader) if truth is None else truth
     whole = truth[(truth["auditor"] == "white-box") & (truth["scope"] == "whole run")]
     clear = whole[(whole["shift_ci_low"] > 0) | (whole["shift_ci_high"] < 0)]
@@ -225,14 +247,14 @@ def inferred_sentences(reader: RunReader, findings: list[FindingRow],
                 "the mean of what they published differs on " + "; and on ".join(effects) + "." if effects
                 else f"{lead}, {basis}, with no single feature clearly moved.")
         out.append(Sentence("inferred", text, finding.severity, (finding.finding_id,)))
-    recovery = numbers.get("recovery") or {}
-    if isinstance(recovery, dict) and recovery.get("concordance") is not None and recovery.get("n_pairs"):
+    recovery = numbers.recovery
+    if recovery is not None and recovery.concordance is not None and recovery.n_pairs:
         out.append(Sentence(
             "recovery",
             f"Checked against the truth the simulator records (A(τ), the population's probability of "
-            f"publishing each trace), the inferred reward orders {_pct(float(recovery['concordance']))} of "
-            f"the {_n(recovery['n_pairs'])} pairs of traces of one task that A(τ) orders the same way "
-            f"(in {_n(recovery.get('n_tasks', 0))} tasks; a real deployment has no A(τ) to check against).",
+            f"publishing each trace), the inferred reward orders {_pct(float(recovery.concordance))} of "
+            f"the {_n(recovery.n_pairs)} pairs of traces of one task that A(τ) orders the same way "
+            f"(in {_n(recovery.n_tasks or 0)} tasks; a real deployment has no A(τ) to check against).",
             "info", (finding.finding_id,)))
     return out
 
@@ -241,19 +263,17 @@ def blackbox_sentence(findings: list[FindingRow]) -> Sentence | None:
     """What the black-box auditor, which sees only the model's outputs, could tell."""
     finding = next((f for f in findings
                     if split_version(f.auditor)[0] == "blackbox-reward" and f.generation is None), None)
-    if finding is None:
+    numbers = None if finding is None else payload_or_none(finding, BlackBoxNumbers)
+    auc = None if numbers is None else numbers.held_out_auc
+    if finding is None or auc is None or auc.auc is None:
         return None
-    numbers = finding_numbers(finding)
-    auc = numbers.get("held_out_auc") or {}
-    if not isinstance(auc, dict) or auc.get("auc") is None:
-        return None
-    separable = bool(auc.get("separable"))
-    p = auc.get("permutation_p_bh")
+    separable = bool(auc.separable)
+    p = auc.permutation_p_bh
     told = ("could tell later generations' outputs from earlier ones'" if separable else
             "could not tell the generations' outputs apart beyond chance")
     return Sentence("blackbox", f"From the model's outputs alone (no curation log), the black-box auditor "
-                    f"{told} (held-out AUC {float(auc['auc']):.2f}; chance reaches "
-                    f"{float(auc.get('null_quantile') or 0.5):.2f}"
+                    f"{told} (held-out AUC {float(auc.auc):.2f}; chance reaches "
+                    f"{float(auc.null_quantile or 0.5):.2f}"
                     + (f"; adjusted p = {float(p):.2g}" if p is not None else "") + ").",
                     finding.severity, (finding.finding_id,))
 
@@ -309,8 +329,8 @@ def confidence_sentence(reader: RunReader, findings: list[FindingRow]) -> Senten
         gens = (" Per generation, the implicit-reward auditor rated the departure "
                 + ", ".join(f"{f.severity} in generation {f.generation}" for f in per_gen) + ".")
     rule = ""
-    whole = _whole_run_finding(findings, "implicit-reward")
-    if whole is not None and finding_numbers(whole).get("severity_rule"):
+    whole = _whole_run_reward(findings)
+    if whole is not None and whole[1].severity_rule:
         rule = (" High means a feature's departure has a 95% interval excluding zero after correction for "
                 "the number of features tested, and the share of departing tasks has a lower bound of at "
                 "least 5%.")
@@ -337,16 +357,17 @@ def short_answer(reader: RunReader, findings: list[FindingRow], truth: pd.DataFr
     way users departed from the declared objective, whether that is the simulator's truth, which
     group, how severe, and whether plans grew. Every number is repeated, with its interval, in the
     sentences that follow."""
-    finding = _whole_run_finding(findings, "implicit-reward")
+    whole_run = _whole_run_reward(findings)
     change = _mean_length_change(reader)
     growth = "" if change is None else (f" {_growth_verdict(change)} on the evaluation pool "
                                         f"({change:+.0%} mean valid plan length, first to last generation).")
-    if finding is None:
+    if whole_run is None:
         return Sentence("answer", "Not audited yet, so nothing is known about the implicit reward."
                         + growth)
-    beyond = finding_numbers(finding).get("beyond_declared") or {}
-    n_dep, n_tasks = beyond.get("n_departing_tasks"), beyond.get("n_tasks")
-    declared = finding_numbers(finding).get("declared_objective") or "the declared objective"
+    finding, numbers = whole_run
+    beyond = numbers.beyond_declared or BeyondDeclared()
+    n_dep, n_tasks = beyond.n_departing_tasks, beyond.n_tasks
+    declared = numbers.declared_objective or "the declared objective"
     whole = truth[(truth["auditor"] == "white-box") & (truth["scope"] == "whole run")]
     if not n_dep or not n_tasks:
         departs = whole[whole["truth_departure_sign"] != 0]

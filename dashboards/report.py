@@ -33,7 +33,13 @@ from pydantic import ValidationError
 
 from iterdeploy.dashboards import figures
 from iterdeploy.dashboards.browser import CHROMIUM, CHROMIUM_ARGS
-from iterdeploy.dashboards.data import SEVERITY_ORDER, check_run_dir, summary_frame
+from iterdeploy.dashboards.data import (
+    SEVERITY_ORDER,
+    check_run_dir,
+    finding_evidence,
+    finding_numbers,
+    summary_frame,
+)
 from iterdeploy.dashboards.frames import (
     attribution_frame,
     capability_frame,
@@ -106,13 +112,9 @@ def _denominators(numbers: dict[str, Any]) -> str:
 
 
 def _finding(reader: RunReader, f: FindingRow) -> dict[str, Any]:
-    try:
-        numbers = json.loads(f.numbers_json)
-        evidence = json.loads(f.evidence_json)
-    except ValueError:
-        numbers, evidence = {}, {}
-    numbers = numbers if isinstance(numbers, dict) else {}
-    evidence = evidence if isinstance(evidence, dict) else {}
+    # every kind's numbers, shown whole and as stored (a kind without a model too); the counts are
+    # read off the ``denominators`` every kind keeps
+    numbers, evidence = finding_numbers(f), finding_evidence(f)
     cited = _cited_ids(evidence)
     traces = reader.traces_by_id(cited[:TRACES_PER_FINDING])
     tasks = reader.tasks_by_id(t.task_id for t in traces.values())

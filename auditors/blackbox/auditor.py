@@ -94,6 +94,7 @@ from iterdeploy.auditors.core.findings import audit_and_store, make_finding
 from iterdeploy.auditors.core.recovery import recovery_numbers
 from iterdeploy.auditors.core.settings import BootstrapSettings
 from iterdeploy.auditors.drift.data import denominators
+from iterdeploy.auditors.payloads import BlackBoxNumbers
 from iterdeploy.auditors.reward.implicit_reward import DEFAULT_FEATURES as WHITE_BOX_FEATURES
 from iterdeploy.auditors.reward.within_task import apply_reward, compare_with_declared
 from iterdeploy.simulator.store import FindingRow, RunReader
@@ -507,7 +508,7 @@ class BlackBoxAuditor(BootstrapSettings):
             severity=severity,
             generation=generation,
             claim=claim(comparison, recovery, evals, against, declared, self.confidence),
-            numbers=numbers,
+            numbers=BlackBoxNumbers.build(numbers),
             evidence=evidence,
         )
 

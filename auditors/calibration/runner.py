@@ -10,7 +10,6 @@ the run is scored against its case's truth.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,13 @@ from iterdeploy.auditors.calibration.score import (
 from iterdeploy.auditors.calibration.suite import Case, Suite
 from iterdeploy.auditors.core.features import InsufficientRunError, build_feature_table
 from iterdeploy.auditors.core.findings import audit_and_store
+from iterdeploy.auditors.payloads import (
+    BlackBoxNumbers,
+    FindingPayload,
+    InferredReward,
+    WithinTaskFit,
+    payload,
+)
 from iterdeploy.auditors.registry import AuditorSpec, default_specs
 from iterdeploy.simulator.store import FindingRow, RunReader
 
@@ -100,23 +106,23 @@ def score_case(plan: CaseRun, specs: tuple[AuditorSpec, ...] | None = None) -> R
         findings = list(reader.findings())
         table = build_feature_table(reader).frame
         outputs = None
-        decoded = [(f, json.loads(f.numbers_json)) for f in findings]
+        decoded = [(f, payload(f)) for f in findings]
         claims = [c for f, n in decoded for c in Claim.read(f, n)]
         recoveries = []
         for command in commands:
-            run_level = [(f, n) for f, n in decoded
-                         if f.generation is None and _command(f) == command and "inferred_reward" in n]
-            if not run_level:
+            rewards = [reward for f, n in decoded
+                       if f.generation is None and _command(f) == command
+                       and (reward := _inferred_reward(n)) is not None]
+            if not rewards:
                 continue
-            numbers = run_level[0][1]
-            reward = numbers["inferred_reward"]
-            if reward.get("table") == "black-box":
+            reward = rewards[0]
+            if reward.table == "black-box":
                 if outputs is None:
                     outputs = _black_box_rows(build_output_table(reader).frame, table)
                 rows = outputs
             else:
                 rows = table
-            recoveries.append(recovery(command, reward, rows, cannot_tell=bool(reward.get("cannot_tell"))))
+            recoveries.append(recovery(command, reward, rows, cannot_tell=bool(reward.cannot_tell)))
     alarms: list[dict[str, object]] = [
         {"auditor": _command(f), "kind": f.kind, "generation": f.generation, "severity": f.severity,
          "claim": f.claim if len(f.claim) <= 300 else f.claim[:297] + "..."}
@@ -128,6 +134,13 @@ def score_case(plan: CaseRun, specs: tuple[AuditorSpec, ...] | None = None) -> R
         estimates=planted_estimates(plan.case, decoded),
         n_groups=int(table["group"].nunique()) if len(table) else 0,
     )
+
+
+def _inferred_reward(numbers: FindingPayload) -> InferredReward | None:
+    """The reward a finding publishes (the white-box fits' and the black-box classifier's)."""
+    if isinstance(numbers, WithinTaskFit | BlackBoxNumbers):
+        return numbers.inferred_reward
+    return None
 
 
 def _command(finding: FindingRow) -> str:

@@ -30,6 +30,13 @@ from iterdeploy.auditors.core.recovery import (
     within_task_correlation,
     within_task_softmax,
 )
+from iterdeploy.auditors.payloads import (
+    AttributionNumbers,
+    FindingPayload,
+    ImplicitRewardNumbers,
+    InferredReward,
+    claims_of,
+)
 from iterdeploy.auditors.registry import split_version
 from iterdeploy.auditors.reward.keep_model import GroupKeepModel, keep_probability
 from iterdeploy.auditors.reward.within_task import apply_reward
@@ -53,15 +60,22 @@ class Claim:
     ci: tuple[float | None, float | None]
 
     @classmethod
-    def read(cls, finding: FindingRow, numbers: dict[str, Any]) -> list[Claim]:
-        """The claims of one finding."""
+    def read(cls, finding: FindingRow, numbers: FindingPayload) -> list[Claim]:
+        """The claims of one finding (``numbers`` is its payload).
+
+        Raises:
+            ValueError: A claim without a concept or a direction.
+        """
         out = []
-        for c in numbers.get("claims") or []:
-            ci = c.get("ci") or [None, None]
+        for c in claims_of(numbers):
+            if c.concept is None or c.direction is None:
+                raise ValueError(f"{finding.auditor} finding {finding.finding_id}: a claim needs a concept "
+                                 f"and a direction, got {c.model_dump(exclude_unset=True)!r}")
+            ci = c.ci or [None, None]
             out.append(cls(
-                auditor=finding.auditor, severity=finding.severity, concept=str(c["concept"]),
-                direction=int(c["direction"]), group=c.get("group"), generation=c.get("generation"),
-                feature=str(c.get("feature", "")), ci=(ci[0], ci[1]),
+                auditor=finding.auditor, severity=finding.severity, concept=c.concept,
+                direction=c.direction, group=c.group, generation=c.generation,
+                feature=c.feature or "", ci=(ci[0], ci[1]),
             ))
         return out
 
@@ -156,21 +170,21 @@ def base_name(auditor: str) -> str:
 
 
 def recovery(
-    auditor: str, reward: dict[str, Any] | None, table: pd.DataFrame | None, cannot_tell: bool = False
+    auditor: str, reward: InferredReward | None, table: pd.DataFrame | None, cannot_tell: bool = False
 ) -> Recovery:
-    """Score an inferred reward (``numbers["inferred_reward"]``) on ``table``'s traces, whose
+    """Score an inferred reward (``numbers.inferred_reward``) on ``table``'s traces, whose
     ``acceptance_prob`` is the truth: its per-group mixture where it publishes one (a population
     of several groups), else its one reward."""
     if cannot_tell:
         return Recovery(auditor, "cannot tell")
-    if reward is None or table is None or not reward.get("per_unit"):
+    if reward is None or table is None or not reward.per_unit:
         return Recovery(auditor, "no reward")
     rows = table[table["acceptance_prob"].notna()].reset_index(drop=True)
     task = rows["task_key"].to_numpy()
-    if reward.get("mixture"):
-        score = probability = keep_probability([GroupKeepModel.read(m) for m in reward["mixture"]], rows)
+    if reward.mixture:
+        score = probability = keep_probability([GroupKeepModel.from_part(m) for m in reward.mixture], rows)
     else:
-        score = apply_reward(reward["per_unit"], rows)
+        score = apply_reward(dict(reward.per_unit), rows)
         probability = within_task_softmax(task, score)
     truth = rows["acceptance_prob"].to_numpy(dtype=float)
     every = pairwise_concordance(task, truth, score)
@@ -252,24 +266,23 @@ def white_box_feature(concept: str) -> str:
 
 
 def planted_estimates(
-    case: Case, decoded: list[tuple[FindingRow, dict[str, Any]]]
+    case: Case, decoded: list[tuple[FindingRow, FindingPayload]]
 ) -> list[dict[str, Any]]:
     """For each planted (group, concept): the implicit-reward auditor's run-level departure per task
     (all groups pooled) and the attribution auditor's for the planted group, with intervals."""
-    pooled = next((n for f, n in decoded if base_name(f.auditor) == "implicit-reward"
-                   and f.generation is None), None)
-    groups = {n.get("group"): n for f, n in decoded
-              if base_name(f.auditor) == "attribution" and n.get("scope") == "group"}
+    pooled = next((n for f, n in decoded if isinstance(n, ImplicitRewardNumbers)
+                   and base_name(f.auditor) == "implicit-reward" and f.generation is None), None)
+    groups = {n.group: n for f, n in decoded if isinstance(n, AttributionNumbers)
+              and base_name(f.auditor) == "attribution" and n.scope == "group"}
     out: list[dict[str, Any]] = []
     for p in case.planted:
         for concept, sign in p.signs.items():
             feature = white_box_feature(concept)
             for scope, numbers in (("pooled", pooled), (f"group:{p.group}", groups.get(p.group))):
-                shifts = ((numbers or {}).get("beyond_declared") or {}).get("published_shift", {})
-                effect = shifts.get(feature)
-                if not effect:
+                effect = None if numbers is None else numbers.shifts().get(feature)
+                if effect is None or effect.is_empty():
                     continue
                 out.append({"group": p.group, "concept": concept, "sign": sign, "scope": scope,
-                            "feature": feature, "estimate": effect.get("weight"),
-                            "ci_low": effect.get("ci_low"), "ci_high": effect.get("ci_high")})
+                            "feature": feature, "estimate": effect.weight,
+                            "ci_low": effect.ci_low, "ci_high": effect.ci_high})
     return out

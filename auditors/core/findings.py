@@ -1,66 +1,36 @@
 """Building, presenting and storing :class:`~iterdeploy.simulator.store.FindingRow` values.
 
 A finding crosses two boundaries (the store, and ``--json`` output read by the dashboard and by
-scripts), so its numbers are normalised here once: numpy scalars become Python numbers, NaN and
-infinities become ``null`` (JSON has no NaN), and floats are rounded to a fixed number of
-significant digits so that the same fit gives the same bytes on every platform.
+scripts), so its numbers are normalised once (:mod:`iterdeploy.auditors.core.json_values`): numpy
+scalars become Python numbers, NaN and infinities become ``null`` (JSON has no NaN), and floats are
+rounded to a fixed number of significant digits so that the same fit gives the same bytes on every
+platform. The numbers arrive as the kind's payload model (:mod:`iterdeploy.auditors.payloads`),
+which normalised them when the writer built it; the evidence (run id, generations, trace ids) is
+normalised here.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from iterdeploy.auditors.core.json_values import SIGNIFICANT_DIGITS, to_json_value
+from iterdeploy.auditors.payloads import FindingPayload, payload_model
+from iterdeploy.auditors.payloads.base import Severity
 from iterdeploy.simulator.store import FindingRow, RunReader, RunWriter, dumps
 
 if TYPE_CHECKING:
     from iterdeploy.auditors.interfaces import Auditor
 
-Severity = Literal["info", "low", "medium", "high"]
-"""How much a stakeholder should care about a finding (the store's closed set)."""
-
-SIGNIFICANT_DIGITS = 6
-"""Floats in findings keep this many significant digits."""
-
-
-def to_json_value(value: object) -> JsonValue:
-    """Turn numbers, arrays and containers into plain JSON values.
-
-    Args:
-        value: Anything built from dicts, lists, tuples, numpy arrays and scalars, str and None.
-
-    Returns:
-        The same data with NaN/inf as None and floats rounded to :data:`SIGNIFICANT_DIGITS`.
-
-    Raises:
-        TypeError: For a value with no JSON form (a programming error, not user input).
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        x = float(value)
-        if not math.isfinite(x):
-            return None
-        return float(f"{x:.{SIGNIFICANT_DIGITS}g}")
-    if isinstance(value, np.ndarray):
-        return to_json_value(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(k): to_json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(v) for v in value]
-    raise TypeError(f"cannot put {type(value).__name__} into a finding: {value!r}")
-
+__all__ = [
+    "SIGNIFICANT_DIGITS", "FindingView", "Severity", "audit_and_store", "findings_to_json", "make_finding",
+    "to_json_value", "utc_now_iso",
+]
 
 def utc_now_iso() -> str:
     """Timezone-aware UTC timestamp; metadata only, never compared for determinism."""
@@ -74,11 +44,15 @@ def make_finding(
     severity: Severity,
     generation: int | None,
     claim: str,
-    numbers: Mapping[str, object],
+    numbers: FindingPayload,
     evidence: Mapping[str, object],
     created_at: str | None = None,
 ) -> FindingRow:
     """Build a finding row with canonical JSON columns.
+
+    ``numbers`` is the kind's payload model, built by the writer (``ImplicitRewardNumbers.build``),
+    so what is stored is by construction what readers parse (:func:`iterdeploy.auditors.payloads.payload`);
+    a kind no model is registered for takes an :class:`~iterdeploy.auditors.payloads.UnknownPayload`.
 
     ``finding_id`` is set to 0: :meth:`iterdeploy.simulator.store.RunWriter.replace_findings` assigns the
     counter id when the finding is stored.
@@ -89,13 +63,20 @@ def make_finding(
         severity: How much a stakeholder should care.
         generation: Generation the finding is about, None for the whole run.
         claim: One plain-language sentence.
-        numbers: The numbers behind the claim (weights, intervals, denominators).
+        numbers: The numbers behind the claim (weights, intervals, denominators), as the kind's model.
         evidence: Store keys the claim rests on (run id, generations, trace ids).
         created_at: ISO-8601 UTC timestamp; now when None.
 
     Returns:
         The row, ready for ``replace_findings``.
+
+    Raises:
+        TypeError: ``numbers`` is not the model registered for ``kind`` (a programming error).
     """
+    expected = payload_model(kind)
+    if type(numbers) is not expected:
+        raise TypeError(f"the numbers of a {kind!r} finding are a {expected.__name__}, "
+                        f"got {type(numbers).__name__}")
     return FindingRow(
         finding_id=0,
         auditor=auditor,
@@ -103,7 +84,7 @@ def make_finding(
         severity=severity,
         generation=generation,
         claim=claim,
-        numbers_json=dumps(to_json_value(numbers)),
+        numbers_json=dumps(numbers.as_json()),
         evidence_json=dumps(to_json_value(evidence)),
         created_at=created_at or utc_now_iso(),
     )

@@ -64,6 +64,7 @@ from iterdeploy.auditors.drift.tests import (
     compare_feature,
     read_expectation,
 )
+from iterdeploy.auditors.payloads import DriftNumbers
 from iterdeploy.simulator.store import FindingRow, RunReader
 
 AUDITOR_NAME = "drift-v2"
@@ -303,7 +304,7 @@ class DriftAuditor:
             severity="info",
             generation=None,
             claim=claim,
-            numbers=numbers,
+            numbers=DriftNumbers.build(numbers),
             evidence={"run_id": table.run_id, "generations": list(gens)},
         )
 
@@ -324,7 +325,9 @@ class DriftAuditor:
                             f"Generation {generation} has no {label} traces, so its {label} "
                             "behaviour cannot be compared with other generations."
                         ),
-                        numbers={"purpose": purpose, "n_traces": 0, "denominators": {"n_traces": 0}},
+                        numbers=DriftNumbers.build(
+                            {"purpose": purpose, "n_traces": 0, "denominators": {"n_traces": 0}}
+                        ),
                         evidence={"run_id": table.run_id, "generations": [generation]},
                     )
                 )

@@ -28,6 +28,7 @@ import numpy as np
 from iterdeploy.auditors.core.findings import Severity, make_finding
 from iterdeploy.auditors.drift.data import PURPOSE_LABELS, PURPOSES, GenerationPair, TraceTable, spread_ids
 from iterdeploy.auditors.drift.stats import MIN_SAMPLE_SIZE, chi2_homogeneity, proportion_interval
+from iterdeploy.auditors.payloads import CapabilityNumbers
 from iterdeploy.simulator.store import FindingRow
 
 CAPABILITY_HIGH_CHANGE = 0.20
@@ -241,7 +242,7 @@ def change_finding(
         severity=severity,
         generation=pair.later,
         claim=_change_claim(change, level, expected, declared_push, declared),
-        numbers=numbers,
+        numbers=CapabilityNumbers.build(numbers),
         evidence=_change_evidence(change, run_id),
     )
 
@@ -331,7 +332,7 @@ def summary_finding(
         severity="info",
         generation=None,
         claim=claim,
-        numbers={
+        numbers=CapabilityNumbers.build({
             "cells": [c.as_dict() for c in cells],
             "interval": {"method": method, "confidence": confidence},
             "n_flagged_changes": n_flagged,
@@ -342,6 +343,6 @@ def summary_finding(
                 "n_valid": sum(c.n_valid for c in cells),
                 "n_unreadable": sum(c.n_unreadable for c in cells),
             },
-        },
+        }),
         evidence={"run_id": run_id, "generations": sorted({c.generation for c in cells})},
     )

@@ -37,6 +37,7 @@ from scipy.stats import entropy
 
 from iterdeploy.auditors.core.findings import Severity, make_finding
 from iterdeploy.auditors.drift.data import PURPOSE_LABELS, PURPOSES, TraceTable, spread_ids
+from iterdeploy.auditors.payloads import CollapseNumbers, DiversityNumbers
 from iterdeploy.simulator.store import FindingRow
 
 COLLAPSE_FRACTION = 0.5
@@ -256,7 +257,7 @@ def collapse_finding(
         severity="info" if declared_selects else found.severity,
         generation=generation,
         claim=claim,
-        numbers=numbers,
+        numbers=CollapseNumbers.build(numbers),
         evidence=evidence,
     )
 
@@ -295,7 +296,7 @@ def summary_finding(
         severity="info",
         generation=None,
         claim=claim,
-        numbers={
+        numbers=DiversityNumbers.build({
             "rows": [r.as_dict() for r in rows],
             "collapse_fraction": fraction,
             "min_units": MIN_UNITS,
@@ -308,6 +309,6 @@ def summary_finding(
                     if any(r.purpose == purpose for r in rows)
                 },
             },
-        },
+        }),
         evidence={"run_id": run_id, "generations": sorted({r.generation for r in rows})},
     )

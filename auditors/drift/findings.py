@@ -12,6 +12,7 @@ from iterdeploy.auditors.core.findings import make_finding
 from iterdeploy.auditors.drift.data import PURPOSE_LABELS
 from iterdeploy.auditors.drift.stats import MIN_CATEGORY_COUNT, PSI_EPSILON
 from iterdeploy.auditors.drift.tests import PSI_HIGH, PSI_MEDIUM, DriftTest
+from iterdeploy.auditors.payloads import DriftNumbers
 from iterdeploy.simulator.store import FindingRow
 
 _POPULATION_WORDS = {
@@ -142,7 +143,7 @@ def drift_finding(
         severity=test.severity,
         generation=test.pair.later,
         claim=_claim(test) + _expectation_text(test),
-        numbers=numbers,
+        numbers=DriftNumbers.build(numbers),
         evidence=evidence,
     )
 

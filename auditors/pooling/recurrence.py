@@ -17,11 +17,11 @@ severities and signs it had there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from iterdeploy.auditors.payloads import claims_of, payload
 from iterdeploy.auditors.pooling.results import ClaimRecurrence, FindingRecurrence, Sign, recurrence_of
 from iterdeploy.auditors.pooling.runs import AuditedRun
 from iterdeploy.simulator.store import FindingRow
@@ -57,7 +57,11 @@ def subject_of(numbers: dict[str, Any]) -> str:
 def direction_of(numbers: dict[str, Any]) -> Sign | None:
     """The direction a finding states in ``numbers.direction``: +1/-1, or ``higher``/``lower``
     (drift tests); None when it states none."""
-    value = numbers.get("direction")
+    return sign_of(numbers.get("direction"))
+
+
+def sign_of(value: object) -> Sign | None:
+    """A stated direction as a sign: +1/-1, ``higher``/``lower``, ``up``/``down``; None otherwise."""
     if value in (1, "higher", "up"):
         return 1
     if value in (-1, "lower", "down"):
@@ -106,7 +110,9 @@ def findings_across_seeds(members: Sequence[AuditedRun]) -> list[FindingRecurren
     seen: dict[tuple[str, str, int | None, str], _Seen] = {}
     for index, member in enumerate(members):
         for f in member.findings:
-            numbers = json.loads(f.numbers_json)
+            # the subject and direction fields are shared by name across kinds (and read the same
+            # way for a kind without a model), so they are read off the payload as stored
+            numbers = payload(f).as_json()
             key = (f.auditor, f.kind, f.generation, subject_of(numbers))
             seen.setdefault(key, _Seen()).add(index, f, direction_of(numbers))
     audited = _audited(members)
@@ -130,16 +136,14 @@ def claims_across_seeds(members: Sequence[AuditedRun]) -> list[ClaimRecurrence]:
     seen: dict[tuple[str, str, str, str | None, int | None], _Seen] = {}
     for index, member in enumerate(members):
         for f in member.findings:
-            for claim in json.loads(f.numbers_json).get("claims") or []:
-                if not isinstance(claim, dict) or "concept" not in claim:
+            for claim in claims_of(payload(f)):
+                if claim.concept is None:
                     continue
-                group, generation = claim.get("group"), claim.get("generation")
-                key = (f.auditor, f.kind, str(claim["concept"]), None if group is None else str(group),
-                       generation if isinstance(generation, int) else None)
+                key = (f.auditor, f.kind, claim.concept, claim.group, claim.generation)
                 entry = seen.setdefault(key, _Seen())
-                entry.add(index, f, direction_of(claim))
-                if claim.get("feature"):
-                    entry.features.add(str(claim["feature"]))
+                entry.add(index, f, sign_of(claim.direction))
+                if claim.feature:
+                    entry.features.add(claim.feature)
     audited = _audited(members)
     out = []
     for (auditor, kind, concept, group, generation), s in sorted(seen.items(), key=lambda kv: (

@@ -11,10 +11,9 @@ one seed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
+from iterdeploy.auditors.payloads import Effect, ImplicitRewardNumbers, WithinTaskEffect, payload
 from iterdeploy.auditors.pooling.results import Sign, WeightAcrossSeeds, recurrence_of
 from iterdeploy.auditors.pooling.runs import AuditedRun
 from iterdeploy.auditors.registry import split_version
@@ -24,15 +23,16 @@ IMPLICIT_REWARD = ("implicit-reward", "implicit-reward")
 """(auditor command name, finding kind) of the findings whose weights are pooled."""
 
 
-def interval_sign(effect: dict[str, Any]) -> Sign | None:
+def interval_sign(effect: Effect) -> Sign | None:
     """+1 when the effect's interval lies above zero, -1 below, None when it has none or spans 0.
 
     Examples:
-        >>> interval_sign({"ci_low": 0.2, "ci_high": 1.0}), interval_sign({"ci_low": -1, "ci_high": 1})
+        >>> from iterdeploy.auditors.payloads import Effect
+        >>> interval_sign(Effect(ci_low=0.2, ci_high=1.0)), interval_sign(Effect(ci_low=-1, ci_high=1))
         (1, None)
     """
-    low, high = effect.get("ci_low"), effect.get("ci_high")
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+    low, high = effect.ci_low, effect.ci_high
+    if low is not None and high is not None:
         if low > 0:
             return 1
         if high < 0:
@@ -44,17 +44,17 @@ def reward_across_seeds(members: Sequence[AuditedRun]) -> list[WeightAcrossSeeds
     """Every (generation, feature) the implicit-reward auditor weighed in any of ``members`` (the
     seeds of one scenario, in the order the result's values follow), the whole run first, then by
     generation and feature name."""
-    fits: list[dict[int | None, dict[str, Any]]] = []  # per seed: generation -> numbers of an ok fit
+    fits: list[dict[int | None, dict[str, WithinTaskEffect]]] = []  # per seed: generation -> an ok fit
     auditor = ""
     for member in members:
-        fitted: dict[int | None, dict[str, Any]] = {}
+        fitted: dict[int | None, dict[str, WithinTaskEffect]] = {}
         for f in member.findings:
             if (split_version(f.auditor)[0], f.kind) != IMPLICIT_REWARD:
                 continue
             auditor = f.auditor
-            numbers = json.loads(f.numbers_json)
-            if numbers.get("fit_status") == "ok" and isinstance(numbers.get("features"), dict):
-                fitted[f.generation] = numbers["features"]
+            numbers = payload(f, ImplicitRewardNumbers)
+            if numbers.fit_status == "ok" and numbers.features is not None:
+                fitted[f.generation] = numbers.features
         fits.append(fitted)
     keys = sorted({(g, name) for fitted in fits for g, features in fitted.items() for name in features},
                   key=lambda k: (k[0] is not None, k[0] or 0, k[1]))
@@ -79,10 +79,9 @@ def reward_across_seeds(members: Sequence[AuditedRun]) -> list[WeightAcrossSeeds
     return out
 
 
-def _weight(effect: dict[str, Any] | None) -> float | None:
-    value = None if effect is None else effect.get("weight")
-    return float(value) if isinstance(value, (int, float)) else None
+def _weight(effect: Effect | None) -> float | None:
+    return None if effect is None or effect.weight is None else float(effect.weight)
 
 
-def _has_interval(effect: dict[str, Any]) -> bool:
-    return all(isinstance(effect.get(k), (int, float)) for k in ("ci_low", "ci_high"))
+def _has_interval(effect: Effect) -> bool:
+    return effect.ci_low is not None and effect.ci_high is not None

@@ -38,6 +38,7 @@ from iterdeploy.auditors.core.features import (
 from iterdeploy.auditors.core.features import check_features as _check_features
 from iterdeploy.auditors.core.findings import make_finding
 from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.payloads import AttributionNumbers
 from iterdeploy.auditors.reward.claims import SEVERITY_RULE, claims_from, departure_severity, departure_text
 from iterdeploy.auditors.reward.within_task import RewardComparison, compare_with_declared
 from iterdeploy.simulator.store import FindingRow, RunReader
@@ -119,8 +120,9 @@ class AttributionAuditor(BootstrapSettings):
                  if not groups else f"Every curation decision was made by one group ({groups[0]}), "
                  "so there is nothing to attribute between groups.")
         return make_finding(auditor=self.name, kind=KIND, severity="info", generation=None, claim=claim,
-                            numbers={"scope": "summary", "reason": reason, "groups": groups,
-                                     "denominators": table.denominators(None).as_dict()},
+                            numbers=AttributionNumbers.build({
+                                "scope": "summary", "reason": reason, "groups": groups,
+                                "denominators": table.denominators(None).as_dict()}),
                             evidence=evidence)
 
     def _summary(self, table: FeatureTable, results: dict[str, RewardComparison | None],
@@ -151,10 +153,11 @@ class AttributionAuditor(BootstrapSettings):
         return make_finding(
             auditor=self.name, kind=KIND, severity=severity, generation=None,
             claim=f"{lead}. " + "; ".join(parts) + ".",
-            numbers={"scope": "summary", "declared_objective": table.declared_objective,
-                     "groups": {g: severities[g] for g in results}, "driving_groups": driving,
-                     "severity_rule": "the most severe group finding; " + SEVERITY_RULE,
-                     "claims": claims, "denominators": denominators},
+            numbers=AttributionNumbers.build({
+                "scope": "summary", "declared_objective": table.declared_objective,
+                "groups": {g: severities[g] for g in results}, "driving_groups": driving,
+                "severity_rule": "the most severe group finding; " + SEVERITY_RULE,
+                "claims": claims, "denominators": denominators}),
             evidence=evidence)
 
     def _group_finding(self, table: FeatureTable, group: str, result: RewardComparison | None,
@@ -167,8 +170,8 @@ class AttributionAuditor(BootstrapSettings):
                 auditor=self.name, kind=KIND, severity="info", generation=None,
                 claim=f"{group} brought {n_tasks} tasks, fewer than the {self.min_group_tasks} needed "
                 "to fit what its curation rewards.",
-                numbers={"scope": "group", "group": group, "reason": "too-few-tasks",
-                         "denominators": denominators},
+                numbers=AttributionNumbers.build({"scope": "group", "group": group, "reason": "too-few-tasks",
+                                                  "denominators": denominators}),
                 evidence={**evidence, "group": group})
         severity = departure_severity(result) if result.status == "ok" else (
             "info" if result.n_departing == 0 else "low")
@@ -178,12 +181,13 @@ class AttributionAuditor(BootstrapSettings):
                  + ".")
         return make_finding(
             auditor=self.name, kind=KIND, severity=severity, generation=None, claim=claim,
-            numbers={"scope": "group", "group": group, **result.as_dict(),
-                     "share_of_departures": share, "severity_rule": SEVERITY_RULE,
-                     "claims": claims_from(result.departure, group=group)
-                     if severity in ("medium", "high") else [],
-                     "denominators": {**denominators, "n_tasks": result.n_tasks,
-                                      "n_departing_tasks": result.n_departing}},
+            numbers=AttributionNumbers.build({
+                "scope": "group", "group": group, **result.as_dict(),
+                "share_of_departures": share, "severity_rule": SEVERITY_RULE,
+                "claims": claims_from(result.departure, group=group)
+                if severity in ("medium", "high") else [],
+                "denominators": {**denominators, "n_tasks": result.n_tasks,
+                                 "n_departing_tasks": result.n_departing}}),
             evidence={**evidence, "group": group,
                       "departing_task_keys": list(result.departing_tasks[:10])})
 

@@ -45,6 +45,7 @@ from iterdeploy.auditors.core.decisions import run_id_of
 from iterdeploy.auditors.core.features import FeatureTable, build_feature_table
 from iterdeploy.auditors.core.findings import Severity, make_finding
 from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.payloads import HiddenObjectiveNumbers, RewardDistanceNumbers
 from iterdeploy.auditors.reward.claims import HIGH_DEPARTURE_SHARE
 from iterdeploy.auditors.reward.within_task import apply_reward, compare_with_declared
 from iterdeploy.simulator.store import FindingRow, RunReader
@@ -229,9 +230,10 @@ class DeclaredObjectiveAuditor(BootstrapSettings):
         if rows.empty:
             return [make_finding(auditor=self.name, kind="hidden-objective", severity="info",
                                  generation=None, claim="The run has no curated deployment traces yet.",
-                                 numbers={"n_traces": 0, "reason": "no-traces",
-                                          "declared_objective": table.declared_objective,
-                                          "denominators": table.denominators(None).as_dict()},
+                                 numbers=HiddenObjectiveNumbers.build({
+                                     "n_traces": 0, "reason": "no-traces",
+                                     "declared_objective": table.declared_objective,
+                                     "denominators": table.denominators(None).as_dict()}),
                                  evidence=evidence)]
         concepts = concepts_of(table)
         findings = []
@@ -263,12 +265,13 @@ class DeclaredObjectiveAuditor(BootstrapSettings):
         return make_finding(
             auditor=self.name, kind="hidden-objective", severity=severity, generation=generation,
             claim=_claim(generation, dep, groups, table.declared_objective),
-            numbers={"declared_objective": table.declared_objective, **dep.as_dict(),
-                     "by_group": {name: g.as_dict() for name, g in groups.items()},
-                     "test": "scipy.stats.binomtest sign test over departing tasks, Benjamini-Hochberg "
-                     "over the concepts of each scope", "alpha": ALPHA, "confidence": self.confidence,
-                     "severity_rule": SEVERITY_RULE, "claims": claims if severity in _ALARMS else [],
-                     "denominators": denominators},
+            numbers=HiddenObjectiveNumbers.build({
+                "declared_objective": table.declared_objective, **dep.as_dict(),
+                "by_group": {name: g.as_dict() for name, g in groups.items()},
+                "test": "scipy.stats.binomtest sign test over departing tasks, Benjamini-Hochberg "
+                "over the concepts of each scope", "alpha": ALPHA, "confidence": self.confidence,
+                "severity_rule": SEVERITY_RULE, "claims": claims if severity in _ALARMS else [],
+                "denominators": denominators}),
             evidence={**evidence, "generation": generation,
                       "kept_against_declared_trace_ids": list(dep.kept_against_ids[:EXAMPLES]),
                       "departing_task_keys": list(dep.departing_tasks[:EXAMPLES])},
@@ -377,4 +380,4 @@ def _distance_finding(table: FeatureTable, evidence: dict[str, object], seed: in
                  f"objective ({table.declared_objective}) on a 0 (same) to 1 (opposite) scale, after "
                  "removing per-task constants.")
     return make_finding(auditor=AUDITOR_NAME, kind="reward-distance", severity="info", generation=None,
-                        claim=claim, numbers=numbers, evidence=evidence)
+                        claim=claim, numbers=RewardDistanceNumbers.build(numbers), evidence=evidence)

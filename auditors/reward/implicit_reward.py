@@ -57,6 +57,7 @@ from iterdeploy.auditors.core.features import check_features as _check_features
 from iterdeploy.auditors.core.findings import Severity, make_finding
 from iterdeploy.auditors.core.recovery import recovery_numbers
 from iterdeploy.auditors.core.settings import BootstrapSettings
+from iterdeploy.auditors.payloads import ImplicitRewardNumbers
 from iterdeploy.auditors.reward.claims import (
     SEVERITY_RULE,
     claims_from,
@@ -225,7 +226,7 @@ class ImplicitRewardAuditor(BootstrapSettings):
             severity=severity,
             generation=generation,
             claim=_claim(generation, comparison, severity, self.confidence),
-            numbers=numbers,
+            numbers=ImplicitRewardNumbers.build(numbers),
             evidence=evidence,
         )
 

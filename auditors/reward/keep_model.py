@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from iterdeploy.auditors.core.recovery import within_task_softmax
+from iterdeploy.auditors.payloads import KeepModelPart
 from iterdeploy.auditors.reward.within_task import apply_reward, fit_reward
 
 KEEP_MODEL_C = 10.0
@@ -62,6 +63,19 @@ class GroupKeepModel:
             raise ValueError(f"a keep-model component needs per_unit as a mapping, got {per_unit!r}")
         return cls(str(stored["group"]), float(str(stored["share"])), float(str(stored["kept_per_task"])),
                    {str(k): float(v) for k, v in per_unit.items()})
+
+    @classmethod
+    def from_part(cls, part: KeepModelPart) -> GroupKeepModel:
+        """A component as a finding's payload holds it (``inferred_reward.mixture``).
+
+        Raises:
+            ValueError: A key of the component is missing.
+        """
+        if part.group is None or part.share is None or part.kept_per_task is None or part.per_unit is None:
+            raise ValueError(f"a keep-model component needs group, share, kept_per_task and per_unit, "
+                             f"got {part.model_dump(exclude_unset=True)!r}")
+        return cls(part.group, float(part.share), float(part.kept_per_task),
+                   {k: float(v) for k, v in part.per_unit.items()})
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for ``numbers_json``."""

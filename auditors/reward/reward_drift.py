@@ -45,6 +45,7 @@ from iterdeploy.auditors.core.features import check_features as _check_features
 from iterdeploy.auditors.core.findings import Severity, make_finding
 from iterdeploy.auditors.core.settings import BootstrapSettings
 from iterdeploy.auditors.drift.data import GenerationPair, plan_pairs
+from iterdeploy.auditors.payloads import RewardDriftNumbers
 from iterdeploy.auditors.reward.claims import DEPARTURE_WORDS, concept_of, label
 from iterdeploy.auditors.reward.within_task import Effect, RewardComparison, compare_with_declared
 from iterdeploy.simulator.store import FindingRow, RunReader
@@ -219,8 +220,8 @@ class RewardDriftAuditor(BootstrapSettings):
                 auditor=self.name, kind=KIND, severity="info", generation=None,
                 claim=f"The run has curated traces in {len(present)} generation(s); reward drift needs "
                 "two to compare.",
-                numbers={"scope": "summary", "reason": "fewer-than-two-generations",
-                         "denominators": table.denominators(None).as_dict()},
+                numbers=RewardDriftNumbers.build({"scope": "summary", "reason": "fewer-than-two-generations",
+                                                  "denominators": table.denominators(None).as_dict()}),
                 evidence=evidence)]
         features = table.expand(self.features)
         per_gen = {g: compare_with_declared(table.scope(g), features, seed=self.seed, name=f"generation-{g}",
@@ -310,11 +311,12 @@ class RewardDriftAuditor(BootstrapSettings):
                 + (f"; the group whose departures rose most is {group}" if group else "") + ".")
         return make_finding(
             auditor=self.name, kind=KIND, severity=severity, generation=generation, claim=text,
-            numbers={"scope": "change", "policy_tests": [t.as_dict() for t in policies],
-                     "tests": [t.as_dict() for t in moved], "claims": claims,
-                     "departure_share_changed": share_moved, "alpha": self.alpha,
-                     "denominators": {**table.denominators(generation).as_dict(), "n_tasks": b.n_tasks,
-                                      "n_departing_tasks": b.n_departing}},
+            numbers=RewardDriftNumbers.build({
+                "scope": "change", "policy_tests": [t.as_dict() for t in policies],
+                "tests": [t.as_dict() for t in moved], "claims": claims,
+                "departure_share_changed": share_moved, "alpha": self.alpha,
+                "denominators": {**table.denominators(generation).as_dict(), "n_tasks": b.n_tasks,
+                                 "n_departing_tasks": b.n_departing}}),
             evidence={**evidence, "generation": generation,
                       "departing_task_keys": list(b.departing_tasks[:10])})
 
@@ -338,20 +340,21 @@ class RewardDriftAuditor(BootstrapSettings):
                      f"{share_text}.")
         return make_finding(
             auditor=self.name, kind=KIND, severity="info", generation=None, claim=claim,
-            numbers={"scope": "summary", "declared_objective": table.declared_objective,
-                     "departure_share": {str(g): s for g, s in shares.items()},
-                     "policy_tests": [t.as_dict() for t in policies], "n_tests": len(policies),
-                     "n_flagged": len(changed), "tests": [t.as_dict() for t in tests],
-                     "alpha": self.alpha, "n_permutations": self.n_permutations,
-                     "method": "per pair of generations: permutation test (tasks shuffled between the "
-                     "two) of the gain in penalised conditional log-likelihood from one within-task "
-                     "reward per generation over a shared one, Benjamini-Hochberg over pairs; the "
-                     "published-set shifts that moved (Wald z on bootstrap standard errors) name the "
-                     "direction; Fisher's exact test on departure shares sets high vs medium",
-                     "denominators": {**table.denominators(None).as_dict(),
-                                      "by_generation": {str(g): {"n_tasks": c.n_tasks,
-                                                                 "n_departing_tasks": c.n_departing}
-                                                        for g, c in per_gen.items()}}},
+            numbers=RewardDriftNumbers.build({
+                "scope": "summary", "declared_objective": table.declared_objective,
+                "departure_share": {str(g): s for g, s in shares.items()},
+                "policy_tests": [t.as_dict() for t in policies], "n_tests": len(policies),
+                "n_flagged": len(changed), "tests": [t.as_dict() for t in tests],
+                "alpha": self.alpha, "n_permutations": self.n_permutations,
+                "method": "per pair of generations: permutation test (tasks shuffled between the "
+                "two) of the gain in penalised conditional log-likelihood from one within-task "
+                "reward per generation over a shared one, Benjamini-Hochberg over pairs; the "
+                "published-set shifts that moved (Wald z on bootstrap standard errors) name the "
+                "direction; Fisher's exact test on departure shares sets high vs medium",
+                "denominators": {**table.denominators(None).as_dict(),
+                                 "by_generation": {str(g): {"n_tasks": c.n_tasks,
+                                                            "n_departing_tasks": c.n_departing}
+                                                   for g, c in per_gen.items()}}}),
             evidence=evidence)
 
 

@@ -12,6 +12,7 @@ from scipy import stats
 
 from iterdeploy.auditors.core.decisions import run_id_of
 from iterdeploy.auditors.core.findings import Severity, make_finding
+from iterdeploy.auditors.payloads import RlEquivalenceNumbers
 from iterdeploy.auditors.rl.measure import Measured
 from iterdeploy.auditors.rl.settings import ALPHA, AUDITOR_NAME, IDENTITY_MIN_COSINE, KIND
 from iterdeploy.simulator.store import FindingRow, RunReader
@@ -76,7 +77,7 @@ def findings_of(measured: list[Measured]) -> list[FindingRow]:
                 severity=severity,
                 generation=m.generation,
                 claim=claim,
-                numbers=m.numbers,
+                numbers=RlEquivalenceNumbers.build(m.numbers),
                 evidence=m.evidence,
             )
         )
@@ -192,7 +193,7 @@ def nothing_to_audit(reader: RunReader, committed: list[int]) -> FindingRow:
         severity="info",
         generation=None,
         claim=claim,
-        numbers={
+        numbers=RlEquivalenceNumbers.build({
             "generations": committed,
             "status": "nothing-to-audit",
             "reason": "no-generations" if not committed else "no-successor",
@@ -200,6 +201,6 @@ def nothing_to_audit(reader: RunReader, committed: list[int]) -> FindingRow:
                 "n_committed_generations": len(committed),
                 "n_generations_with_successor": 0,
             },
-        },
+        }),
         evidence={"run_id": run_id_of(reader), "generations": committed},
     )

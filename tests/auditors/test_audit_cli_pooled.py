@@ -138,13 +138,14 @@ def test_an_outdated_audit_is_replaced_not_refused(app: typer.Typer, seeds: list
     """Seed 0 holds an older version's findings, seed 1 the current one's: pooling what is stored
     is refused, and auditing both again (without --pool-only) pools the current version only."""
     from iterdeploy.auditors.core.findings import make_finding
+    from iterdeploy.auditors.payloads import ImplicitRewardNumbers
 
     for run_dir, version in zip(seeds, ("implicit-reward-v1", "implicit-reward-v2"), strict=True):
         writer = RunWriter(run_dir)
         try:
             writer.replace_findings(version, [make_finding(
                 auditor=version, kind="implicit-reward", severity="info", generation=None,
-                claim="an earlier audit", numbers={}, evidence={})])
+                claim="an earlier audit", numbers=ImplicitRewardNumbers.build({}), evidence={})])
         finally:
             writer.close()
     refused = CliRunner().invoke(app, ["audit", *map(str, seeds), "--pool-only"])

@@ -34,6 +34,7 @@ from iterdeploy.auditors.blackbox.stats import (
     within_prompt_auc,
 )
 from iterdeploy.auditors.core.features import AuditorConfigError
+from iterdeploy.auditors.payloads import BlackBoxNumbers, payload
 from iterdeploy.simulator.store import FindingRow, GenerationBundle, RunReader, TaskRow, TraceRow
 
 N_BOOT = 60
@@ -154,7 +155,10 @@ def _audit(run: Path, **kwargs: Any) -> list[FindingRow]:
 
 
 def _numbers(finding: FindingRow) -> dict[str, Any]:
-    return dict(json.loads(finding.numbers_json))
+    """A finding's numbers, read through the kind's payload model (which must fit them exactly)."""
+    numbers = payload(finding, BlackBoxNumbers).as_json()
+    assert numbers == json.loads(finding.numbers_json)
+    return dict(numbers)
 
 
 def _content(findings: list[FindingRow]) -> list[dict[str, Any]]:

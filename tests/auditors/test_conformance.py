@@ -27,6 +27,7 @@ from iterdeploy.auditors.conformance import (
 from iterdeploy.auditors.core.features import InsufficientRunError
 from iterdeploy.auditors.core.findings import make_finding
 from iterdeploy.auditors.interfaces import Auditor
+from iterdeploy.auditors.payloads import UnknownPayload
 from iterdeploy.auditors.registry import AUDITORS, AuditorSpec
 from iterdeploy.auditors.rl.equivalence import RlEquivalenceAuditor
 from iterdeploy.simulator.loop import run_scenario
@@ -138,7 +139,8 @@ class FakeAuditor:
     def _finding(self, generation: int | None, severity: str, numbers: dict[str, object]) -> FindingRow:
         evidence = {} if self.mode == "no-evidence" else {"generations": [generation]}
         return make_finding(auditor=self.name, kind="fake", severity=severity,  # type: ignore[arg-type]
-                            generation=generation, claim="A fake claim.", numbers=numbers, evidence=evidence)
+                            generation=generation, claim="A fake claim.",
+                            numbers=UnknownPayload.build(numbers), evidence=evidence)
 
 
 def test_a_conforming_auditor_passes(stores: ConformanceStores) -> None:

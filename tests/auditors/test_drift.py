@@ -27,6 +27,7 @@ from iterdeploy.auditors.core.findings import make_finding
 from iterdeploy.auditors.drift.auditor import AUDITOR_NAME, DriftAuditor, audit_drift
 from iterdeploy.auditors.drift.data import action_names, build_trace_table, plan_key, plan_pairs
 from iterdeploy.auditors.drift.diversity import DiversityRow, collapse_signals
+from iterdeploy.auditors.payloads import UnknownPayload, payload
 from iterdeploy.simulator.store import (
     EvaluationRow,
     FindingRow,
@@ -207,7 +208,10 @@ def _audit(run: Path, **config: Any) -> list[FindingRow]:
 
 
 def _numbers(f: FindingRow) -> dict[str, Any]:
-    return dict(json.loads(f.numbers_json))
+    """A finding's numbers, read through its kind's payload model (which must fit them exactly)."""
+    numbers = payload(f).as_json()
+    assert numbers == json.loads(f.numbers_json)
+    return dict(numbers)
 
 
 def _flagged(findings: list[FindingRow]) -> set[tuple[str, str, int, int]]:
@@ -505,7 +509,8 @@ def test_same_store_same_findings(length_run: Path, length_findings: list[Findin
 def test_reaudit_replaces_only_its_own_findings(tmp_path: Path, synthetic: Any) -> None:
     run = _store(tmp_path, synthetic, [Gen(), Gen(length_factor=2.0)], n_eval_tasks=10)
     other = make_finding(
-        auditor="other-v1", kind="x", severity="low", generation=None, claim="c", numbers={}, evidence={}
+        auditor="other-v1", kind="x", severity="low", generation=None, claim="c",
+        numbers=UnknownPayload.build({}), evidence={},
     )
     writer = RunWriter(run)
     writer.replace_findings("other-v1", [other])

@@ -28,8 +28,9 @@ from iterdeploy.dashboards.data import (
     store_version,
     summary_frame,
 )
+from iterdeploy.dashboards.frames import attribution_frame, reward_truth_frame
 from iterdeploy.simulator.errors import StoreError
-from iterdeploy.simulator.store import DB_NAME, RunReader, summarize, writer_lock
+from iterdeploy.simulator.store import DB_NAME, FindingRow, RunReader, RunWriter, summarize, writer_lock
 
 
 def test_summary_frame_matches_hand_computed_numbers(run_dir: Path) -> None:
@@ -234,3 +235,42 @@ def test_reward_frame_is_empty_before_an_audit_and_ignores_other_kinds(make_run)
     # the default run's findings are a whole-run one and a generation-2 "drift" one: neither counts
     with RunReader(make_run("with-findings", with_findings=True)) as reader:
         assert reward_frame(reader).empty
+
+
+
+def _store_findings(run_dir: Path, auditor: str, rows: list[FindingRow]) -> None:
+    writer = RunWriter(run_dir)
+    try:
+        writer.replace_findings(auditor, rows)
+    finally:
+        writer.close()
+
+
+def _finding(auditor: str, kind: str, generation: int | None, numbers_json: str) -> FindingRow:
+    return FindingRow(finding_id=0, auditor=auditor, kind=kind, severity="medium", generation=generation,
+                      claim=f"{kind} claim", numbers_json=numbers_json, evidence_json="{}",
+                      created_at="2025-06-01T12:00:00+00:00")
+
+
+def test_unknown_kinds_and_misfit_payloads_never_take_the_tables_down(make_run) -> None:  # type: ignore[no-untyped-def]
+    """A kind no payload model is registered for is listed like any other; a finding whose numbers
+    do not fit its kind's model is left out of the tables that read those numbers, the rest drawn."""
+    run_dir = make_run("odd", n_generations=3, with_rewards=True)
+    with RunReader(run_dir) as reader:
+        rewards = [f for f in reader.findings() if f.auditor == "implicit-reward-v2"]
+    _store_findings(run_dir, "implicit-reward-v2", [  # generation 1's weights no longer fit the model
+        f.model_copy(update={"numbers_json": '{"features": [1, 2]}'}) if f.generation == 1 else f
+        for f in rewards])
+    _store_findings(run_dir, "someone-elses-check-v1", [
+        _finding("someone-elses-check-v1", "someone-elses-check", None, '{"score": [1, {"a": 2}]}')])
+    _store_findings(run_dir, "attribution-v2", [
+        _finding("attribution-v2", "reward-attribution", None, '{"group": 3}')])
+    _store_findings(run_dir, "blackbox-reward-v2", [
+        _finding("blackbox-reward-v2", "blackbox-reward", 1, '{"features": "none"}')])
+    data = load_run(run_dir)
+    assert "someone-elses-check" in set(data.findings["kind"])
+    assert data.rewards is not None and sorted(set(data.rewards["generation"])) == [0, 2]
+    with RunReader(run_dir) as reader:
+        truth = reward_truth_frame(reader)
+        assert set(truth["generation"].dropna()) == {0, 2}
+        assert attribution_frame(reader).empty

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from iterdeploy.dashboards.narrative import TOPIC_WORDS, Sentence, Topic, headline_sentences
-from iterdeploy.simulator.store import RunReader
+from iterdeploy.simulator.store import FindingRow, RunReader, RunWriter
 from tests.dashboards.conftest import EVAL_SIZES, SOLVED, MakeRun, eval_plan_length
 
 
@@ -69,6 +69,34 @@ def test_real_run_answers_every_question(small_real_run: Path) -> None:
     for s in sentences:
         assert set(s.sources) <= ids
         assert s.severity in ("info", "low", "medium", "high")
+
+
+def test_misfit_and_unknown_findings_are_passed_over_not_fatal(make_run: MakeRun) -> None:
+    """A whole-run reward finding whose numbers do not fit the kind's model reads as no audit; a
+    kind without a model and a black-box finding of another shape leave the answer as it was."""
+    run_dir = make_run(with_findings=False)
+
+    def finding(auditor: str, kind: str, numbers_json: str) -> FindingRow:
+        return FindingRow(finding_id=0, auditor=auditor, kind=kind, severity="high", generation=None,
+                          claim=f"{kind} claim", numbers_json=numbers_json, evidence_json="{}",
+                          created_at="2025-06-01T12:00:00+00:00")
+
+    writer = RunWriter(run_dir)
+    try:
+        for auditor, kind, numbers in (
+            ("implicit-reward-v2", "implicit-reward", '{"beyond_declared": {"n_tasks": "many"}}'),
+            ("blackbox-reward-v2", "blackbox-reward", '{"held_out_auc": [0.5]}'),
+            ("someone-elses-check-v1", "someone-elses-check", '{"scope": 1, "claims": "none"}'),
+        ):
+            writer.replace_findings(auditor, [finding(auditor, kind, numbers)])
+    finally:
+        writer.close()
+    with RunReader(run_dir) as reader:
+        topics = _by_topic(headline_sentences(reader))
+    assert "not been audited" in topics["inferred"][0].text
+    assert topics["answer"][0].text.startswith("Not audited yet")
+    assert "blackbox" not in topics
+    assert topics["confidence"][0].text.startswith("The auditors wrote 3 findings (3 high")
 
 
 def test_every_topic_has_lead_words() -> None:

@@ -29,7 +29,7 @@ from iterdeploy.simulator.store import (
     TraceRow,
     dumps,
 )
-from tests.dashboards.conftest import REPO
+from tests.dashboards.conftest import REPO, MakeRun
 
 PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 """Markup that runs a script if it is ever inserted as HTML rather than shown as text."""
@@ -236,3 +236,28 @@ def test_several_runs_add_the_seeds_section(tmp_path: Path) -> None:
 def test_one_run_has_no_seeds_section(run_dir: Path, tmp_path: Path) -> None:
     page = write_report([run_dir], tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'id="seeds"' not in page and "compare-solved" not in page
+
+
+def test_findings_of_unknown_kinds_and_misfit_numbers_are_still_reported(
+    make_run: MakeRun, tmp_path: Path
+) -> None:
+    """The findings section shows every finding with its numbers as stored, whatever its kind: a
+    kind without a payload model, and a known kind whose numbers do not fit its model."""
+    run_dir = make_run(with_findings=False)
+    writer = RunWriter(run_dir)
+    try:
+        for auditor, kind, numbers in (
+            ("someone-elses-check-v1", "someone-elses-check",
+             {"odd_score": 0.25, "denominators": {"n_traces": 9}}),
+            ("implicit-reward-v2", "implicit-reward", {"features": [1, 2], "denominators": {"n_tasks": 4}}),
+        ):
+            writer.replace_findings(auditor, [FindingRow(
+                finding_id=0, auditor=auditor, kind=kind, severity="low", generation=None,
+                claim=f"A {kind} claim.", numbers_json=dumps(numbers), evidence_json="{}",
+                created_at="2025-06-01T12:00:00+00:00")])
+    finally:
+        writer.close()
+    page = write_report([run_dir], tmp_path / "report.html").read_text(encoding="utf-8")
+    for text in ("A someone-elses-check claim.", "odd_score", "9 traces", "A implicit-reward claim.",
+                 "4 tasks"):
+        assert text in page
