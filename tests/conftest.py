@@ -43,6 +43,18 @@ valid plans to choose from."""
 os.environ.setdefault("ITERDEPLOY_SAMPLE_WORKERS", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test.sh`` runs ``-n auto --dist loadgroup``), a test file's
+    tests run on one worker, so a module's fixture (often a real run) is built once; and every
+    dashboard test runs on one worker, since they share the session's real run, the Streamlit
+    servers and the browser, and two browsers at once on two cores time out."""
+    dashboards = Path(__file__).parent / "dashboards"
+    for item in items:
+        path = Path(str(item.fspath))
+        group = "dashboards" if dashboards in path.parents else str(path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep pretrained test models in one cache for the session (or ITERDEPLOY_TEST_CACHE).
