@@ -80,7 +80,7 @@ def test_the_wheel_claims_one_top_level_name(wheel: Path) -> None:
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     targets = [line.split("=", 1)[1].strip() for line in entry_points.splitlines() if "=" in line]
     assert targets and all(t.startswith("iterdeploy.") for t in targets), entry_points
-    assert "iterdeploy = iterdeploy.simulator.cli:main" in entry_points
+    assert "iterdeploy = iterdeploy.simulator.console:main" in entry_points
 
 
 def test_the_wheel_holds_every_module_scenario_and_the_shipped_model(wheel: Path) -> None:

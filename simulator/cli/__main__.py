@@ -1,5 +1,5 @@
-"""``python -m iterdeploy.simulator.cli`` runs the ``iterdeploy`` command."""
+"""``python -m iterdeploy.simulator.cli`` runs the ``iterdeploy`` command (its console entry point)."""
 
-from iterdeploy.simulator.cli import main
+from iterdeploy.simulator.console import main
 
 main()

@@ -18,9 +18,10 @@ import typer
 from rich.console import Console
 
 from iterdeploy.simulator.cli._common import err_console, fail, help_text, make_progress
-from iterdeploy.simulator.cli.validate_cmd import EXIT_NEGATIVE, validate
+from iterdeploy.simulator.cli.validate_cmd import validate
 from iterdeploy.simulator.errors import IterdeployError
 from iterdeploy.simulator.limits import MAX_PLANNER_MEMORY_MB, MAX_PLANNER_SECONDS, MAX_SEED, MAX_TASKS
+from iterdeploy.simulator.plan_check import EXIT_NEGATIVE
 from iterdeploy.simulator.planning import (
     GeneratorParamError,
     describe_generators,

@@ -51,7 +51,7 @@ class Spy:
 
 sys.meta_path.insert(0, Spy())
 sys.argv = ["iterdeploy", *{args!r}]
-from iterdeploy.simulator.cli import main
+from iterdeploy.simulator.console import main
 try:
     main()
 except SystemExit as exc:
@@ -61,8 +61,8 @@ print(json.dumps({{"code": code, "heavy": {{n: chains.get(n) for n in HEAVY if n
 
 
 def _probe(*args: str) -> tuple[int, dict[str, list[str] | None], str]:
-    """Run ``iterdeploy ARGS`` through :func:`main` in a fresh interpreter: its exit code, the
-    heavy modules it imported (each with the project lines that imported it first), its output."""
+    """Run ``iterdeploy ARGS`` through the console entry point in a fresh interpreter: its exit
+    code, the heavy modules it imported (each with the project lines that imported it first), its output."""
     code = _PROBE.format(heavy=HEAVY, repo=str(REPO), args=list(args))
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                             timeout=300)
@@ -91,6 +91,54 @@ def test_validate_imports_none_of_the_heavy_modules(ferry: tuple[Path, Path, Pat
     assert code == 0, output
     assert "valid: " in output
     assert heavy == {}, _explain(heavy)
+
+
+def test_a_plain_validate_call_imports_neither_typer_nor_pydantic(ferry: tuple[Path, Path, Path]) -> None:
+    """Files and ``--json`` only: the console entry point judges them without the CLI framework."""
+    domain, problem, plan = map(str, ferry)
+    for args in ([domain, problem, plan], [domain, problem, plan, "--json", problem, plan]):
+        probe = _PROBE.format(heavy=("typer", "pydantic", "click"), repo=str(REPO), args=["validate", *args])
+        result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                                timeout=300)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report["code"] == 0 and report["heavy"] == {}, report
+
+
+def _both_ways(args: list[str]) -> tuple[tuple[int, str], tuple[int, str]]:
+    """``iterdeploy validate ARGS`` through the console entry point and through the typer
+    command alone: each one's exit status and standard output."""
+    def run(entry: str) -> tuple[int, str]:
+        argv = ["iterdeploy", "validate", *args]
+        code = f"import sys; sys.argv = {argv!r}; from {entry} import main; main()"
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                                timeout=300)
+        return result.returncode, result.stdout + result.stderr
+
+    return run("iterdeploy.simulator.console"), run("iterdeploy.simulator.cli")
+
+
+def test_the_plain_path_prints_what_the_typer_command_prints(
+    ferry: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    domain, problem, plan = map(str, ferry)
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("(board car1 loc1)\nnumbered: 1. nonsense\n")
+    missing = str(tmp_path / "missing.pddl")
+    cases = [
+        [domain, problem, plan],
+        [domain, problem, str(wrong)],
+        [domain, problem, plan, problem, str(wrong)],
+        ["--json", domain, problem, str(wrong)],
+        [domain, problem, plan, "--json", problem, plan],
+        [domain, missing, plan],  # the typer command reports it
+        [domain, problem, plan, problem],  # a problem without its plan
+        [domain, problem],
+        [domain, problem, plan, "--help"],
+    ]
+    for args in cases:
+        fast, typer_only = _both_ways(args)
+        assert fast == typer_only, args
+    assert _both_ways(cases[1])[0][0] == 1 and _both_ways(cases[5])[0][0] == 2
 
 
 def test_validate_of_bad_input_imports_none_but_rich(ferry: tuple[Path, Path, Path], tmp_path: Path) -> None:
