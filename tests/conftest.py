@@ -43,36 +43,16 @@ valid plans to choose from."""
 os.environ.setdefault("ITERDEPLOY_SAMPLE_WORKERS", "1")
 
 
-LONGEST_FIRST = (
-    "dashboards",
-    "simulator/test_loop_three_domain_embedded.py",
-    "test_types.py",
-    "simulator/test_kill_resume.py",
-    "auditors/test_calibration.py",
-    "auditors/test_rl_equivalence.py",
-    "simulator/test_loop_multidomain.py",
-)
-"""The test groups that take longest (about 5 minutes for the dashboards on a loaded worker, 0.5-1
-minute each for the others), started first; a group not named here keeps its place after them."""
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``scripts/test.sh`` runs ``-n auto --dist loadgroup``), a test file's
     tests run on one worker, so a module's fixture (often a real run) is built once; and every
     dashboard test runs on one worker, since they share the session's real run, the Streamlit
     servers and the browser, and two browsers at once on two cores time out."""
-    here = Path(__file__).parent
-    dashboards = here / "dashboards"
-    groups: dict[int, str] = {}
+    dashboards = Path(__file__).parent / "dashboards"
     for item in items:
         path = Path(str(item.fspath))
-        group = "dashboards" if dashboards in path.parents else str(path.relative_to(here))
-        groups[id(item)] = group
+        group = "dashboards" if dashboards in path.parents else str(path)
         item.add_marker(pytest.mark.xdist_group(group))
-    # the longest groups start first, so that no worker is left with one of them at the end
-    # while the other waits (xdist hands out groups in collection order)
-    items.sort(key=lambda item: LONGEST_FIRST.index(groups[id(item)])
-               if groups[id(item)] in LONGEST_FIRST else len(LONGEST_FIRST))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -352,6 +352,18 @@ def _add_trace_features(frame: pd.DataFrame, tasks: dict[int, TaskRow]) -> None:
     ]
 
 
+def length_above_best(plan_length: pd.Series, valid: pd.Series, keys: list[pd.Series]) -> pd.Series:
+    """Steps above the shortest valid plan among the traces that share ``keys`` (a task within a
+    generation); NaN for an invalid trace, which has no place in the valid ranking.
+
+    The one definition of ``length_above_best`` and of its older name ``rel_plan_length``: the
+    regression table here writes 0 for invalid traces (every column numeric, validity being
+    ``is_valid``), the drift auditor's table keeps NaN (its length tests compare valid plans only).
+    """
+    lengths = plan_length.where(valid).astype("float64")
+    return lengths - lengths.groupby(keys).transform("min")
+
+
 def _add_within_task(frame: pd.DataFrame) -> None:
     """The features relative to the task's other traces of the same generation (in place).
 
@@ -374,7 +386,7 @@ def _add_within_task(frame: pd.DataFrame) -> None:
     lengths = frame["plan_length"].where(valid)
     best = lengths.groupby(keys).transform("min")
     worst = lengths.groupby(keys).transform("max")
-    above = (frame["plan_length"] - best).where(valid).fillna(0.0).astype("float64")
+    above = length_above_best(frame["plan_length"], valid, keys).fillna(0.0).astype("float64")
     frame["length_above_best"] = above
     frame["rel_plan_length"] = above
     frame["is_task_shortest"] = (valid & (frame["plan_length"] == best)).astype(int)

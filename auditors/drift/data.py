@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from iterdeploy.auditors.core.decisions import run_id_of
-from iterdeploy.auditors.core.features import UNPARSEABLE_STATUSES
+from iterdeploy.auditors.core.features import UNPARSEABLE_STATUSES, length_above_best
 from iterdeploy.auditors.core.plans import action_names, plan_key
 from iterdeploy.simulator.store import RunReader
 
@@ -140,8 +140,9 @@ def build_trace_table(reader: RunReader) -> TraceTable:
     valid = frame["is_valid"] == 1
     frame["readable_plan_length"] = frame["plan_length"].where(readable).astype(float)
     frame["valid_plan_length"] = frame["plan_length"].where(valid).astype(float)
-    best = frame["valid_plan_length"].groupby([frame["purpose"], frame["task_id"], frame["generation"]])
-    frame["rel_plan_length"] = frame["valid_plan_length"] - best.transform("min")
+    frame["rel_plan_length"] = length_above_best(
+        frame["plan_length"], valid, [frame["purpose"], frame["task_id"], frame["generation"]]
+    )
     frame["actions"] = [
         action_names(text) if ok else () for text, ok in zip(frame["plan_text"], readable, strict=True)
     ]
