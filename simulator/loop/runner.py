@@ -439,7 +439,7 @@ class DeploymentLoop:
             last = writer.generation(g)
             self._deploy_model_of(writer, ctx.planner, g)  # the state generation g trained from
             traces = writer.traces(generation=g, purpose="deploy")
-            published = [d.trace_id for d in writer.decisions(g) if d.kept]
+            published = [t.trace_id for t in writer.published(g)]
             pool_ids = self._pool(writer, g, published, traces)
             if len(pool_ids) != last.train_size:
                 raise StoreError(

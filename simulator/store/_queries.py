@@ -315,6 +315,15 @@ class RunQueries:
             return self._rows(CurationRow, "curation_decisions")
         return self._rows(CurationRow, "curation_decisions", "WHERE generation=?", (generation,))
 
+    def published(self, generation: int) -> list[TraceRow]:
+        """The traces generation ``generation`` published: one per decision that kept a trace,
+        in the order the decisions were made (the order the loop's pool takes them in, so a pool
+        rebuilt from the store equals the one the loop built)."""
+        rows = self._execute(
+            "SELECT t.* FROM curation_decisions d JOIN traces t ON t.trace_id = d.trace_id "
+            "WHERE d.generation=? AND d.kept=1 ORDER BY d.decision_id", (generation,))
+        return self._validated(TraceRow, "traces", rows)
+
     def decision_counts(self) -> dict[tuple[int, str], tuple[int, int]]:
         """Decisions made and traces published per generation and user: (generation, user) →
         (decisions, published), counted by the database rather than by loading every decision

@@ -197,6 +197,16 @@ def test_traces_by_id(queries: RunQueries) -> None:
     assert queries.traces_by_id(iter(())) == {}
 
 
+def test_published_traces_in_decision_order(queries: RunQueries, store: Path) -> None:
+    assert [t.trace_id for t in queries.published(0)] == [2]
+    # decision 5 kept trace 10 before decision 6 kept trace 8: the order the pool takes them in
+    assert [t.trace_id for t in queries.published(1)] == [10, 8]
+    assert [t.trace_id for t in queries.published(1)] == [
+        d.trace_id for d in queries.decisions(1) if d.kept]
+    assert queries.published(2) == []
+    assert all(t.purpose == "deploy" and t.generation == 1 for t in queries.published(1))
+
+
 def test_training_traces(queries: RunQueries, store: Path) -> None:
     assert [t.trace_id for t in queries.training_traces(1)] == queries.training_set(1) == [2, 6]
     assert [t.trace_id for t in queries.training_traces(1, purpose="deploy")] == [2]
