@@ -54,6 +54,12 @@ transformers' ``model.generate``, which computes every row until the batch's lon
 three draw from the same distribution; ``lean`` and ``pruned`` draw the same random stream too.
 All but ``auto`` are kept to compare."""
 
+POOL_MAX_PARAMETERS = 50_000_000
+"""Models up to this size sample through worker processes on the CPU. The pool is for models too
+small for torch's own threads to use a second core (the embedded base has 0.86 M parameters); a
+larger model's matmuls use the threads well, and its weights would be written out for the workers
+on every call (hundreds of MB for a 135 M-parameter model)."""
+
 LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """The linear layers LoRA adapts in Llama-style models (attention and MLP)."""
 
@@ -266,9 +272,11 @@ class HfPlanner:
     ) -> Iterator[list[list[int]]]:
         """Each batch's new tokens per row, in order, each batch seeded with ``seed`` plus its
         first row: on the CPU with the lean decoder, by worker processes
-        (:mod:`~iterdeploy.simulator.models.sampling_pool`: same tokens, one core each), else here."""
+        (:mod:`~iterdeploy.simulator.models.sampling_pool`: same tokens, one core each) when the
+        model is small (:data:`POOL_MAX_PARAMETERS`), else here."""
         workers = configured_workers() if self.device.type == "cpu" and len(batches) > 1 else 1
-        if workers > 1 and self._lean(model):
+        small = sum(p.numel() for p in model.parameters()) <= POOL_MAX_PARAMETERS
+        if workers > 1 and small and self._lean(model):
             yield from decode_batches(
                 extract(model), batches, seed=seed, workers=workers,
                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,

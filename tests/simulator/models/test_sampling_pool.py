@@ -142,3 +142,20 @@ def _running(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_large_model_samples_in_its_own_process(
+    embedded: HfPlanner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the size limit the pool is not used (its weights would be written out every call)."""
+    from iterdeploy.simulator.models import hf_planner
+
+    calls: list[int] = []
+    original = hf_planner.decode_batches
+    monkeypatch.setattr(hf_planner, "decode_batches",
+                        lambda *a, **k: calls.append(k["workers"]) or original(*a, **k))
+    serial = _texts(embedded, 1)
+    monkeypatch.setattr(hf_planner, "POOL_MAX_PARAMETERS", 1000)
+    assert _texts(embedded, 2) == serial and calls == []
+    monkeypatch.setattr(hf_planner, "POOL_MAX_PARAMETERS", 10**9)
+    assert _texts(embedded, 2) == serial and calls == [2]
