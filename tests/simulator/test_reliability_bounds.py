@@ -187,7 +187,10 @@ def test_any_integer_outside_its_range_is_refused(tmp_path: Path, key: str, offs
 @HYPOTHESIS
 @given(key=st.sampled_from(sorted(_FLOAT_KEYS)),
        value=st.one_of(st.sampled_from([".nan", ".inf", "-.inf", "1.0e+308", "-1.0e+308"]),
-                       st.floats(10.0, 1e300, exclude_min=True).map(lambda x: f"{x:.6e}"),
+                       # written with 7 significant digits, as YAML would carry it: a float just
+                       # above 10 that the writing rounds to 10.0 is in range, so it is left out
+                       st.floats(10.0, 1e300, exclude_min=True).map(lambda x: f"{x:.6e}")
+                       .filter(lambda text: float(text) > 10.0),
                        st.floats(-1e300, -1e-9).map(lambda x: f"{x:.6e}")))
 def test_any_float_that_is_not_finite_or_in_range_is_refused(tmp_path: Path, key: str,
                                                              value: str) -> None:
