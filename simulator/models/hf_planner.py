@@ -34,9 +34,9 @@ from iterdeploy.simulator.models.protocol import (
     Completion,
     Example,
     PromptFormat,
+    SampledByStreaming,
     TrainConfig,
     TrainStats,
-    drain,
 )
 from iterdeploy.simulator.models.sampling_pool import configured_workers, decode_batches
 from iterdeploy.simulator.models.training import encode_example, epoch_batches, train_sft
@@ -64,7 +64,7 @@ LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_p
 """The linear layers LoRA adapts in Llama-style models (attention and MLP)."""
 
 
-class HfPlanner:
+class HfPlanner(SampledByStreaming):
     """Loads a base model directory and samples from / fine-tunes it.
 
     Follows :class:`~iterdeploy.simulator.models.protocol.PlannerModel` and, since it samples in
@@ -286,21 +286,6 @@ class HfPlanner:
         for start, encoded in batches:
             torch.manual_seed(seed + start)
             yield self._generate(model, encoded, max_new_tokens=max_new_tokens, temperature=temperature)
-
-    def sample(
-        self,
-        prompts: Sequence[str],
-        *,
-        n: int,
-        temperature: float,
-        max_new_tokens: int,
-        seed: int,
-    ) -> list[list[Completion]]:
-        """``n`` completions for each prompt (temperature 0 = greedy): :meth:`sample_batches`
-        run to its end."""
-        return drain(self.sample_batches(
-            prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
-        ))
 
     @torch.no_grad()
     def sample_batches(

@@ -29,6 +29,7 @@ from iterdeploy.simulator.models.protocol import (
     Example,
     PlannerModel,
     PromptFormat,
+    SampledByStreaming,
     StreamsBatches,
     TrainConfig,
     TrainStats,
@@ -87,7 +88,7 @@ def sample_with_progress(
     return drain(_reported(stream, on_rows))
 
 
-class ProgressPlanner:
+class ProgressPlanner(SampledByStreaming):
     """``planner`` with a ``sample`` that reports finished rows to ``on_rows``; the rest of
     :class:`~iterdeploy.simulator.models.protocol.PlannerModel` is forwarded unchanged.
 
@@ -130,20 +131,6 @@ class ProgressPlanner:
     @prompt_format.setter
     def prompt_format(self, value: PromptFormat) -> None:
         self.planner.prompt_format = value
-
-    def sample(
-        self,
-        prompts: Sequence[str],
-        *,
-        n: int,
-        temperature: float,
-        max_new_tokens: int,
-        seed: int,
-    ) -> list[list[Completion]]:
-        """The wrapped planner's completions, each finished batch reported to ``on_rows``."""
-        return drain(self.sample_batches(
-            prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
-        ))
 
     def sample_batches(
         self,

@@ -172,3 +172,22 @@ def drain(stream: BatchStream) -> list[list[Completion]]:
         except StopIteration as done:
             result: list[list[Completion]] = done.value
             return result
+
+
+class SampledByStreaming:
+    """A mixin for backends that stream: ``sample`` is their ``sample_batches`` run to its end,
+    written once here rather than in each of them."""
+
+    def sample_batches(
+        self, prompts: Sequence[str], *, n: int, temperature: float, max_new_tokens: int, seed: int,
+    ) -> BatchStream:
+        raise NotImplementedError
+
+    def sample(
+        self, prompts: Sequence[str], *, n: int, temperature: float, max_new_tokens: int, seed: int,
+    ) -> list[list[Completion]]:
+        """``n`` completions for each prompt (temperature 0 = greedy): :meth:`sample_batches`
+        run to its end."""
+        return drain(self.sample_batches(
+            prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+        ))

@@ -29,16 +29,16 @@ from iterdeploy.simulator.models.protocol import (
     Completion,
     Example,
     PromptFormat,
+    SampledByStreaming,
     TrainConfig,
     TrainStats,
-    drain,
 )
 
 if TYPE_CHECKING:
     from iterdeploy.simulator.models.hf_planner import HfPlanner
 
 
-class DomainRoutedPlanner:
+class DomainRoutedPlanner(SampledByStreaming):
     """The models of several domains behind one planner (see the module docstring).
 
     Args:
@@ -70,20 +70,6 @@ class DomainRoutedPlanner:
         for i, text in enumerate(texts):
             out.setdefault(self.domain_of(text), []).append(i)
         return out
-
-    def sample(
-        self,
-        prompts: Sequence[str],
-        *,
-        n: int,
-        temperature: float,
-        max_new_tokens: int,
-        seed: int,
-    ) -> list[list[Completion]]:
-        """Each domain's prompts sampled by its model (same seed), returned in the given order."""
-        return drain(self.sample_batches(
-            prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
-        ))
 
     def sample_batches(
         self,
