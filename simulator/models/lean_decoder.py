@@ -55,15 +55,16 @@ def _core(model: nn.Module) -> nn.Module:
 
 def lean_supported(model: nn.Module) -> bool:
     """Whether :func:`sample_lean` computes exactly this model: a ``LlamaForCausalLM`` in float32
-    with plain RoPE, SiLU, no biases, and (if peft-wrapped) only LoRA adapters on linear layers.
-    Anything else (other architectures, scaled RoPE, half precision, where rounding would
-    differ from transformers' kernels) samples through the general decoder instead."""
+    with plain or linearly scaled RoPE, SiLU, no biases, and (if peft-wrapped) only LoRA adapters
+    on linear layers. Anything else (other architectures, other RoPE scalings, half precision,
+    where rounding would differ from transformers' kernels) samples through the general decoder
+    instead."""
     core = _core(model)
     config = getattr(core, "config", None)
     if config is None or not isinstance(core, LlamaForCausalLM):
         return False
     rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
-    if rope.get("rope_type", "default") != "default":
+    if rope.get("rope_type", "default") not in ("default", "linear"):
         return False
     if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
         return False
@@ -118,6 +119,8 @@ def extract(model: PreTrainedModel) -> LeanLlama:
     device = llama.embed_tokens.weight.device
     exponents = torch.arange(0, head_dim, 2, dtype=torch.int64).to(device).float() / head_dim
     inv_freq = 1.0 / (theta**exponents)
+    if rope.get("rope_type", "default") == "linear":  # transformers scales the frequencies so
+        inv_freq /= float(rope["factor"])  # (the embedded model's position_encoding: none)
     return LeanLlama(
         embed=llama.embed_tokens.weight.detach(),
         layers=tuple(layers),

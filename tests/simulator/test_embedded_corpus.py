@@ -91,3 +91,28 @@ def test_a_domain_with_steps_of_its_own_splits_into_the_recipe_measured_alone() 
     assert alone.content_hash() == "5ada876de95ed8e8"
     with pytest.raises(ValueError, match="per_domain"):
         EmbeddedModelSpec(pretrain_domains={"rovers": {**rovers, "steps": 3000}})
+
+
+def test_no_position_encoding_has_its_own_key_and_ignores_where_a_sequence_starts() -> None:
+    """``position_encoding: none`` (NoPE): the default key is unchanged, and a model built so
+    gives the same logits whatever positions the tokens are said to stand at (here spread ten
+    apart), which a RoPE model does not: only the causal mask tells it the order."""
+    import torch
+
+    from iterdeploy.simulator.models.embedded import build_base
+
+    nope = EmbeddedModelSpec(position_encoding="none", n_layers=1, hidden_size=32, n_heads=2,
+                             intermediate_size=32)
+    assert EmbeddedModelSpec(position_encoding="rope").content_hash() == "e7d7ddf5ecdde358"
+    assert nope.content_hash() != nope.model_copy(update={"position_encoding": "rope"}).content_hash()
+    ids = torch.tensor([[5, 9, 7, 11, 6, 8]])
+    spread = torch.arange(ids.shape[1])[None] * 10
+    rope = nope.model_copy(update={"position_encoding": "rope"})
+    for spec, position_blind in ((nope, True), (rope, False)):
+        model, _ = build_base(spec)
+        with torch.no_grad():
+            here = model(input_ids=ids).logits
+            there = model(input_ids=ids, position_ids=spread).logits
+        assert torch.allclose(here, there, atol=1e-6) is position_blind
+    with pytest.raises(ValidationError, match="position_encoding"):
+        EmbeddedModelSpec(position_encoding="alibi")

@@ -29,11 +29,15 @@ def embedded(tiny_embedded_spec: EmbeddedModelSpec) -> HfPlanner:
     return planner
 
 
-def _random_llama(vocab: int = 40, heads: int = 4, kv_heads: int = 2, seed: int = 0) -> LlamaForCausalLM:
+def _random_llama(vocab: int = 40, heads: int = 4, kv_heads: int = 2, seed: int = 0,
+                  rope_factor: float | None = None) -> LlamaForCausalLM:
+    """A random Llama; ``rope_factor`` scales RoPE linearly (1e9: the embedded model's NoPE)."""
     torch.manual_seed(seed)
+    rope = ({"rope_parameters": {"rope_type": "linear", "factor": rope_factor, "rope_theta": 5000.0}}
+            if rope_factor else {"rope_theta": 5000.0})
     config = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
                          num_attention_heads=heads, num_key_value_heads=kv_heads,
-                         max_position_embeddings=512, rope_theta=5000.0)
+                         max_position_embeddings=512, **rope)
     return LlamaForCausalLM(config).eval()
 
 
@@ -63,9 +67,11 @@ def _prompts(n_tasks: int, seed: int) -> list[str]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), rows=st.integers(1, 6), heads=st.sampled_from([(4, 4), (4, 2), (2, 1)]))
-def test_logits_match_the_transformers_forward(seed: int, rows: int, heads: tuple[int, int]) -> None:
-    model = _random_llama(heads=heads[0], kv_heads=heads[1], seed=seed % 7)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 6), heads=st.sampled_from([(4, 4), (4, 2), (2, 1)]),
+       rope_factor=st.sampled_from([None, 2.0, 1e9]))
+def test_logits_match_the_transformers_forward(seed: int, rows: int, heads: tuple[int, int],
+                                               rope_factor: float | None) -> None:
+    model = _random_llama(heads=heads[0], kv_heads=heads[1], seed=seed % 7, rope_factor=rope_factor)
     ids, mask = _ragged(np.random.default_rng(seed), 40, rows)
     torch.testing.assert_close(lean_logits(model, ids, mask), _hf_last_logits(model, ids, mask),
                                atol=1e-5, rtol=1e-5)
@@ -203,8 +209,9 @@ def test_only_plain_float32_llamas_are_accepted(embedded: HfPlanner) -> None:
     assert lean_supported(_random_llama())
     assert lean_supported(embedded.model)
     assert not lean_supported(_random_llama().to(torch.bfloat16))
+    assert lean_supported(_random_llama(rope_factor=1e9))  # position_encoding: none
     scaled = _random_llama()
-    scaled.config.rope_parameters = {"rope_type": "linear", "factor": 2.0, "rope_theta": 5000.0}
+    scaled.config.rope_parameters = {"rope_type": "dynamic", "factor": 2.0, "rope_theta": 5000.0}
     assert not lean_supported(scaled)
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=20, n_embd=16, n_layer=1, n_head=2)).eval()
     assert not lean_supported(gpt2)
