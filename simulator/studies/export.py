@@ -64,7 +64,8 @@ _EXTRAS: dict[str, tuple[str, str]] = {
 }
 """Format → (the module it needs, the end of the one line that refuses it without that module)."""
 
-_ARROW = {"int": "int64", "float": "float64", "str": "string", "bool": "bool", "list[int]": "list<int64>"}
+ARROW_TYPES = {"int": "int64", "float": "float64", "str": "string", "bool": "bool",
+               "list[int]": "list<int64>"}
 """Column type → how the card names its Arrow type."""
 
 
@@ -250,7 +251,7 @@ def _write_format(reader: RunReader, staging: Path, fmt: ExportFormat) -> list[E
         from iterdeploy.simulator.studies.hf_export import write_hf_datasets
 
         return write_hf_datasets(reader, staging)
-    files = _write_all(reader, staging, fmt)
+    files = write_tables(reader, staging, fmt)
     _card(reader, staging, fmt, files)
     return files
 
@@ -307,10 +308,12 @@ class _Table:
             self._file.close()
 
 
-def _write_all(reader: RunReader, staging: Path, fmt: ExportFormat) -> list[ExportedFile]:
+def write_tables(reader: RunReader, staging: Path, fmt: ExportFormat) -> list[ExportedFile]:
+    """Every table of :data:`EXPORT_TABLES` as ``fmt`` files under ``staging`` (made here); the
+    Hugging Face export builds its datasets from the Parquet ones."""
     staging.mkdir()
     tasks = {t.task_id: t for t in reader.tasks()}
-    prompts = _Prompts(reader, tasks)
+    prompts = PromptTexts(reader, tasks)
     generations = reader.generations()
     model_of = {g.generation: g.model_id for g in generations}
     newest_weight = _newest_weight(reader.scenario())
@@ -384,7 +387,7 @@ def _verdict_columns(t: TraceRow) -> dict[str, Any]:
             "is_valid": t.is_valid, "n_tokens": t.n_tokens, "n_reasoning_tokens": t.n_reasoning_tokens}
 
 
-def _training_row(g: int, t: TraceRow, task: TaskRow, d: CurationRow | None, prompts: _Prompts,
+def _training_row(g: int, t: TraceRow, task: TaskRow, d: CurationRow | None, prompts: PromptTexts,
                   weight: int) -> dict[str, Any]:
     prompt, source = prompts(task)
     return {"prompt": prompt, "completion": t.completion, "generation": g, "weight": weight,
@@ -408,7 +411,7 @@ def _decision_row(d: CurationRow, task_id: int) -> dict[str, Any]:
             "task_id": task_id, **_decision_columns(d), "group_probs_json": d.group_probs_json}
 
 
-def _task_row(t: TaskRow, prompts: _Prompts) -> dict[str, Any]:
+def _task_row(t: TaskRow, prompts: PromptTexts) -> dict[str, Any]:
     prompt, source = prompts(t)
     return {"task_id": t.task_id, "pool": t.pool, "generation": t.generation, "domain": t.domain,
             "name": t.name, "size": t.size, "params_json": t.params_json,
@@ -416,7 +419,7 @@ def _task_row(t: TaskRow, prompts: _Prompts) -> dict[str, Any]:
             "prompt_source": source}
 
 
-class _Prompts:
+class PromptTexts:
     """Each task's prompt and where it came from, rendered at most once per task."""
 
     def __init__(self, reader: RunReader, tasks: dict[int, TaskRow]) -> None:
@@ -463,13 +466,26 @@ def _renderer(reader: RunReader) -> Callable[[TaskRow], str | None] | None:
 
 # -- the dataset card --------------------------------------------------------------------------
 
-_CONFIGS: dict[str, tuple[str, tuple[Column, ...]]] = {
+EXPORT_TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
     "training": ("the examples each fine-tuned generation was trained on, one split per "
                  "generation", TRAINING_COLUMNS),
     "traces": ("every sampled completion with its verdict and the decision on it", TRACE_COLUMNS),
     "decisions": ("every curation decision", DECISION_COLUMNS),
     "tasks": ("every task, with its PDDL and prompt", TASK_COLUMNS),
 }
+"""Each exported table (a dataset config): what its rows are, and its columns. The dataset cards
+of every format (here and in ``hf_export``) describe the tables from it."""
+
+
+def column_sections(files: Sequence[ExportedFile]) -> list[str]:
+    """The dataset card's Markdown sections listing the columns of each table that was written."""
+    lines: list[str] = []
+    for config, (what, columns) in EXPORT_TABLES.items():
+        if any(f.config == config for f in files):
+            lines += [f"## Columns of `{config}`", "", f"{what[0].upper()}{what[1:]}.", "",
+                      "| column | type | meaning |", "|---|---|---|",
+                      *(f"| `{c.name}` | {ARROW_TYPES[c.type]} | {c.doc} |" for c in columns), ""]
+    return lines
 
 
 def _card(reader: RunReader, staging: Path, fmt: ExportFormat, files: Sequence[ExportedFile]) -> None:
@@ -479,7 +495,7 @@ def _card(reader: RunReader, staging: Path, fmt: ExportFormat, files: Sequence[E
     models = {m.generation: m for m in reader.models()}
     scenario = reader.scenario()
     lines = ["---", "configs:"]
-    present = [config for config in _CONFIGS if any(f.config == config for f in files)]
+    present = [config for config in EXPORT_TABLES if any(f.config == config for f in files)]
     for config in present:
         lines.append(f"- config_name: {config}")
         if config == present[0]:
@@ -501,7 +517,7 @@ def _card(reader: RunReader, staging: Path, fmt: ExportFormat, files: Sequence[E
         "|---|---|---|",
     ]
     for f in files:
-        what = _CONFIGS[f.config][0] if f.config != "training" else _training_line(f, models)
+        what = EXPORT_TABLES[f.config][0] if f.config != "training" else _training_line(f, models)
         lines.append(f"| `{f.path}` | {f.rows} | {what} |")
     lines += ["", "## Loading", "", "```python", *_loading(fmt, files), "```", ""]
     if fmt == "jsonl":
@@ -509,13 +525,7 @@ def _card(reader: RunReader, staging: Path, fmt: ExportFormat, files: Sequence[E
                   "float64, and `datasets` types a column by the first 10 MB of a file. "
                   "`iterdeploy export --format parquet` writes the types listed below into the "
                   "files.", ""]
-    for config, (what, columns) in _CONFIGS.items():
-        if not any(f.config == config for f in files):
-            continue
-        lines += [f"## Columns of `{config}`", "", f"{what[0].upper()}{what[1:]}.", "",
-                  "| column | type | meaning |", "|---|---|---|"]
-        lines += [f"| `{c.name}` | {_ARROW[c.type]} | {c.doc} |" for c in columns]
-        lines.append("")
+    lines += column_sections(files)
     lines += [
         "## Provenance", "",
         "Every row names its run-store ids (`trace_id`, `task_id`, `decision_id`), so any number "

@@ -25,7 +25,7 @@ from datasets.table import InMemoryTable
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
 from iterdeploy.simulator.store import RunReader
-from iterdeploy.simulator.studies.export import _ARROW, _CONFIGS, ExportedFile, _write_all
+from iterdeploy.simulator.studies.export import EXPORT_TABLES, ExportedFile, column_sections, write_tables
 
 _PARQUET = ".parquet-tables"
 """The staging subdirectory the Parquet tables are written to before conversion (removed)."""
@@ -35,12 +35,12 @@ def write_hf_datasets(reader: RunReader, staging: Path) -> list[ExportedFile]:
     """Write one ``DatasetDict`` per table, and a card, into ``staging`` (created here); return
     one entry per split, its path the split's directory."""
     staging.mkdir()
-    tables = _write_all(reader, staging / _PARQUET, "parquet")
+    tables = write_tables(reader, staging / _PARQUET, "parquet")
     run = reader.run()
     origin = (f"iterdeploy run `{run.name}`, seed {run.seed}, run id {run.run_id}, exported from "
               f"{reader.run_dir}")
     files: list[ExportedFile] = []
-    for config, (what, _) in _CONFIGS.items():
+    for config, (what, _) in EXPORT_TABLES.items():
         splits = [f for f in tables if f.config == config]
         if not splits:
             continue
@@ -85,11 +85,7 @@ def _card(reader: RunReader, staging: Path, files: Sequence[ExportedFile]) -> No
         "training = load_from_disk('DIR/training')  # a split per fine-tuned generation",
         "traces = load_from_disk('DIR/traces')['train']", "```", "",
     ]
-    for config, (what, columns) in _CONFIGS.items():
-        if any(f.config == config for f in files):
-            lines += [f"## Columns of `{config}`", "", f"{what[0].upper()}{what[1:]}.", "",
-                      "| column | type | meaning |", "|---|---|---|",
-                      *(f"| `{c.name}` | {_ARROW[c.type]} | {c.doc} |" for c in columns), ""]
+    lines += column_sections(files)
     lines += ["## Provenance", "",
               "Every row names its run-store ids (`trace_id`, `task_id`, `decision_id`), and every "
               "split's `info.description` names the run. `acceptance_prob` is A(τ), the "

@@ -53,14 +53,14 @@ from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, ModelOutput,
 from inspect_ai.scorer import CORRECT, INCORRECT, Score
 
 from iterdeploy.simulator.store import GenerationRow, ModelRow, RunReader, RunRow, TaskRow, TraceRow
-from iterdeploy.simulator.studies.export import ExportedFile, _Prompts
+from iterdeploy.simulator.studies.export import ExportedFile, PromptTexts
 
 
 def write_inspect_logs(reader: RunReader, out: Path) -> list[ExportedFile]:
     """Write one Inspect eval log per committed generation into ``out`` (which exists) and
     return them in generation order; a generation without evaluation traces gets no log."""
     tasks = {t.task_id: t for t in reader.tasks(pool="eval")}
-    prompts = _Prompts(reader, tasks)
+    prompts = PromptTexts(reader, tasks)
     run, scenario = reader.run(), reader.scenario()
     models = {m.generation: m for m in reader.models()}
     files: list[ExportedFile] = []
@@ -85,7 +85,7 @@ def model_name(scenario: dict[str, Any], generation: int) -> str:
 
 
 def _log(run: RunRow, scenario: dict[str, Any], gen: GenerationRow, model: ModelRow | None,
-         traces: Sequence[TraceRow], tasks: dict[int, TaskRow], prompts: _Prompts,
+         traces: Sequence[TraceRow], tasks: dict[int, TaskRow], prompts: PromptTexts,
          solved: int) -> EvalLog:
     g = gen.generation
     name = model_name(scenario, g)
@@ -128,7 +128,7 @@ def _log(run: RunRow, scenario: dict[str, Any], gen: GenerationRow, model: Model
     )
 
 
-def _sample(t: TraceRow, task: TaskRow, prompts: _Prompts, model: str) -> EvalSample:
+def _sample(t: TraceRow, task: TaskRow, prompts: PromptTexts, model: str) -> EvalSample:
     prompt, source = prompts(task)
     text = prompt if prompt is not None else task.problem_pddl
     verdict = t.verdict
