@@ -236,11 +236,16 @@ class PolicyTest(GenerationPair):
 class ChangeTest(Part):
     """One departure (a feature's published shift, or the departure share) in two generations.
 
-    The writer spreads the pair's keys first and then writes the two values under the same names,
-    so ``earlier`` and ``later`` hold the values, not the generations; only ``relation`` is left of
-    the pair.
+    ``earlier`` and ``later`` hold the two values; the generations are ``earlier_generation`` and
+    ``later_generation``. Findings stored before those two keys existed have only ``relation``
+    left of the pair (their writer let the values overwrite the generations), so there they read
+    as None.
     """
 
+    earlier_generation: int | None = None
+    """The earlier generation of the two compared."""
+    later_generation: int | None = None
+    """The later generation of the two compared."""
     relation: Relation | None = None
     """How the two generations relate."""
     feature: str | None = None

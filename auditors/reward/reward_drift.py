@@ -78,8 +78,10 @@ class ChangeTest:
     flagged: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        """Plain dict for ``numbers_json``."""
-        return {**self.pair.as_dict(), "feature": self.feature, "earlier": self.earlier,
+        """Plain dict for ``numbers_json``: the generations compared, then the two values.
+        (``earlier`` and ``later`` are the values; the generations go under their own keys.)"""
+        return {"earlier_generation": self.pair.earlier, "later_generation": self.pair.later,
+                "relation": self.pair.relation, "feature": self.feature, "earlier": self.earlier,
                 "later": self.later, "difference": self.difference, "p_value": self.p_value,
                 "p_adjusted": self.p_adjusted, "outside_interval": self.outside_interval,
                 "flagged": self.flagged}

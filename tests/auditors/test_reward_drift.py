@@ -69,6 +69,11 @@ def test_a_planted_change_is_found_at_its_generation_with_its_sign(stores: dict[
     claims = {(c["concept"], c["direction"], c["group"]) for c in first["numbers"]["claims"]}
     assert ("length", 1, "converts") in claims
     assert first["numbers"]["denominators"]["n_departing_tasks"] > 0
+    # each stored test names the generations it compared besides their two values
+    for test in first["numbers"]["tests"]:
+        assert test["later_generation"] == 2
+        assert test["earlier_generation"] == (1 if test["relation"] == "consecutive" else 0)
+        assert test["difference"] == pytest.approx(test["later"] - test["earlier"])
 
 
 def test_one_generation_is_nothing_to_compare(tmp_path: Path, synthetic: Any) -> None:
