@@ -11,6 +11,7 @@ commit out in a worktree, put it first on ``PYTHONPATH`` and run this file as a 
 
     git worktree add /tmp/golden-base <commit>
     PYTHONPATH=/tmp/golden-base .venv/bin/python tests/golden/make_golden.py
+    cp /tmp/golden-base/tests/golden/*.json tests/golden/   # they are written in the worktree
     git worktree remove --force /tmp/golden-base
 
 The script prints where ``iterdeploy`` was imported from; it must be the worktree. Without
