@@ -107,6 +107,10 @@ def reward_figure(rewards: pd.DataFrame) -> go.Figure:
         )
     fig.add_hline(y=0, line={"color": "gray", "dash": "dot", "width": 1})
     fig.update_yaxes(rangemode="normal")
+    # one legend entry per feature (nine or more) is wider than the space beside the title, which
+    # it used to cover: below the axis it wraps instead
+    fig.update_layout(height=CHART_HEIGHT_PX + 60, margin={"b": 10},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0})
     return fig
 
 
