@@ -247,8 +247,10 @@ def decode_batches(
         except BrokenProcessPool as e:
             shutdown()
             raise ModelError(
-                f"a sampling worker process died ({e}); set {SAMPLE_WORKERS_ENV}=1 to sample in "
-                "this process"
+                f"a sampling worker process died ({e}). Workers start by importing the script "
+                "that started them, so a script that samples at its top level must do it under "
+                "`if __name__ == \"__main__\":`; or set "
+                f"{SAMPLE_WORKERS_ENV}=1 to sample in this process"
             ) from e
         finally:
             for future in futures:
