@@ -31,7 +31,13 @@ from _common import REPO, load_average, machine_line, markdown_table, progress, 
 
 from iterdeploy.simulator.loop import run_scenario
 from iterdeploy.simulator.scenario import load_scenario
-from iterdeploy.simulator.store import GenerationSummary, RunReader, solved_by_size, summarize
+from iterdeploy.simulator.store import (
+    GenerationSummary,
+    RunReader,
+    solved_by_size,
+    summarize,
+    valid_deploy_samples,
+)
 
 DOC = REPO / "docs" / "results.md"
 README = REPO / "README.md"
@@ -118,6 +124,8 @@ class ArmRun:
 
     by_size: dict[tuple[int, str, int], tuple[int, int]]
     """(generation, domain, size) → (solved, tasks) on the deployment pool."""
+    valid_samples: dict[int, tuple[int, int]]
+    """generation → (valid samples, samples) on the deployment pool."""
 
 
 def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
@@ -134,9 +142,10 @@ def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
                 scenario = json.loads(run.scenario_json)
                 fixed = scenario.get("deploy", {}).get("pool") == "fixed"
                 by_size = solved_by_size(reader)
+                valid = valid_deploy_samples(reader)
             if len(rows) >= 2:
                 out.append(ArmRun(arm, int(seed_dir.name[4:]), rows, fixed,
-                                  int(scenario["generations"]), by_size))
+                                  int(scenario["generations"]), by_size, valid))
     return out
 
 
@@ -171,18 +180,22 @@ def headline_rows(runs: Sequence[ArmRun]) -> list[list[object]]:
         held_out = _gain(r, "solved")
         longest = _gain(r, "deploy_longest_plan_length", best_later=True)
         largest = _gain(r, "deploy_largest_solved_size", best_later=True)
+        last = r.rows[-1].generation
+        valid = (r.valid_samples[0][0], r.valid_samples[last][0])
         rows.append([
             r.arm.name, r.label,
             f"{pool[0]} → {pool[1]} of {r.rows[-1].deploy_tasks}", _ratio(*pool),
             f"{held_out[0]} → {held_out[1]} of {r.rows[-1].evaluated}", _ratio(*held_out),
             f"{longest[0] or '–'} → {longest[1] or '–'}", _ratio(*longest),
             f"{largest[0] or '–'} → {largest[1] or '–'}",
+            f"{valid[0]} → {valid[1]} of {r.valid_samples[last][1]}", _ratio(*valid),
         ])
     return rows
 
 
 HEADLINE = ["arm", "seed", "pool solved, gen 0 → last", "ratio", "held-out solved", "ratio",
-            "longest valid plan (pool), gen 0 → longest later", "ratio", "largest size solved (pool)"]
+            "longest valid plan (pool), gen 0 → longest later", "ratio", "largest size solved (pool)",
+            "valid samples (pool), gen 0 → last", "ratio"]
 
 
 def per_generation_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
@@ -296,12 +309,19 @@ READING = [
     "  sizes it already solves, while the invalid plans it also learns cost it on the pool. This",
     "  arm trains on eight times the data of the curated one per generation, so it is run for as",
     "  many generations as the machine allowed; its row says how many.",
+    "- **Valid samples.** A task counts as solved once one of its samples is valid, so the",
+    "  solved count registers a task once and then stops moving, however reliable the model",
+    "  becomes on it. The share of valid samples on the pool keeps that second part: it grows",
+    "  4.5-5.5x in every Blocksworld seed and 2.0-2.3x in every Rovers seed, and 1.04x in the",
+    "  two generations the arm without curation ran.",
+    "- **Training from the previous generation** (`chained`, as self-improvement rounds on small",
+    "  transformers are run) did not help: 1.58x and, with the newest data weighted three",
+    "  times, 1.56x on seed 0, against 1.70x for a fresh adapter on the base each generation.",
     "- **Longest plan.** The pool's longest valid plan is a maximum over one generation's valid",
     "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
     "- **Rovers** is the second domain with a base that reaches past its corpus",
-    "  (docs/model-card.md). Count its solved tasks against its valid samples: a task counts as",
-    "  solved once one of its eight samples is valid, so a model that grows more reliable on",
-    "  tasks it already solves sometimes raises the second far more than the first. Its largest",
+    "  (docs/model-card.md); three seeds give 1.26x, 1.39x and 1.34x on the pool. Its",
+    "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool), and its largest",
     "  tasks also run into the token limit (the scenario's 480 new tokens; a 9- or 10-waypoint",
     "  plan with its scratchpad can need more), which caps that end of the pool.",
     "",

@@ -31,7 +31,12 @@ from iterdeploy.simulator.store.schema import (
     TrainingExampleRow,
     parse_stored_verdict,
 )
-from iterdeploy.simulator.store.summary import GenerationSummary, solved_by_size, summarize
+from iterdeploy.simulator.store.summary import (
+    GenerationSummary,
+    solved_by_size,
+    summarize,
+    valid_deploy_samples,
+)
 
 __all__ = [
     "DB_NAME",
@@ -64,6 +69,7 @@ __all__ = [
     "parse_stored_verdict",
     "solved_by_size",
     "summarize",
+    "valid_deploy_samples",
     "writer_is_alive",
     "writer_lock",
 ]

@@ -137,3 +137,13 @@ def solved_by_size(reader: RunReader) -> dict[tuple[int, str, int], tuple[int, i
         "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain, k.size")
     return {(int(r["g"]), str(r["d"]), int(r["size"])): (int(r["solved"] or 0), int(r["n"]))
             for r in rows}
+
+
+def valid_deploy_samples(reader: RunReader) -> dict[int, tuple[int, int]]:
+    """Valid deployment samples and all of them, per generation: generation → (valid, samples).
+    Solved tasks count a task once one of its samples is valid; this says how reliable the model
+    became on the tasks it already solves, which solved counts cannot show."""
+    rows = reader.query("SELECT generation AS g, SUM(is_valid) AS valid, COUNT(*) AS n FROM traces "
+                        "WHERE purpose = 'deploy' GROUP BY generation")
+    return {int(r["g"]): (int(r["valid"] or 0), int(r["n"])) for r in rows}
+

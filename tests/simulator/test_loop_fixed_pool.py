@@ -8,7 +8,7 @@ import pytest
 
 from iterdeploy.simulator.loop import run_scenario
 from iterdeploy.simulator.scenario import parse_scenario
-from iterdeploy.simulator.store import RunReader, solved_by_size, summarize
+from iterdeploy.simulator.store import RunReader, solved_by_size, summarize, valid_deploy_samples
 from tests.conftest import killed_in_generation
 
 
@@ -60,6 +60,12 @@ def test_fixed_pool_is_met_again_by_every_generation(
             mine = [v for (g, _, _), v in by_size.items() if g == r.generation]
             assert sum(n for n, _ in mine) == r.deploy_solved
             assert sum(t for _, t in mine) == r.deploy_tasks
+        # valid samples per generation: every deployment sample once, the valid ones counted
+        valid = valid_deploy_samples(reader)
+        for r in rows:
+            samples = reader.traces(generation=r.generation, purpose="deploy")
+            assert valid[r.generation] == (sum(t.is_valid for t in samples), len(samples))
+            assert valid[r.generation][0] >= r.deploy_solved
 
 
 def test_fixed_pool_resumes_to_the_same_run(
