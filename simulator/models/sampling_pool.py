@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -187,11 +188,45 @@ def _executor(workers: int) -> ProcessPoolExecutor:
             _pool[1].shutdown(wait=True, cancel_futures=True)
             _pool = None
         if _pool is None:
-            _pool = (workers, ProcessPoolExecutor(
+            executor = ProcessPoolExecutor(
                 max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
                 initargs=(os.getpid(),),
-            ))
+            )
+            try:
+                with _main_module_hidden():  # a spawn pool starts all its workers on the first task
+                    executor.submit(int).result()
+            except BrokenProcessPool as e:
+                executor.shutdown(wait=True, cancel_futures=True)
+                raise ModelError(f"the sampling worker processes did not start ({e}); set "
+                                 f"{SAMPLE_WORKERS_ENV}=1 to sample in this process") from e
+            _pool = (workers, executor)
         return _pool[1]
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start processes without their importing the parent's ``__main__``.
+
+    A spawned process first imports the script (or ``-m`` module) that started its parent, as
+    ``__mp_main__``, so that objects pickled from it resolve. The workers need nothing from it:
+    they run this module's functions on tasks of this module's types. Without this, a user's
+    script that calls ``iterdeploy.run`` or samples at its top level, outside ``if __name__ ==
+    "__main__":``, would start its whole study again in every worker (which Python refuses there,
+    breaking the pool). ``multiprocessing.spawn.get_preparation_data`` reads ``__spec__`` and
+    ``__file__`` of ``__main__`` while a process starts; for that moment they are hidden, as in an
+    interactive session, and then restored."""
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__")
+             if main is not None and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 def shutdown() -> None:
@@ -247,10 +282,8 @@ def decode_batches(
         except BrokenProcessPool as e:
             shutdown()
             raise ModelError(
-                f"a sampling worker process died ({e}). Workers start by importing the script "
-                "that started them, so a script that samples at its top level must do it under "
-                "`if __name__ == \"__main__\":`; or set "
-                f"{SAMPLE_WORKERS_ENV}=1 to sample in this process"
+                f"a sampling worker process died ({e}); set {SAMPLE_WORKERS_ENV}=1 to sample in "
+                "this process"
             ) from e
         finally:
             for future in futures:
