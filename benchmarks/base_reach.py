@@ -71,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec.split()[args.domain]
     progress(f"base {spec.content_hash()} (pretrained first if not cached)")
     start = time.perf_counter()
-    planner = HfPlanner(ensure_base(spec), device="cpu")
+    every = max(1, spec.pretrain_steps // 20)
+
+    def pretraining(step: int, loss: float) -> None:  # a long recipe is not silent for an hour
+        done = step + 1  # steps count from 0
+        if done % every == 0:
+            progress(f"  pretraining step {done}/{spec.pretrain_steps}, loss {loss:.3f}")
+
+    planner = HfPlanner(ensure_base(spec, on_step=pretraining), device="cpu")
     progress(f"  ready in {time.perf_counter() - start:.0f} s")
     fmt = CompactTaskFormat()
     rng = np.random.default_rng(args.seed)
