@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -358,13 +358,12 @@ NO_POSITIONS_FACTOR = 1e9
 """The linear RoPE scaling that stands for no positions (``position_encoding: none``)."""
 
 
-def _position_encoding(spec: EmbeddedModelSpec) -> dict[str, object]:
-    """The config keys of the spec's position encoding; none for RoPE, so the default
-    recipe's config is the one every cached base was built with."""
+def _rope_parameters(spec: EmbeddedModelSpec) -> dict[str, Any] | None:
+    """The config's ``rope_parameters`` for the spec's position encoding: None (transformers'
+    default RoPE, the config every cached base was built with) unless it is ``none``."""
     if spec.position_encoding == "rope":
-        return {}
-    return {"rope_parameters": {"rope_type": "linear", "factor": NO_POSITIONS_FACTOR,
-                                "rope_theta": 10000.0}}
+        return None
+    return {"rope_type": "linear", "factor": NO_POSITIONS_FACTOR, "rope_theta": 10000.0}
 
 
 def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
@@ -387,7 +386,7 @@ def build_base(spec: EmbeddedModelSpec) -> tuple[LlamaForCausalLM, PreTrainedTok
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
-        **_position_encoding(spec),
+        rope_parameters=_rope_parameters(spec),
     )
     torch.manual_seed(spec.seed)
     return LlamaForCausalLM(config), tok

@@ -38,6 +38,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -216,8 +217,8 @@ def _main_module_hidden() -> Iterator[None]:
     ``__file__`` of ``__main__`` while a process starts; for that moment they are hidden, as in an
     interactive session, and then restored."""
     main = sys.modules.get("__main__")
-    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__")
-             if main is not None and name in main.__dict__}
+    saved: dict[str, Any] = {name: main.__dict__[name] for name in ("__spec__", "__file__")
+                             if main is not None and name in main.__dict__}
     try:
         if main is not None:
             main.__dict__.pop("__file__", None)
