@@ -194,8 +194,11 @@ def _executor(workers: int) -> ProcessPoolExecutor:
                 initargs=(os.getpid(),),
             )
             try:
-                with _main_module_hidden():  # a spawn pool starts all its workers on the first task
-                    executor.submit(int).result()
+                # a spawn pool starts a worker for each task submitted while none is idle: these
+                # start them all, before any finishes, while __main__ is hidden
+                with _main_module_hidden():
+                    for started in [executor.submit(int) for _ in range(workers)]:
+                        started.result()
             except BrokenProcessPool as e:
                 executor.shutdown(wait=True, cancel_futures=True)
                 raise ModelError(f"the sampling worker processes did not start ({e}); set "
