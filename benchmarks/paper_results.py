@@ -293,39 +293,66 @@ def target_rows(runs: Sequence[ArmRun]) -> list[list[object]]:
     return rows
 
 
-READING = [
-    "## How to read it, and what limits it",
-    "",
-    "- **Where the gains are.** The per-size table shows them: the sizes the base solves",
-    "  sometimes fill up, and the first size it never solves opens; the loop moves the frontier",
-    "  about one size in five generations. Sizes two or more beyond the base's reach stay almost",
-    "  closed, so the pool's ceiling within five generations is set by how much of it lies within",
-    "  one size of that reach.",
-    "- **Memorised or learnt.** A pool task solved once is in every later training set",
-    "  (data accumulate), so part of the pool's gain is the model writing again a plan it was",
-    "  trained on. The held-out tasks were never trained on: their gain is what generalises.",
-    "- **Without curation** every sample is published, valid or not. Training on the model's own",
-    "  samples sharpens its distribution (it acts like a lower temperature), which can help at",
-    "  sizes it already solves, while the invalid plans it also learns cost it on the pool. This",
-    "  arm trains on eight times the data of the curated one per generation, so it is run for as",
-    "  many generations as the machine allowed; its row says how many.",
-    "- **Valid samples.** A task counts as solved once one of its samples is valid, so the",
-    "  solved count registers a task once and then stops moving, however reliable the model",
-    "  becomes on it. The share of valid samples on the pool keeps that second part: it grows",
-    "  4.5-5.5x in every Blocksworld seed and 2.0-2.3x in every Rovers seed, and 1.04x in the",
-    "  two generations the arm without curation ran.",
-    "- **Training from the previous generation** (`chained`, as self-improvement rounds on small",
-    "  transformers are run) did not help: 1.58x and, with the newest data weighted three",
-    "  times, 1.56x on seed 0, against 1.70x for a fresh adapter on the base each generation.",
-    "- **Longest plan.** The pool's longest valid plan is a maximum over one generation's valid",
-    "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
-    "- **Rovers** is the second domain with a base that reaches past its corpus",
-    "  (docs/model-card.md); three seeds give 1.26x, 1.39x and 1.34x on the pool. Its",
-    "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool), and its largest",
-    "  tasks also run into the token limit (the scenario's 480 new tokens; a 9- or 10-waypoint",
-    "  plan with its scratchpad can need more), which caps that end of the pool.",
-    "",
-]
+def _pool_ratios(runs: Sequence[ArmRun], arm: str, attr: str = "deploy_solved") -> list[float]:
+    """``attr`` at the last generation over generation 0, for each seed of ``arm`` (in seed order)."""
+    return [b / a for r in runs if r.arm.name == arm
+            for a, b in [_gain(r, attr)] if a and b is not None]
+
+
+def _valid_ratios(runs: Sequence[ArmRun], arm: str) -> list[float]:
+    """Valid samples on the pool, last generation over generation 0, for each seed of ``arm``."""
+    return [r.valid_samples[r.rows[-1].generation][0] / r.valid_samples[0][0]
+            for r in runs if r.arm.name == arm and r.valid_samples.get(0, (0, 0))[0]]
+
+
+def _span(ratios: Sequence[float]) -> str:
+    """``1.26x``, or ``4.5-5.5x`` for a range; ``not run`` when there is none."""
+    if not ratios:
+        return "not run"
+    low, high = min(ratios), max(ratios)
+    return f"{low:.2f}x" if len(ratios) == 1 else f"{low:.1f}-{high:.1f}x"
+
+
+def reading(runs: Sequence[ArmRun]) -> list[str]:
+    """How to read the tables; its numbers are read from ``runs``, like every other one."""
+    rovers = ", ".join(f"{x:.2f}x" for x in _pool_ratios(runs, "rovers")) or "not run"
+    return [
+        "## How to read it, and what limits it",
+        "",
+        "- **Where the gains are.** The per-size table shows them: the sizes the base solves",
+        "  sometimes fill up, and the first size it never solves opens; the loop moves the frontier",
+        "  about one size in five generations. Sizes two or more beyond the base's reach stay almost",
+        "  closed, so the pool's ceiling within five generations is set by how much of it lies within",
+        "  one size of that reach.",
+        "- **Memorised or learnt.** A pool task solved once is in every later training set",
+        "  (data accumulate), so part of the pool's gain is the model writing again a plan it was",
+        "  trained on. The held-out tasks were never trained on: their gain is what generalises.",
+        "- **Without curation** every sample is published, valid or not. Training on the model's own",
+        "  samples sharpens its distribution (it acts like a lower temperature), which can help at",
+        "  sizes it already solves, while the invalid plans it also learns cost it on the pool. This",
+        "  arm trains on eight times the data of the curated one per generation, so it is run for as",
+        "  many generations as the machine allowed; its row says how many.",
+        "- **Valid samples.** A task counts as solved once one of its samples is valid, so the",
+        "  solved count registers a task once and then stops moving, however reliable the model",
+        "  becomes on it. The valid samples on the pool keep that second part: they grow",
+        f"  {_span(_valid_ratios(runs, 'quickstart'))} over the Blocksworld seeds and "
+        f"{_span(_valid_ratios(runs, 'rovers'))} over the Rovers seeds, and",
+        f"  {_span(_valid_ratios(runs, 'no-curation'))} in the generations the arm without "
+        "curation ran.",
+        "- **Training from the previous generation** (`chained`, as self-improvement rounds on small",
+        f"  transformers are run): {_span(_pool_ratios(runs, 'chained'))} and, with the newest "
+        f"data weighted three times, {_span(_pool_ratios(runs, 'chained-newest-x3'))} on the pool,",
+        f"  against {_span(_pool_ratios(runs, 'quickstart')[:1])} for a fresh adapter on the base "
+        "each generation (seed 0).",
+        "- **Longest plan.** The pool's longest valid plan is a maximum over one generation's valid",
+        "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
+        "- **Rovers** is the second domain with a base that reaches past its corpus",
+        f"  (docs/model-card.md); its seeds give {rovers} on the pool. Its",
+        "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool), and its largest",
+        "  tasks also run into the token limit (the scenario's 480 new tokens; a 9- or 10-waypoint",
+        "  plan with its scratchpad can need more), which caps that end of the pool.",
+        "",
+    ]
 
 
 def write_doc(runs: Sequence[ArmRun], command: str) -> None:
@@ -367,7 +394,7 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
     ]
     for name in plot(runs, DOC.parent):
         lines += [f"![{name}]({name})", ""]
-    lines += READING
+    lines += reading(runs)
     DOC.write_text("\n".join(lines), encoding="utf-8")
     quick = [r for r in runs if r.arm.name == "quickstart"]
     if quick and README.is_file():
