@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,17 @@ from iterdeploy.simulator.scenario import load_scenario
 from iterdeploy.simulator.store import (
     GenerationSummary,
     RunReader,
+    deploy_status_by_size,
     solved_by_size,
     summarize,
     valid_deploy_samples,
 )
 
 DOC = REPO / "docs" / "results.md"
+KEPT = REPO / "docs" / "results-runs.json"
+"""Every reported run's summary, as read from its store: the stores are large and stay out of
+git, so a machine without them (a fresh clone, a session whose scratch space was wiped) still
+regenerates the whole document, and a run that is stored here is never run again to report it."""
 README = REPO / "README.md"
 README_BEGIN = "<!-- results:quickstart -->"
 README_END = "<!-- /results:quickstart -->"
@@ -87,6 +92,9 @@ ARMS: tuple[Arm, ...] = (
     Arm("rovers", "scenarios/paper_rovers.yaml", {},
         "the quickstart's curation on Rovers (5-10 waypoints), with a base pretrained on Rovers "
         "alone"),
+    Arm("sokoban", "scenarios/paper_sokoban.yaml", {},
+        "the quickstart's curation on Sokoban (2-4 boxes), with a base pretrained on Sokoban "
+        "alone"),
 )
 ARM_BY_NAME = {a.name: a for a in ARMS}
 
@@ -96,12 +104,27 @@ def run_dir(runs: Path, arm: Arm, seed: int) -> Path:
     return runs / arm.name / f"seed{seed}"
 
 
+def tenths(description: str, total: int) -> Callable[[int], None]:
+    """A progress phase for a log file: a base's pretraining (thousands of steps, an hour or more
+    for the Rovers and Sokoban bases) says how far it is at every tenth; the generations' own
+    phases (a few hundred to 1,280 samples or steps) stay silent, their ends are logged."""
+    done = [0]
+
+    def advance(n: int) -> None:
+        before, done[0] = done[0], done[0] + n
+        if total >= 1500 and before * 10 // total < done[0] * 10 // total:
+            progress(f"  {description}: {done[0]}/{total}")
+
+    return advance
+
+
 def run_arm(runs: Path, arm: Arm, seed: int) -> None:
     """Run (or resume) one arm at one seed."""
     spec, text = load_scenario(REPO / arm.scenario, overrides={**arm.overrides, "seed": seed})
     start = time.perf_counter()
     progress(f"{arm.name} seed {seed} → {run_dir(runs, arm, seed)}")
-    run_scenario(spec, text, run_dir(runs, arm, seed), log=lambda msg: progress(f"  {msg}"))
+    run_scenario(spec, text, run_dir(runs, arm, seed), log=lambda msg: progress(f"  {msg}"),
+                 phase=tenths)
     progress(f"  done in {time.perf_counter() - start:.0f} s")
 
 
@@ -126,6 +149,32 @@ class ArmRun:
     """(generation, domain, size) → (solved, tasks) on the deployment pool."""
     valid_samples: dict[int, tuple[int, int]]
     """generation → (valid samples, samples) on the deployment pool."""
+    statuses: dict[tuple[int, str, int, str], int] = field(default_factory=dict)
+    """(generation, domain, size, validator status) → deployment samples."""
+    from_store: bool = True
+    """Read from its run store on this machine (False: from its summary kept in ``KEPT``)."""
+
+    def record(self) -> dict[str, Any]:
+        """This run as a JSON-able record of ``KEPT``."""
+        return {
+            "arm": self.arm.name, "seed": self.seed, "fixed_pool": self.fixed_pool,
+            "planned": self.planned, "rows": [g.model_dump() for g in self.rows],
+            "by_size": [[g, d, size, solved, n]
+                        for (g, d, size), (solved, n) in sorted(self.by_size.items())],
+            "valid_samples": [[g, v, n] for g, (v, n) in sorted(self.valid_samples.items())],
+            "statuses": [[*key, n] for key, n in sorted(self.statuses.items())],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ArmRun:
+        """A run kept in ``KEPT`` (its arm must still be one of ``ARMS``)."""
+        return cls(ARM_BY_NAME[record["arm"]], int(record["seed"]),
+                   [GenerationSummary.model_validate(g) for g in record["rows"]],
+                   bool(record["fixed_pool"]), int(record["planned"]),
+                   {(g, d, size): (solved, n) for g, d, size, solved, n in record["by_size"]},
+                   {g: (v, n) for g, v, n in record["valid_samples"]},
+                   {(g, d, size, status): n for g, d, size, status, n in record.get("statuses", [])},
+                   from_store=False)
 
 
 def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
@@ -143,10 +192,35 @@ def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
                 fixed = scenario.get("deploy", {}).get("pool") == "fixed"
                 by_size = solved_by_size(reader)
                 valid = valid_deploy_samples(reader)
+                statuses = deploy_status_by_size(reader)
             if len(rows) >= 2:
                 out.append(ArmRun(arm, int(seed_dir.name[4:]), rows, fixed,
-                                  int(scenario["generations"]), by_size, valid))
+                                  int(scenario["generations"]), by_size, valid, statuses))
     return out
+
+
+def read_kept(path: Path = KEPT) -> list[ArmRun]:
+    """The runs whose summaries ``path`` keeps, for arms the script still knows."""
+    if not path.is_file():
+        return []
+    records = json.loads(path.read_text(encoding="utf-8"))["runs"]
+    return [ArmRun.from_record(r) for r in records if r["arm"] in ARM_BY_NAME]
+
+
+def merge_runs(stored: Sequence[ArmRun], kept: Sequence[ArmRun]) -> list[ArmRun]:
+    """Every run once, in ``ARMS`` then seed order: a store on this machine wins over a kept
+    summary of the same arm and seed (it may have run further since)."""
+    by_key = {(r.arm.name, r.seed): r for r in kept} | {(r.arm.name, r.seed): r for r in stored}
+    order = {a.name: i for i, a in enumerate(ARMS)}
+    return sorted(by_key.values(), key=lambda r: (order[r.arm.name], r.seed))
+
+
+def write_kept(runs: Sequence[ArmRun], path: Path = KEPT) -> None:
+    """Keep every reported run's summary in ``path`` (sorted, so reruns give the same file)."""
+    about = ("Summaries of the runs behind docs/results.md, written by benchmarks/paper_results.py "
+             "from their run stores, one run a line.")
+    lines = ",\n".join(json.dumps(r.record(), sort_keys=True) for r in runs)
+    path.write_text(f'{{"about": {json.dumps(about)},\n"runs": [\n{lines}\n]}}\n', encoding="utf-8")
 
 
 def _ratio(a: int | None, b: int | None) -> str:
@@ -227,6 +301,29 @@ def size_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     return header, rows
 
 
+STATUSES = ("valid", "invalid_step", "goal_not_reached", "unknown_object", "hit_token_limit")
+"""The validator's verdicts the failure table shows, each in a column; the rarer ones (a wrong
+arity, an unparseable line, an empty plan) share the last one."""
+
+
+def failure_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
+    """Why the pool's samples fail, per size, generation 0 → last: the first seed of each arm
+    that runs the paper's protocol, since the seeds fail alike."""
+    header = ["arm", "seed", "size", *(s.replace("_", " ") for s in STATUSES), "other"]
+    rows: list[list[object]] = []
+    firsts = [r for r in runs if r.arm.name in TARGET_ARMS and r.statuses
+              and r.seed == min(x.seed for x in runs if x.arm == r.arm)]
+    for r in firsts:
+        last = r.rows[-1].generation
+        for d, size in sorted({(d, size) for (_, d, size, _) in r.statuses}):
+            at = {(g, k): n for (g, dd, ss, k), n in r.statuses.items() if (dd, ss) == (d, size)}
+            cells = [f"{at.get((0, k), 0)} → {at.get((last, k), 0)}" for k in STATUSES]
+            other = [sum(n for (g, k), n in at.items() if g == gen and k not in STATUSES)
+                     for gen in (0, last)]
+            rows.append([r.arm.name, r.label, f"{d} {size}", *cells, f"{other[0]} → {other[1]}"])
+    return header, rows
+
+
 def plot(runs: Sequence[ArmRun], out: Path) -> list[str]:
     """Solved per generation (pool and held-out), every seed a line; returns the file names."""
     import matplotlib
@@ -263,7 +360,7 @@ def plot(runs: Sequence[ArmRun], out: Path) -> list[str]:
     return names
 
 
-TARGET_ARMS = ("quickstart", "rovers")
+TARGET_ARMS = ("quickstart", "rovers", "sokoban")
 """The arms that run the paper's protocol unchanged, one per domain: the targets apply to them."""
 
 
@@ -360,7 +457,10 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
     lines = [
         "# Results: the paper's experiment on this machine",
         "",
-        f"Generated by `{command}` from the run stores; every number below is read from them.",
+        f"Generated by `{command}` from the run stores; every number below is read from them",
+        f"(through `docs/{KEPT.name}`, which keeps each run's summary, for the runs whose store is",
+        f"not on the machine that wrote this: {sum(not r.from_store for r in runs)} of {len(runs)} "
+        "this time).",
         "Solved = at least one valid sample for the task in that generation. \"Pool\": the fixed",
         "deployment pool every generation meets again (the paper's count); \"held-out\": the",
         "evaluation pool, drawn once, never deployed or trained on.",
@@ -391,6 +491,14 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "",
         *markdown_table(*size_rows(runs)),
         "",
+        "## Why pool samples fail, per size, generation 0 → last",
+        "",
+        "The validator's verdict on every deployment sample of the pool (an invalid sample cut by "
+        "the token limit",
+        "counts under \"hit token limit\"), for the first seed of each domain's arm.",
+        "",
+        *markdown_table(*failure_rows(runs)),
+        "",
     ]
     for name in plot(runs, DOC.parent):
         lines += [f"![{name}]({name})", ""]
@@ -415,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the run directories live (default runs/results)")
     parser.add_argument("--report-only", action="store_true",
                         help="write the doc from the stores without running anything")
+    parser.add_argument("--no-report", action="store_true",
+                        help="run, and keep the runs' summaries, without rewriting the doc (a "
+                             "partial study on a machine that lacks some arms' stores)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     args = parser.parse_args(argv)
     unknown = [a for a in args.arms.split(",") if a not in ARM_BY_NAME]
@@ -428,9 +539,13 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 run_arm(args.runs, arm, seed)
         print(f"load average at the end: {load_average()}", flush=True)
-    runs = read_runs(args.runs, ARMS)
+    runs = merge_runs(read_runs(args.runs, ARMS), read_kept())
     if not runs:
-        raise SystemExit(f"no completed runs under {args.runs}")
+        raise SystemExit(f"no completed runs under {args.runs}, and none kept in {KEPT.name}")
+    write_kept(runs)
+    if args.no_report:
+        print(f"kept {len(runs)} runs' summaries in {KEPT.relative_to(REPO)}; the doc is unchanged")
+        return 0
     write_doc(runs, "python benchmarks/paper_results.py --report-only")
     print(f"wrote {DOC.relative_to(REPO)}")
     return 0

@@ -33,6 +33,7 @@ from iterdeploy.simulator.store.schema import (
 )
 from iterdeploy.simulator.store.summary import (
     GenerationSummary,
+    deploy_status_by_size,
     solved_by_size,
     summarize,
     valid_deploy_samples,
@@ -64,6 +65,7 @@ __all__ = [
     "TraceRow",
     "TrainingExampleRow",
     "UserTaskOutcome",
+    "deploy_status_by_size",
     "dumps",
     "os_error",
     "parse_stored_verdict",

@@ -147,3 +147,19 @@ def valid_deploy_samples(reader: RunReader) -> dict[int, tuple[int, int]]:
                         "WHERE purpose = 'deploy' GROUP BY generation")
     return {int(r["g"]): (int(r["valid"] or 0), int(r["n"])) for r in rows}
 
+
+def deploy_status_by_size(reader: RunReader) -> dict[tuple[int, str, int, str], int]:
+    """Deployment samples per generation, domain, size and validator status (``valid``,
+    ``invalid_step``, ``goal_not_reached``, ...): (generation, domain, size, status) → samples.
+
+    Where solved counts stop, this says why: whether the samples of a size the loop does not
+    open fail at a step (the model lost track of the state), stop short of the goal, name
+    objects the task lacks, or were cut by the token limit: an invalid sample that hit the limit
+    is counted under ``hit_token_limit`` instead of what the validator made of its cut plan."""
+    rows = reader.query(
+        "SELECT t.generation AS g, k.domain AS d, k.size AS size, "
+        "CASE WHEN t.hit_token_limit AND NOT t.is_valid THEN 'hit_token_limit' ELSE t.status END "
+        "AS kind, COUNT(*) AS n FROM traces t JOIN tasks k USING (task_id) "
+        "WHERE t.purpose = 'deploy' GROUP BY g, d, size, kind")  # not "status": that is a column
+    return {(int(r["g"]), str(r["d"]), int(r["size"]), str(r["kind"])): int(r["n"]) for r in rows}
+

@@ -8,7 +8,13 @@ import pytest
 
 from iterdeploy.simulator.loop import run_scenario
 from iterdeploy.simulator.scenario import parse_scenario
-from iterdeploy.simulator.store import RunReader, solved_by_size, summarize, valid_deploy_samples
+from iterdeploy.simulator.store import (
+    RunReader,
+    deploy_status_by_size,
+    solved_by_size,
+    summarize,
+    valid_deploy_samples,
+)
 from tests.conftest import killed_in_generation
 
 
@@ -66,6 +72,16 @@ def test_fixed_pool_is_met_again_by_every_generation(
             samples = reader.traces(generation=r.generation, purpose="deploy")
             assert valid[r.generation] == (sum(t.is_valid for t in samples), len(samples))
             assert valid[r.generation][0] >= r.deploy_solved
+        # and why the others fail: every sample once, under its status, per size
+        statuses = deploy_status_by_size(reader)
+        for r in rows:
+            samples = reader.traces(generation=r.generation, purpose="deploy")
+            mine = {k: n for k, n in statuses.items() if k[0] == r.generation}
+            assert sum(mine.values()) == len(samples)
+            assert sum(n for k, n in mine.items() if k[3] == "valid") == valid[r.generation][0]
+            cut = sum(t.hit_token_limit and not t.is_valid for t in samples)
+            assert sum(n for k, n in mine.items() if k[3] == "hit_token_limit") == cut
+            assert {k[2] for k in mine} <= {k[2] for k in by_size if k[0] == r.generation}
 
 
 def test_fixed_pool_resumes_to_the_same_run(
