@@ -410,9 +410,42 @@ def _span(ratios: Sequence[float]) -> str:
     return f"{low:.2f}x" if len(ratios) == 1 else f"{low:.1f}-{high:.1f}x"
 
 
+def _largest_size_failures(runs: Sequence[ArmRun], arm: str) -> str:
+    """How the first seed of ``arm`` fails at its pool's largest size, in its last generation."""
+    first = [r for r in runs if r.arm.name == arm and r.statuses]
+    if not first:
+        return "not run"
+    r = min(first, key=lambda x: x.seed)
+    last = r.rows[-1].generation
+    d, size = max({(d, size) for (_, d, size, _) in r.statuses}, key=lambda k: k[1])
+    at = {k: n for (g, dd, ss, k), n in r.statuses.items() if (g, dd, ss) == (last, d, size)}
+    total = sum(at.values())
+    return (f"{at.get('invalid_step', 0)} of {total} samples at {size} ({d}, seed {r.seed}, "
+            f"generation {last}) fail at a step, {at.get('hit_token_limit', 0)} are cut by the "
+            f"token limit, {at.get('valid', 0)} are valid")
+
+
+def _open_ceiling(runs: Sequence[ArmRun], arm: str) -> str:
+    """The most the first seed of ``arm`` could reach without opening a size its base never
+    solves: the pool's tasks of the sizes solved at all at generation 0, over those solved."""
+    first = [r for r in runs if r.arm.name == arm]
+    if not first:
+        return "not run"
+    r = min(first, key=lambda x: x.seed)
+    at0 = {k[1:]: v for k, v in r.by_size.items() if k[0] == 0}
+    reachable = sum(n for solved, n in at0.values() if solved)
+    solved = sum(solved for solved, _ in at0.values())
+    closed = sorted(size for (_, size), (s0, _) in at0.items() if not s0)
+    return (f"the sizes its base solves at all hold {reachable} of seed {r.seed}'s "
+            f"{sum(n for _, n in at0.values())} pool tasks, so without opening "
+            f"{'size ' + ', '.join(map(str, closed)) if closed else 'a new size'} it could reach "
+            f"at most {reachable / solved:.2f}x" if solved else "its base solves nothing")
+
+
 def reading(runs: Sequence[ArmRun]) -> list[str]:
     """How to read the tables; its numbers are read from ``runs``, like every other one."""
     rovers = ", ".join(f"{x:.2f}x" for x in _pool_ratios(runs, "rovers")) or "not run"
+    sokoban = ", ".join(f"{x:.2f}x" for x in _pool_ratios(runs, "sokoban")) or "not run"
     return [
         "## How to read it, and what limits it",
         "",
@@ -448,6 +481,14 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool), and its largest",
         "  tasks also run into the token limit (the scenario's 480 new tokens; a 9- or 10-waypoint",
         "  plan with its scratchpad can need more), which caps that end of the pool.",
+        "- **Sokoban**'s base solves most 2- and 3-box tasks and writes no valid plan at 4 boxes",
+        "  (docs/model-card.md): its frontier is inside its corpus's tail, not past it. Its seeds give",
+        f"  {sokoban} on the pool; {_open_ceiling(runs, 'sokoban')}.",
+        "- **Why the largest tasks stay closed.** The failure table gives the validator's verdict on",
+        "  every pool sample. At the largest Blocksworld size",
+        f"  {_largest_size_failures(runs, 'quickstart')}: the model loses track of the state it",
+        "  restates after each move (blocks drop out of it), not of the plan's length. Training",
+        "  longer or sampling more per task reached the same ceiling sooner (docs/changelog.md).",
         "",
     ]
 
