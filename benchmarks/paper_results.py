@@ -301,6 +301,12 @@ def size_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     return header, rows
 
 
+def first_seed(runs: Sequence[ArmRun], arm: str) -> ArmRun | None:
+    """The run of ``arm`` with the lowest seed (None when the arm has no run): the one the
+    tables that show a single seed per arm read."""
+    return min((r for r in runs if r.arm.name == arm), key=lambda r: r.seed, default=None)
+
+
 STATUSES = ("valid", "invalid_step", "goal_not_reached", "unknown_object", "hit_token_limit")
 """The validator's verdicts the failure table shows, each in a column; the rarer ones (a wrong
 arity, an unparseable line, an empty plan) share the last one."""
@@ -311,8 +317,7 @@ def failure_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]
     that runs the paper's protocol, since the seeds fail alike."""
     header = ["arm", "seed", "size", *(s.replace("_", " ") for s in STATUSES), "other"]
     rows: list[list[object]] = []
-    firsts = [r for r in runs if r.arm.name in TARGET_ARMS and r.statuses
-              and r.seed == min(x.seed for x in runs if x.arm == r.arm)]
+    firsts = [r for arm in TARGET_ARMS if (r := first_seed(runs, arm)) is not None and r.statuses]
     for r in firsts:
         last = r.rows[-1].generation
         for d, size in sorted({(d, size) for (_, d, size, _) in r.statuses}):
@@ -412,10 +417,9 @@ def _span(ratios: Sequence[float]) -> str:
 
 def _largest_size_failures(runs: Sequence[ArmRun], arm: str) -> str:
     """How the first seed of ``arm`` fails at its pool's largest size, in its last generation."""
-    first = [r for r in runs if r.arm.name == arm and r.statuses]
-    if not first:
+    r = first_seed(runs, arm)
+    if r is None or not r.statuses:
         return "not run"
-    r = min(first, key=lambda x: x.seed)
     last = r.rows[-1].generation
     d, size = max({(d, size) for (_, d, size, _) in r.statuses}, key=lambda k: k[1])
     at = {k: n for (g, dd, ss, k), n in r.statuses.items() if (g, dd, ss) == (last, d, size)}
@@ -428,10 +432,9 @@ def _largest_size_failures(runs: Sequence[ArmRun], arm: str) -> str:
 def _open_ceiling(runs: Sequence[ArmRun], arm: str) -> str:
     """The most the first seed of ``arm`` could reach without opening a size its base never
     solves: the pool's tasks of the sizes solved at all at generation 0, over those solved."""
-    first = [r for r in runs if r.arm.name == arm]
-    if not first:
+    r = first_seed(runs, arm)
+    if r is None:
         return "not run"
-    r = min(first, key=lambda x: x.seed)
     at0 = {k[1:]: v for k, v in r.by_size.items() if k[0] == 0}
     reachable = sum(n for solved, n in at0.values() if solved)
     solved = sum(solved for solved, _ in at0.values())
