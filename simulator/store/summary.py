@@ -162,4 +162,3 @@ def deploy_status_by_size(reader: RunReader) -> dict[tuple[int, str, int, str], 
         "AS kind, COUNT(*) AS n FROM traces t JOIN tasks k USING (task_id) "
         "WHERE t.purpose = 'deploy' GROUP BY g, d, size, kind")  # not "status": that is a column
     return {(int(r["g"]), str(r["d"]), int(r["size"]), str(r["kind"])): int(r["n"]) for r in rows}
-

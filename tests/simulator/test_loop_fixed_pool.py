@@ -66,16 +66,14 @@ def test_fixed_pool_is_met_again_by_every_generation(
             mine = [v for (g, _, _), v in by_size.items() if g == r.generation]
             assert sum(n for n, _ in mine) == r.deploy_solved
             assert sum(t for _, t in mine) == r.deploy_tasks
-        # valid samples per generation: every deployment sample once, the valid ones counted
         valid = valid_deploy_samples(reader)
-        for r in rows:
-            samples = reader.traces(generation=r.generation, purpose="deploy")
-            assert valid[r.generation] == (sum(t.is_valid for t in samples), len(samples))
-            assert valid[r.generation][0] >= r.deploy_solved
-        # and why the others fail: every sample once, under its status, per size
         statuses = deploy_status_by_size(reader)
         for r in rows:
             samples = reader.traces(generation=r.generation, purpose="deploy")
+            # valid samples per generation: every deployment sample once, the valid ones counted
+            assert valid[r.generation] == (sum(t.is_valid for t in samples), len(samples))
+            assert valid[r.generation][0] >= r.deploy_solved
+            # and why the others fail: every sample once, under its status, per size
             mine = {k: n for k, n in statuses.items() if k[0] == r.generation}
             assert sum(mine.values()) == len(samples)
             assert sum(n for k, n in mine.items() if k[3] == "valid") == valid[r.generation][0]
