@@ -114,7 +114,26 @@ def _compare(console: Console, name: str, reference: Path, built: Path) -> bool:
         table.add_row(file, ref[:16], new[:16], "yes" if ref == new else "[bold red]NO[/]")
     console.print(table)
     console.print(f"{name}: {'reproduced bit for bit' if same else 'NOT reproduced'}")
+    if not same:
+        hint = _thread_hint(reference, built)
+        if hint:
+            console.print(hint)
     return same
+
+
+def _thread_hint(reference: Path, built: Path) -> str | None:
+    """Why a rebuild may differ: the two bases' torch thread counts, when they differ.
+
+    Floating-point reductions follow the thread count, so the same recipe pretrained on another
+    count rounds differently from the first step on; the bases record theirs
+    (``pretrained_with`` in ``iterdeploy_spec.json``)."""
+    from iterdeploy.simulator.models.embedded import recorded_threads
+
+    was, now = recorded_threads(reference), recorded_threads(built)
+    if was is None or now is None or was == now:
+        return None
+    return (f"the reference was pretrained on {was} torch thread{'s' * (was != 1)}, this rebuild "
+            f"on {now}: rerun with --threads {was} (thread counts change floating-point rounding)")
 
 
 def register(app: typer.Typer) -> None:

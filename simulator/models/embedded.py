@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -449,6 +450,32 @@ def _pretraining_lock(target: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def pretraining_provenance(seconds: float) -> dict[str, object]:
+    """What besides the recipe shaped a base's weights, for its ``iterdeploy_spec.json``.
+
+    Why: the content hash names the recipe, but floating-point reductions follow torch's thread
+    count, so one recipe pretrained on one thread and on two gives different weights (over the
+    6,000 steps of the Sokoban recipe, bases of visibly different reach, docs/model-card.md). The
+    hash stays as it is (adding the count would orphan every cached and shipped base); the file
+    records the count so that a base's reach can be traced to how it was made.
+    """
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "seconds": round(seconds, 1)}
+
+
+def recorded_threads(directory: Path) -> int | None:
+    """The torch thread count a base directory says it was pretrained with (None: unrecorded,
+    as in bases written before 7 December 2026, or unreadable)."""
+    try:
+        record = json.loads((directory / "iterdeploy_spec.json").read_text(encoding="utf-8"))
+        threads = record["pretrained_with"]["torch_threads"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return threads if isinstance(threads, int) else None
+
+
 def pretrain_into(
     spec: EmbeddedModelSpec, target: Path, on_step: Callable[[int, float], None] | None = None
 ) -> Path:
@@ -456,21 +483,24 @@ def pretrain_into(
 
     The directory appears atomically (written aside, then renamed), so an interrupted
     pretraining never leaves a half-written entry behind; if another process finished the same
-    entry first, theirs is kept (it is identical).
+    entry first, theirs is kept (the same recipe: identical weights when pretrained on the
+    same number of torch threads, which ``iterdeploy_spec.json`` records).
     """
+    started = time.perf_counter()
     model, tok, loss = pretrain(spec, on_step)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
-    (tmp / "iterdeploy_spec.json").write_text(
-        json.dumps({"spec": spec.model_dump(), "final_loss": loss}, indent=2)
-    )
+    (tmp / "iterdeploy_spec.json").write_text(json.dumps({
+        "spec": spec.model_dump(), "final_loss": loss,
+        "pretrained_with": pretraining_provenance(time.perf_counter() - started),
+    }, indent=2))
     (tmp / DIGESTS).write_text("".join(f"{file_digest(tmp / f)}  {f}\n" for f in REPRODUCED_FILES),
                                encoding="ascii")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp.rename(target)
-    except OSError:  # another process finished first; theirs is identical
+    except OSError:  # another process finished first: the same recipe, kept
         if not (target / "config.json").is_file():
             raise
     return target

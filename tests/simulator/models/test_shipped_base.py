@@ -7,6 +7,7 @@ be exactly what the recipe produces: the shipped files are verified against thei
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from iterdeploy.simulator.models.embedded import (
     ensure_base,
     file_digest,
     read_digests,
+    recorded_threads,
     verified_shipped,
 )
 
@@ -109,6 +111,52 @@ def test_pretrain_check_says_when_the_rebuild_differs(built: Path) -> None:
     check = _pretrain("--check")
     assert check.exit_code == 1, check.output
     assert "NOT reproduced" in check.output
+
+
+def test_a_pretrained_base_records_the_thread_count_it_was_built_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setenv("ITERDEPLOY_CACHE", str(tmp_path))
+    threads = torch.get_num_threads()  # the same count, so the process is left as it was
+    result = _pretrain("--threads", str(threads))
+    assert result.exit_code == 0, result.output
+    built = next((tmp_path / "models").glob("embedded-*"))
+    assert recorded_threads(built) == threads
+    record = json.loads((built / "iterdeploy_spec.json").read_text())["pretrained_with"]
+    assert record["torch"] == torch.__version__ and record["seconds"] >= 0
+    assert "iterdeploy_spec.json" not in read_digests(built)  # provenance, not reproduced content
+
+
+def test_the_shipped_base_records_its_thread_count() -> None:
+    shipped = verified_shipped(DEFAULT)
+    assert shipped is not None and recorded_threads(shipped) == 2
+
+
+@pytest.mark.parametrize("record", ["", "{", '{"spec": {}}', '{"pretrained_with": {"torch_threads": "2"}}'])
+def test_an_unrecorded_or_garbled_thread_count_reads_as_unknown(tmp_path: Path, record: str) -> None:
+    (tmp_path / "iterdeploy_spec.json").write_text(record)
+    assert recorded_threads(tmp_path) is None
+    assert recorded_threads(tmp_path / "missing") is None
+
+
+def test_pretrain_check_names_the_thread_count_of_a_base_that_differs(built: Path) -> None:
+    spec_file = built / "iterdeploy_spec.json"
+    record = json.loads(spec_file.read_text())
+    record["pretrained_with"]["torch_threads"] = 7
+    spec_file.write_text(json.dumps(record))
+    (built / "config.json").write_text((built / "config.json").read_text() + " ")
+    check = _pretrain("--check")
+    assert check.exit_code == 1, check.output
+    assert "pretrained on 7 torch threads" in check.output and "--threads 7" in check.output
+
+
+def test_pretrain_check_gives_no_thread_hint_when_the_counts_agree(built: Path) -> None:
+    (built / "config.json").write_text((built / "config.json").read_text() + " ")
+    check = _pretrain("--check")
+    assert check.exit_code == 1, check.output
+    assert "--threads" not in check.output
 
 
 def test_pretrain_refuses_a_scenario_without_the_embedded_model(tmp_path: Path) -> None:
