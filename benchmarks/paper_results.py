@@ -32,6 +32,7 @@ from _common import REPO, load_average, machine_line, markdown_table, progress, 
 from iterdeploy.simulator.loop import run_scenario
 from iterdeploy.simulator.scenario import load_scenario
 from iterdeploy.simulator.store import (
+    FIRST_STEP,
     GenerationSummary,
     RunReader,
     deploy_status_by_size,
@@ -307,15 +308,17 @@ def first_seed(runs: Sequence[ArmRun], arm: str) -> ArmRun | None:
     return min((r for r in runs if r.arm.name == arm), key=lambda r: r.seed, default=None)
 
 
-STATUSES = ("valid", "invalid_step", "goal_not_reached", "unknown_object", "hit_token_limit")
-"""The validator's verdicts the failure table shows, each in a column; the rarer ones (a wrong
-arity, an unparseable line, an empty plan) share the last one."""
+STATUSES = {"valid": "valid", FIRST_STEP: "fails at its first action",
+            "invalid_step": "fails at a later step", "goal_not_reached": "goal not reached",
+            "unknown_object": "unknown object", "hit_token_limit": "cut by the token limit"}
+"""The validator's verdicts the failure table shows, each in a column under its heading; the
+rarer ones (a wrong arity, an unparseable line, an empty plan) share the last one."""
 
 
 def failure_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     """Why the pool's samples fail, per size, generation 0 → last: the first seed of each arm
     that runs the paper's protocol, since the seeds fail alike."""
-    header = ["arm", "seed", "size", *(s.replace("_", " ") for s in STATUSES), "other"]
+    header = ["arm", "seed", "size", *STATUSES.values(), "other"]
     rows: list[list[object]] = []
     firsts = [r for arm in TARGET_ARMS if (r := first_seed(runs, arm)) is not None and r.statuses]
     for r in firsts:
@@ -424,8 +427,9 @@ def _largest_size_failures(runs: Sequence[ArmRun], arm: str) -> str:
     d, size = max({(d, size) for (_, d, size, _) in r.statuses}, key=lambda k: k[1])
     at = {k: n for (g, dd, ss, k), n in r.statuses.items() if (g, dd, ss) == (last, d, size)}
     total = sum(at.values())
-    return (f"{at.get('invalid_step', 0)} of {total} samples at {size} ({d}, seed {r.seed}, "
-            f"generation {last}) fail at a step, {at.get('hit_token_limit', 0)} are cut by the "
+    return (f"{at.get(FIRST_STEP, 0) + at.get('invalid_step', 0)} of {total} samples at {size} "
+            f"({d}, seed {r.seed}, generation {last}) fail at a step, {at.get(FIRST_STEP, 0)} of "
+            f"them at the plan's first action; {at.get('hit_token_limit', 0)} are cut by the "
             f"token limit, {at.get('valid', 0)} are valid")
 
 
@@ -481,17 +485,22 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
         "- **Rovers** is the second domain with a base that reaches past its corpus",
         f"  (docs/model-card.md); its seeds give {rovers} on the pool. Its",
-        "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool), and its largest",
-        "  tasks also run into the token limit (the scenario's 480 new tokens; a 9- or 10-waypoint",
-        "  plan with its scratchpad can need more), which caps that end of the pool.",
+        "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool). Its plans grow",
+        "  fast with the waypoints, so the scenario allows 768 new tokens and 1,024-token training",
+        "  rows (until 7 December 2026, 480 and 512 cut the largest tasks off); at the largest size",
+        f"  {_largest_size_failures(runs, 'rovers')}.",
         "- **Sokoban**'s base solves most 2- and 3-box tasks and writes no valid plan at 4 boxes",
         "  (docs/model-card.md): its frontier is inside its corpus's tail, not past it. Its seeds give",
         f"  {sokoban} on the pool; {_open_ceiling(runs, 'sokoban')}.",
         "- **Why the largest tasks stay closed.** The failure table gives the validator's verdict on",
         "  every pool sample. At the largest Blocksworld size",
-        f"  {_largest_size_failures(runs, 'quickstart')}: the model loses track of the state it",
-        "  restates after each move (blocks drop out of it), not of the plan's length. Training",
-        "  longer or sampling more per task reached the same ceiling sooner (docs/changelog.md).",
+        f"  {_largest_size_failures(runs, 'quickstart')}. A failure at the first action comes",
+        "  before the model has written any state of its own: it misreads the task's towers (it",
+        "  unstacks a block that has another on top, or names the wrong block beneath it). A later",
+        "  one is the state it",
+        "  restates after each move going wrong (blocks drop out of it). Neither is the plan's",
+        "  length. Training longer or sampling more per task reached the same ceiling sooner",
+        "  (docs/changelog.md).",
         "",
     ]
 
@@ -537,9 +546,10 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "",
         "## Why pool samples fail, per size, generation 0 → last",
         "",
-        "The validator's verdict on every deployment sample of the pool (an invalid sample cut by "
-        "the token limit",
-        "counts under \"hit token limit\"), for the first seed of each domain's arm.",
+        "The validator's verdict on every deployment sample of the pool, for the first seed of",
+        "each domain's arm. An invalid sample cut by the token limit counts there, whatever the",
+        "validator made of its cut plan; a step that fails is counted apart when it is the plan's",
+        "first action (the task misread before any state was written) and when it comes later.",
         "",
         *markdown_table(*failure_rows(runs)),
         "",

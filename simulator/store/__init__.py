@@ -32,6 +32,7 @@ from iterdeploy.simulator.store.schema import (
     parse_stored_verdict,
 )
 from iterdeploy.simulator.store.summary import (
+    FIRST_STEP,
     GenerationSummary,
     deploy_status_by_size,
     solved_by_size,
@@ -41,6 +42,7 @@ from iterdeploy.simulator.store.summary import (
 
 __all__ = [
     "DB_NAME",
+    "FIRST_STEP",
     "LOCK_NAME",
     "SCHEMA_VERSION",
     "CurationRow",

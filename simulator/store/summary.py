@@ -15,6 +15,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from iterdeploy.simulator.store.reader import RunReader
+from iterdeploy.simulator.store.schema import parse_stored_verdict
 
 
 class GenerationSummary(BaseModel):
@@ -148,17 +149,38 @@ def valid_deploy_samples(reader: RunReader) -> dict[int, tuple[int, int]]:
     return {int(r["g"]): (int(r["valid"] or 0), int(r["n"])) for r in rows}
 
 
+FIRST_STEP = "invalid_first_step"
+"""The kind :func:`deploy_status_by_size` gives an ``invalid_step`` sample whose first action
+already fails."""
+
+
 def deploy_status_by_size(reader: RunReader) -> dict[tuple[int, str, int, str], int]:
     """Deployment samples per generation, domain, size and validator status (``valid``,
     ``invalid_step``, ``goal_not_reached``, ...): (generation, domain, size, status) → samples.
 
     Where solved counts stop, this says why: whether the samples of a size the loop does not
-    open fail at a step (the model lost track of the state), stop short of the goal, name
-    objects the task lacks, or were cut by the token limit: an invalid sample that hit the limit
-    is counted under ``hit_token_limit`` instead of what the validator made of its cut plan."""
+    open fail at a step, stop short of the goal, name objects the task lacks, or were cut by the
+    token limit: an invalid sample that hit the limit is counted under ``hit_token_limit``
+    instead of what the validator made of its cut plan. A step failure is counted under
+    :data:`FIRST_STEP` when the plan's first action fails (the model misread the task itself,
+    before it wrote any state of its own) and under ``invalid_step`` when a later one does (it
+    lost track of the state on the way)."""
     rows = reader.query(
         "SELECT t.generation AS g, k.domain AS d, k.size AS size, "
         "CASE WHEN t.hit_token_limit AND NOT t.is_valid THEN 'hit_token_limit' ELSE t.status END "
         "AS kind, COUNT(*) AS n FROM traces t JOIN tasks k USING (task_id) "
         "WHERE t.purpose = 'deploy' GROUP BY g, d, size, kind")  # not "status": that is a column
-    return {(int(r["g"]), str(r["d"]), int(r["size"]), str(r["kind"])): int(r["n"]) for r in rows}
+    out = {(int(r["g"]), str(r["d"]), int(r["size"]), str(r["kind"])): int(r["n"]) for r in rows}
+    steps = reader.query(
+        "SELECT t.trace_id, t.generation AS g, k.domain AS d, k.size AS size, t.status, "
+        "t.is_valid, t.plan_length, t.verdict_json FROM traces t JOIN tasks k USING (task_id) "
+        "WHERE t.purpose = 'deploy' AND t.status = 'invalid_step' AND NOT t.hit_token_limit")
+    for r in steps:  # the failing step is in the verdict, read as every reader reads it
+        verdict = parse_stored_verdict(r["verdict_json"], trace_id=r["trace_id"],
+                                       status=r["status"], is_valid=bool(r["is_valid"]),
+                                       plan_length=r["plan_length"])
+        if verdict.failed_step == 0:
+            key = (int(r["g"]), str(r["d"]), int(r["size"]))
+            out[(*key, "invalid_step")] -= 1
+            out[(*key, FIRST_STEP)] = out.get((*key, FIRST_STEP), 0) + 1
+    return {k: n for k, n in out.items() if n}

@@ -9,6 +9,7 @@ import pytest
 from iterdeploy.simulator.loop import run_scenario
 from iterdeploy.simulator.scenario import parse_scenario
 from iterdeploy.simulator.store import (
+    FIRST_STEP,
     RunReader,
     deploy_status_by_size,
     solved_by_size,
@@ -79,6 +80,12 @@ def test_fixed_pool_is_met_again_by_every_generation(
             assert sum(n for k, n in mine.items() if k[3] == "valid") == valid[r.generation][0]
             cut = sum(t.hit_token_limit and not t.is_valid for t in samples)
             assert sum(n for k, n in mine.items() if k[3] == "hit_token_limit") == cut
+            # step failures split by where they fail: the first action, or a later one
+            uncut = [t for t in samples if t.status == "invalid_step" and not t.hit_token_limit]
+            first = sum(t.verdict.failed_step == 0 for t in uncut)
+            assert sum(n for k, n in mine.items() if k[3] == FIRST_STEP) == first
+            assert sum(n for k, n in mine.items() if k[3] == "invalid_step") == len(uncut) - first
+            assert all(n > 0 for n in mine.values())
             assert {k[2] for k in mine} <= {k[2] for k in by_size if k[0] == r.generation}
 
 
