@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +35,8 @@ from iterdeploy.simulator.models.protocol import Example
 if TYPE_CHECKING:  # torch and transformers load only when a base is built: the scenario reads
     # the recipe from here, and validating a scenario should not cost seconds of imports
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from iterdeploy.simulator.models.compact.blocksworld import BlocksworldFormat
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
@@ -117,6 +119,13 @@ class EmbeddedModelSpec(BaseModel):
     the base then sometimes wastes two steps, so valid plans of one task differ in length and a
     curation rule about plan length has something to select. It also made the base stronger at
     every size from 5 blocks up; in the default recipe since 25 November 2026."""
+    pretrain_new_tower_chance: tuple[float, float] = (0.5, 0.5)
+    """Range of the Blocksworld corpus's chance that a block starts a new tower rather than going
+    on top of the last one, drawn per task (0.5, the default, is the generator's own and every
+    deployment task's: towers of 2 blocks on average). Lower values show taller towers. Why: at
+    11-12 blocks half the step failures are the first action, a block unstacked from the middle
+    of a tower, and more so the taller the towers; a corpus drawn from (0.1, 0.5) made that first
+    action right more often at every size (docs/changelog.md, 7 December 2026)."""
     pretrain_steps: int = Field(2000, ge=1, le=1_000_000)
     """Optimiser steps of pretraining (each on freshly generated tasks). 2,000 packed steps take
     about 5 minutes on a 2-core CPU; 3,000 make a stronger base (docs/model-card.md) but would
@@ -145,6 +154,10 @@ class EmbeddedModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_domains(self) -> EmbeddedModelSpec:
+        low, high = self.pretrain_new_tower_chance
+        if not 0.05 <= low <= high <= 0.95:
+            raise ValueError(f"pretrain_new_tower_chance: [{low}, {high}] must be a range with "
+                             "0.05 <= low <= high <= 0.95")
         for name in self.pretrain_domains:
             try:
                 compact_domain(name)
@@ -220,6 +233,7 @@ _ADDED_LATER: dict[str, object] = {
     "pretrain_domains": {},
     "pretrain_blocksworld_weight": 1.0,
     "per_domain": False,
+    "pretrain_new_tower_chance": (0.5, 0.5),
 }
 """Fields added after models were cached, with the value that reproduces the older weights; at that
 value they are left out of the content hash."""
@@ -336,9 +350,15 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
     and its reference plan. A Blocksworld-only recipe spends no draw on the domain, so the
     corpora (and the cached weights) of older recipes are reproduced exactly."""
 
+    towers = spec.pretrain_new_tower_chance
+
     def sampler(name: str, corpus: DomainCorpusSpec) -> Callable[[np.random.Generator], Example]:
         sizes, probs = corpus.size_distribution()
         fmt = compact_domain(name)
+        if name == "blocksworld" and towers != (0.5, 0.5):  # the one domain with the option
+            bw = cast("BlocksworldFormat", fmt)
+            return lambda rng: bw.corpus_example(int(rng.choice(sizes, p=probs)), rng,
+                                                 corpus.detour_share, new_tower_chance=towers)
         return lambda rng: fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                               corpus.detour_share)
 

@@ -25,11 +25,18 @@ from iterdeploy.simulator.planning._task import Atom, GroundAction, GroundTask
 DOMAIN = "blocksworld"
 
 
-def _random_towers(blocks: list[str], rng: np.random.Generator) -> list[list[str]]:
+NEW_TOWER_CHANCE = 0.5
+"""The chance that the generator starts a new tower with the next block rather than putting it on
+the last one: towers of 2 blocks on average, whatever the size."""
+
+
+def _random_towers(
+    blocks: list[str], rng: np.random.Generator, new_tower_chance: float = NEW_TOWER_CHANCE
+) -> list[list[str]]:
     order = [blocks[i] for i in rng.permutation(len(blocks))]
     towers: list[list[str]] = [[order[0]]]
     for block in order[1:]:
-        if rng.random() < 0.5:
+        if rng.random() < new_tower_chance:
             towers.append([block])
         else:
             towers[-1].append(block)
@@ -64,23 +71,32 @@ def count_tasks(n_blocks: int) -> int:
     return states * (states - 1)
 
 
-def generate_task(n_blocks: int, rng: np.random.Generator, *, name: str | None = None) -> GroundTask:
+def generate_task(
+    n_blocks: int, rng: np.random.Generator, *, name: str | None = None,
+    new_tower_chance: float = NEW_TOWER_CHANCE,
+) -> GroundTask:
     """A random solvable Blocksworld task with ``n_blocks`` blocks whose goal is not already true.
 
     Args:
         n_blocks: number of blocks (>= 2).
         rng: the generator all randomness comes from.
         name: task name; defaults to one derived from the size.
+        new_tower_chance: the chance that the next block starts a new tower (in the initial state
+            and the goal) rather than going on top of the last one; lower gives taller towers.
+            Every task a scenario deploys uses the default; a pretraining corpus may not.
 
     Raises:
-        ValueError: for fewer than 2 blocks (no non-trivial task exists).
+        ValueError: for fewer than 2 blocks (no non-trivial task exists), or a chance outside
+            (0, 1) (at 1 every block is on the table in both states, so no goal differs).
     """
     if n_blocks < 2:
         raise ValueError(f"n_blocks must be at least 2, got {n_blocks}")
+    if not 0 < new_tower_chance < 1:
+        raise ValueError(f"new_tower_chance must lie strictly between 0 and 1, got {new_tower_chance}")
     blocks = [f"b{i + 1}" for i in range(n_blocks)]
     while True:
-        init_towers = _random_towers(blocks, rng)
-        goal_towers = _random_towers(blocks, rng)
+        init_towers = _random_towers(blocks, rng, new_tower_chance)
+        goal_towers = _random_towers(blocks, rng, new_tower_chance)
         init = _tower_atoms(init_towers)
         goal = _tower_atoms(goal_towers)
         if not goal <= init:

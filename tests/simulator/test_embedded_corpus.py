@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from iterdeploy.simulator.models._format import name_map, render_prompt
+from iterdeploy.simulator.models.compact.blocksworld import FORMAT
 from iterdeploy.simulator.models.embedded import (
     EmbeddedModelSpec,
+    corpus_sampler,
     pretrain_size_distribution,
     reference_example,
 )
+from iterdeploy.simulator.planning.blocksworld import generate_task
 
 
 def test_recipes_keep_the_cache_keys_of_earlier_releases() -> None:
@@ -116,3 +120,46 @@ def test_no_position_encoding_has_its_own_key_and_ignores_where_a_sequence_start
         assert torch.allclose(here, there, atol=1e-6) is position_blind
     with pytest.raises(ValidationError, match="position_encoding"):
         EmbeddedModelSpec(position_encoding="alibi")
+
+
+def _tallest_initial_towers(spec: EmbeddedModelSpec, n: int = 400) -> list[int]:
+    draw, rng = corpus_sampler(spec), np.random.default_rng(3)
+    prompts = [draw(rng).prompt for _ in range(n)]
+    return [max(len(t.split()) for t in p.removeprefix("init ").split(" goal ")[0].split("|"))
+            for p in prompts]
+
+
+def test_a_lower_new_tower_chance_shows_taller_towers_in_the_corpus() -> None:
+    plain = _tallest_initial_towers(EmbeddedModelSpec())
+    tall = _tallest_initial_towers(EmbeddedModelSpec(pretrain_new_tower_chance=(0.1, 0.5)))
+    assert np.mean(tall) > np.mean(plain) + 0.3
+    assert sum(h >= 5 for h in tall) > 2 * sum(h >= 5 for h in plain)
+
+
+def test_the_generators_own_new_tower_chance_draws_nothing_extra() -> None:
+    # the default range keeps the default base's corpus and key; another range gets its own key
+    default = EmbeddedModelSpec()
+    explicit = EmbeddedModelSpec(pretrain_new_tower_chance=(0.5, 0.5))
+    assert explicit.content_hash() == default.content_hash() == "e7d7ddf5ecdde358"
+    rng_a, rng_b = np.random.default_rng(8), np.random.default_rng(8)
+    draw_a, draw_b = corpus_sampler(default), corpus_sampler(explicit)
+    assert [draw_a(rng_a) for _ in range(20)] == [draw_b(rng_b) for _ in range(20)]
+    assert EmbeddedModelSpec(pretrain_new_tower_chance=(0.1, 0.5)).content_hash() != "e7d7ddf5ecdde358"
+    # the format draws the chance first, then the task: a range of one value is that chance
+    rng_c, rng_d = np.random.default_rng(9), np.random.default_rng(9)
+    one = FORMAT.corpus_example(6, rng_c, 0.0, new_tower_chance=(0.3, 0.3)).prompt
+    rng_d.uniform(0.3, 0.3)
+    task = generate_task(6, rng_d, new_tower_chance=0.3)
+    assert one == render_prompt(task, name_map(task, rng_d))
+
+
+@pytest.mark.parametrize("bad", [(0.6, 0.5), (0.0, 0.5), (0.04, 0.5), (0.5, 0.96), (0.5, 1.0)])
+def test_a_new_tower_chance_outside_its_range_is_refused_by_name(bad: tuple[float, float]) -> None:
+    with pytest.raises(ValidationError, match="pretrain_new_tower_chance"):
+        EmbeddedModelSpec(pretrain_new_tower_chance=bad)
+
+
+@pytest.mark.parametrize("chance", [0.0, 1.0, -0.1, 1.5])
+def test_the_generator_refuses_a_new_tower_chance_that_cannot_make_a_task(chance: float) -> None:
+    with pytest.raises(ValueError, match="new_tower_chance"):
+        generate_task(4, np.random.default_rng(0), new_tower_chance=chance)

@@ -40,9 +40,15 @@ class BlocksworldFormat:
         return extract_plan(completion, name_map(task))
 
     def corpus_example(
-        self, size: int, rng: np.random.Generator, detour_share: float = 0.0
+        self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
+        new_tower_chance: tuple[float, float] | None = None,
     ) -> Example:
-        task = generate_task(size, rng)
+        """The protocol's pretraining pair; with ``new_tower_chance`` (low, high), each task first
+        draws its generator's chance of a new tower uniformly from that range (taller towers than
+        deployment tasks have, on the lower end), else it has the generator's own."""
+        # no extra draw without a range, so older corpora (and cached weights) are reproduced
+        task = (generate_task(size, rng) if new_tower_chance is None
+                else generate_task(size, rng, new_tower_chance=float(rng.uniform(*new_tower_chance))))
         names = name_map(task, rng)
         steps = canonical_plan(task)
         # no extra draw when the share is 0, so older corpora (and cached weights) are reproduced
