@@ -10,8 +10,9 @@ pretrains the base for the recipe given (cached like any base, under ``ITERDEPLO
 samples ``--samples`` completions at ``--temperature`` (default 1.0) for ``--tasks`` random
 tasks of ``--domain`` per size (its main size parameter: blocks, waypoints, boxes), the same
 tasks for every recipe (seeded by ``--seed``), and counts
-valid samples, solved tasks and the longest valid plan per size. ``docs/model-card.md`` records
-the recipes compared.
+valid samples, solved tasks and the longest valid plan per size, and the samples whose very first
+action cannot be taken (the task misread before the model wrote any state of its own).
+``docs/model-card.md`` records the recipes compared.
 """
 
 from __future__ import annotations
@@ -98,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
                     for t, comps in zip(tasks, sampled, strict=True)]
         valid = [v for per_task in verdicts for v in per_task if v.is_valid]
         solved = sum(any(v.is_valid for v in per_task) for per_task in verdicts)
+        first = sum(v.status == "invalid_step" and v.failed_step == 0
+                    for per_task in verdicts for v in per_task)
         rows.append([str(size), f"{len(valid)}/{args.tasks * args.samples}", f"{solved}/{args.tasks}",
-                     str(max((v.plan_length for v in valid), default=0) or "-")])
+                     str(max((v.plan_length for v in valid), default=0) or "-"),
+                     f"{first}/{args.tasks * args.samples}"])
         progress(f"  {size} {unit}: {rows[-1][1]} valid samples")
     print()
     print_table(
         f"Reach of the embedded base {spec.content_hash()} on {args.domain}",
-        [unit, "valid samples", "solved tasks", "longest valid plan"],
+        [unit, "valid samples", "solved tasks", "longest valid plan", "first action fails"],
         rows,
         args.markdown,
         notes=[
