@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -221,11 +222,16 @@ def merge_runs(stored: Sequence[ArmRun], kept: Sequence[ArmRun]) -> list[ArmRun]
 
 
 def write_kept(runs: Sequence[ArmRun], path: Path = KEPT) -> None:
-    """Keep every reported run's summary in ``path`` (sorted, so reruns give the same file)."""
+    """Keep every reported run's summary in ``path`` (sorted, so reruns give the same file).
+
+    Written aside and renamed into place: runs of several seeds at once each rewrite the file
+    when they end, and one must never read another's half-written file."""
     about = ("Summaries of the runs behind docs/results.md, written by benchmarks/paper_results.py "
              "from their run stores, one run a line.")
     lines = ",\n".join(json.dumps(r.record(), sort_keys=True) for r in runs)
-    path.write_text(f'{{"about": {json.dumps(about)},\n"runs": [\n{lines}\n]}}\n', encoding="utf-8")
+    aside = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    aside.write_text(f'{{"about": {json.dumps(about)},\n"runs": [\n{lines}\n]}}\n', encoding="utf-8")
+    aside.replace(path)
 
 
 def _ratio(a: int | None, b: int | None) -> str:
