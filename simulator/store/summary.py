@@ -165,22 +165,23 @@ def deploy_status_by_size(reader: RunReader) -> dict[tuple[int, str, int, str], 
     :data:`FIRST_STEP` when the plan's first action fails (the model misread the task itself,
     before it wrote any state of its own) and under ``invalid_step`` when a later one does (it
     lost track of the state on the way)."""
+    step = "t.status = 'invalid_step' AND NOT t.hit_token_limit"  # counted per sample below
     rows = reader.query(
         "SELECT t.generation AS g, k.domain AS d, k.size AS size, "
         "CASE WHEN t.hit_token_limit AND NOT t.is_valid THEN 'hit_token_limit' ELSE t.status END "
         "AS kind, COUNT(*) AS n FROM traces t JOIN tasks k USING (task_id) "
-        "WHERE t.purpose = 'deploy' GROUP BY g, d, size, kind")  # not "status": that is a column
+        f"WHERE t.purpose = 'deploy' AND NOT ({step}) "
+        "GROUP BY g, d, size, kind")  # not "status": that is a column
     out = {(int(r["g"]), str(r["d"]), int(r["size"]), str(r["kind"])): int(r["n"]) for r in rows}
     steps = reader.query(
         "SELECT t.trace_id, t.generation AS g, k.domain AS d, k.size AS size, t.status, "
         "t.is_valid, t.plan_length, t.verdict_json FROM traces t JOIN tasks k USING (task_id) "
-        "WHERE t.purpose = 'deploy' AND t.status = 'invalid_step' AND NOT t.hit_token_limit")
+        f"WHERE t.purpose = 'deploy' AND {step}")
     for r in steps:  # the failing step is in the verdict, read as every reader reads it
         verdict = parse_stored_verdict(r["verdict_json"], trace_id=r["trace_id"],
                                        status=r["status"], is_valid=bool(r["is_valid"]),
                                        plan_length=r["plan_length"])
-        if verdict.failed_step == 0:
-            key = (int(r["g"]), str(r["d"]), int(r["size"]))
-            out[(*key, "invalid_step")] -= 1
-            out[(*key, FIRST_STEP)] = out.get((*key, FIRST_STEP), 0) + 1
-    return {k: n for k, n in out.items() if n}
+        key = (int(r["g"]), str(r["d"]), int(r["size"]),
+               FIRST_STEP if verdict.failed_step == 0 else "invalid_step")
+        out[key] = out.get(key, 0) + 1
+    return out
