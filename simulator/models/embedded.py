@@ -31,12 +31,17 @@ from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.limits import MAX_SEED, MAX_WEIGHT
 from iterdeploy.simulator.models.compact import compact_domain
 from iterdeploy.simulator.models.protocol import Example
+from iterdeploy.simulator.planning.blocksworld import NEW_TOWER_CHANCE
 
 if TYPE_CHECKING:  # torch and transformers load only when a base is built: the scenario reads
     # the recipe from here, and validating a scenario should not cost seconds of imports
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
     from iterdeploy.simulator.models.compact.blocksworld import BlocksworldFormat
+
+GENERATOR_TOWERS = (NEW_TOWER_CHANCE, NEW_TOWER_CHANCE)
+"""``pretrain_new_tower_chance`` at the generator's own chance: the corpus of every base before
+the option, and of every deployment task."""
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
@@ -119,7 +124,7 @@ class EmbeddedModelSpec(BaseModel):
     the base then sometimes wastes two steps, so valid plans of one task differ in length and a
     curation rule about plan length has something to select. It also made the base stronger at
     every size from 5 blocks up; in the default recipe since 25 November 2026."""
-    pretrain_new_tower_chance: tuple[float, float] = (0.5, 0.5)
+    pretrain_new_tower_chance: tuple[float, float] = GENERATOR_TOWERS
     """Range of the Blocksworld corpus's chance that a block starts a new tower rather than going
     on top of the last one, drawn per task (0.5, the default, is the generator's own and every
     deployment task's: towers of 2 blocks on average). Lower values show taller towers. Why: at
@@ -235,7 +240,7 @@ _ADDED_LATER: dict[str, object] = {
     "pretrain_domains": {},
     "pretrain_blocksworld_weight": 1.0,
     "per_domain": False,
-    "pretrain_new_tower_chance": (0.5, 0.5),
+    "pretrain_new_tower_chance": GENERATOR_TOWERS,
 }
 """Fields added after models were cached, with the value that reproduces the older weights; at that
 value they are left out of the content hash."""
@@ -357,7 +362,7 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
     def sampler(name: str, corpus: DomainCorpusSpec) -> Callable[[np.random.Generator], Example]:
         sizes, probs = corpus.size_distribution()
         fmt = compact_domain(name)
-        if name == "blocksworld" and towers != (0.5, 0.5):  # the one domain with the option
+        if name == "blocksworld" and towers != GENERATOR_TOWERS:  # the one domain with the option
             bw = cast("BlocksworldFormat", fmt)
             return lambda rng: bw.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                                  corpus.detour_share, new_tower_chance=towers)
