@@ -91,10 +91,10 @@ ARMS: tuple[Arm, ...] = (
     Arm("chained-newest-x3", QUICKSTART, {"training.mode": "chained", "training.newest_weight": 3},
         "training: chained, and the newest generation's traces count three times (Lee et al. "
         "give the newest round half the sampling mass)"),
-    Arm("taller-towers", QUICKSTART, {"model.embedded.pretrain_new_tower_chance": [0.1, 0.5]},
-        "base: a Blocksworld corpus with taller towers (each task's chance of a new tower drawn "
-        "from 0.1-0.5, not the generator's 0.5), since the largest tasks often fail at the first "
-        "action, a block taken from the middle of a tall tower"),
+    Arm("generator-towers", QUICKSTART, {"model.embedded.pretrain_new_tower_chance": [0.5, 0.5]},
+        "base: the default until 7 December 2026 (`e7d7ddf5ecdde358`), its Blocksworld corpus "
+        "drawn with the generator's towers (a new tower at chance 0.5, as in every deployment "
+        "task) rather than taller ones"),
     Arm("rovers", "scenarios/paper_rovers.yaml", {},
         "the quickstart's curation on Rovers (5-10 waypoints), with a base pretrained on Rovers "
         "alone"),
@@ -516,12 +516,12 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  restates after each move going wrong (blocks drop out of it). Neither is the plan's",
         "  length. Training longer or sampling more per task reached the same ceiling sooner",
         "  (docs/changelog.md).",
-        "- **A corpus with taller towers** (`taller-towers`): the base sees towers of 5 blocks or",
-        "  more in 6 % of its pretraining tasks instead of 2 %, so it misreads the first action less",
-        f"  often; its seeds give {_listed(runs, 'taller-towers')} on the pool against the",
-        f"  quickstart's {_listed(runs, 'quickstart')}",
-        "  (docs/model-card.md). It is not the default yet: that needs new shipped weights and every",
-        "  Blocksworld arm run again on them.",
+        "- **The base's corpus.** The default base sees towers of 5 blocks or more in 6 % of its",
+        "  pretraining tasks (`pretrain_new_tower_chance: [0.1, 0.5]`), so it misreads the first",
+        "  action less often than the earlier default, whose corpus had the deployment tasks' own",
+        f"  towers (2 %): the quickstart's seeds give {_listed(runs, 'quickstart')} on the pool,",
+        f"  against {_listed(runs, 'generator-towers')} on that base (`generator-towers`,",
+        "  docs/model-card.md).",
         "",
     ]
 

@@ -42,8 +42,8 @@ def pretrain(
         "inside it."),
     threads: int | None = typer.Option(
         None, min=1, max=256, help="Torch threads (default: torch's own, one per core). The "
-        "shipped base was rebuilt bit for bit with torch's default of 2 threads on a 2-core "
-        "machine; other thread counts may round differently."),
+        "shipped base was pretrained and rebuilt bit for bit on 1 thread (--threads 1); other "
+        "thread counts may round differently, and --check names the count a base records."),
 ) -> None:
     """Pretrain the embedded base model of a scenario's recipe (or --check a shipped one)."""
     from iterdeploy.simulator.scenario import load_scenario

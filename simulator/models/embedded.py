@@ -41,7 +41,11 @@ if TYPE_CHECKING:  # torch and transformers load only when a base is built: the 
 
 GENERATOR_TOWERS = (NEW_TOWER_CHANCE, NEW_TOWER_CHANCE)
 """``pretrain_new_tower_chance`` at the generator's own chance: the corpus of every base before
-the option, and of every deployment task."""
+the option (left out of their hashes), and of every deployment task."""
+
+TALLER_TOWERS = (0.1, 0.5)
+"""The default ``pretrain_new_tower_chance`` since 7 December 2026: a Blocksworld corpus with
+taller towers than the deployment tasks' (docs/model-card.md)."""
 
 FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
@@ -124,15 +128,17 @@ class EmbeddedModelSpec(BaseModel):
     the base then sometimes wastes two steps, so valid plans of one task differ in length and a
     curation rule about plan length has something to select. It also made the base stronger at
     every size from 5 blocks up; in the default recipe since 25 November 2026."""
-    pretrain_new_tower_chance: tuple[float, float] = GENERATOR_TOWERS
+    pretrain_new_tower_chance: tuple[float, float] = TALLER_TOWERS
     """Range of the Blocksworld corpus's chance that a block starts a new tower rather than going
-    on top of the last one, drawn per task (0.5, the default, is the generator's own and every
-    deployment task's: towers of 2 blocks on average). Lower values show taller towers. Why: at
-    11-12 blocks half the step failures are the first action, a block unstacked from the middle
-    of a tower, and more so the taller the towers; a corpus drawn from (0.1, 0.5) made that first
+    on top of the last one, drawn per task (0.5 is the generator's own and every deployment
+    task's: towers of 2 blocks on average). Lower values show taller towers. Why: at 11-12
+    blocks half the step failures are the first action, a block unstacked from the middle of a
+    tower, and more so the taller the towers; a corpus drawn from (0.1, 0.5) made that first
     action right more often at 8-13 blocks, and the quickstart on its base doubled the pool in
-    all three seeds (docs/changelog.md, 7 December 2026). Not the default yet: the shipped base
-    and every recorded Blocksworld result would change with it."""
+    all three seeds, against one of three at (0.5, 0.5) (docs/changelog.md, 7 December 2026).
+    The default since then; ``[0.5, 0.5]`` rebuilds the earlier default base
+    (``e7d7ddf5ecdde358``, pretrained on 2 torch threads). It means nothing without Blocksworld
+    in the corpus, and is then left out of the recipe's hash."""
     pretrain_steps: int = Field(2000, ge=1, le=1_000_000)
     """Optimiser steps of pretraining (each on freshly generated tasks). 2,000 packed steps take
     about 5 minutes on a 2-core CPU; 3,000 make a stronger base (docs/model-card.md) but would
@@ -221,6 +227,8 @@ class EmbeddedModelSpec(BaseModel):
         for name, neutral in _ADDED_LATER.items():  # older caches stay valid
             if spec[name] == neutral:
                 del spec[name]
+        if self.pretrain_blocksworld_weight == 0:  # a Blocksworld option changes no weight then
+            spec.pop("pretrain_new_tower_chance", None)
         for corpus in spec.get("pretrain_domains", {}).values():  # likewise for a corpus's fields
             if corpus.get("steps") is None:
                 corpus.pop("steps", None)

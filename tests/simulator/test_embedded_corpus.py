@@ -21,13 +21,17 @@ def test_recipes_keep_the_cache_keys_of_earlier_releases() -> None:
     # caches written before a field existed stay valid for the same recipe: the earlier defaults
     # (no detours; detours, padded, 1,200 steps, tail 5-7) keep their keys
     padded = EmbeddedModelSpec(pretrain_packed=False, pretrain_steps=1200, pretrain_tail_sizes=3,
-                               pretrain_tail_mass=0.15, pretrain_tail_decay=0.5)
+                               pretrain_tail_mass=0.15, pretrain_tail_decay=0.5,
+                               pretrain_new_tower_chance=(0.5, 0.5))
     assert padded.model_copy(update={"pretrain_detour_share": 0.0}).content_hash() == "f306cbfbcb9026ed"
     assert padded.content_hash() == "69dfcb700e68e62c"
     assert padded.model_copy(update={"pretrain_detour_share": 0.5}).content_hash() != "69dfcb700e68e62c"
     # packing trains the same gradients in another floating-point order: other weights, own key;
-    # the default since packing (longer tail, 2,000 steps) is pinned so a change is deliberate
-    assert EmbeddedModelSpec().content_hash() == "e7d7ddf5ecdde358"
+    # the default since packing (longer tail, 2,000 steps) and its taller-tower successor are
+    # pinned so a change is deliberate
+    earlier_default = EmbeddedModelSpec(pretrain_new_tower_chance=(0.5, 0.5))
+    assert earlier_default.content_hash() == "e7d7ddf5ecdde358"
+    assert EmbeddedModelSpec().content_hash() == "a4956a8d22a8ed73"
 
 
 def test_a_zero_detour_share_draws_nothing_extra() -> None:
@@ -62,7 +66,7 @@ def test_a_revised_domain_format_changes_the_keys_of_its_bases_only(
     both = EmbeddedModelSpec(pretrain_domains={"rovers": {}, "sokoban": {}})
     before = [spec.content_hash() for spec in (EmbeddedModelSpec(), rovers, both)]
     monkeypatch.setattr(sokoban.SokobanFormat, "version", sokoban.FORMAT.version + 1)
-    assert EmbeddedModelSpec().content_hash() == before[0] == "e7d7ddf5ecdde358"
+    assert EmbeddedModelSpec().content_hash() == before[0] == "a4956a8d22a8ed73"
     assert rovers.content_hash() == before[1]
     assert both.content_hash() != before[2]
 
@@ -107,7 +111,7 @@ def test_no_position_encoding_has_its_own_key_and_ignores_where_a_sequence_start
 
     nope = EmbeddedModelSpec(position_encoding="none", n_layers=1, hidden_size=32, n_heads=2,
                              intermediate_size=32)
-    assert EmbeddedModelSpec(position_encoding="rope").content_hash() == "e7d7ddf5ecdde358"
+    assert EmbeddedModelSpec(position_encoding="rope").content_hash() == "a4956a8d22a8ed73"
     assert nope.content_hash() != nope.model_copy(update={"position_encoding": "rope"}).content_hash()
     ids = torch.tensor([[5, 9, 7, 11, 6, 8]])
     spread = torch.arange(ids.shape[1])[None] * 10
@@ -130,27 +134,43 @@ def _tallest_initial_towers(spec: EmbeddedModelSpec, n: int = 400) -> list[int]:
 
 
 def test_a_lower_new_tower_chance_shows_taller_towers_in_the_corpus() -> None:
-    plain = _tallest_initial_towers(EmbeddedModelSpec())
-    tall = _tallest_initial_towers(EmbeddedModelSpec(pretrain_new_tower_chance=(0.1, 0.5)))
+    plain = _tallest_initial_towers(EmbeddedModelSpec(pretrain_new_tower_chance=(0.5, 0.5)))
+    tall = _tallest_initial_towers(EmbeddedModelSpec())  # the default since 7 December 2026
     assert np.mean(tall) > np.mean(plain) + 0.3
     assert sum(h >= 5 for h in tall) > 2 * sum(h >= 5 for h in plain)
 
 
 def test_the_generators_own_new_tower_chance_draws_nothing_extra() -> None:
-    # the default range keeps the default base's corpus and key; another range gets its own key
-    default = EmbeddedModelSpec()
+    # the generator's chance keeps the earlier default base's corpus and key (not spelt out in
+    # the hash); the default range gets its own key
     explicit = EmbeddedModelSpec(pretrain_new_tower_chance=(0.5, 0.5))
-    assert explicit.content_hash() == default.content_hash() == "e7d7ddf5ecdde358"
+    assert explicit.content_hash() == "e7d7ddf5ecdde358"
+    assert "pretrain_new_tower_chance" in EmbeddedModelSpec().model_dump()
+    assert EmbeddedModelSpec().content_hash() == "a4956a8d22a8ed73"
+    # the corpus sampler at the generator's chance is the format's plain corpus, draw for draw
     rng_a, rng_b = np.random.default_rng(8), np.random.default_rng(8)
-    draw_a, draw_b = corpus_sampler(default), corpus_sampler(explicit)
-    assert [draw_a(rng_a) for _ in range(20)] == [draw_b(rng_b) for _ in range(20)]
-    assert EmbeddedModelSpec(pretrain_new_tower_chance=(0.1, 0.5)).content_hash() != "e7d7ddf5ecdde358"
+    draw = corpus_sampler(explicit)
+    sizes, probs = explicit.corpora()["blocksworld"].size_distribution()
+    plain = [FORMAT.corpus_example(int(rng_b.choice(sizes, p=probs)), rng_b, 0.3) for _ in range(20)]
+    assert [draw(rng_a) for _ in range(20)] == plain
     # the format draws the chance first, then the task: a range of one value is that chance
     rng_c, rng_d = np.random.default_rng(9), np.random.default_rng(9)
     one = FORMAT.corpus_example(6, rng_c, 0.0, new_tower_chance=(0.3, 0.3)).prompt
     rng_d.uniform(0.3, 0.3)
     task = generate_task(6, rng_d, new_tower_chance=0.3)
     assert one == render_prompt(task, name_map(task, rng_d))
+
+
+def test_the_new_tower_chance_moves_no_key_of_a_base_without_blocksworld() -> None:
+    # the Rovers and Sokoban bases keep the keys they were pretrained under before the default
+    # changed: the option means nothing for their corpora
+    rovers = {"pretrain_blocksworld_weight": 0, "pretrain_domains": {"rovers": {}}}
+    keys = {EmbeddedModelSpec(**rovers, pretrain_new_tower_chance=chance).content_hash()
+            for chance in [(0.5, 0.5), (0.1, 0.5), (0.2, 0.9)]}
+    assert len(keys) == 1
+    mixed = {"pretrain_domains": {"rovers": {}}}
+    assert (EmbeddedModelSpec(**mixed).content_hash()
+            != EmbeddedModelSpec(**mixed, pretrain_new_tower_chance=(0.5, 0.5)).content_hash())
 
 
 @pytest.mark.parametrize("bad", [(0.6, 0.5), (0.0, 0.5), (0.04, 0.5), (0.5, 0.96), (0.5, 1.0)])

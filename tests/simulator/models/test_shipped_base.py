@@ -131,7 +131,7 @@ def test_a_pretrained_base_records_the_thread_count_it_was_built_with(
 
 def test_the_shipped_base_records_its_thread_count() -> None:
     shipped = verified_shipped(DEFAULT)
-    assert shipped is not None and recorded_threads(shipped) == 2
+    assert shipped is not None and recorded_threads(shipped) == 1
 
 
 @pytest.mark.parametrize("record", ["", "{", '{"spec": {}}', '{"pretrained_with": {"torch_threads": "2"}}'])
