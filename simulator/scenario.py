@@ -320,15 +320,23 @@ class ScenarioSpec(_Spec):
             from iterdeploy.simulator.models.registry import prompt_format_of
 
             if prompt_format_of(self.model.name) == "compact":
+                from iterdeploy.simulator.models.compact import compact_domains
+
                 planned = self.model.embedded.domains()
                 missing = [d for d in used if d not in planned]
+                unreadable = [d for d in missing if d not in compact_domains()]
                 if missing:
+                    no_format = (
+                        f"; {unreadable} {'has' if len(unreadable) == 1 else 'have'} no compact "
+                        "format, so no embedded model reads them: leave them out of domains (the "
+                        "shipped paper_blocksworld_rovers_sokoban runs every domain it can read)"
+                        if unreadable else "")
                     raise ValueError(
                         f"model.name: the embedded model of this recipe plans {list(planned)}, but "
                         f"this scenario uses {missing} too: add them to "
                         "model.embedded.pretrain_domains (rovers, sokoban; docs/model-card.md) or "
                         "choose a PDDL-prompted model (model.name: smollm2-135m, hf:DIR or a .gguf; "
-                        "docs/models.md)"
+                        f"docs/models.md){no_format}"
                     )
         return self
 

@@ -45,7 +45,9 @@ def test_one_domain_said_either_way_is_the_same_distribution() -> None:
         ("domains: {rovers: {min: 2, max: 3}}\n",
          ["model.name: the embedded model of this recipe plans ['blocksworld']", "['rovers']",
           "pretrain_domains", "smollm2-135m"]),
-        ("domain: ferry\nmodel: embedded-tiny-v1\n", ["plans ['blocksworld']", "['ferry']"]),
+        ("domain: ferry\nmodel: embedded-tiny-v1\n",
+         ["plans ['blocksworld']", "['ferry']", "['ferry'] has no compact format",
+          "paper_blocksworld_rovers_sokoban"]),
         ("domains: {rovers: {min: 2, max: 3}, ferry: {min: 2, max: 3}}\nmodel:\n  embedded:\n"
          "    pretrain_domains: {rovers: {max_size: 3}}\n",
          ["plans ['blocksworld', 'rovers']", "uses ['ferry'] too"]),
@@ -66,6 +68,23 @@ def test_bad_domain_settings_name_the_key_and_line(text: str, expected: list[str
         parse_scenario(text)
     for part in expected:
         assert part in str(err.value)
+
+
+def test_the_paper_ipc10_scenario_on_the_embedded_model_names_what_it_cannot_read() -> None:
+    """Seven of the ten IPC domains have no compact format: the refusal says which, and where the
+    three the embedded model reads run; a domain it could be pretrained on is not among them."""
+    from iterdeploy.simulator.scenario_files import shipped_scenarios
+
+    text = shipped_scenarios()["paper_ipc10"].read_text()
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(text.replace("name: smollm2-135m", "name: embedded-tiny-v1"))
+    message = str(err.value)
+    unreadable = ["childsnack", "ferry", "floortile", "miconic", "satellite", "spanner", "transport"]
+    assert f"{unreadable} have no compact format" in message
+    assert "paper_blocksworld_rovers_sokoban" in message
+    with pytest.raises(ScenarioError) as rovers_only:
+        parse_scenario("domains: {rovers: {min: 2, max: 3}}\n")
+    assert "no compact format" not in str(rovers_only.value)
 
 
 def test_a_registered_model_validates_without_being_installed(monkeypatch: pytest.MonkeyPatch) -> None:
