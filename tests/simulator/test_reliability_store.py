@@ -58,14 +58,25 @@ def _digest(path: Path) -> str:
 
 
 def _fill_the_disk_at(monkeypatch: pytest.MonkeyPatch, generation: int) -> None:
-    """Generation ``generation``'s commit meets a full disk: SQLite may not grow the file by a page."""
+    """Generation ``generation``'s commit meets a full disk: SQLite may not grow the file by a page.
+
+    The limit is lifted again once the commit has failed, so the run's status write that follows
+    has room, as the few pages of a small write can after a large one is rolled back. Whether a
+    status write fits into a full file's existing pages depends on how the run's rows happen to
+    fill them (an update of the run row, which spills onto overflow pages, may need a new one);
+    the status write that finds no room is the next test's case."""
     original = RunWriter.commit_generation
 
     def commit(self: RunWriter, bundle: GenerationBundle) -> None:
-        if bundle.generation.generation == generation:
-            pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
-            self.conn.execute(f"PRAGMA max_page_count = {pages}")
-        original(self, bundle)
+        if bundle.generation.generation != generation:
+            original(self, bundle)
+            return
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        self.conn.execute(f"PRAGMA max_page_count = {pages}")
+        try:
+            original(self, bundle)
+        finally:
+            self.conn.execute(f"PRAGMA max_page_count = {2**30}")
 
     monkeypatch.setattr(RunWriter, "commit_generation", commit)
 
