@@ -421,8 +421,22 @@ def _valid_ratios(runs: Sequence[ArmRun], arm: str) -> list[float]:
 
 
 def _listed(runs: Sequence[ArmRun], arm: str) -> str:
-    """Each seed's pool ratio of ``arm``, in seed order (``1.29x, 1.45x``); ``not run``."""
-    return ", ".join(f"{x:.2f}x" for x in _pool_ratios(runs, arm)) or "not run"
+    """Each seed's pool ratio of ``arm``, in seed order (``1.29x, 1.45x``), a seed still short
+    of its last generation marked (``1.10x (seed 1, to gen 1 of 5)``); ``not
+    run``."""
+    parts = []
+    for r in runs:
+        if r.arm.name == arm and (ratio := _pool_ratios([r], arm)):
+            done = r.rows[-1].generation
+            mark = f" (seed {r.seed}, to gen {done} of {r.planned})" if done < r.planned else ""
+            parts.append(f"{ratio[0]:.2f}x{mark}")
+    return ", ".join(parts) or "not run"
+
+
+def _by_generation(runs: Sequence[ArmRun], arm: str) -> str:
+    """The first seed of ``arm``'s pool solved per generation (``41, 38, 39``); ``not run``."""
+    r = first_seed(runs, arm)
+    return ", ".join(str(row.deploy_solved) for row in r.rows) if r is not None else "not run"
 
 
 def _span(ratios: Sequence[float]) -> str:
@@ -482,7 +496,10 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  samples sharpens its distribution (it acts like a lower temperature), which can help at",
         "  sizes it already solves, while the invalid plans it also learns cost it on the pool. This",
         "  arm trains on eight times the data of the curated one per generation, so it is run for as",
-        "  many generations as the machine allowed; its row says how many.",
+        "  many generations as the machine allowed; its row says how many. On the pool it goes",
+        f"  {_by_generation(runs, 'no-curation')} by generation (the curated arm:",
+        f"  {_by_generation(runs, 'quickstart')}), so what it gains or loses is of the size of its",
+        "  swing from one generation to the next.",
         "- **Valid samples.** A task counts as solved once one of its samples is valid, so the",
         "  solved count registers a task once and then stops moving, however reliable the model",
         "  becomes on it. The valid samples on the pool keep that second part: they grow",
