@@ -150,8 +150,10 @@ def test_the_generators_own_new_tower_chance_draws_nothing_extra() -> None:
     # the corpus sampler at the generator's chance is the format's plain corpus, draw for draw
     rng_a, rng_b = np.random.default_rng(8), np.random.default_rng(8)
     draw = corpus_sampler(explicit)
-    sizes, probs = explicit.corpora()["blocksworld"].size_distribution()
-    plain = [FORMAT.corpus_example(int(rng_b.choice(sizes, p=probs)), rng_b, 0.3) for _ in range(20)]
+    corpus = explicit.corpora()["blocksworld"]
+    sizes, probs = corpus.size_distribution()
+    plain = [FORMAT.corpus_example(int(rng_b.choice(sizes, p=probs)), rng_b, corpus.detour_share)
+             for _ in range(20)]
     assert [draw(rng_a) for _ in range(20)] == plain
     # the format draws the chance first, then the task: a range of one value is that chance
     rng_c, rng_d = np.random.default_rng(9), np.random.default_rng(9)
