@@ -146,10 +146,15 @@ class ArmRun:
     """Generations the scenario asks for (a run still going, or stopped, has fewer rows)."""
 
     @property
+    def short_of(self) -> str:
+        """``to gen 2 of 5`` for a run with fewer generations than planned, else empty."""
+        done = self.rows[-1].generation
+        return "" if done >= self.planned else f"to gen {done} of {self.planned}"
+
+    @property
     def label(self) -> str:
         """The seed, marked when the run has fewer generations than planned."""
-        done = self.rows[-1].generation
-        return str(self.seed) if done >= self.planned else f"{self.seed} (to gen {done} of {self.planned})"
+        return f"{self.seed} ({self.short_of})" if self.short_of else str(self.seed)
 
     by_size: dict[tuple[int, str, int], tuple[int, int]]
     """(generation, domain, size) → (solved, tasks) on the deployment pool."""
@@ -427,8 +432,7 @@ def _listed(runs: Sequence[ArmRun], arm: str) -> str:
     parts = []
     for r in runs:
         if r.arm.name == arm and (ratio := _pool_ratios([r], arm)):
-            done = r.rows[-1].generation
-            mark = f" (seed {r.seed}, to gen {done} of {r.planned})" if done < r.planned else ""
+            mark = f" (seed {r.seed}, {r.short_of})" if r.short_of else ""
             parts.append(f"{ratio[0]:.2f}x{mark}")
     return ", ".join(parts) or "not run"
 
