@@ -227,6 +227,12 @@ class ScenarioSpec(_Spec):
     (blocks, rovers, boxes, ...), e.g. ``{blocksworld: {min: 3, max: 8}, rovers: {min: 1, max:
     2}}``. Users bring tasks from it (weights: share of tasks) unless a group says otherwise, and
     the evaluation pool spans it. Replaces ``domain`` and ``deploy.sizes``."""
+    unreadable_domains: Literal["refuse", "skip"] = "refuse"
+    """What to do with a domain the model has no prompt for (the embedded model reads only the
+    domains with a compact format: blocksworld, rovers, sokoban): ``refuse`` the scenario, naming
+    them, or ``skip`` them, so that users bring, and the evaluation pool holds, tasks of the
+    others only (``iterdeploy run`` says which were skipped). One file can then ask its question
+    of a PDDL-prompted model on every domain and of the embedded model on those it reads."""
     generations: int = Field(5, ge=0, le=MAX_GENERATIONS)
     """Fine-tuned generations after generation 0 (the base model), 0 to 50."""
     deploy: DeploySpec = DeploySpec()
@@ -295,6 +301,25 @@ class ScenarioSpec(_Spec):
     def _tasks_fit_the_loop(self) -> ScenarioSpec:
         if self.domains is not None and "domain" in self.model_fields_set:
             raise ValueError("domains: give either domain (one) or domains (several), not both")
+        skipped = self.skipped_domains()
+        if skipped:
+            for i, u in enumerate(self.users):
+                theirs = sorted(set(u.tasks.domains) & set(skipped)) if u.tasks else []
+                if theirs:
+                    raise ValueError(
+                        f"users.{i}.tasks: {u.name!r} brings {theirs} tasks, which this model "
+                        "cannot read and unreadable_domains: skip leaves out: take them out of "
+                        "the group's tasks")
+            named = self.domains.domains if self.domains is not None else {}
+            if not set(named) - set(skipped):
+                raise ValueError(
+                    f"unreadable_domains: skip leaves no domain: this model reads none of "
+                    f"{sorted(named)} (docs/model-card.md says which domains it reads)")
+            if (self.evaluation.domains is not None
+                    and not set(self.evaluation.domains.domains) - set(skipped)):
+                raise ValueError(
+                    "unreadable_domains: skip leaves evaluation.domains empty: this model reads "
+                    f"none of {sorted(self.evaluation.domains.domains)}")
         deployed = set(self.deploy_tasks().domains)
         one_domain = self.domains is None  # then deploy.sizes / evaluation.sizes are its sizes
         checks = (
@@ -326,11 +351,12 @@ class ScenarioSpec(_Spec):
                 missing = [d for d in used if d not in planned]
                 unreadable = [d for d in missing if d not in compact_domains()]
                 if missing:
+                    skip_hint = (", or set unreadable_domains: skip to run the others (the "
+                                 "shipped paper_ipc10 does)" if set(used) - set(unreadable) else "")
                     no_format = (
                         f"; {unreadable} {'has' if len(unreadable) == 1 else 'have'} no compact "
-                        "format, so no embedded model reads them: leave them out of domains (the "
-                        "shipped paper_blocksworld_rovers_sokoban runs every domain it can read)"
-                        if unreadable else "")
+                        "format, so no embedded model reads them: leave them out of domains"
+                        f"{skip_hint}" if unreadable else "")
                     raise ValueError(
                         f"model.name: the embedded model of this recipe plans {list(planned)}, but "
                         f"this scenario uses {missing} too: add them to "
@@ -407,14 +433,37 @@ class ScenarioSpec(_Spec):
         return self
 
     def deploy_tasks(self) -> TaskDistributionSpec:
-        """Domains and sizes of the tasks users bring, unless a group declares its own."""
-        return self.domains if self.domains is not None else self._one_domain(self.deploy.sizes)
+        """Domains and sizes of the tasks users bring, unless a group declares its own (less the
+        domains :meth:`skipped_domains` leaves out)."""
+        if self.domains is None:
+            return self._one_domain(self.deploy.sizes)
+        return self.domains.without(self.skipped_domains())
 
     def eval_tasks(self) -> TaskDistributionSpec:
-        """Domains and sizes of the fixed evaluation pool."""
+        """Domains and sizes of the fixed evaluation pool (less the skipped domains)."""
         if self.evaluation.domains is not None:
-            return self.evaluation.domains
-        return self.domains if self.domains is not None else self._one_domain(self.evaluation.sizes)
+            return self.evaluation.domains.without(self.skipped_domains())
+        if self.domains is None:
+            return self._one_domain(self.evaluation.sizes)
+        return self.domains.without(self.skipped_domains())
+
+    def skipped_domains(self) -> tuple[str, ...]:
+        """The domains this scenario names but runs without, sorted: with ``unreadable_domains:
+        skip``, those its model has no prompt for (for the embedded model, no compact format).
+        Empty when it refuses them instead, and for a model that reads PDDL (it reads every
+        domain)."""
+        if self.unreadable_domains == "refuse" or self.domains is None:
+            return ()
+        from iterdeploy.simulator.models.registry import prompt_format_of
+
+        if prompt_format_of(self.model.name) != "compact":
+            return ()
+        from iterdeploy.simulator.models.compact import compact_domains
+
+        named = set(self.domains.domains)
+        if self.evaluation.domains is not None:
+            named |= set(self.evaluation.domains.domains)
+        return tuple(sorted(named - set(compact_domains())))
 
     def reference_tasks(self) -> TaskDistributionSpec:
         """Domains and sizes of the reference plans added to training sets

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
+    from iterdeploy.simulator.scenario import ScenarioSpec
+
     err_console: Console
     """The standard-error console every command prints its errors and notes to."""
 
@@ -165,6 +167,15 @@ def help_text(command: Callable[..., None]) -> str:
     """A command's docstring with its paragraphs unwrapped (the terminal wraps them)."""
     paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
     return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def skipped_note(spec: ScenarioSpec) -> str:
+    """One line naming the domains a scenario runs without (``unreadable_domains: skip``) and
+    why, so that a run on fewer domains than its file names never passes unremarked."""
+    skipped = spec.skipped_domains()
+    return (f"skipping {len(skipped)} of the scenario's domains, which {spec.model.name} has no "
+            f"prompt format for (unreadable_domains: skip): {', '.join(skipped)}; running "
+            f"{', '.join(spec.deploy_tasks().domains)}")
 
 
 def make_progress(console: Console) -> tuple[Progress, Callable[[str, int], Callable[[int], None]]]:

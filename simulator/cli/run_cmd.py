@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from iterdeploy.simulator.cli._common import fail, make_progress
+from iterdeploy.simulator.cli._common import fail, make_progress, skipped_note
 from iterdeploy.simulator.cli.summary_cmd import summary_table
 from iterdeploy.simulator.errors import IterdeployError, ScenarioError
 from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_SEED, MAX_SWEEP_SEEDS
@@ -119,6 +119,8 @@ def run(
         for spec, text, run_dir in plans:
             console.print(f"[bold]{spec.name}[/] seed {spec.seed}: generation 0 + "
                           f"{spec.generations} fine-tuned generations → {run_dir}")
+            if spec.skipped_domains():
+                console.print(skipped_note(spec), highlight=False)
             progress, phase = make_progress(console)
             with progress, sample_workers(n_workers):
                 rows = run_scenario(spec, text, run_dir, phase=phase,

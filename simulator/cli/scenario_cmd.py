@@ -12,7 +12,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from iterdeploy.simulator.cli._common import fail
+from iterdeploy.simulator.cli._common import fail, skipped_note
 from iterdeploy.simulator.errors import IterdeployError
 
 scenario_app = typer.Typer(
@@ -60,6 +60,8 @@ def validate(
         console.print(f"[green]ok[/] {file}: {spec.name}, {spec.generations} generations, "
                       f"domains: {domains}, model: {spec.model.name}, users: {groups}",
                       highlight=False)
+        if spec.skipped_domains():
+            console.print(f"   {skipped_note(spec)}", highlight=False)
     if bad:
         raise typer.Exit(code=2)
 

@@ -69,6 +69,13 @@ class TaskDistributionSpec(FrozenSpec):
             return {"domains": {k: ({} if v is None else v) for k, v in data.items()}}
         return data
 
+    def without(self, names: Sequence[str]) -> TaskDistributionSpec:
+        """The same distribution less the domains in ``names`` (the others keep their shares);
+        itself when it holds none of them."""
+        if not set(names) & set(self.domains):
+            return self
+        return TaskDistributionSpec(domains={d: t for d, t in self.domains.items() if d not in names})
+
     def draw(self, rng: np.random.Generator) -> tuple[str, int]:
         """One task's (domain, size): the domain by weight, the size uniform in its range.
 

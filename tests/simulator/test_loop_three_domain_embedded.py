@@ -83,3 +83,29 @@ def test_three_domains_two_generations_of_the_fixed_pool(tmp_path: Path, per_dom
         assert parts == ["blocksworld", "rovers", "sokoban"]
     else:
         assert "blocksworld" not in parts
+
+
+def test_a_ten_domain_scenario_runs_the_three_the_embedded_model_reads(tmp_path: Path) -> None:
+    """``unreadable_domains: skip`` through the command a user types: the run says which domains
+    it skips, and every stored task, deployed or evaluated, is of the three it reads."""
+    from typer.testing import CliRunner
+
+    from iterdeploy.simulator.cli import app
+
+    others = "".join(f"  {d}: {{min: 1, max: 2}}\n" for d in
+                     ("childsnack", "ferry", "floortile", "miconic", "satellite", "spanner", "transport"))
+    text = (SCENARIO.replace("{per_domain}", "false").replace("generations: 2", "generations: 1")
+            .replace("domains:\n", "unreadable_domains: skip\ndomains:\n" + others, 1))
+    file = tmp_path / "ten.yaml"
+    file.write_text(text)
+    result = CliRunner().invoke(app, ["run", str(file), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert ("skipping 7 of the scenario's domains, which embedded-tiny-v1 has no prompt format for "
+            "(unreadable_domains: skip): childsnack, ferry, floortile, miconic, satellite, spanner, "
+            "transport; running blocksworld, rovers, sokoban") in said
+    with RunReader(tmp_path / "run") as reader:
+        rows = summarize(reader)
+        stored = {(t.pool, registry_name(t.domain)) for t in reader.tasks()}
+    assert [r.generation for r in rows] == [0, 1]
+    assert stored == {(pool, d) for pool in ("deploy", "eval") for d in ("blocksworld", "rovers", "sokoban")}

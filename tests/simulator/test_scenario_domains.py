@@ -47,10 +47,11 @@ def test_one_domain_said_either_way_is_the_same_distribution() -> None:
           "pretrain_domains", "smollm2-135m"]),
         ("domain: ferry\nmodel: embedded-tiny-v1\n",
          ["plans ['blocksworld']", "['ferry']", "['ferry'] has no compact format",
-          "paper_blocksworld_rovers_sokoban"]),
+          "so no embedded model reads them: leave them out of domains"]),
         ("domains: {rovers: {min: 2, max: 3}, ferry: {min: 2, max: 3}}\nmodel:\n  embedded:\n"
          "    pretrain_domains: {rovers: {max_size: 3}}\n",
-         ["plans ['blocksworld', 'rovers']", "uses ['ferry'] too"]),
+         ["plans ['blocksworld', 'rovers']", "uses ['ferry'] too",
+          "or set unreadable_domains: skip to run the others"]),
         ("model:\n  embedded:\n    pretrain_domains: {ferry: {}}\n",
          ["model.embedded: pretrain_domains.ferry:", "covers blocksworld, rovers, sokoban; not 'ferry'"]),
         ("users:\n  - name: a\n    tasks: {rovers: {min: 2, max: 3}}\n" + PDDL_MODEL,
@@ -70,21 +71,68 @@ def test_bad_domain_settings_name_the_key_and_line(text: str, expected: list[str
         assert part in str(err.value)
 
 
-def test_the_paper_ipc10_scenario_on_the_embedded_model_names_what_it_cannot_read() -> None:
-    """Seven of the ten IPC domains have no compact format: the refusal says which, and where the
-    three the embedded model reads run; a domain it could be pretrained on is not among them."""
+UNREADABLE = ["childsnack", "ferry", "floortile", "miconic", "satellite", "spanner", "transport"]
+
+
+def _paper_ipc10() -> str:
     from iterdeploy.simulator.scenario_files import shipped_scenarios
 
-    text = shipped_scenarios()["paper_ipc10"].read_text()
+    return shipped_scenarios()["paper_ipc10"].read_text()
+
+
+def test_paper_ipc10_on_the_embedded_model_runs_the_three_domains_it_reads() -> None:
+    """The shipped file skips the seven domains without a compact format on the embedded
+    default, and runs all ten on a model that reads PDDL."""
+    spec = parse_scenario(_paper_ipc10())
+    assert list(spec.skipped_domains()) == UNREADABLE
+    assert list(spec.deploy_tasks().domains) == ["blocksworld", "rovers", "sokoban"]
+    assert list(spec.eval_tasks().domains) == ["blocksworld", "rovers", "sokoban"]
+    assert spec.deploy_tasks().domains["rovers"] == spec.domains.domains["rovers"]  # type: ignore[union-attr]
+    pddl = parse_scenario(_paper_ipc10(), overrides={"model.name": "smollm2-135m"})
+    assert pddl.skipped_domains() == ()
+    assert len(pddl.deploy_tasks().domains) == len(pddl.eval_tasks().domains) == 10
+
+
+def test_refusing_unreadable_domains_names_them_and_the_way_to_skip() -> None:
+    """Refusing is the default: the error says which domains no embedded model reads, and how to
+    run the others; a domain it could be pretrained on is not among them."""
     with pytest.raises(ScenarioError) as err:
-        parse_scenario(text.replace("name: smollm2-135m", "name: embedded-tiny-v1"))
+        parse_scenario(_paper_ipc10().replace("unreadable_domains: skip", "unreadable_domains: refuse"))
     message = str(err.value)
-    unreadable = ["childsnack", "ferry", "floortile", "miconic", "satellite", "spanner", "transport"]
-    assert f"{unreadable} have no compact format" in message
-    assert "paper_blocksworld_rovers_sokoban" in message
+    assert f"{UNREADABLE} have no compact format" in message
+    assert "unreadable_domains: skip" in message
     with pytest.raises(ScenarioError) as rovers_only:
         parse_scenario("domains: {rovers: {min: 2, max: 3}}\n")
     assert "no compact format" not in str(rovers_only.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("unreadable_domains: skip\ndomains: {ferry: {min: 1, max: 2}, miconic: {min: 1, max: 2}}\n",
+         "unreadable_domains: skip leaves no domain: this model reads none of ['ferry', 'miconic']"),
+        ("unreadable_domains: skip\ndomains: {blocksworld: {min: 3, max: 4}, ferry: {min: 1, max: 2}}\n"
+         "evaluation: {domains: {ferry: {min: 1, max: 2}}}\n",
+         "unreadable_domains: skip leaves evaluation.domains empty"),
+        ("unreadable_domains: skip\ndomains: {blocksworld: {min: 3, max: 4}, ferry: {min: 1, max: 2}}\n"
+         "users: [{name: ferrymen, tasks: {ferry: {min: 1, max: 2}}}]\n",
+         "users.0.tasks: 'ferrymen' brings ['ferry'] tasks, which this model cannot read"),
+        ("unreadable_domains: sometimes\n", "unreadable_domains"),
+    ],
+    ids=["nothing-left", "evaluation-empty", "a-group-brings-a-skipped-domain", "bad-value"],
+)
+def test_skipping_that_leaves_nothing_to_run_is_refused(text: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(text)
+    assert expected in str(err.value)
+
+
+def test_skipping_changes_nothing_when_the_model_reads_every_domain() -> None:
+    text = "unreadable_domains: skip\ndomains: {blocksworld: {min: 3, max: 4}, rovers: {min: 2, max: 3}}\n"
+    plain = parse_scenario(text.replace("unreadable_domains: skip\n", "") + PDDL_MODEL)
+    skip = parse_scenario(text + PDDL_MODEL)
+    assert skip.skipped_domains() == ()
+    assert skip.deploy_tasks() == plain.deploy_tasks() and skip.eval_tasks() == plain.eval_tasks()
 
 
 def test_a_registered_model_validates_without_being_installed(monkeypatch: pytest.MonkeyPatch) -> None:
