@@ -1,0 +1,71 @@
+"""Rovers tasks by whether one rover can reach every goal alone.
+
+The Rovers generator gives a task one rover up to 5 waypoints and two from 6 (``n_rovers = 1 +
+n_waypoints // 6``), each with its own analyses (soil, rock, imaging) and cameras. When no single
+rover has every analysis and a camera for every image mode that the goals ask for, a valid plan
+must use both. The embedded base's corpus (2-4 waypoints, a tail to 6) holds two-rover tasks only
+in its tail, so whether the loop can open those tasks is a question of its own: the report counts
+the pool's tasks of each kind apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from iterdeploy.simulator.planning import GroundTask, load_stored_task
+from iterdeploy.simulator.store import RunReader
+
+ONE_ROVER, ONE_SUFFICES, NEEDS_TWO = "one rover", "two rovers, one suffices", "two rovers, needs both"
+KINDS = (ONE_ROVER, ONE_SUFFICES, NEEDS_TWO)
+
+_ANALYSIS = {"communicated_soil_data": "equipped_for_soil_analysis",
+             "communicated_rock_data": "equipped_for_rock_analysis"}
+
+
+def team_kind(task: GroundTask) -> str:
+    """Which of :data:`KINDS` a Rovers task is, read from its initial state and goals (camera
+    calibration and the map are not considered: they are per rover, and the count is about
+    which rover can do the work at all)."""
+    rovers = {a[2] for a in task.init if a[0] == "store_of"}
+    if len(rovers) < 2:
+        return ONE_ROVER
+    equipped: dict[str, set[str]] = defaultdict(set)
+    cameras: dict[str, set[str]] = defaultdict(set)
+    modes: dict[str, set[str]] = defaultdict(set)
+    for atom in task.init:
+        if atom[0].startswith("equipped_for_"):
+            equipped[atom[1]].add(atom[0])
+        elif atom[0] == "on_board":
+            cameras[atom[2]].add(atom[1])
+        elif atom[0] == "supports":
+            modes[atom[1]].add(atom[2])
+    needs = {_ANALYSIS[g[0]] for g in task.goal if g[0] in _ANALYSIS}
+    image_modes = {g[2] for g in task.goal if g[0] == "communicated_image_data"}
+    if image_modes:
+        needs.add("equipped_for_imaging")
+
+    def alone(rover: str) -> bool:
+        return needs <= equipped[rover] and (
+            not image_modes or any(image_modes <= modes[c] for c in cameras[rover]))
+
+    return ONE_SUFFICES if any(alone(r) for r in rovers) else NEEDS_TWO
+
+
+def solved_by_team(reader: RunReader) -> dict[tuple[int, str], tuple[int, int]]:
+    """Rovers deployment tasks solved and brought, per generation and :func:`team_kind`:
+    (generation, kind) → (solved, tasks). Empty for a run without Rovers tasks."""
+    rows = reader.query(
+        "SELECT k.generation AS g, k.domain AS d, k.problem_pddl AS pddl, "
+        "EXISTS (SELECT 1 FROM traces t WHERE t.task_id = k.task_id AND t.is_valid) AS solved "
+        "FROM tasks k WHERE k.pool = 'deploy' AND k.domain = 'rovers'")
+    kinds: dict[str, str] = {}  # a fixed pool repeats each problem every generation
+    solved: Counter[tuple[int, str]] = Counter()
+    tasks: Counter[tuple[int, str]] = Counter()
+    for r in rows:
+        pddl = str(r["pddl"])
+        if pddl not in kinds:
+            kinds[pddl] = team_kind(load_stored_task(str(r["d"]), pddl))
+        key = (int(r["g"]), kinds[pddl])
+        tasks[key] += 1
+        solved[key] += int(bool(r["solved"]))
+    return {key: (solved[key], n) for key, n in sorted(tasks.items())}
