@@ -32,6 +32,8 @@ from _common import REPO, load_average, machine_line, markdown_table, progress, 
 from _rovers_teams import KINDS, NEEDS_TWO, ONE_SUFFICES, solved_by_team
 
 from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.loop.task_supply import reference_plan
+from iterdeploy.simulator.planning import load_stored_task
 from iterdeploy.simulator.scenario import load_scenario
 from iterdeploy.simulator.store import (
     FIRST_STEP,
@@ -168,6 +170,12 @@ class ArmRun:
     """(generation, domain, size, validator status) → deployment samples."""
     by_team: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
     """(generation, Rovers team kind) → (solved, tasks) on the pool (:mod:`_rovers_teams`)."""
+    reference_lengths: dict[str, int | None] = field(default_factory=dict)
+    """Task name → the reference planner's plan length, for the fixed pool's tasks (None: no
+    plan within its time limit), for the arms in ``TARGET_ARMS``; empty for the others."""
+    at_reference: tuple[int, int] = (0, 0)
+    """Valid pool samples of the last generation exactly as long as their task's reference plan,
+    and all valid pool samples of that generation."""
     from_store: bool = True
     """Read from its run store on this machine (False: from its summary kept in ``KEPT``)."""
 
@@ -182,6 +190,8 @@ class ArmRun:
             "statuses": [[*key, n] for key, n in sorted(self.statuses.items())],
             "by_team": [[g, kind, solved, n]
                         for (g, kind), (solved, n) in sorted(self.by_team.items())],
+            "reference_lengths": sorted(self.reference_lengths.items()),
+            "at_reference": list(self.at_reference),
         }
 
     @classmethod
@@ -194,12 +204,38 @@ class ArmRun:
                    {g: (v, n) for g, v, n in record["valid_samples"]},
                    {(g, d, size, status): n for g, d, size, status, n in record.get("statuses", [])},
                    {(g, kind): (solved, n) for g, kind, solved, n in record.get("by_team", [])},
-                   from_store=False)
+                   dict(record.get("reference_lengths", [])),
+                   tuple(record.get("at_reference", (0, 0))), from_store=False)
 
 
-def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
+def reference_lengths(reader: RunReader) -> dict[str, int | None]:
+    """Task name → the reference planner's plan length, for the generation-0 deployment pool (a
+    fixed pool: every generation's tasks), None where it found none in its time limit. A
+    longest-plan target needs pool tasks whose plans are that long: this says how many the pool
+    holds. Seconds per run for Blocksworld, a minute for Sokoban (Fast Downward per task)."""
+    rows = reader.query("SELECT name, domain AS d, problem_pddl AS pddl FROM tasks "
+                        "WHERE pool = 'deploy' AND generation = 0")
+    out: dict[str, int | None] = {}
+    for r in rows:
+        plan = reference_plan(load_stored_task(str(r["d"]), str(r["pddl"])))
+        out[str(r["name"])] = None if plan is None else len(plan)
+    return out
+
+
+def samples_at_reference(reader: RunReader, lengths: dict[str, int | None],
+                         generation: int) -> tuple[int, int]:
+    """Valid pool samples of ``generation`` exactly as long as their task's reference plan, and
+    all its valid pool samples: whether the model writes the reference planner's plans."""
+    rows = reader.query("SELECT k.name, t.plan_length AS n FROM traces t JOIN tasks k USING (task_id) "
+                        "WHERE t.purpose = 'deploy' AND t.is_valid AND t.generation = ?", (generation,))
+    return sum(1 for r in rows if lengths.get(str(r["name"])) == r["n"]), len(rows)
+
+
+def read_runs(runs: Path, arms: Sequence[Arm], kept: Sequence[ArmRun] = ()) -> list[ArmRun]:
     """Every run of ``arms`` under ``runs`` with at least two committed generations (one that is
-    still going, or was stopped, is reported with the generations it has, and says so)."""
+    still going, or was stopped, is reported with the generations it has, and says so). The
+    reference plans' lengths of a fixed pool never change, so a kept summary's are reused."""
+    known = {(r.arm.name, r.seed): r.reference_lengths for r in kept if r.reference_lengths}
     out = []
     for arm in arms:
         for seed_dir in sorted((runs / arm.name).glob("seed*"), key=lambda p: int(p.name[4:])):
@@ -214,9 +250,14 @@ def read_runs(runs: Path, arms: Sequence[Arm]) -> list[ArmRun]:
                 valid = valid_deploy_samples(reader)
                 statuses = deploy_status_by_size(reader)
                 by_team = solved_by_team(reader)
+                seed = int(seed_dir.name[4:])
+                lengths = (known.get((arm.name, seed)) or reference_lengths(reader)
+                           if arm.name in TARGET_ARMS and len(rows) >= 2 else {})
+                at_ref = (samples_at_reference(reader, lengths, rows[-1].generation)
+                          if lengths else (0, 0))
             if len(rows) >= 2:
-                out.append(ArmRun(arm, int(seed_dir.name[4:]), rows, fixed,
-                                  int(scenario["generations"]), by_size, valid, statuses, by_team))
+                out.append(ArmRun(arm, seed, rows, fixed, int(scenario["generations"]), by_size,
+                                  valid, statuses, by_team, lengths, at_ref))
     return out
 
 
@@ -356,6 +397,24 @@ def _team_gains(runs: Sequence[ArmRun], arm: str, kind: str) -> str:
                          f"{r.by_team.get((last, kind), (0, 0))[0]} of "
                          f"{r.by_team.get((0, kind), (0, 0))[1]}")
     return ", ".join(gains) or "no run"
+
+
+def _long_enough(runs: Sequence[ArmRun], arm: str, factor: float = 1.5) -> str:
+    """``1 of 160, 0 of 160`` over the seeds of ``arm``: its pool tasks whose reference plan is at
+    least ``factor`` times generation 0's longest valid plan on the pool."""
+    parts = []
+    for r in runs:
+        longest = r.rows[0].deploy_longest_plan_length
+        if r.arm.name == arm and r.reference_lengths and longest:
+            n = sum(1 for x in r.reference_lengths.values() if x is not None and x >= factor * longest)
+            parts.append(f"{n} of {len(r.reference_lengths)}")
+    return ", ".join(parts) or "none run"
+
+
+def _at_reference(runs: Sequence[ArmRun], arm: str) -> str:
+    """``525 of 553, ...`` over the seeds of ``arm``: :attr:`ArmRun.at_reference`."""
+    return ", ".join(f"{a} of {n}" for r in runs if r.arm.name == arm and r.reference_lengths
+                     for a, n in [r.at_reference]) or "none run"
 
 
 def first_seed(runs: Sequence[ArmRun], arm: str) -> ArmRun | None:
@@ -559,6 +618,15 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "each generation (seed 0).",
         "- **Longest plan.** The pool's longest valid plan is a maximum over one generation's valid",
         "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
+        "  And the pool must hold tasks that need plans that long: the reference planner's plan",
+        "  (Blocksworld's canonical planner, Fast Downward for the others) is at least 1.5 times",
+        "  generation 0's longest valid plan on",
+        f"  {_long_enough(runs, 'quickstart')} of the quickstart's pool tasks (by seed),",
+        f"  {_long_enough(runs, 'rovers')} of Rovers' and {_long_enough(runs, 'sokoban')} of",
+        "  Sokoban's. The Blocksworld model writes the reference planner's plans (it was",
+        f"  pretrained on them: {_at_reference(runs, 'quickstart')} valid pool samples of the last",
+        "  generation, by seed, are exactly as long), so on a pool of up to 12 blocks the target",
+        "  asks it to solve the few 12-block tasks with the most misplaced blocks.",
         "- **Rovers** is the second domain with a base that reaches past its corpus",
         f"  (docs/model-card.md); its seeds give {rovers} on the pool. Its",
         "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool). Its plans grow",
@@ -692,7 +760,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 run_arm(args.runs, arm, seed)
         print(f"load average at the end: {load_average()}", flush=True)
-    runs = merge_runs(read_runs(args.runs, ARMS), read_kept())
+    kept = read_kept()
+    runs = merge_runs(read_runs(args.runs, ARMS, kept), kept)
     if not runs:
         raise SystemExit(f"no completed runs under {args.runs}, and none kept in {KEPT.name}")
     write_kept(runs)
