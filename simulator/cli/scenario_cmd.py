@@ -72,7 +72,8 @@ def show(
     sets: list[str] = typer.Option([], "--set", help="Apply KEY.PATH=VALUE overrides first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
 ) -> None:
-    """Print the scenario with every default filled in: exactly what a run would use."""
+    """Print the scenario with every default filled in: exactly what a run would use, as YAML that
+    loads back to the same scenario."""
     from iterdeploy.simulator.cli.run_cmd import parse_sets
     from iterdeploy.simulator.scenario import load_scenario
     from iterdeploy.simulator.scenario_files import resolve_scenario
@@ -85,6 +86,10 @@ def show(
     if as_json:
         typer.echo(spec.to_json())
     else:
+        if spec.domains is not None:  # it replaces ``domain``, and a file may not give both
+            del data["domain"]
+        if spec.skipped_domains():  # the file keeps naming them; the run leaves them out
+            typer.echo(f"# {skipped_note(spec)}")
         typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
 
 

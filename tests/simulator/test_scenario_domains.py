@@ -187,3 +187,43 @@ def test_a_run_written_before_a_field_existed_still_resumes() -> None:
     assert _same_scenario(json.dumps(older), spec)
     assert not _same_scenario(json.dumps({**older, "generations": 3}), spec)
     assert not _same_scenario(json.dumps({**older, "retired_option": 1}), spec)
+
+
+def test_validate_and_show_say_which_domains_a_run_skips() -> None:
+    """``scenario validate`` lists the domains a run uses and names the skipped ones; ``scenario
+    show`` prints the whole file (it keeps naming them) under a comment that says so, and stays
+    YAML that loads back to the same scenario."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from iterdeploy.simulator.cli import app
+
+    runner = CliRunner()
+    checked = runner.invoke(app, ["scenario", "validate", "paper_ipc10"])
+    assert checked.exit_code == 0, checked.output
+    said = " ".join(checked.output.split())
+    assert "domains: blocksworld, rovers, sokoban, model: embedded-tiny-v1" in said
+    assert f"skipping 7 of the scenario's domains, which embedded-tiny-v1 has no prompt format for " \
+           f"(unreadable_domains: skip): {', '.join(UNREADABLE)}" in said
+    shown = runner.invoke(app, ["scenario", "show", "paper_ipc10"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("# skipping 7 of the scenario's domains")
+    data = yaml.safe_load(shown.output)
+    assert len(data["domains"]["domains"]) == 10 and data["unreadable_domains"] == "skip"
+    assert parse_scenario(shown.output) == parse_scenario(_paper_ipc10())
+    plain = runner.invoke(app, ["scenario", "show", "paper_ipc10", "--set", "model.name=smollm2-135m"])
+    assert plain.exit_code == 0 and not plain.output.startswith("#")
+
+
+@pytest.mark.parametrize("name", ["quickstart", "paper_rovers", "paper_blocksworld_rovers_sokoban"])
+def test_what_scenario_show_prints_loads_back_to_the_same_scenario(name: str) -> None:
+    """One domain or several (whose ``domains`` replaces ``domain``, which a file may not give
+    beside it): the printed YAML is a scenario file for exactly the scenario shown."""
+    from typer.testing import CliRunner
+
+    from iterdeploy.simulator.cli import app
+    from iterdeploy.simulator.scenario_files import shipped_scenarios
+
+    shown = CliRunner().invoke(app, ["scenario", "show", name])
+    assert shown.exit_code == 0, shown.output
+    assert parse_scenario(shown.output) == parse_scenario(shipped_scenarios()[name].read_text())
