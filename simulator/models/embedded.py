@@ -51,6 +51,21 @@ FORMAT_VERSION = 2
 """Bump when the prompt format or the corpus generator changes (invalidates the cache)."""
 
 
+class ParamRange(BaseModel):
+    """An inclusive range of one generator parameter, drawn uniformly per corpus task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: int = Field(ge=1, le=64)
+    max: int = Field(ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParamRange:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
+        return self
+
+
 class DomainCorpusSpec(BaseModel):
     """The pretraining corpus of one domain besides Blocksworld (sizes of its main parameter:
     waypoints in Rovers, boxes in Sokoban), the same shape as Blocksworld's: a uniform body and a
@@ -78,6 +93,12 @@ class DomainCorpusSpec(BaseModel):
     recipe's ``pretrain_steps``): domains need different budgets (Rovers' go took 3,000 steps;
     Blocksworld's default base is 2,000), and each part then hashes as the single-domain recipe
     it is, so bases measured alone are reused."""
+    params: dict[str, ParamRange] = Field(default_factory=dict)
+    """Other generator parameters than the size, each drawn uniformly from its range for every
+    corpus task, e.g. ``{n_rovers: {min: 1, max: 2}}``: Rovers gives a task one rover up to 5
+    waypoints and two from 6, so without this a corpus of 2-4 waypoints never shows two rovers
+    sharing the work. Empty (the default): each parameter follows its generator's default for
+    the size, and the corpus spends no draw on it."""
 
     def size_distribution(self) -> tuple[np.ndarray, np.ndarray]:
         """Sizes of this corpus and their probabilities (uniform body, geometric tail)."""
@@ -179,6 +200,8 @@ class EmbeddedModelSpec(BaseModel):
         if name_clash := sorted(set(self.pretrain_domains) & {"blocksworld"}):
             raise ValueError(f"{name_clash[0]} is configured by the pretrain_* fields, not "
                              "pretrain_domains")
+        for name, corpus in self.pretrain_domains.items():
+            _check_corpus_params(name, corpus)
         if self.pretrain_blocksworld_weight == 0 and not self.pretrain_domains:
             raise ValueError("pretrain_blocksworld_weight 0 leaves no domain to pretrain on")
         own_steps = sorted(n for n, c in self.pretrain_domains.items() if c.steps is not None)
@@ -232,6 +255,8 @@ class EmbeddedModelSpec(BaseModel):
         for corpus in spec.get("pretrain_domains", {}).values():  # likewise for a corpus's fields
             if corpus.get("steps") is None:
                 corpus.pop("steps", None)
+            if not corpus.get("params"):
+                corpus.pop("params", None)
         content: dict[str, object] = {"spec": spec, "format": FORMAT_VERSION, "vocab": _vocab(self)}
         if revised := {name: v for name in self.domains()
                        if (v := compact_domain(name).version) != 1}:
@@ -339,6 +364,28 @@ def reference_example(
     return compact_domain("blocksworld").corpus_example(n_blocks, rng, detour_share)
 
 
+def _check_corpus_params(name: str, corpus: DomainCorpusSpec) -> None:
+    """Refuse, naming the key, corpus parameters the domain's generator does not take, the size
+    itself, and values it refuses at any of the corpus's sizes (checked at each end of each
+    range, with the other parameters at theirs)."""
+    from iterdeploy.simulator.planning.generators import main_param, resolve_params
+
+    if not corpus.params:
+        return
+    where = f"pretrain_domains.{name}.params"
+    if main_param(name) in corpus.params:
+        raise ValueError(f"{where}: {main_param(name)} is the corpus's size (min_size, max_size, "
+                         "tail_sizes), not a parameter")
+    sizes, _ = corpus.size_distribution()
+    for size in sizes:
+        for end in ("min", "max"):
+            values = {k: getattr(r, end) for k, r in corpus.params.items()}
+            try:
+                resolve_params(name, {**values, main_param(name): int(size)})
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+
+
 def _size_distribution(
     low: int, high: int, tail_mass: float, tail_decay: float, tail_sizes: int, cap: int = 20,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -374,6 +421,11 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
             bw = cast("BlocksworldFormat", fmt)
             return lambda rng: bw.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                                  corpus.detour_share, new_tower_chance=towers)
+        if corpus.params:  # drawn after the size, each in name order
+            ranges = sorted(corpus.params.items())
+            return lambda rng: fmt.corpus_example(
+                int(rng.choice(sizes, p=probs)), rng, corpus.detour_share,
+                params={k: int(rng.integers(r.min, r.max, endpoint=True)) for k, r in ranges})
         return lambda rng: fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                               corpus.detour_share)
 

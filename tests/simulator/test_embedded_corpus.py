@@ -185,3 +185,67 @@ def test_a_new_tower_chance_outside_its_range_is_refused_by_name(bad: tuple[floa
 def test_the_generator_refuses_a_new_tower_chance_that_cannot_make_a_task(chance: float) -> None:
     with pytest.raises(ValueError, match="new_tower_chance"):
         generate_task(4, np.random.default_rng(0), new_tower_chance=chance)
+
+
+ROVERS_RECIPE = {"pretrain_blocksworld_weight": 0, "pretrain_steps": 3000,
+                 "pretrain_domains": {"rovers": {"min_size": 2, "max_size": 4, "tail_sizes": 2}}}
+
+
+def _rovers(params: dict[str, dict[str, int]] | None = None) -> EmbeddedModelSpec:
+    corpus = dict(ROVERS_RECIPE["pretrain_domains"]["rovers"])  # type: ignore[index]
+    if params is not None:
+        corpus["params"] = params
+    return EmbeddedModelSpec(**{**ROVERS_RECIPE, "pretrain_domains": {"rovers": corpus}})
+
+
+def _n_rovers(prompt: str) -> int:
+    """Rovers' compact prompt names each rover ``r<k>`` (waypoints ``w``, cameras ``c``,
+    objectives ``j``)."""
+    return len({w for w in prompt.split() if w[0] == "r" and w[1:].isdigit()})
+
+
+def test_corpus_parameters_leave_the_base_without_them_as_it_was() -> None:
+    """No parameters (or an empty mapping) is the Rovers base the results were run on; any
+    parameter gives a base of its own."""
+    assert _rovers().content_hash() == _rovers({}).content_hash() == "5ada876de95ed8e8"
+    two = _rovers({"n_rovers": {"min": 1, "max": 2}})
+    only_two = _rovers({"n_rovers": {"min": 2, "max": 2}})
+    assert two.content_hash() not in {"5ada876de95ed8e8", only_two.content_hash()}
+    assert two.split()["rovers"].pretrain_domains["rovers"].params == two.pretrain_domains["rovers"].params
+
+
+def test_a_corpus_parameter_range_shows_every_value_at_every_size() -> None:
+    """Without parameters a 2-4 waypoint corpus has one rover per task (two from 6 waypoints
+    only); ``n_rovers: {min: 1, max: 2}`` gives small tasks one or two rovers."""
+    plain, mixed = corpus_sampler(_rovers()), corpus_sampler(_rovers({"n_rovers": {"min": 1, "max": 2}}))
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    plain_counts = [_n_rovers(plain(rng_a).prompt) for _ in range(200)]
+    mixed_counts = [_n_rovers(mixed(rng_b).prompt) for _ in range(200)]
+    assert 2 <= plain_counts.count(2) <= 40 and set(plain_counts) == {1, 2}  # the size-6 tail only
+    assert 60 <= mixed_counts.count(2) <= 140 and set(mixed_counts) == {1, 2}
+    # the same seed draws the same corpus
+    again = corpus_sampler(_rovers({"n_rovers": {"min": 1, "max": 2}}))
+    rng_c, rng_d = np.random.default_rng(5), np.random.default_rng(5)
+    assert [mixed(rng_c) for _ in range(5)] == [again(rng_d) for _ in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"n_rovers": {"min": 1, "max": 9}},
+         "pretrain_domains.rovers.params: rovers: n_rovers=9 is out of range"),
+        ({"n_rover": {"min": 1, "max": 2}}, "unknown parameter 'n_rover'; did you mean 'n_rovers'?"),
+        ({"n_waypoints": {"min": 3, "max": 4}}, "n_waypoints is the corpus's size"),
+        ({"n_rovers": {"min": 2, "max": 1}}, "min 2 > max 1"),
+        ({"n_rovers": {"min": 0, "max": 1}}, "pretrain_domains.rovers.params.n_rovers.min"),
+    ],
+    ids=["out-of-range", "misspelt", "the-size", "reversed", "below-one"],
+)
+def test_bad_corpus_parameters_are_refused_by_name(params: dict[str, dict[str, int]], expected: str) -> None:
+    with pytest.raises(ValidationError, match=expected.replace("(", r"\(").replace("?", r"\?")):
+        _rovers(params)
+
+
+def test_blocksworld_corpus_tasks_take_no_parameters() -> None:
+    with pytest.raises(ValueError, match=r"blocksworld: a corpus task has no parameters besides its size"):
+        FORMAT.corpus_example(4, np.random.default_rng(0), params={"n_towers": 2})

@@ -22,7 +22,7 @@ is what the validator reads.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -66,10 +66,13 @@ class CompactDomain(Protocol):
         words it cannot map pass through, so the validator names what is wrong."""
         ...
 
-    def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0) -> Example:
+    def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
+                       params: Mapping[str, int] | None = None) -> Example:
         """One pretraining pair: a random task of main size ``size`` and a reference completion.
         With probability ``detour_share`` the plan wastes a move or two (still valid), so the
-        base writes valid plans of different lengths for one task, as an LLM does."""
+        base writes valid plans of different lengths for one task, as an LLM does. ``params``
+        fixes other generator parameters of the task (Rovers' ``n_rovers``); without them each
+        takes its generator's default for the size."""
         ...
 
 

@@ -3,6 +3,8 @@ that frees the hand (:mod:`iterdeploy.simulator.models._format` holds the format
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from iterdeploy.simulator.models._format import (
@@ -41,11 +43,16 @@ class BlocksworldFormat:
 
     def corpus_example(
         self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
+        params: Mapping[str, int] | None = None,
         new_tower_chance: tuple[float, float] | None = None,
     ) -> Example:
         """The protocol's pretraining pair; with ``new_tower_chance`` (low, high), each task first
         draws its generator's chance of a new tower uniformly from that range (taller towers than
-        deployment tasks have, on the lower end), else it has the generator's own."""
+        deployment tasks have, on the lower end), else it has the generator's own. Blocksworld's
+        one parameter is its size, so ``params`` must be empty."""
+        if params:
+            raise ValueError(f"blocksworld: a corpus task has no parameters besides its size, not "
+                             f"{sorted(params)}")
         # no extra draw without a range, so older corpora (and cached weights) are reproduced
         task = (generate_task(size, rng) if new_tower_chance is None
                 else generate_task(size, rng, new_tower_chance=float(rng.uniform(*new_tower_chance))))

@@ -74,7 +74,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,7 +83,7 @@ from iterdeploy.simulator.models._format import ExtractedPlan, NameMap
 from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
 from iterdeploy.simulator.models.protocol import Example
 from iterdeploy.simulator.planning import TYPE_PREFIX, Atom, GroundTask, parse_action_line
-from iterdeploy.simulator.planning.generators import generate_sized
+from iterdeploy.simulator.planning.generators import generate_with
 
 WAYPOINTS = tuple(f"w{i}" for i in range(1, 16))
 ROVERS = tuple(f"r{i}" for i in range(1, 6))
@@ -548,11 +548,13 @@ def _with_detour(f: _Facts, plan: list[tuple[str, tuple[str, ...]]], rng: np.ran
 
 
 def corpus_task_and_example(
-    size: int, rng: np.random.Generator, detour_share: float = 0.0
+    size: int, rng: np.random.Generator, detour_share: float = 0.0,
+    params: Mapping[str, int] | None = None,
 ) -> tuple[GroundTask, Example]:
-    """A random task of ``size`` waypoints and its pretraining pair: the witness plan (with
-    probability ``detour_share`` a wasted move there and back) under names drawn from ``rng``."""
-    generated = generate_sized("rovers", size, rng)
+    """A random task of ``size`` waypoints (and ``params``: other generator parameters, such as
+    ``n_rovers``) and its pretraining pair: the witness plan (with probability ``detour_share`` a
+    wasted move there and back) under names drawn from ``rng``."""
+    generated = generate_with("rovers", size, rng, params)
     task = generated.task
     f = _facts(task)
     names = _names(f, rng).forward
@@ -612,8 +614,9 @@ class RoversFormat:
             names = NameMap({})
         return extract_completion(completion, task, names)
 
-    def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0) -> Example:
-        return corpus_task_and_example(size, rng, detour_share)[1]
+    def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
+                       params: Mapping[str, int] | None = None) -> Example:
+        return corpus_task_and_example(size, rng, detour_share, params)[1]
 
 
 def _as_text(value: object) -> str:

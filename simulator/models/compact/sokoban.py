@@ -72,7 +72,7 @@ import math
 import re
 import zlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +80,8 @@ import numpy as np
 from iterdeploy.simulator.models._format import ACTION_SEP, PROMPT_END, STATE_MARK, ExtractedPlan
 from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
 from iterdeploy.simulator.models.protocol import Example
-from iterdeploy.simulator.planning import GeneratedTask, GroundTask, generate_sized, parse_action_line
+from iterdeploy.simulator.planning import GeneratedTask, GroundTask, parse_action_line
+from iterdeploy.simulator.planning.generators import generate_with
 from iterdeploy.simulator.planning.generators.sokoban import STEPS
 
 Cell = tuple[int, int]
@@ -613,10 +614,12 @@ class SokobanFormat:
         return ExtractedPlan("\n".join(lines), n_reasoning)
 
     def corpus_task_and_example(
-        self, size: int, rng: np.random.Generator, detour_share: float = 0.0
+        self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
+        params: Mapping[str, int] | None = None,
     ) -> tuple[GeneratedTask, Example]:
-        """A random task with ``size`` boxes and its pretraining pair (names drawn from ``rng``)."""
-        generated = generate_sized("sokoban", size, rng)
+        """A random task with ``size`` boxes (and ``params``: other generator parameters) and its
+        pretraining pair (names drawn from ``rng``)."""
+        generated = generate_with("sokoban", size, rng, params)
         board = _board(generated.task)
         names = _draw_names(board, generated.task, rng)
         witness = _witness_steps(generated)
@@ -626,8 +629,9 @@ class SokobanFormat:
             plan = with_detour(generated.task, plan, rng)
         return generated, Example(_render_prompt(board, names), _render_pushes(board, names, plan))
 
-    def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0) -> Example:
-        return self.corpus_task_and_example(size, rng, detour_share)[1]
+    def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
+                       params: Mapping[str, int] | None = None) -> Example:
+        return self.corpus_task_and_example(size, rng, detour_share, params)[1]
 
 
 FORMAT = SokobanFormat()
