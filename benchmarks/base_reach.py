@@ -11,7 +11,8 @@ samples ``--samples`` completions at ``--temperature`` (default 1.0) for ``--tas
 tasks of ``--domain`` per size (its main size parameter: blocks, waypoints, boxes), the same
 tasks for every recipe (seeded by ``--seed``), and counts
 valid samples, solved tasks and the longest valid plan per size, and the samples whose very first
-action cannot be taken (the task misread before the model wrote any state of its own).
+action cannot be taken (the task misread before the model wrote any state of its own); for
+Rovers, the tasks solved by how many rovers they have and whether one can do the work alone.
 ``docs/model-card.md`` records the recipes compared.
 """
 
@@ -22,6 +23,7 @@ import time
 
 import numpy as np
 from _common import load_average, machine_line, print_table, progress, set_threads
+from _rovers_teams import KINDS, team_kind
 
 from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
 from iterdeploy.simulator.models.hf_planner import HfPlanner
@@ -104,11 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([str(size), f"{len(valid)}/{args.tasks * args.samples}", f"{solved}/{args.tasks}",
                      str(max((v.plan_length for v in valid), default=0) or "-"),
                      f"{first}/{args.tasks * args.samples}"])
+        if args.domain == "rovers":  # which rover counts the base can handle (_rovers_teams)
+            kinds = [team_kind(t) for t in tasks]
+            won = [any(v.is_valid for v in per_task) for per_task in verdicts]
+            rows[-1].append(" · ".join(
+                f"{kind} {sum(w for k, w in zip(kinds, won, strict=True) if k == kind)}/{kinds.count(kind)}"
+                for kind in KINDS if kind in kinds))
         progress(f"  {size} {unit}: {rows[-1][1]} valid samples")
     print()
     print_table(
         f"Reach of the embedded base {spec.content_hash()} on {args.domain}",
-        [unit, "valid samples", "solved tasks", "longest valid plan", "first action fails"],
+        [unit, "valid samples", "solved tasks", "longest valid plan", "first action fails",
+         *(["solved tasks by rovers"] if args.domain == "rovers" else [])],
         rows,
         args.markdown,
         notes=[
