@@ -52,12 +52,13 @@ FORMAT_VERSION = 2
 
 
 class ParamRange(BaseModel):
-    """An inclusive range of one generator parameter, drawn uniformly per corpus task."""
+    """An inclusive range of one generator parameter, drawn uniformly per corpus task (the
+    generator's own range is checked by the recipe, which knows the domain)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min: int = Field(ge=1, le=64)
-    max: int = Field(ge=1, le=64)
+    min: int = Field(ge=0, le=64)
+    max: int = Field(ge=0, le=64)
 
     @model_validator(mode="after")
     def _ordered(self) -> ParamRange:

@@ -237,9 +237,11 @@ def test_a_corpus_parameter_range_shows_every_value_at_every_size() -> None:
         ({"n_rover": {"min": 1, "max": 2}}, "unknown parameter 'n_rover'; did you mean 'n_rovers'?"),
         ({"n_waypoints": {"min": 3, "max": 4}}, "n_waypoints is the corpus's size"),
         ({"n_rovers": {"min": 2, "max": 1}}, "min 2 > max 1"),
-        ({"n_rovers": {"min": 0, "max": 1}}, "pretrain_domains.rovers.params.n_rovers.min"),
+        ({"n_rovers": {"min": 0, "max": 1}},
+         "pretrain_domains.rovers.params: rovers: n_rovers=0 is out of range"),
+        ({"n_rovers": {"min": -1, "max": 1}}, "pretrain_domains.rovers.params.n_rovers.min"),
     ],
-    ids=["out-of-range", "misspelt", "the-size", "reversed", "below-one"],
+    ids=["out-of-range", "misspelt", "the-size", "reversed", "below-the-generator", "negative"],
 )
 def test_bad_corpus_parameters_are_refused_by_name(params: dict[str, dict[str, int]], expected: str) -> None:
     with pytest.raises(ValidationError, match=expected.replace("(", r"\(").replace("?", r"\?")):
