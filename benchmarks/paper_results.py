@@ -23,7 +23,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,20 +351,21 @@ def per_generation_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[ob
     return header, rows
 
 
+def _first_to_last(r: ArmRun, counts: Mapping[tuple[Any, ...], tuple[int, int]], *key: Any) -> str:
+    """``10 → 20 of 53``: of ``counts`` (keyed by generation, then ``key``: solved and tasks),
+    what ``r`` solves at generation 0 and at its last, of how many tasks; ``–`` for none."""
+    first, n = counts.get((0, *key), (0, 0))
+    end, _ = counts.get((r.rows[-1].generation, *key), (0, 0))
+    return f"{first} → {end} of {n}" if n else "–"
+
+
 def size_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     """Pool tasks solved per size, generation 0 → last, one row per run and domain."""
     keys = sorted({(d, size) for r in runs for (_, d, size) in r.by_size})
     header = ["arm", "seed", *(f"{d} {size}" if len({k[0] for k in keys}) > 1 else str(size)
                                for d, size in keys)]
-    rows: list[list[object]] = []
-    for r in runs:
-        last = r.rows[-1].generation
-        cells = []
-        for d, size in keys:
-            first, n = r.by_size.get((0, d, size), (0, 0))
-            end, _ = r.by_size.get((last, d, size), (0, 0))
-            cells.append(f"{first} → {end} of {n}" if n else "–")
-        rows.append([r.arm.name, r.label, *cells])
+    rows: list[list[object]] = [[r.arm.name, r.label, *(_first_to_last(r, r.by_size, d, size)
+                                                         for d, size in keys)] for r in runs]
     return header, rows
 
 
@@ -372,31 +373,16 @@ def team_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     """Rovers pool tasks solved, generation 0 → last, by whether one rover can do the task
     alone: one row per run with Rovers tasks."""
     header = ["arm", "seed", *KINDS]
-    rows: list[list[object]] = []
-    for r in runs:
-        if not r.by_team:
-            continue
-        last = r.rows[-1].generation
-        cells = []
-        for kind in KINDS:
-            first, n = r.by_team.get((0, kind), (0, 0))
-            end, _ = r.by_team.get((last, kind), (0, 0))
-            cells.append(f"{first} → {end} of {n}" if n else "–")
-        rows.append([r.arm.name, r.label, *cells])
+    rows: list[list[object]] = [[r.arm.name, r.label, *(_first_to_last(r, r.by_team, kind) for kind in KINDS)]
+                                for r in runs if r.by_team]
     return header, rows
 
 
 def _team_gains(runs: Sequence[ArmRun], arm: str, kind: str) -> str:
     """``10 → 20, 15 → 31`` over the seeds of ``arm``: its pool tasks of ``kind`` solved at
     generation 0 and at the last generation."""
-    gains = []
-    for r in runs:
-        if r.arm.name == arm and r.by_team:
-            last = r.rows[-1].generation
-            gains.append(f"{r.by_team.get((0, kind), (0, 0))[0]} → "
-                         f"{r.by_team.get((last, kind), (0, 0))[0]} of "
-                         f"{r.by_team.get((0, kind), (0, 0))[1]}")
-    return ", ".join(gains) or "no run"
+    return ", ".join(_first_to_last(r, r.by_team, kind)
+                     for r in runs if r.arm.name == arm and r.by_team) or "no run"
 
 
 def _long_enough(runs: Sequence[ArmRun], arm: str, factor: float = 1.5) -> str:
