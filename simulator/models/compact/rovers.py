@@ -83,7 +83,7 @@ from iterdeploy.simulator.models._format import ExtractedPlan, NameMap
 from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
 from iterdeploy.simulator.models.protocol import Example
 from iterdeploy.simulator.planning import TYPE_PREFIX, Atom, GroundTask, parse_action_line
-from iterdeploy.simulator.planning.generators import generate_with
+from iterdeploy.simulator.planning.generators import generate_sized
 
 WAYPOINTS = tuple(f"w{i}" for i in range(1, 16))
 ROVERS = tuple(f"r{i}" for i in range(1, 6))
@@ -554,7 +554,7 @@ def corpus_task_and_example(
     """A random task of ``size`` waypoints (and ``params``: other generator parameters, such as
     ``n_rovers``) and its pretraining pair: the witness plan (with probability ``detour_share`` a
     wasted move there and back) under names drawn from ``rng``."""
-    generated = generate_with("rovers", size, rng, params)
+    generated = generate_sized("rovers", size, rng, params=params)
     task = generated.task
     f = _facts(task)
     names = _names(f, rng).forward

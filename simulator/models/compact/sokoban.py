@@ -80,8 +80,7 @@ import numpy as np
 from iterdeploy.simulator.models._format import ACTION_SEP, PROMPT_END, STATE_MARK, ExtractedPlan
 from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
 from iterdeploy.simulator.models.protocol import Example
-from iterdeploy.simulator.planning import GeneratedTask, GroundTask, parse_action_line
-from iterdeploy.simulator.planning.generators import generate_with
+from iterdeploy.simulator.planning import GeneratedTask, GroundTask, generate_sized, parse_action_line
 from iterdeploy.simulator.planning.generators.sokoban import STEPS
 
 Cell = tuple[int, int]
@@ -619,7 +618,7 @@ class SokobanFormat:
     ) -> tuple[GeneratedTask, Example]:
         """A random task with ``size`` boxes (and ``params``: other generator parameters) and its
         pretraining pair (names drawn from ``rng``)."""
-        generated = generate_with("sokoban", size, rng, params)
+        generated = generate_sized("sokoban", size, rng, params=params)
         board = _board(generated.task)
         names = _draw_names(board, generated.task, rng)
         witness = _witness_steps(generated)

@@ -71,7 +71,6 @@ __all__ = [
     "generate",
     "generate_sized",
     "generate_tasks",
-    "generate_with",
     "main_param",
     "registry_name",
     "resolve_params",
@@ -174,21 +173,13 @@ def main_param(domain: str) -> str:
 
 
 def generate_sized(
-    domain: str, size: int, rng: np.random.Generator, *, name: str | None = None
+    domain: str, size: int, rng: np.random.Generator, *, name: str | None = None,
+    params: Mapping[str, int] | None = None,
 ) -> GeneratedTask:
     """A task of ``domain`` whose main size parameter is ``size`` (the others at their defaults,
-    which follow the main size): what a scenario's ``{min, max}`` size range per domain means."""
-    return generate(domain, {main_param(domain): size}, rng, name=name)
-
-
-def generate_with(
-    domain: str, size: int, rng: np.random.Generator, params: Mapping[str, int] | None = None
-) -> GeneratedTask:
-    """:func:`generate_sized`, with ``params`` fixing other parameters than the main size; without
-    them it is :func:`generate_sized` itself (the same draws from ``rng``)."""
-    if not params:
-        return generate_sized(domain, size, rng)
-    return generate(domain, {**params, main_param(domain): size}, rng)
+    which follow the main size): what a scenario's ``{min, max}`` size range per domain means.
+    ``params`` fixes some of the others (a pretraining corpus's ``params``)."""
+    return generate(domain, {**(params or {}), main_param(domain): size}, rng, name=name)
 
 
 @functools.cache
