@@ -13,6 +13,7 @@ import numpy as np
 
 from iterdeploy.simulator.errors import TaskSupplyError
 from iterdeploy.simulator.planning import (
+    GeneratedTask,
     GroundTask,
     breadth_first_plan,
     count_distinct_tasks,
@@ -85,7 +86,18 @@ def draw_tasks(
     prefix: str, exclude: set[TaskKey],
 ) -> list[GroundTask]:
     """``n`` new tasks, none in ``exclude`` (which gains them); one distribution for all or one
-    per task.
+    per task (:func:`draw_generated`, without the generators' witnesses)."""
+    return [generated.task for generated in draw_generated(rng, n, distribution, prefix, exclude)]
+
+
+def draw_generated(
+    rng: np.random.Generator, n: int,
+    distribution: TaskDistributionSpec | Sequence[TaskDistributionSpec],
+    prefix: str, exclude: set[TaskKey],
+) -> list[GeneratedTask]:
+    """``n`` new generated tasks, none in ``exclude`` (which gains them); one distribution for
+    all or one per task. The witness plans come along for reference data that teaches the plan a
+    corpus teaches (:meth:`TaskFormat.teaching_plan`).
 
     A one-domain distribution spends one draw on the size and none on the domain, so Blocksworld
     runs draw the same tasks as before scenarios could name several domains. Counting repeated
@@ -95,13 +107,13 @@ def draw_tasks(
         TaskSupplyError: After :data:`MAX_REPEATED_DRAWS` draws in a row of tasks already used.
     """
     per_slot = [distribution] * n if isinstance(distribution, TaskDistributionSpec) else list(distribution)
-    tasks: list[GroundTask] = []
+    tasks: list[GeneratedTask] = []
     repeated = 0
     while len(tasks) < n:
         domain, size = per_slot[len(tasks)].draw(rng)
         tag = "" if domain == "blocksworld" else f"{domain}-"
-        task = generate_sized(domain, size, rng, name=f"{prefix}-{len(tasks)}-{tag}n{size}").task
-        key = task_key(task)
+        generated = generate_sized(domain, size, rng, name=f"{prefix}-{len(tasks)}-{tag}n{size}")
+        key = task_key(generated.task)
         if key in exclude:
             repeated += 1
             if repeated >= MAX_REPEATED_DRAWS:
@@ -109,7 +121,7 @@ def draw_tasks(
             continue
         repeated = 0
         exclude.add(key)
-        tasks.append(task)
+        tasks.append(generated)
     return tasks
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from iterdeploy.simulator.models.compact import compact_domain
 from iterdeploy.simulator.models.pddl_format import PddlPromptFormat, render_pddl_completion
 from iterdeploy.simulator.models.protocol import PlannerModel
-from iterdeploy.simulator.planning import GroundTask, registry_name
+from iterdeploy.simulator.planning import GeneratedTask, GroundTask, registry_name
 
 
 class TaskFormat(Protocol):
@@ -32,6 +32,11 @@ class TaskFormat(Protocol):
         """How this model would write ``plan`` (reference data in its own format)."""
         ...
 
+    def teaching_plan(self, generated: GeneratedTask) -> Sequence[tuple[str, tuple[str, ...]]] | None:
+        """The plan reference data should teach this model for ``generated``, or None where the
+        format has no plan style of its own and any valid plan serves (the reference planner's)."""
+        ...
+
 
 class CompactTaskFormat:
     """The embedded model's format: object names normalised per task, a scratchpad after ``>``;
@@ -46,6 +51,11 @@ class CompactTaskFormat:
 
     def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
         return compact_domain(registry_name(task.domain)).completion(task, plan)
+
+    def teaching_plan(self, generated: GeneratedTask) -> Sequence[tuple[str, tuple[str, ...]]]:
+        """The plan the embedded model's corpus teaches: its scratchpad follows goal after goal
+        (Rovers) or box after box (Sokoban), which a planner's interleaved plan would not."""
+        return compact_domain(generated.domain).teaching_plan(generated)
 
 
 class PddlTaskFormat:
@@ -69,6 +79,10 @@ class PddlTaskFormat:
     def completion(self, task: GroundTask, plan: Sequence[tuple[str, tuple[str, ...]]]) -> str:
         return render_pddl_completion([f"({name} {' '.join(args)})".replace(" )", ")")
                                        for name, args in plan])
+
+    def teaching_plan(self, generated: GeneratedTask) -> None:
+        """None: a real LLM writes plain PDDL actions, so the reference planner's plan serves."""
+        return None
 
 
 def task_format(planner: PlannerModel, few_shot: int = 2) -> TaskFormat:

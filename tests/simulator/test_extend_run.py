@@ -53,13 +53,13 @@ def _record_draws(patch: pytest.MonkeyPatch) -> Draws:
     """Record, per task draw (``g1`` = generation 1's deployment tasks, ``ref0`` = generation
     0's reference tasks), the tasks it had to avoid: the pools' disjointness, as the loop saw it."""
     draws: Draws = {}
-    real = iterdeploy.simulator.loop.task_supply.draw_tasks
+    real = iterdeploy.simulator.loop.task_supply.draw_generated  # every draw goes through it
 
     def spy(rng, n, distribution, prefix, exclude):  # type: ignore[no-untyped-def]
         draws[prefix] = frozenset(exclude)
         return real(rng, n, distribution, prefix, exclude)
 
-    patch.setattr(iterdeploy.simulator.loop.task_supply, "draw_tasks", spy)
+    patch.setattr(iterdeploy.simulator.loop.task_supply, "draw_generated", spy)
     return draws
 
 

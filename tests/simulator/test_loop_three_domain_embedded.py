@@ -109,3 +109,37 @@ def test_a_ten_domain_scenario_runs_the_three_the_embedded_model_reads(tmp_path:
         stored = {(t.pool, registry_name(t.domain)) for t in reader.tasks()}
     assert [r.generation for r in rows] == [0, 1]
     assert stored == {(pool, d) for pool in ("deploy", "eval") for d in ("blocksworld", "rovers", "sokoban")}
+
+
+def test_replay_writes_the_corpus_plans_not_the_planners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaying the base's corpus (``pool.reference_sizes: pretraining``) adds the plans the
+    corpus teaches, written in each domain's compact format: valid, and never asked of the
+    reference planner, whose interleaved Rovers and Sokoban plans the compact scratchpads could
+    not follow."""
+    from iterdeploy.simulator.loop import stages
+
+    def no_planner(task: object) -> None:
+        raise AssertionError(f"the reference planner was asked for {getattr(task, 'name', task)}")
+
+    monkeypatch.setattr(stages, "reference_plan", no_planner)
+    text = (SCENARIO.replace("{per_domain}", "false").replace("generations: 2", "generations: 1")
+            + "pool: {reference_share: 1.0, reference_sizes: pretraining}\n"
+            # every sample published, so the pool the share is taken of is never empty
+            + "users: [{name: everyone, policy: accept_all}]\ndeclared_objective: none\n")
+    run_scenario(parse_scenario(text), text, tmp_path / "run")
+    with RunReader(tmp_path / "run") as reader:
+        tasks = {t.task_id: t for t in reader.tasks() if t.pool == "reference"}
+        reference = reader.traces(0, "reference")
+    assert reference and len(reference) == len(tasks)
+    assert {registry_name(t.domain) for t in tasks.values()} == {"blocksworld", "rovers", "sokoban"}
+    # the corpus sizes of the recipe: Blocksworld 2-3, Rovers 2, Sokoban 1
+    assert {(registry_name(t.domain), t.size) for t in tasks.values()} <= {
+        ("blocksworld", 2), ("blocksworld", 3), ("rovers", 2), ("sokoban", 1)}
+    for trace in reference:
+        task = tasks[trace.task_id]
+        stored = load_stored_task(task.domain, task.problem_pddl)
+        assert trace.is_valid, trace.completion
+        assert compact_domain(registry_name(task.domain)).extract(trace.completion, stored).plan_text \
+            == trace.plan_text

@@ -29,7 +29,7 @@ import numpy as np
 
 from iterdeploy.simulator.models._format import ExtractedPlan
 from iterdeploy.simulator.models.protocol import Example
-from iterdeploy.simulator.planning import GroundTask
+from iterdeploy.simulator.planning import GeneratedTask, GroundTask
 
 PlanSteps = Sequence[tuple[str, tuple[str, ...]]]
 """A plan as (action name, arguments in the task's own object names)."""
@@ -64,6 +64,14 @@ class CompactDomain(Protocol):
     def extract(self, completion: str, task: GroundTask) -> ExtractedPlan:
         """The plan in a completion, in the task's own names, one action a line. Never raises:
         words it cannot map pass through, so the validator names what is wrong."""
+        ...
+
+    def teaching_plan(self, generated: GeneratedTask) -> PlanSteps:
+        """The plan the corpus teaches for a generated task, in the task's own names: what
+        :meth:`corpus_example` writes for such a task, without a detour. Reference data the loop
+        adds to a training set uses it, so replayed and expert examples read as the corpus did;
+        a plan in another style (a planner's, which interleaves goals) would be written with a
+        scratchpad that does not follow it."""
         ...
 
     def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0,

@@ -17,7 +17,7 @@ from iterdeploy.simulator.models._format import (
 )
 from iterdeploy.simulator.models.compact import PlanSteps
 from iterdeploy.simulator.models.protocol import Example
-from iterdeploy.simulator.planning import GroundTask, load_domain_schemas
+from iterdeploy.simulator.planning import GeneratedTask, GroundTask, load_domain_schemas
 from iterdeploy.simulator.planning.blocksworld import canonical_plan, generate_task, with_detour
 
 
@@ -40,6 +40,9 @@ class BlocksworldFormat:
 
     def extract(self, completion: str, task: GroundTask) -> ExtractedPlan:
         return extract_plan(completion, name_map(task))
+
+    def teaching_plan(self, generated: GeneratedTask) -> PlanSteps:
+        return [(a.name, a.args) for a in canonical_plan(generated.task)]
 
     def corpus_example(
         self, size: int, rng: np.random.Generator, detour_share: float = 0.0,

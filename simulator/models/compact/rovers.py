@@ -82,7 +82,7 @@ import numpy as np
 from iterdeploy.simulator.models._format import ExtractedPlan, NameMap
 from iterdeploy.simulator.models.compact import SHARED_WORDS, PlanSteps
 from iterdeploy.simulator.models.protocol import Example
-from iterdeploy.simulator.planning import TYPE_PREFIX, Atom, GroundTask, parse_action_line
+from iterdeploy.simulator.planning import TYPE_PREFIX, Atom, GeneratedTask, GroundTask, parse_action_line
 from iterdeploy.simulator.planning.generators import generate_sized
 
 WAYPOINTS = tuple(f"w{i}" for i in range(1, 16))
@@ -613,6 +613,9 @@ class RoversFormat:
         except ValueError:
             names = NameMap({})
         return extract_completion(completion, task, names)
+
+    def teaching_plan(self, generated: GeneratedTask) -> PlanSteps:
+        return plan_steps(generated.witness_plan)
 
     def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
                        params: Mapping[str, int] | None = None) -> Example:

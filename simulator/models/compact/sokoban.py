@@ -536,6 +536,14 @@ def _witness_steps(generated: GeneratedTask) -> list[Action]:
     return steps
 
 
+def _taught_plan(board: _Board, listing: Sequence[str], generated: GeneratedTask) -> list[Action]:
+    """What the corpus teaches for ``generated``: the reference plan over the boxes as
+    ``listing`` names them, else (no order works) the boxes in the order the witness first
+    pushes them, else the witness itself."""
+    witness = _witness_steps(generated)
+    return _reference_plan(board, listing, _play_order(witness)) or witness
+
+
 def _play_order(plan: Sequence[Action]) -> list[str]:
     """The boxes in the order a plan first pushes them."""
     order: list[str] = []
@@ -621,12 +629,15 @@ class SokobanFormat:
         generated = generate_sized("sokoban", size, rng, params=params)
         board = _board(generated.task)
         names = _draw_names(board, generated.task, rng)
-        witness = _witness_steps(generated)
-        plan = _reference_plan(board, _listing(board, names), _play_order(witness)) or witness
+        plan = _taught_plan(board, _listing(board, names), generated)
         # no extra draw when the share is 0, so corpora without detours stay reproducible
         if detour_share > 0 and rng.random() < detour_share:
             plan = with_detour(generated.task, plan, rng)
         return generated, Example(_render_prompt(board, names), _render_pushes(board, names, plan))
+
+    def teaching_plan(self, generated: GeneratedTask) -> PlanSteps:
+        board = _board(generated.task)
+        return _taught_plan(board, _listing(board, _draw_names(board, generated.task, None)), generated)
 
     def corpus_example(self, size: int, rng: np.random.Generator, detour_share: float = 0.0,
                        params: Mapping[str, int] | None = None) -> Example:
