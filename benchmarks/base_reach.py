@@ -1,15 +1,16 @@
 """How far an embedded base model reaches: valid samples per task size, before any deployment.
 
     python benchmarks/base_reach.py [--set pretrain_detour_share=0.3]... [--domain blocksworld]
-                                    [--tasks 20] [--samples 8] [--min-size 3] [--max-size 10]
-                                    [--temperature 1.0] [--markdown]
+                                    [--param grid_size=13]... [--tasks 20] [--samples 8]
+                                    [--min-size 3] [--max-size 10] [--temperature 1.0] [--markdown]
 
 Why: the loop can only amplify what the base model sometimes does, so a base's reach (the sizes at
 which some samples are valid) bounds how far the deployment loop can push the frontier. This
 pretrains the base for the recipe given (cached like any base, under ``ITERDEPLOY_CACHE``), then
 samples ``--samples`` completions at ``--temperature`` (default 1.0) for ``--tasks`` random
-tasks of ``--domain`` per size (its main size parameter: blocks, waypoints, boxes), the same
-tasks for every recipe (seeded by ``--seed``), and counts
+tasks of ``--domain`` per size (its main size parameter: blocks, waypoints, boxes; ``--param``
+fixes another generator parameter, such as Sokoban's ``grid_size``), the same tasks for every
+recipe (seeded by ``--seed``), and counts
 valid samples, solved tasks and the longest valid plan per size, and the samples whose very first
 action cannot be taken (the task misread before the model wrote any state of its own); for
 Rovers, the tasks solved by how many rovers they have and whether one can do the work alone.
@@ -46,10 +47,24 @@ def parse_recipe(pairs: list[str]) -> EmbeddedModelSpec:
     return EmbeddedModelSpec(**fields)
 
 
+def parse_params(pairs: list[str]) -> dict[str, int]:
+    """``name=value`` pairs of whole numbers: generator parameters besides the size."""
+    params: dict[str, int] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            raise SystemExit(f"--param {pair!r}: expected name=whole number, e.g. grid_size=13")
+        params[name.strip()] = int(value)
+    return params
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a recipe field of EmbeddedModelSpec (repeatable)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="another generator parameter of every task, e.g. grid_size=13 "
+                             "(repeatable; default: the generator's own for the size)")
     parser.add_argument("--tasks", type=int, default=20, help="tasks per size (default 20)")
     parser.add_argument("--samples", type=int, default=8, help="samples per task (default 8)")
     parser.add_argument("--domain", default="blocksworld",
@@ -67,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     threads = set_threads(args.threads)
     print(f"machine: {machine_line(threads)}", flush=True)
     spec = parse_recipe(args.set)
+    params = parse_params(args.param)
+    if params and args.domain == "blocksworld":
+        raise SystemExit("--param: a Blocksworld task has no parameter besides its size")
     if args.domain not in spec.domains():  # before minutes of pretraining
         raise SystemExit(f"--domain {args.domain}: this base plans {', '.join(spec.domains())}; "
                          f"add it with --set 'pretrain_domains={{{args.domain}: {{max_size: 3}}}}'")
@@ -90,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     def task(size: int, i: int) -> GroundTask:
         if args.domain == "blocksworld":  # the tasks every earlier measurement used
             return generate_task(size, rng, name=f"reach-{size}-{i}")
-        return generate_sized(args.domain, size, rng, name=f"reach-{size}-{i}").task
+        return generate_sized(args.domain, size, rng, name=f"reach-{size}-{i}", params=params).task
 
     unit = "blocks" if args.domain == "blocksworld" else main_param(args.domain).removeprefix("n_")
     for size in range(args.min_size, args.max_size + 1):
@@ -121,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         args.markdown,
         notes=[
-            f"recipe changes: {', '.join(args.set) or 'none (the default)'}; {args.samples} samples "
+            f"recipe changes: {', '.join(args.set) or 'none (the default)'}; "
+            f"task parameters: {', '.join(args.param) or 'the generator defaults'}; {args.samples} samples "
             f"at temperature {args.temperature} for {args.tasks} tasks per size, task seed {args.seed}",
             f"load average at the end: {load_average()} (1/5/15 min)",
         ],

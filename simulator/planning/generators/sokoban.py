@@ -8,6 +8,11 @@ its goal. Cells the play never touched become walls at random (30-80% of them), 
 legal and is the witness plan. Later boxes start on untouched cells and their play avoids the
 earlier boxes' goals, so replaying box after box always works. ``clear`` holds on every free
 cell, the robot's included, as in the IPC files.
+
+One parameter is not IPC's: ``n_settled`` boxes (default 0) that start on their own goal cells,
+on cells the play never touched, so a task lists more boxes than it needs pushed. A pretraining
+corpus uses it to show the embedded model states of more boxes than it learns to push
+(``docs/model-card.md``); with 0 the generator draws exactly as before.
 """
 
 from __future__ import annotations
@@ -111,17 +116,21 @@ def _play(size: int, n_boxes: int, rng: np.random.Generator) -> Play | None:
 
 
 def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tuple[GroundTask, Witness]:
-    size, n_boxes = p["grid_size"], p["n_boxes"]
+    size, n_boxes, n_settled = p["grid_size"], p["n_boxes"], p["n_settled"]
+    inner = {(r, c) for r in range(1, size - 1) for c in range(1, size - 1)}
     for _ in range(_ATTEMPTS):
         played = _play(size, n_boxes, rng)
-        if played is not None:
+        # settled boxes need cells the play left alone (always true without them: no extra draw)
+        if played is not None and len(inner - played[4]) >= n_settled:
             break
     else:  # pragma: no cover - the range checks leave room; kept as a clear failure, not a hang
         raise RuntimeError(f"sokoban: could not play {n_boxes} boxes on a {size}x{size} grid")
     robot, starts, goals, actions, touched = played
-    boxes = shuffled(rng, numbered("box", n_boxes))  # box names in random play order, as IPC does
-    inner = {(r, c) for r in range(1, size - 1) for c in range(1, size - 1)}
+    # box names in random play order, as IPC does; settled boxes take the names after them
+    boxes = shuffled(rng, numbered("box", n_boxes + n_settled))
     untouched = shuffled(rng, sorted(inner - touched))
+    settled, untouched = untouched[:n_settled], untouched[n_settled:]
+    starts, goals = [*starts, *settled], [*goals, *settled]
     n_walls = max(1, int(rng.integers(int(0.3 * len(untouched)), int(0.8 * len(untouched)), endpoint=True)))
     walls = set(untouched[:n_walls]) | {(r, c) for r in range(size) for c in range(size)
                                          if r in (0, size - 1) or c in (0, size - 1)}
@@ -152,6 +161,14 @@ def _check(p: Mapping[str, int]) -> str | None:
     if room < 3 * p["n_boxes"]:
         return (f"grid_size {p['grid_size']} leaves {room} cells away from the walls, too few for "
                 f"n_boxes={p['n_boxes']} (need {3 * p['n_boxes']}); use a larger grid_size")
+    # settled boxes stand on cells the play never touched; keep the inside at least four cells a
+    # box, so most plays leave them room
+    inside = (p["grid_size"] - 2) ** 2
+    total = p["n_boxes"] + p["n_settled"]
+    if p["n_settled"] and inside < 4 * total:
+        return (f"grid_size {p['grid_size']} has {inside} inner cells, too few for {total} boxes "
+                f"(n_boxes={p['n_boxes']}, n_settled={p['n_settled']}; need {4 * total}); use a "
+                "larger grid_size or fewer settled boxes")
     return None
 
 
@@ -162,6 +179,7 @@ SPEC = DomainSpec(
         ParamSpec("n_boxes", "boxes to push (IPC: boxes)", 1, 5, 1),
         ParamSpec("grid_size", "side of the square grid, walls included (IPC: grid_size)", 6, 14,
                   lambda p: 5 + 2 * p["n_boxes"], "5 + 2 * n_boxes"),
+        ParamSpec("n_settled", "boxes that start on their own goal cells (not in IPC)", 0, 4, 0),
     ),
     build=_build,
     check=_check,

@@ -9,6 +9,7 @@ the parameters are range-checked with messages that name the domain and the para
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from iterdeploy.simulator.planning import (
     domain_path,
     domain_spec,
     generate,
+    generate_sized,
     generate_tasks,
     load_task,
     problem_to_pddl,
@@ -215,6 +217,8 @@ def test_unknown_domain_parameter_and_non_integers_are_refused() -> None:
     ("floortile", {"n_columns": 2, "n_robots": 3}, r"n_robots \(3\) must not exceed n_columns \(2\)"),
     ("satellite", {"n_satellites": 3, "n_instruments": 2}, r"n_instruments \(2\) must be at least"),
     ("sokoban", {"n_boxes": 2, "grid_size": 6}, r"grid_size 6 leaves 4 cells .* n_boxes=2 \(need 6\)"),
+    ("sokoban", {"n_boxes": 1, "grid_size": 6, "n_settled": 4},
+     r"grid_size 6 has 16 inner cells, too few for 5 boxes \(n_boxes=1, n_settled=4; need 20\)"),
 ])
 def test_contradicting_parameters_are_refused(domain: str, params: dict[str, int], message: str) -> None:
     with pytest.raises(GeneratorParamError, match=rf"^{domain}: {message}"):
@@ -224,7 +228,7 @@ def test_contradicting_parameters_are_refused(domain: str, params: dict[str, int
 def test_defaults_follow_the_main_parameter() -> None:
     assert resolve_params("ferry", {"n_cars": 7}) == {"n_cars": 7, "n_locations": 8}
     assert resolve_params("spanner", {"n_nuts": 4}) == {"n_nuts": 4, "n_spanners": 5, "n_locations": 6}
-    assert resolve_params("sokoban", {"n_boxes": 2}) == {"n_boxes": 2, "grid_size": 9}
+    assert resolve_params("sokoban", {"n_boxes": 2}) == {"n_boxes": 2, "grid_size": 9, "n_settled": 0}
     # a derived default is clipped into its range and never contradicts the parameters before it
     assert resolve_params("miconic", {"n_passengers": 20})["n_floors"] == 30
     for domain in DOMAINS:
@@ -298,3 +302,40 @@ def test_generated_problems_use_the_ipc_names_types_and_predicates(domain: str, 
         path = tmp_path / "p.pddl"
         path.write_text(generate(domain, None, np.random.default_rng(0)).problem_pddl)
         assert load_task(IPC / domain / "domain.pddl", path).goal
+
+
+@settings(max_examples=20, deadline=None)
+@given(boxes=st.integers(1, 3), settled=st.integers(1, 2), seed=st.integers(0, 2**32 - 1))
+def test_settled_sokoban_boxes_start_on_their_goals_and_stay_there(
+    boxes: int, settled: int, seed: int
+) -> None:
+    generated = generate("sokoban", {"n_boxes": boxes, "n_settled": settled}, np.random.default_rng(seed))
+    task = generated.task
+    start = {a[1]: a[2] for a in task.init if a[0] == "at"}
+    goal = {a[1]: a[2] for a in task.goal}
+    assert len(start) == len(goal) == boxes + settled
+    on_goal = sorted(b for b in start if start[b] == goal[b])
+    assert len(on_goal) >= settled
+    # the witness (checked by generate to reach the goal) pushes only the boxes it must move
+    pushed = {line.split()[-1].rstrip(")") for line in generated.witness_plan if line.startswith("(push")}
+    assert len(pushed) == boxes
+    assert all(start[b] != goal[b] for b in pushed)
+
+
+@pytest.mark.parametrize("boxes", [1, 2, 3, 4])
+def test_no_settled_boxes_draw_the_tasks_they_always_drew(boxes: int) -> None:
+    """``n_settled: 0`` takes no random draw of its own: every Sokoban task drawn before the
+    parameter existed is drawn again (its PDDL differs only in the parameters comment)."""
+    def body(params: dict[str, int] | None) -> str:
+        text = generate_sized("sokoban", boxes, np.random.default_rng(boxes), params=params).problem_pddl
+        return "\n".join(line for line in text.splitlines() if not line.startswith(";;"))
+
+    assert body(None) == body({"n_settled": 0})
+    # pinned: the task these seeds drew before n_settled existed
+    assert hashlib.sha256(body(None).encode()).hexdigest()[:16] == PINNED_SOKOBAN[boxes]
+
+
+PINNED_SOKOBAN = {1: "861cd4dac1686fb5", 2: "be2768248a0756a4", 3: "e35b0e404b40cc08",
+                  4: "5415cc8e3ae224cf"}
+"""SHA-256 (first 16 hex digits) of the Sokoban problems drawn at ``default_rng(boxes)``, the
+parameters comment left out, computed before ``n_settled`` existed."""
