@@ -30,6 +30,7 @@ from typing import Any
 
 from _common import REPO, load_average, machine_line, markdown_table, progress, set_threads
 from _rovers_teams import KINDS, NEEDS_TWO, ONE_SUFFICES, solved_by_team
+from _sokoban_states import restated_by_size
 
 from iterdeploy.simulator.loop import run_scenario
 from iterdeploy.simulator.loop.task_supply import reference_plan
@@ -185,6 +186,9 @@ class ArmRun:
     at_reference: tuple[int, int] = (0, 0)
     """Valid pool samples of the last generation exactly as long as their task's reference plan,
     and all valid pool samples of that generation."""
+    restated: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    """(generation, boxes) → (Sokoban pool samples whose first state names every box, samples
+    that write a state) (:mod:`_sokoban_states`); empty for a run without Sokoban tasks."""
     from_store: bool = True
     """Read from its run store on this machine (False: from its summary kept in ``KEPT``)."""
 
@@ -201,6 +205,7 @@ class ArmRun:
                         for (g, kind), (solved, n) in sorted(self.by_team.items())],
             "reference_lengths": sorted(self.reference_lengths.items()),
             "at_reference": list(self.at_reference),
+            "restated": [[g, size, full, n] for (g, size), (full, n) in sorted(self.restated.items())],
         }
 
     @classmethod
@@ -214,7 +219,9 @@ class ArmRun:
                    {(g, d, size, status): n for g, d, size, status, n in record.get("statuses", [])},
                    {(g, kind): (solved, n) for g, kind, solved, n in record.get("by_team", [])},
                    dict(record.get("reference_lengths", [])),
-                   tuple(record.get("at_reference", (0, 0))), from_store=False)
+                   tuple(record.get("at_reference", (0, 0))),
+                   {(g, size): (full, n) for g, size, full, n in record.get("restated", [])},
+                   from_store=False)
 
 
 def reference_lengths(reader: RunReader) -> dict[str, int | None]:
@@ -259,6 +266,7 @@ def read_runs(runs: Path, arms: Sequence[Arm], kept: Sequence[ArmRun] = ()) -> l
                 valid = valid_deploy_samples(reader)
                 statuses = deploy_status_by_size(reader)
                 by_team = solved_by_team(reader)
+                restated = restated_by_size(reader)
                 seed = int(seed_dir.name[4:])
                 lengths = (known.get((arm.name, seed)) or reference_lengths(reader)
                            if arm.name in TARGET_ARMS and len(rows) >= 2 else {})
@@ -266,7 +274,7 @@ def read_runs(runs: Path, arms: Sequence[Arm], kept: Sequence[ArmRun] = ()) -> l
                           if lengths else (0, 0))
             if len(rows) >= 2:
                 out.append(ArmRun(arm, seed, rows, fixed, int(scenario["generations"]), by_size,
-                                  valid, statuses, by_team, lengths, at_ref))
+                                  valid, statuses, by_team, lengths, at_ref, restated))
     return out
 
 
@@ -385,6 +393,31 @@ def team_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     rows: list[list[object]] = [[r.arm.name, r.label, *(_first_to_last(r, r.by_team, kind) for kind in KINDS)]
                                 for r in runs if r.by_team]
     return header, rows
+
+
+def restated_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
+    """Sokoban pool samples whose first state names every box, generation 0 → last, per size:
+    one row per run with Sokoban tasks."""
+    sizes = sorted({size for r in runs for (_, size) in r.restated})
+    header = ["arm", "seed", *(f"{size} boxes" for size in sizes)]
+    rows: list[list[object]] = [
+        [r.arm.name, r.label, *(_first_to_last(r, r.restated, size) for size in sizes)]
+        for r in runs if r.restated]
+    return header, rows
+
+
+def _restated_at(runs: Sequence[ArmRun], arm: str, generation: int | None = 0) -> str:
+    """``0 of 328, 0 of 384``: over the seeds of ``arm``, its pool samples at the largest size
+    whose first state names every box, at ``generation`` (None: the last), of those with a state."""
+    parts = []
+    for r in runs:
+        if r.arm.name != arm or not r.restated:
+            continue
+        g = r.rows[-1].generation if generation is None else generation
+        size = max(s for _, s in r.restated)
+        full, n = r.restated.get((g, size), (0, 0))
+        parts.append(f"{full} of {n}")
+    return ", ".join(parts) or "no run"
 
 
 def _team_gains(runs: Sequence[ArmRun], arm: str, kind: str) -> str:
@@ -645,7 +678,12 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  no such task either, and fewer of the others).",
         "- **Sokoban**'s base solves most 2- and 3-box tasks and writes no valid plan at 4 boxes",
         "  (docs/model-card.md): its frontier is inside its corpus's tail, not past it. Its seeds give",
-        f"  {sokoban} on the pool; {_open_ceiling(runs, 'sokoban')}.",
+        f"  {sokoban} on the pool; {_open_ceiling(runs, 'sokoban')}. Why 4 boxes stay closed: the",
+        "  model has only ever written states of up to three boxes, and at four it writes three. Pool",
+        "  samples at 4 boxes whose first state names all four, per seed: generation 0",
+        f"  {_restated_at(runs, 'sokoban')}; the last generation {_restated_at(runs, 'sokoban', None)}.",
+        "  The box left out of the state is lost to every later push, so no amount of pushing",
+        "  practice at 2-3 boxes opens 4.",
         "- **Why the largest tasks stay closed.** The failure table gives the validator's verdict on",
         "  every pool sample. At the largest Blocksworld size",
         f"  {_largest_size_failures(runs, 'quickstart')}. A failure at the first action comes",
@@ -711,6 +749,14 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "image mode, that the goals ask for (`benchmarks/_rovers_teams.py`).",
         "",
         *markdown_table(*team_rows(runs)),
+        "",
+        "## Sokoban: does the model's first state name every box? Generation 0 → last",
+        "",
+        "After each push the model restates every box's cell, and chooses its next push from that",
+        "state. Pool samples whose first state names every box of the task, of those that write a",
+        "state (`benchmarks/_sokoban_states.py`).",
+        "",
+        *markdown_table(*restated_rows(runs)),
         "",
         "## Why pool samples fail, per size, generation 0 → last",
         "",
