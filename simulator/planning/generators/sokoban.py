@@ -126,7 +126,7 @@ def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tup
     else:  # pragma: no cover - the range checks leave room; kept as a clear failure, not a hang
         raise RuntimeError(f"sokoban: could not play {n_boxes} boxes on a {size}x{size} grid")
     robot, starts, goals, actions, touched = played
-    # box names in random play order, as IPC does; settled boxes take the names after them
+    # box names in random play order, as IPC does: the pushed boxes take the first, settled the rest
     boxes = shuffled(rng, numbered("box", n_boxes + n_settled))
     untouched = shuffled(rng, sorted(inner - touched))
     settled, untouched = untouched[:n_settled], untouched[n_settled:]
