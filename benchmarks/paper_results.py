@@ -108,6 +108,13 @@ ARMS: tuple[Arm, ...] = (
     Arm("sokoban", "scenarios/paper_sokoban.yaml", {},
         "the quickstart's curation on Sokoban (2-4 boxes), with a base pretrained on Sokoban "
         "alone"),
+    Arm("sokoban-settled", "scenarios/paper_sokoban.yaml",
+        {"model.embedded.pretrain_domains": {"sokoban": {
+            "min_size": 1, "max_size": 2, "tail_sizes": 1, "detour_share": 0,
+            "params": {"n_settled": {"min": 0, "max": 2}}}}},
+        "base: Sokoban's corpus with 0-2 more boxes that start on their goals (`n_settled`), so "
+        "the model writes states of up to five boxes while it learns to push up to three "
+        "(`9328a190f4ab6eec`)"),
     Arm("sokoban-replay", "scenarios/paper_sokoban.yaml",
         {"pool.reference_share": 0.5, "pool.reference_sizes": "pretraining"},
         "training on Sokoban: part of the base's corpus replayed (reference plans of 1-2 boxes), "
