@@ -690,7 +690,11 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  samples at 4 boxes whose first state names all four, per seed: generation 0",
         f"  {_restated_at(runs, 'sokoban')}; the last generation {_restated_at(runs, 'sokoban', None)}.",
         "  The box left out of the state is lost to every later push, so no amount of pushing",
-        "  practice at 2-3 boxes opens 4.",
+        "  practice at 2-3 boxes opens 4. A base whose corpus shows states of more boxes than it",
+        "  pushes (0-2 boxes already on their goals, `sokoban-settled`, docs/model-card.md) names",
+        f"  every box at 4 in {_restated_at(runs, 'sokoban-settled')} of its generation-0 samples;",
+        f"  its seeds give {_listed(runs, 'sokoban-settled')} on the pool, "
+        f"{_open_ceiling(runs, 'sokoban-settled')}.",
         "- **Why the largest tasks stay closed.** The failure table gives the validator's verdict on",
         "  every pool sample. At the largest Blocksworld size",
         f"  {_largest_size_failures(runs, 'quickstart')}. A failure at the first action comes",
