@@ -109,9 +109,7 @@ ARMS: tuple[Arm, ...] = (
         "the quickstart's curation on Sokoban (2-4 boxes), with a base pretrained on Sokoban "
         "alone"),
     Arm("sokoban-settled", "scenarios/paper_sokoban.yaml",
-        {"model.embedded.pretrain_domains": {"sokoban": {
-            "min_size": 1, "max_size": 2, "tail_sizes": 1, "detour_share": 0,
-            "params": {"n_settled": {"min": 0, "max": 2}}}}},
+        {"model.embedded.pretrain_domains.sokoban.params": {"n_settled": {"min": 0, "max": 2}}},
         "base: Sokoban's corpus with 0-2 more boxes that start on their goals (`n_settled`), so "
         "the model writes states of up to five boxes while it learns to push up to three "
         "(`9328a190f4ab6eec`)"),
