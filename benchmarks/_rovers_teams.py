@@ -5,12 +5,15 @@ n_waypoints // 6``), each with its own analyses (soil, rock, imaging) and camera
 rover has every analysis and a camera for every image mode that the goals ask for, a valid plan
 must use both. The embedded base's corpus (2-4 waypoints, a tail to 6) holds two-rover tasks only
 in its tail, so whether the loop can open those tasks is a question of its own: the report counts
-the pool's tasks of each kind apart.
+the pool's tasks of each kind apart, and the samples whose first failing step gives a job to a
+rover that lacks the equipment for it (:func:`gives_job_to_unequipped_rover`).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 from iterdeploy.simulator.planning import GroundTask, load_stored_task
 from iterdeploy.simulator.store import RunReader
@@ -69,3 +72,37 @@ def solved_by_team(reader: RunReader) -> dict[tuple[int, str], tuple[int, int]]:
         tasks[key] += 1
         solved[key] += int(bool(r["solved"]))
     return {key: (solved[key], n) for key, n in sorted(tasks.items())}
+
+
+UNEQUIPPED = ("(equipped_for_", "(on_board ")
+"""How an unmet precondition reads when the rover named has not the analysis (``equipped_for_...``)
+or does not carry the camera (``on_board``) its step uses."""
+
+
+def gives_job_to_unequipped_rover(status: str, unmet_preconditions: Sequence[str]) -> bool:
+    """Whether a sample's first failing step asks a rover for an analysis it is not equipped for,
+    or to use a camera it does not carry: the plan chose the wrong rover for the job, rather than
+    a wrong route or order."""
+    return status == "invalid_step" and any(p.startswith(UNEQUIPPED) for p in unmet_preconditions)
+
+
+def unequipped_by_team(reader: RunReader) -> dict[tuple[int, str], tuple[int, int]]:
+    """Rovers deployment samples whose first failing step gives a job to an unequipped rover,
+    per generation and :func:`team_kind`: (generation, kind) → (such samples, samples). Empty
+    for a run without Rovers tasks."""
+    rows = reader.query(
+        "SELECT t.generation AS g, k.domain AS d, k.problem_pddl AS pddl, t.status AS status, "
+        "t.verdict_json AS verdict FROM traces t JOIN tasks k ON k.task_id = t.task_id "
+        "WHERE t.purpose = 'deploy' AND k.domain = 'rovers'")
+    kinds: dict[str, str] = {}
+    wrong: Counter[tuple[int, str]] = Counter()
+    samples: Counter[tuple[int, str]] = Counter()
+    for r in rows:
+        pddl = str(r["pddl"])
+        if pddl not in kinds:
+            kinds[pddl] = team_kind(load_stored_task(str(r["d"]), pddl))
+        key = (int(r["g"]), kinds[pddl])
+        samples[key] += 1
+        unmet = json.loads(str(r["verdict"])).get("unmet_preconditions", [])
+        wrong[key] += gives_job_to_unequipped_rover(str(r["status"]), unmet)
+    return {key: (wrong[key], n) for key, n in sorted(samples.items())}

@@ -13,7 +13,8 @@ fixes another generator parameter, such as Sokoban's ``grid_size``), the same ta
 recipe (seeded by ``--seed``), and counts
 valid samples, solved tasks and the longest valid plan per size, and the samples whose very first
 action cannot be taken (the task misread before the model wrote any state of its own); for
-Rovers, the tasks solved by how many rovers they have and whether one can do the work alone.
+Rovers, the tasks solved by how many rovers they have and whether one can do the work alone,
+and the samples whose first failing step gives a job to a rover without the equipment for it.
 ``docs/model-card.md`` records the recipes compared.
 """
 
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 from _common import load_average, machine_line, print_table, progress, set_threads
-from _rovers_teams import KINDS, team_kind
+from _rovers_teams import KINDS, gives_job_to_unequipped_rover, team_kind
 
 from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ensure_base
 from iterdeploy.simulator.models.hf_planner import HfPlanner
@@ -127,15 +128,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.domain == "rovers":  # which rover counts the base can handle (_rovers_teams)
             kinds = [team_kind(t) for t in tasks]
             won = [any(v.is_valid for v in per_task) for per_task in verdicts]
+            wrong = [sum(gives_job_to_unequipped_rover(v.status, v.unmet_preconditions) for v in per_task)
+                     for per_task in verdicts]
             rows[-1].append(" · ".join(
                 f"{kind} {sum(w for k, w in zip(kinds, won, strict=True) if k == kind)}/{kinds.count(kind)}"
                 for kind in KINDS if kind in kinds))
+            rows[-1].append(" · ".join(
+                f"{kind} {sum(w for k, w in zip(kinds, wrong, strict=True) if k == kind)}"
+                f"/{kinds.count(kind) * args.samples}" for kind in KINDS if kind in kinds))
         progress(f"  {size} {unit}: {rows[-1][1]} valid samples")
     print()
     print_table(
         f"Reach of the embedded base {spec.content_hash()} on {args.domain}",
         [unit, "valid samples", "solved tasks", "longest valid plan", "first action fails",
-         *(["solved tasks by rovers"] if args.domain == "rovers" else [])],
+         *(["solved tasks by rovers", "samples giving a job to an unequipped rover"]
+           if args.domain == "rovers" else [])],
         rows,
         args.markdown,
         notes=[

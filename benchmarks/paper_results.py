@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import REPO, load_average, machine_line, markdown_table, progress, set_threads
-from _rovers_teams import KINDS, NEEDS_TWO, ONE_SUFFICES, solved_by_team
+from _rovers_teams import KINDS, NEEDS_TWO, ONE_SUFFICES, solved_by_team, unequipped_by_team
 from _sokoban_states import restated_by_size
 
 from iterdeploy.simulator.loop import run_scenario
@@ -194,6 +194,9 @@ class ArmRun:
     restated: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     """(generation, boxes) → (Sokoban pool samples whose first state names every box, samples
     that write a state) (:mod:`_sokoban_states`); empty for a run without Sokoban tasks."""
+    unequipped: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    """(generation, Rovers team kind) → (pool samples whose first failing step gives a job to a
+    rover without the equipment for it, samples) (:mod:`_rovers_teams`)."""
     from_store: bool = True
     """Read from its run store on this machine (False: from its summary kept in ``KEPT``)."""
 
@@ -211,6 +214,8 @@ class ArmRun:
             "reference_lengths": sorted(self.reference_lengths.items()),
             "at_reference": list(self.at_reference),
             "restated": [[g, size, full, n] for (g, size), (full, n) in sorted(self.restated.items())],
+            "unequipped": [[g, kind, wrong, n]
+                           for (g, kind), (wrong, n) in sorted(self.unequipped.items())],
         }
 
     @classmethod
@@ -226,6 +231,7 @@ class ArmRun:
                    dict(record.get("reference_lengths", [])),
                    tuple(record.get("at_reference", (0, 0))),
                    {(g, size): (full, n) for g, size, full, n in record.get("restated", [])},
+                   {(g, kind): (wrong, n) for g, kind, wrong, n in record.get("unequipped", [])},
                    from_store=False)
 
 
@@ -272,6 +278,7 @@ def read_runs(runs: Path, arms: Sequence[Arm], kept: Sequence[ArmRun] = ()) -> l
                 statuses = deploy_status_by_size(reader)
                 by_team = solved_by_team(reader)
                 restated = restated_by_size(reader)
+                unequipped = unequipped_by_team(reader)
                 seed = int(seed_dir.name[4:])
                 lengths = (known.get((arm.name, seed)) or reference_lengths(reader)
                            if arm.name in TARGET_ARMS and len(rows) >= 2 else {})
@@ -279,7 +286,7 @@ def read_runs(runs: Path, arms: Sequence[Arm], kept: Sequence[ArmRun] = ()) -> l
                           if lengths else (0, 0))
             if len(rows) >= 2:
                 out.append(ArmRun(arm, seed, rows, fixed, int(scenario["generations"]), by_size,
-                                  valid, statuses, by_team, lengths, at_ref, restated))
+                                  valid, statuses, by_team, lengths, at_ref, restated, unequipped))
     return out
 
 
@@ -397,6 +404,16 @@ def team_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     header = ["arm", "seed", *KINDS]
     rows: list[list[object]] = [[r.arm.name, r.label, *(_first_to_last(r, r.by_team, kind) for kind in KINDS)]
                                 for r in runs if r.by_team]
+    return header, rows
+
+
+def unequipped_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
+    """Rovers pool samples whose first failing step gives a job to an unequipped rover,
+    generation 0 → last, by team kind: one row per run with Rovers tasks."""
+    header = ["arm", "seed", *KINDS]
+    rows: list[list[object]] = [
+        [r.arm.name, r.label, *(_first_to_last(r, r.unequipped, kind) for kind in KINDS)]
+        for r in runs if r.unequipped]
     return header, rows
 
 
@@ -758,6 +775,12 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "image mode, that the goals ask for (`benchmarks/_rovers_teams.py`).",
         "",
         *markdown_table(*team_rows(runs)),
+        "",
+        "Pool samples whose first failing step gives a job to a rover that lacks the equipment for",
+        "it (an analysis it is not equipped for, a camera it does not carry), of all the pool's",
+        "samples of that kind:",
+        "",
+        *markdown_table(*unequipped_rows(runs)),
         "",
         "## Sokoban: does the model's first state name every box? Generation 0 → last",
         "",

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iterdeploy.simulator.planning import GroundTask, generate_sized
+from iterdeploy.simulator.planning import GroundTask, generate_sized, validate_plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from _rovers_teams import NEEDS_TWO, ONE_ROVER, ONE_SUFFICES, team_kind
+from _rovers_teams import NEEDS_TWO, ONE_ROVER, ONE_SUFFICES, gives_job_to_unequipped_rover, team_kind
 
 
 def _two_rover_task() -> GroundTask:
@@ -68,3 +68,29 @@ def test_kinds_checked_by_hand(equipped: dict[str, set[str]], cameras: dict[str,
                                modes: dict[str, set[str]], goal: set[tuple[str, ...]], kind: str) -> None:
     task = _with(_two_rover_task(), equipped=equipped, cameras=cameras, modes=modes, goal=goal)
     assert team_kind(task) == kind
+
+
+def _verdict_of(plan: str) -> tuple[str, tuple[str, ...]]:
+    """The validator's status and unmet preconditions for ``plan`` on a two-rover task whose
+    rover1 has only the soil analysis and rover2 the rock analysis and the camera, both rovers
+    standing on a waypoint with rock and soil samples."""
+    task = _two_rover_task()
+    here = {a[1]: a[2] for a in task.init if a[0] == "at" and a[1].startswith("rover")}
+    task = _with(task, equipped={"rover1": {"soil_analysis"}, "rover2": {"rock_analysis", "imaging"}},
+                 cameras={"rover2": {"camera1"}}, modes={"camera1": {"colour"}}, goal=set(task.goal))
+    task = dataclasses.replace(task, init=task.init | {
+        (f"at_{kind}_sample", w) for w in here.values() for kind in ("rock", "soil")})
+    verdict = validate_plan(task, plan.format(**here))
+    return verdict.status, verdict.unmet_preconditions
+
+
+@pytest.mark.parametrize(("plan", "unequipped"), [
+    ("(sample_rock rover1 rover1store {rover1})", True),  # rover1 has no rock analysis
+    ("(calibrate rover1 camera1 objective1 {rover1})", True),  # camera1 is on rover2
+    ("(sample_soil rover1 rover1store {rover1})\n(sample_soil rover1 rover1store {rover1})", False),
+    ("(sample_soil rover1 rover1store {rover2})", False),  # the right rover in the wrong place
+    ("(sample_rock rover2 rover2store {rover2})", False),  # applicable (the goals are not met)
+])
+def test_a_job_given_to_an_unequipped_rover_is_told_from_other_failures(plan: str, unequipped: bool) -> None:
+    status, unmet = _verdict_of(plan)
+    assert gives_job_to_unequipped_rover(status, unmet) is unequipped

@@ -9,6 +9,13 @@ about half the waypoints; cameras on imaging rovers, each with a random calibrat
 waypoint. Goals are random subsets of the sample and image data to communicate, never empty.
 Always solvable: every rover reaches every waypoint, and the lander's waypoint has a visible
 neighbour to transmit from (the witness serves goal after goal with the first able rover).
+
+One parameter is not IPC's: ``split_equipment`` (default 0). At 1, each equipment kind (soil,
+rock, imaging) is on exactly one rover and the kinds are dealt so that two or three rovers each
+get some, so a two-rover task whose goals ask for kinds of both rovers needs both. IPC's draw puts
+each kind on a random number of rovers, and at small sizes one rover mostly has all a task asks
+for: a corpus of such tasks seldom shows a plan that must pick the rover by its equipment, and
+the embedded model then gives work to rovers that cannot do it (docs/model-card.md).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from iterdeploy.simulator.planning.generators._spec import DomainSpec, ParamSpec
 T = TypeVar("T")
 DOMAIN = "rovers"
 MODES = ["colour", "high_res", "low_res"]
+KINDS = ("soil", "rock", "imaging")
 
 
 def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tuple[GroundTask, Witness]:
@@ -44,9 +52,10 @@ def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tup
     objs = numbered("objective", p["n_objectives"])
     lander_at = pick(rng, wps)
     init: set[Atom] = {("at_lander", "general", lander_at)} | {("at", r, pick(rng, wps)) for r in rovers}
-    equipped: dict[str, list[str]] = {}
-    for kind in ("soil", "rock", "imaging"):
-        equipped[kind] = sorted(shuffled(rng, rovers)[: int(rng.integers(1, len(rovers), endpoint=True))])
+    equipped = _split_equipment(rovers, rng) if p["split_equipment"] else {}
+    for kind in KINDS:
+        if not p["split_equipment"]:
+            equipped[kind] = sorted(shuffled(rng, rovers)[: int(rng.integers(1, len(rovers), endpoint=True))])
         pred = f"equipped_for_{kind}_analysis" if kind != "imaging" else "equipped_for_imaging"
         init |= {(pred, r) for r in equipped[kind]}
     init |= {("empty", s) for s in stores.values()} | {("store_of", s, r) for r, s in stores.items()}
@@ -118,6 +127,13 @@ def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tup
     return task, witness
 
 
+def _split_equipment(rovers: list[str], rng: np.random.Generator) -> dict[str, list[str]]:
+    """Each kind on one rover, dealt round the shuffled rovers: with two rovers one gets two
+    kinds and the other one, with three each gets one (rovers past the third get none)."""
+    owners = shuffled(rng, rovers)
+    return {kind: [owners[i % len(owners)]] for i, kind in enumerate(shuffled(rng, list(KINDS)))}
+
+
 def _some(rng: np.random.Generator, items: Sequence[T]) -> list[T]:
     """A random subset of random size (0..all), as the IPC generator draws goals."""
     k = int(rng.integers(0, len(items), endpoint=True))
@@ -134,6 +150,8 @@ SPEC = DomainSpec(
         ParamSpec("n_cameras", "cameras (IPC: cameras)", 1, 6, lambda p: p["n_rovers"], "n_rovers"),
         ParamSpec("n_objectives", "objectives (IPC: objectives)", 1, 8,
                   lambda p: max(1, p["n_waypoints"] // 3), "max(1, n_waypoints // 3)"),
+        ParamSpec("split_equipment", "1: each equipment kind on exactly one rover (not in IPC)",
+                  0, 1, 0),
     ),
     build=_build,
 )

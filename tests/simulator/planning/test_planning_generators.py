@@ -326,16 +326,51 @@ def test_settled_sokoban_boxes_start_on_their_goals_and_stay_there(
 def test_no_settled_boxes_draw_the_tasks_they_always_drew(boxes: int) -> None:
     """``n_settled: 0`` takes no random draw of its own: every Sokoban task drawn before the
     parameter existed is drawn again (its PDDL differs only in the parameters comment)."""
-    def body(params: dict[str, int] | None) -> str:
-        text = generate_sized("sokoban", boxes, np.random.default_rng(boxes), params=params).problem_pddl
-        return "\n".join(line for line in text.splitlines() if not line.startswith(";;"))
-
-    assert body(None) == body({"n_settled": 0})
+    assert _body("sokoban", boxes, None) == _body("sokoban", boxes, {"n_settled": 0})
     # pinned: the task these seeds drew before n_settled existed
-    assert hashlib.sha256(body(None).encode()).hexdigest()[:16] == PINNED_SOKOBAN[boxes]
+    assert _digest(_body("sokoban", boxes, None)) == PINNED_SOKOBAN[boxes]
+
+
+def _body(domain: str, size: int, params: dict[str, int] | None) -> str:
+    """The problem drawn at ``default_rng(size)``, its parameters comment left out."""
+    text = generate_sized(domain, size, np.random.default_rng(size), params=params).problem_pddl
+    return "\n".join(line for line in text.splitlines() if not line.startswith(";;"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 PINNED_SOKOBAN = {1: "861cd4dac1686fb5", 2: "be2768248a0756a4", 3: "e35b0e404b40cc08",
                   4: "5415cc8e3ae224cf"}
 """SHA-256 (first 16 hex digits) of the Sokoban problems drawn at ``default_rng(boxes)``, the
 parameters comment left out, computed before ``n_settled`` existed."""
+
+
+@settings(max_examples=20, deadline=None)
+@given(rovers=st.integers(1, 4), waypoints=st.integers(2, 8), seed=st.integers(0, 2**32 - 1))
+def test_split_equipment_puts_each_kind_on_one_rover(rovers: int, waypoints: int, seed: int) -> None:
+    generated = generate("rovers", {"n_waypoints": waypoints, "n_rovers": rovers, "split_equipment": 1},
+                         np.random.default_rng(seed))  # generate checks that the witness solves it
+    init = generated.task.init
+    owners = {kind: sorted(a[1] for a in init if a[0] == pred) for kind, pred in (
+        ("soil", "equipped_for_soil_analysis"), ("rock", "equipped_for_rock_analysis"),
+        ("imaging", "equipped_for_imaging"))}
+    assert all(len(o) == 1 for o in owners.values())
+    assert len({o[0] for o in owners.values()}) == min(rovers, 3)
+    cameras_on = {a[2] for a in init if a[0] == "on_board"}
+    assert cameras_on == set(owners["imaging"])
+
+
+@pytest.mark.parametrize("waypoints", [2, 4, 6, 8, 10])
+def test_unsplit_equipment_draws_the_tasks_it_always_drew(waypoints: int) -> None:
+    """``split_equipment: 0`` takes no random draw of its own: every Rovers task drawn before the
+    parameter existed is drawn again (its PDDL differs only in the parameters comment)."""
+    assert _body("rovers", waypoints, None) == _body("rovers", waypoints, {"split_equipment": 0})
+    assert _digest(_body("rovers", waypoints, None)) == PINNED_ROVERS[waypoints]
+
+
+PINNED_ROVERS = {2: "f0ec63683d53d3c2", 4: "d6f68ab453b1f861", 6: "920e464a538bbefa",
+                 8: "6e0073fed7923b3e", 10: "e853d254b9c5157f"}
+"""SHA-256 (first 16 hex digits) of the Rovers problems drawn at ``default_rng(waypoints)``, the
+parameters comment left out, computed before ``split_equipment`` existed."""
