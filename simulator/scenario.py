@@ -28,7 +28,7 @@ from pydantic import (
 from iterdeploy.simulator.errors import ScenarioError
 from iterdeploy.simulator.limits import MAX_GENERATIONS, MAX_SAMPLES, MAX_SEED, MAX_TASKS
 from iterdeploy.simulator.models.device import DEVICE_PATTERN, DTypeName
-from iterdeploy.simulator.models.embedded import EmbeddedModelSpec
+from iterdeploy.simulator.models.embedded import EmbeddedModelSpec, ParamRange
 from iterdeploy.simulator.scenario_rules import (
     check_domain,
     check_scenario_name,
@@ -475,6 +475,16 @@ class ScenarioSpec(_Spec):
             name: DomainTasks(min=corpora[name].min_size, max=corpora[name].max_size,
                               weight=d.weight)
             for name, d in self.deploy_tasks().domains.items() if name in corpora})
+
+    def reference_params(self) -> dict[str, dict[str, ParamRange]]:
+        """Generator parameters of the reference tasks besides their size, per domain: a replay
+        of the embedded base's corpus (``pool.reference_sizes: pretraining``) draws its tasks as
+        the corpus did (Sokoban boxes already on their goals, say); none otherwise."""
+        if self.pool.reference_sizes == "deploy":
+            return {}
+        corpora = self.model.embedded.corpora()
+        return {name: dict(corpora[name].params) for name in self.deploy_tasks().domains
+                if name in corpora and corpora[name].params}
 
     def _one_domain(self, sizes: SizeRange) -> TaskDistributionSpec:
         return TaskDistributionSpec(domains={self.domain: DomainTasks(min=sizes.min, max=sizes.max)})

@@ -239,11 +239,11 @@ def add_reference_data(
     """The pool with this generation's fresh reference plans added (none after the last
     generation, which trains no model); their tasks and traces go into ``bundle``.
 
-    Reference tasks are new tasks (of the deployment sizes, or the embedded base's corpus sizes:
-    ``pool.reference_sizes``), stored as ``reference`` tasks and traces, so that every training
-    example is in the store. Their plans are the ones the model's format teaches (the embedded
-    model: its corpus's plan for the task, so a replay is the corpus's own kind of example), else
-    the reference planner's.
+    Reference tasks are new tasks (of the deployment sizes, or the embedded base's corpus sizes
+    and generator parameters: ``pool.reference_sizes``), stored as ``reference`` tasks and
+    traces, so that every training example is in the store. Their plans are the ones the model's
+    format teaches (the embedded model: its corpus's plan for the task, so a replay is the
+    corpus's own kind of example), else the reference planner's.
     """
     spec = ctx.spec
     if g >= spec.generations or spec.pool.reference_share <= 0:
@@ -251,7 +251,8 @@ def add_reference_data(
     n = round(spec.pool.reference_share * len(pool_ids))
     rng = derive_rng(spec.seed, "reference-data", g)
     added: list[int] = []
-    for generated in task_supply.draw_generated(rng, n, spec.reference_tasks(), f"ref{g}", seen):
+    for generated in task_supply.draw_generated(rng, n, spec.reference_tasks(), f"ref{g}", seen,
+                                                params=spec.reference_params()):
         task = generated.task
         taught = ctx.fmt.teaching_plan(generated)
         plan = list(taught) if taught is not None else reference_plan(task)

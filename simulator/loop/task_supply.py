@@ -7,11 +7,12 @@ hold too few distinct tasks would therefore be drawn from forever; a draw gives 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from iterdeploy.simulator.errors import TaskSupplyError
+from iterdeploy.simulator.models.embedded import ParamRange, draw_params
 from iterdeploy.simulator.planning import (
     GeneratedTask,
     GroundTask,
@@ -94,10 +95,13 @@ def draw_generated(
     rng: np.random.Generator, n: int,
     distribution: TaskDistributionSpec | Sequence[TaskDistributionSpec],
     prefix: str, exclude: set[TaskKey],
+    params: Mapping[str, Mapping[str, ParamRange]] | None = None,
 ) -> list[GeneratedTask]:
     """``n`` new generated tasks, none in ``exclude`` (which gains them); one distribution for
     all or one per task. The witness plans come along for reference data that teaches the plan a
-    corpus teaches (:meth:`TaskFormat.teaching_plan`).
+    corpus teaches (:meth:`TaskFormat.teaching_plan`). ``params``: per domain, generator
+    parameters besides the size drawn for each task after it, as a pretraining corpus draws them
+    (replayed corpus tasks); a domain without any spends no draw on them.
 
     A one-domain distribution spends one draw on the size and none on the domain, so Blocksworld
     runs draw the same tasks as before scenarios could name several domains. Counting repeated
@@ -112,7 +116,9 @@ def draw_generated(
     while len(tasks) < n:
         domain, size = per_slot[len(tasks)].draw(rng)
         tag = "" if domain == "blocksworld" else f"{domain}-"
-        generated = generate_sized(domain, size, rng, name=f"{prefix}-{len(tasks)}-{tag}n{size}")
+        ranges = (params or {}).get(domain)
+        generated = generate_sized(domain, size, rng, name=f"{prefix}-{len(tasks)}-{tag}n{size}",
+                                   params=draw_params(ranges, rng) if ranges else None)
         key = task_key(generated.task)
         if key in exclude:
             repeated += 1

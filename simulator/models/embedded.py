@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -65,6 +65,15 @@ class ParamRange(BaseModel):
         if self.min > self.max:
             raise ValueError(f"min {self.min} > max {self.max}")
         return self
+
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.min, self.max, endpoint=True))
+
+
+def draw_params(ranges: Mapping[str, ParamRange], rng: np.random.Generator) -> dict[str, int]:
+    """One value of each generator parameter, drawn in name order: the order in which every
+    cached corpus drew them, so replayed corpus tasks are drawn as the corpus's are."""
+    return {name: r.draw(rng) for name, r in sorted(ranges.items())}
 
 
 class DomainCorpusSpec(BaseModel):
@@ -422,11 +431,10 @@ def corpus_sampler(spec: EmbeddedModelSpec) -> Callable[[np.random.Generator], E
             bw = cast("BlocksworldFormat", fmt)
             return lambda rng: bw.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                                  corpus.detour_share, new_tower_chance=towers)
-        if corpus.params:  # drawn after the size, each in name order
-            ranges = sorted(corpus.params.items())
+        if corpus.params:  # drawn after the size
             return lambda rng: fmt.corpus_example(
                 int(rng.choice(sizes, p=probs)), rng, corpus.detour_share,
-                params={k: int(rng.integers(r.min, r.max, endpoint=True)) for k, r in ranges})
+                params=draw_params(corpus.params, rng))
         return lambda rng: fmt.corpus_example(int(rng.choice(sizes, p=probs)), rng,
                                               corpus.detour_share)
 

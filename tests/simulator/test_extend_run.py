@@ -55,9 +55,9 @@ def _record_draws(patch: pytest.MonkeyPatch) -> Draws:
     draws: Draws = {}
     real = iterdeploy.simulator.loop.task_supply.draw_generated  # every draw goes through it
 
-    def spy(rng, n, distribution, prefix, exclude):  # type: ignore[no-untyped-def]
+    def spy(rng, n, distribution, prefix, exclude, **kwargs):  # type: ignore[no-untyped-def]
         draws[prefix] = frozenset(exclude)
-        return real(rng, n, distribution, prefix, exclude)
+        return real(rng, n, distribution, prefix, exclude, **kwargs)
 
     patch.setattr(iterdeploy.simulator.loop.task_supply, "draw_generated", spy)
     return draws

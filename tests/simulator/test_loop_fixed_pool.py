@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from iterdeploy.simulator.loop import run_scenario
+from iterdeploy.simulator.loop.task_supply import draw_generated
+from iterdeploy.simulator.models.embedded import ParamRange
 from iterdeploy.simulator.scenario import parse_scenario
 from iterdeploy.simulator.store import (
     FIRST_STEP,
@@ -16,6 +19,7 @@ from iterdeploy.simulator.store import (
     summarize,
     valid_deploy_samples,
 )
+from iterdeploy.simulator.users.spec import DomainTasks, TaskDistributionSpec
 from tests.conftest import killed_in_generation
 
 
@@ -158,3 +162,36 @@ def test_replay_of_the_pretraining_corpus_needs_the_embedded_model() -> None:
 
     with pytest.raises(ScenarioError, match=r"pool\.reference_sizes: 'pretraining'"):
         parse_scenario("name: x\nmodel: smollm2-135m\npool: {reference_sizes: pretraining}\n")
+
+
+SETTLED_CORPUS = ("model: {embedded: {pretrain_blocksworld_weight: 0, pretrain_domains: {sokoban: "
+                  "{min_size: 1, max_size: 2, params: {n_settled: {min: 1, max: 1}}}}}}\n"
+                  "domains: {sokoban: {min: 2, max: 3}}\n")
+
+
+def test_a_replay_draws_its_tasks_with_the_corpus_generator_parameters() -> None:
+    replay = parse_scenario("name: x\n" + SETTLED_CORPUS + "pool: {reference_sizes: pretraining}\n")
+    assert replay.reference_params() == {"sokoban": {"n_settled": ParamRange(min=1, max=1)}}
+    # the deployment's own sizes are its tasks as deployed, with the generator's defaults
+    assert parse_scenario("name: x\n" + SETTLED_CORPUS).reference_params() == {}
+    tasks = draw_generated(np.random.default_rng(0), 6, replay.reference_tasks(), "ref0", set(),
+                           params=replay.reference_params())
+    for generated in tasks:
+        boxes = {a[1] for a in generated.task.goal}
+        pushed = {line.split()[-1].rstrip(")") for line in generated.witness_plan if line.startswith("(push")}
+        assert len(boxes) == generated.task.param_dict()["n_boxes"] + 1  # one box settled on its goal
+        assert pushed < boxes
+
+
+def test_parameters_for_other_domains_draw_the_tasks_drawn_without_any() -> None:
+    """A domain without parameters spends no draw on them: every run that replayed a corpus
+    without ``params`` draws the same reference tasks."""
+    tasks = TaskDistributionSpec(domains={"blocksworld": DomainTasks(min=2, max=5),
+                                          "sokoban": DomainTasks(min=1, max=2)})
+    ranges = {"rovers": {"split_equipment": ParamRange(min=1, max=1)}}
+
+    def names(params: dict[str, dict[str, ParamRange]] | None) -> list[str]:
+        drawn = draw_generated(np.random.default_rng(3), 8, tasks, "ref0", set(), params=params)
+        return [g.problem_pddl for g in drawn]
+
+    assert names(None) == names({}) == names(ranges)
