@@ -202,8 +202,9 @@ class PoolSpec(_Spec):
     curated traces."""
     reference_sizes: Literal["deploy", "pretraining"] = "deploy"
     """Sizes of those tasks: the deployment's (expert plans where the model is being pushed), or
-    the embedded base's pretraining body (replaying part of the base's corpus, so fine-tuning on
-    the frontier does not crowd out what the base knew)."""
+    the embedded base's pretraining body, drawn with its corpus's generator parameters
+    (replaying part of the base's corpus, so fine-tuning on the frontier does not crowd out what
+    the base knew)."""
 
 
 class ScenarioSpec(_Spec):

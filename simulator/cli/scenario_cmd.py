@@ -6,6 +6,7 @@ Every scenario argument is a file or a shipped scenario's name, resolved by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -83,11 +84,11 @@ def show(
     except IterdeployError as exc:
         raise fail(exc) from None
     data = spec.model_dump(mode="json")
+    if spec.domains is not None:  # it replaces ``domain``, and a file may not give both
+        del data["domain"]
     if as_json:
-        typer.echo(spec.to_json())
+        typer.echo(json.dumps(data, sort_keys=True))
     else:
-        if spec.domains is not None:  # it replaces ``domain``, and a file may not give both
-            del data["domain"]
         if spec.skipped_domains():  # the file keeps naming them; the run leaves them out
             typer.echo(f"# {skipped_note(spec)}")
         typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -227,3 +230,8 @@ def test_what_scenario_show_prints_loads_back_to_the_same_scenario(name: str) ->
     shown = CliRunner().invoke(app, ["scenario", "show", name])
     assert shown.exit_code == 0, shown.output
     assert parse_scenario(shown.output) == parse_scenario(shipped_scenarios()[name].read_text())
+    # --json says the same: JSON is YAML, so it loads back too (without a domain it does not use)
+    as_json = CliRunner().invoke(app, ["scenario", "show", name, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output) == yaml.safe_load(shown.output)
+    assert parse_scenario(as_json.output) == parse_scenario(shipped_scenarios()[name].read_text())
