@@ -442,11 +442,12 @@ def _restated_at(runs: Sequence[ArmRun], arm: str, generation: int | None = 0) -
     return ", ".join(parts) or "no run"
 
 
-def _team_gains(runs: Sequence[ArmRun], arm: str, kind: str) -> str:
+def _team_gains(runs: Sequence[ArmRun], arm: str, kind: str, counts: str = "by_team") -> str:
     """``10 → 20 of 53, 15 → 31 of 62`` over the seeds of ``arm``: its pool tasks of ``kind``
-    solved at generation 0 and at the last generation."""
-    return ", ".join(_first_to_last(r, r.by_team, kind)
-                     for r in runs if r.arm.name == arm and r.by_team) or "no run"
+    solved at generation 0 and at the last generation (``counts="unequipped"``: its samples that
+    give a job to an unequipped rover)."""
+    return ", ".join(_first_to_last(r, getattr(r, counts), kind)
+                     for r in runs if r.arm.name == arm and getattr(r, counts)) or "no run"
 
 
 LONGEST_TARGET = 1.5
@@ -693,7 +694,12 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  by seed); those that need both rovers stay closed",
         f"  ({_team_gains(runs, 'rovers', NEEDS_TWO)}). The base's corpus (2-4 waypoints, a",
         "  tail to 6) has two rovers only at its last size, the base almost never solves a task",
-        "  that needs both, and the loop amplifies only what the base does at least rarely.",
+        "  that needs both, and the loop amplifies only what the base does at least rarely. The",
+        "  commonest first mistake in its samples of those tasks is a job given to a rover without",
+        "  the equipment for it (samples, generation 0 → last:",
+        f"  {_team_gains(runs, 'rovers', NEEDS_TWO, 'unequipped')}; where one rover suffices",
+        f"  {_team_gains(runs, 'rovers', ONE_SUFFICES, 'unequipped')}), and the loop does not",
+        "  make it rarer.",
         "  Continuing the previous generation's adapter (`rovers-chained`, seed 0:",
         f"  {_listed(runs, 'rovers-chained')}) does not change that, and neither did a base whose",
         "  corpus gives half its tasks two rovers at every size (docs/model-card.md: it solves",
