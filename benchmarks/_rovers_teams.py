@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from iterdeploy.simulator.planning import GroundTask, load_stored_task
 from iterdeploy.simulator.store import RunReader
@@ -61,17 +62,25 @@ def solved_by_team(reader: RunReader) -> dict[tuple[int, str], tuple[int, int]]:
         "SELECT k.generation AS g, k.domain AS d, k.problem_pddl AS pddl, "
         "EXISTS (SELECT 1 FROM traces t WHERE t.task_id = k.task_id AND t.is_valid) AS solved "
         "FROM tasks k WHERE k.pool = 'deploy' AND k.domain = 'rovers'")
+    return _count_by_team(rows, lambda r: bool(r["solved"]))
+
+
+def _count_by_team(
+    rows: Iterable[Mapping[str, Any]], hit: Callable[[Mapping[str, Any]], bool]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(generation, :func:`team_kind`) → (rows that ``hit``, rows), for rows with the task's
+    generation ``g``, domain ``d`` and problem ``pddl``."""
     kinds: dict[str, str] = {}  # a fixed pool repeats each problem every generation
-    solved: Counter[tuple[int, str]] = Counter()
-    tasks: Counter[tuple[int, str]] = Counter()
+    hits: Counter[tuple[int, str]] = Counter()
+    counted: Counter[tuple[int, str]] = Counter()
     for r in rows:
         pddl = str(r["pddl"])
         if pddl not in kinds:
             kinds[pddl] = team_kind(load_stored_task(str(r["d"]), pddl))
         key = (int(r["g"]), kinds[pddl])
-        tasks[key] += 1
-        solved[key] += int(bool(r["solved"]))
-    return {key: (solved[key], n) for key, n in sorted(tasks.items())}
+        counted[key] += 1
+        hits[key] += hit(r)
+    return {key: (hits[key], n) for key, n in sorted(counted.items())}
 
 
 UNEQUIPPED = ("(equipped_for_", "(on_board ")
@@ -94,15 +103,5 @@ def unequipped_by_team(reader: RunReader) -> dict[tuple[int, str], tuple[int, in
         "SELECT t.generation AS g, k.domain AS d, k.problem_pddl AS pddl, t.status AS status, "
         "t.verdict_json AS verdict FROM traces t JOIN tasks k ON k.task_id = t.task_id "
         "WHERE t.purpose = 'deploy' AND k.domain = 'rovers'")
-    kinds: dict[str, str] = {}
-    wrong: Counter[tuple[int, str]] = Counter()
-    samples: Counter[tuple[int, str]] = Counter()
-    for r in rows:
-        pddl = str(r["pddl"])
-        if pddl not in kinds:
-            kinds[pddl] = team_kind(load_stored_task(str(r["d"]), pddl))
-        key = (int(r["g"]), kinds[pddl])
-        samples[key] += 1
-        unmet = json.loads(str(r["verdict"])).get("unmet_preconditions", [])
-        wrong[key] += gives_job_to_unequipped_rover(str(r["status"]), unmet)
-    return {key: (wrong[key], n) for key, n in sorted(samples.items())}
+    return _count_by_team(rows, lambda r: gives_job_to_unequipped_rover(
+        str(r["status"]), json.loads(str(r["verdict"])).get("unmet_preconditions", [])))
