@@ -52,10 +52,8 @@ def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tup
     objs = numbered("objective", p["n_objectives"])
     lander_at = pick(rng, wps)
     init: set[Atom] = {("at_lander", "general", lander_at)} | {("at", r, pick(rng, wps)) for r in rovers}
-    equipped = _split_equipment(rovers, rng) if p["split_equipment"] else {}
+    equipped = (_split_equipment if p["split_equipment"] else _ipc_equipment)(rovers, rng)
     for kind in KINDS:
-        if not p["split_equipment"]:
-            equipped[kind] = sorted(shuffled(rng, rovers)[: int(rng.integers(1, len(rovers), endpoint=True))])
         pred = f"equipped_for_{kind}_analysis" if kind != "imaging" else "equipped_for_imaging"
         init |= {(pred, r) for r in equipped[kind]}
     init |= {("empty", s) for s in stores.values()} | {("store_of", s, r) for r, s in stores.items()}
@@ -125,6 +123,12 @@ def _build(p: dict[str, int], rng: np.random.Generator, name: str | None) -> tup
             b.do("communicate_image_data", rover, "general", o, m, x, lander_at)
 
     return task, witness
+
+
+def _ipc_equipment(rovers: list[str], rng: np.random.Generator) -> dict[str, list[str]]:
+    """Each kind on a random number of rovers (at least one), as IPC's generator deals them."""
+    return {kind: sorted(shuffled(rng, rovers)[: int(rng.integers(1, len(rovers), endpoint=True))])
+            for kind in KINDS}
 
 
 def _split_equipment(rovers: list[str], rng: np.random.Generator) -> dict[str, list[str]]:
