@@ -67,7 +67,7 @@ class Arm:
 
 
 QUICKSTART = "scenarios/quickstart.yaml"
-UNSETTLED = {"model.embedded.pretrain_domains.sokoban.params": {}}
+UNSETTLED: dict[str, Any] = {"model.embedded.pretrain_domains.sokoban.params": {}}
 """Sokoban's corpus as it was until 7 December 2026: no boxes settled on their goals."""
 ARMS: tuple[Arm, ...] = (
     Arm("quickstart", QUICKSTART, {},
@@ -407,22 +407,19 @@ def size_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
     return header, rows
 
 
-def team_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
-    """Rovers pool tasks solved, generation 0 → last, by whether one rover can do the task
-    alone: one row per run with Rovers tasks."""
-    header = ["arm", "seed", *KINDS]
-    rows: list[list[object]] = [[r.arm.name, r.label, *(_first_to_last(r, r.by_team, kind) for kind in KINDS)]
-                                for r in runs if r.by_team]
-    return header, rows
+TeamCounts = Callable[[ArmRun], Mapping[tuple[int, str], tuple[int, int]]]
+"""One of a run's counts per (generation, Rovers team kind): ``by_team`` or ``unequipped``."""
 
 
-def unequipped_rows(runs: Sequence[ArmRun]) -> tuple[list[str], list[list[object]]]:
-    """Rovers pool samples whose first failing step gives a job to an unequipped rover,
-    generation 0 → last, by team kind: one row per run with Rovers tasks."""
+def team_rows(
+    runs: Sequence[ArmRun], counts: TeamCounts = lambda r: r.by_team,
+) -> tuple[list[str], list[list[object]]]:
+    """Rovers pool tasks solved (``counts``: another count per team kind, such as
+    ``ArmRun.unequipped``), generation 0 → last, by whether one rover can do the task alone: one
+    row per run with Rovers tasks."""
     header = ["arm", "seed", *KINDS]
-    rows: list[list[object]] = [
-        [r.arm.name, r.label, *(_first_to_last(r, r.unequipped, kind) for kind in KINDS)]
-        for r in runs if r.unequipped]
+    rows: list[list[object]] = [[r.arm.name, r.label, *(_first_to_last(r, counts(r), kind) for kind in KINDS)]
+                                for r in runs if counts(r)]
     return header, rows
 
 
@@ -466,12 +463,15 @@ def _at_generation(runs: Sequence[ArmRun], arm: str, generation: int) -> str:
     return f"{', '.join(solved)} of {pool}" if solved else "no run"
 
 
-def _team_gains(runs: Sequence[ArmRun], arm: str, kind: str, counts: str = "by_team") -> str:
+def _team_gains(
+    runs: Sequence[ArmRun], arm: str, kind: str,
+    counts: TeamCounts = lambda r: r.by_team,
+) -> str:
     """``10 → 20 of 53, 15 → 31 of 62`` over the seeds of ``arm``: its pool tasks of ``kind``
-    solved at generation 0 and at the last generation (``counts="unequipped"``: its samples that
-    give a job to an unequipped rover)."""
-    return ", ".join(_first_to_last(r, getattr(r, counts), kind)
-                     for r in runs if r.arm.name == arm and getattr(r, counts)) or "no run"
+    solved at generation 0 and at the last generation (or another count per team kind:
+    ``counts``)."""
+    return ", ".join(_first_to_last(r, counts(r), kind)
+                     for r in runs if r.arm.name == arm and counts(r)) or "no run"
 
 
 LONGEST_TARGET = 1.5
@@ -721,8 +721,8 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  that needs both, and the loop amplifies only what the base does at least rarely. The",
         "  commonest first mistake in its samples of those tasks is a job given to a rover without",
         "  the equipment for it (samples, generation 0 → last:",
-        f"  {_team_gains(runs, 'rovers', NEEDS_TWO, 'unequipped')}; where one rover suffices",
-        f"  {_team_gains(runs, 'rovers', ONE_SUFFICES, 'unequipped')}), and the loop does not",
+        f"  {_team_gains(runs, 'rovers', NEEDS_TWO, lambda r: r.unequipped)}; where one rover suffices",
+        f"  {_team_gains(runs, 'rovers', ONE_SUFFICES, lambda r: r.unequipped)}), and the loop does not",
         "  make it rarer.",
         "  Continuing the previous generation's adapter (`rovers-chained`, seed 0:",
         f"  {_listed(runs, 'rovers-chained')}) does not change that, and neither did a base whose",
@@ -733,7 +733,7 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         f"  generation 0 ({_at_generation(runs, 'rovers-split', 0)} against",
         f"  {_at_generation(runs, 'rovers', 0)}), the tasks that need both rovers go",
         f"  {_team_gains(runs, 'rovers-split', NEEDS_TWO)}, the jobs given to an unequipped rover",
-        f"  on them {_team_gains(runs, 'rovers-split', NEEDS_TWO, 'unequipped')}, and the pool",
+        f"  on them {_team_gains(runs, 'rovers-split', NEEDS_TWO, lambda r: r.unequipped)}, and the pool",
         f"  {_listed(runs, 'rovers-split')}: the loop now amplifies the shared tasks, but from the",
         "  higher start the ratio stays where the plain base's was.",
         "- **Sokoban**'s base learnt to push 1-3 boxes from a corpus whose states also hold 0-2",
@@ -822,7 +822,7 @@ def write_doc(runs: Sequence[ArmRun], command: str) -> None:
         "it (an analysis it is not equipped for, a camera it does not carry), of all the pool's",
         "samples of that kind:",
         "",
-        *markdown_table(*unequipped_rows(runs)),
+        *markdown_table(*team_rows(runs, lambda r: r.unequipped)),
         "",
         "## Sokoban: does the model's first state name every box? Generation 0 → last",
         "",
