@@ -69,6 +69,9 @@ class Arm:
 QUICKSTART = "scenarios/quickstart.yaml"
 UNSETTLED: dict[str, Any] = {"model.embedded.pretrain_domains.sokoban.params": {}}
 """Sokoban's corpus as it was until 7 December 2026: no boxes settled on their goals."""
+PLAIN_ROVERS: dict[str, Any] = {"model.embedded.pretrain_domains.rovers.params": {}}
+"""Rovers' corpus as it was until 7 December 2026: IPC's equipment draw, two rovers only at its
+last size."""
 ARMS: tuple[Arm, ...] = (
     Arm("quickstart", QUICKSTART, {},
         "the paper's curation (keep valid plans, the shortest per task), data accumulate, a fresh "
@@ -103,34 +106,43 @@ ARMS: tuple[Arm, ...] = (
         "task) rather than taller ones"),
     Arm("rovers", "scenarios/paper_rovers.yaml", {},
         "the quickstart's curation on Rovers (5-10 waypoints), with a base pretrained on Rovers "
-        "alone"),
-    Arm("rovers-split", "scenarios/paper_rovers.yaml",
-        {"model.embedded.pretrain_domains.rovers.params": {"n_rovers": {"min": 1, "max": 2},
-                                                           "split_equipment": {"min": 1, "max": 1}}},
-        "base: Rovers' corpus gives every task one or two rovers, each equipment kind on exactly "
-        "one of them (`split_equipment`), so a two-rover task often needs both and the plan must "
+        "alone, its corpus giving every task one or two rovers, each equipment kind on exactly one "
+        "of them (`split_equipment`), so that a two-rover task often needs both and the plan must "
         "pick the rover by its equipment (`83609158865a4cb7`)"),
-    Arm("rovers-chained", "scenarios/paper_rovers.yaml", {"training.mode": "chained"},
-        "training on Rovers: each generation's adapter continues the previous generation's "
-        "(the arm that gained most on Blocksworld, seed 0)"),
+    Arm("rovers-plain", "scenarios/paper_rovers.yaml", PLAIN_ROVERS,
+        "base: the Rovers recipe until 7 December 2026 (`5ada876de95ed8e8`), IPC's equipment draw "
+        "and two rovers only at the corpus's last size: it almost never solves a task that needs "
+        "both rovers"),
+    Arm("rovers-plain-chained", "scenarios/paper_rovers.yaml",
+        {**PLAIN_ROVERS, "training.mode": "chained"},
+        "training on Rovers, on the plain base: each generation's adapter continues the previous "
+        "generation's (the arm that gained most on Blocksworld, seed 0)"),
+    Arm("rovers-plain-replay", "scenarios/paper_rovers.yaml",
+        {**PLAIN_ROVERS, "pool.reference_share": 0.5, "pool.reference_sizes": "pretraining"},
+        "training on Rovers, on the plain base: part of the base's corpus replayed (reference "
+        "plans of 2-4 waypoints), half as many as the published traces"),
     Arm("sokoban", "scenarios/paper_sokoban.yaml", {},
         "the quickstart's curation on Sokoban (2-4 boxes), with a base pretrained on Sokoban "
         "alone, its corpus holding 0-2 more boxes that start on their goals (`n_settled`), so the "
         "model writes states of up to five boxes while it learns to push up to three "
         "(`9328a190f4ab6eec`)"),
+    Arm("sokoban-chained", "scenarios/paper_sokoban.yaml", {"training.mode": "chained"},
+        "training on Sokoban: each generation's adapter continues the previous generation's "
+        "(the arm that gained most on Blocksworld's pool, seed 0)"),
+    Arm("sokoban-replay", "scenarios/paper_sokoban.yaml",
+        {"pool.reference_share": 0.5, "pool.reference_sizes": "pretraining"},
+        "training on Sokoban: part of the base's corpus replayed (reference plans of 1-2 boxes "
+        "to push and 0-2 settled, drawn as the corpus draws them), half as many as the published "
+        "traces (the arm whose held-out gain was largest on Blocksworld, seed 0)"),
     Arm("sokoban-unsettled", "scenarios/paper_sokoban.yaml", UNSETTLED,
         "base: the Sokoban recipe until 7 December 2026 (`979398c347cb86ad`), no settled boxes in "
         "its corpus: stronger at 2-3 boxes, no valid plan at 4"),
-    Arm("sokoban-replay", "scenarios/paper_sokoban.yaml",
+    Arm("sokoban-unsettled-replay", "scenarios/paper_sokoban.yaml",
         {**UNSETTLED, "pool.reference_share": 0.5, "pool.reference_sizes": "pretraining"},
         "training on Sokoban, on the base without settled boxes: part of the base's corpus "
         "replayed (reference plans of 1-2 boxes), half as many as the published traces (the arm "
         "whose held-out gain was largest on Blocksworld, seed 0, and Sokoban's held-out fell "
         "without it)"),
-    Arm("rovers-replay", "scenarios/paper_rovers.yaml",
-        {"pool.reference_share": 0.5, "pool.reference_sizes": "pretraining"},
-        "training on Rovers: part of the base's corpus replayed (reference plans of 2-4 "
-        "waypoints), half as many as the published traces"),
 )
 ARM_BY_NAME = {a.name: a for a in ARMS}
 
@@ -455,6 +467,14 @@ def _size_gains(runs: Sequence[ArmRun], arm: str, domain: str, size: int) -> str
                      for r in runs if r.arm.name == arm) or "no run"
 
 
+def _held_out_gains(runs: Sequence[ArmRun], arm: str) -> str:
+    """``19 → 18, 13 → 12 of 60`` over the seeds of ``arm``: held-out tasks solved at generation 0
+    and at the last generation."""
+    gains = [f"{r.rows[0].solved} → {r.rows[-1].solved}" for r in runs if r.arm.name == arm]
+    evaluated = next((r.rows[0].evaluated for r in runs if r.arm.name == arm), None)
+    return f"{', '.join(gains)} of {evaluated}" if gains else "no run"
+
+
 def _at_generation(runs: Sequence[ArmRun], arm: str, generation: int) -> str:
     """``35, 34 of 120`` over the seeds of ``arm``: pool tasks solved at ``generation``."""
     solved = [str(row.deploy_solved) for r in runs if r.arm.name == arm
@@ -642,8 +662,9 @@ def _largest_size_failures(runs: Sequence[ArmRun], arm: str) -> str:
     total = sum(at.values())
     return (f"{at.get(FIRST_STEP, 0) + at.get('invalid_step', 0)} of {total} samples at {size} "
             f"({d}, seed {r.seed}, generation {last}) fail at a step, {at.get(FIRST_STEP, 0)} of "
-            f"them at the plan's first action; {at.get('hit_token_limit', 0)} are cut by the "
-            f"token limit, {at.get('valid', 0)} are valid")
+            f"them at the plan's first action; {at.get('hit_token_limit', 0)} "
+            f"{'is' if at.get('hit_token_limit', 0) == 1 else 'are'} cut by the token limit, "
+            f"{at.get('valid', 0)} {'is' if at.get('valid', 0) == 1 else 'are'} valid")
 
 
 def _open_ceiling(runs: Sequence[ArmRun], arm: str) -> str:
@@ -707,35 +728,36 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  generation, by seed, are exactly as long), so on a pool of up to 12 blocks the target",
         "  asks it to solve the few 12-block tasks with the most misplaced blocks.",
         "- **Rovers** is the second domain with a base that reaches past its corpus",
-        f"  (docs/model-card.md); its seeds give {rovers} on the pool. Its",
-        "  5-waypoint tasks are all solved at generation 0 (a fifth of the pool). Its plans grow",
+        "  (docs/model-card.md). Its corpus gives every task one or two rovers and puts each kind of",
+        "  equipment on exactly one of them, so that a two-rover task often needs both and the plan",
+        f"  must pick the rover by its equipment. Its seeds give {rovers} on the pool. Its",
+        "  5-waypoint tasks are nearly all solved at generation 0",
+        f"  ({_size_gains(runs, 'rovers', 'rovers', 5)}, 15-20 % of the pool). Its plans grow",
         "  fast with the waypoints, so the scenario allows 768 new tokens and 1,024-token training",
-        "  rows; with 480 and 512 (until 7 December 2026) the same seeds gave 1.26x, 1.39x and",
-        "  1.34x, so the limit was not what held Rovers back. At the largest size",
-        f"  {_largest_size_failures(runs, 'rovers')}.",
-        "  What holds it back is the second rover. Of the two-rover tasks that one rover can do",
-        f"  alone the loop solves {_team_gains(runs, 'rovers', ONE_SUFFICES)} (generation 0 → last,",
-        "  by seed); those that need both rovers stay closed",
-        f"  ({_team_gains(runs, 'rovers', NEEDS_TWO)}). The base's corpus (2-4 waypoints, a",
-        "  tail to 6) has two rovers only at its last size, the base almost never solves a task",
-        "  that needs both, and the loop amplifies only what the base does at least rarely. The",
-        "  commonest first mistake in its samples of those tasks is a job given to a rover without",
-        "  the equipment for it (samples, generation 0 → last:",
-        f"  {_team_gains(runs, 'rovers', NEEDS_TWO, lambda r: r.unequipped)}; where one rover suffices",
-        f"  {_team_gains(runs, 'rovers', ONE_SUFFICES, lambda r: r.unequipped)}), and the loop does not",
-        "  make it rarer.",
-        "  Continuing the previous generation's adapter (`rovers-chained`, seed 0:",
-        f"  {_listed(runs, 'rovers-chained')}) does not change that, and neither did a base whose",
-        "  corpus gives half its tasks two rovers at every size (docs/model-card.md: it solves",
-        "  no such task either, and fewer of the others). What does is a corpus whose two-rover",
-        "  tasks split the equipment between the rovers, so that the plan must pick the rover by",
-        "  its equipment (`rovers-split`, docs/model-card.md): its base solves more of the pool at",
-        f"  generation 0 ({_at_generation(runs, 'rovers-split', 0)} against",
-        f"  {_at_generation(runs, 'rovers', 0)}), the tasks that need both rovers go",
-        f"  {_team_gains(runs, 'rovers-split', NEEDS_TWO)}, the jobs given to an unequipped rover",
-        f"  on them {_team_gains(runs, 'rovers-split', NEEDS_TWO, lambda r: r.unequipped)}, and the pool",
-        f"  {_listed(runs, 'rovers-split')}: the loop now amplifies the shared tasks, but from the",
-        "  higher start the ratio stays where the plain base's was.",
+        "  rows; with 480 and 512 (until 7 December 2026, on the plain base below) the same seeds",
+        "  gave 1.26x, 1.39x and 1.34x, so the limit was not what held Rovers back. At the largest",
+        f"  size {_largest_size_failures(runs, 'rovers')}.",
+        "  Of the two-rover tasks that one rover can do alone the loop solves",
+        f"  {_team_gains(runs, 'rovers', ONE_SUFFICES)} (generation 0 → last, by seed); of those",
+        f"  that need both {_team_gains(runs, 'rovers', NEEDS_TWO)}, and the samples of those that",
+        "  give a job to a rover without the equipment for it go",
+        f"  {_team_gains(runs, 'rovers', NEEDS_TWO, lambda r: r.unequipped)}.",
+        "  The base until 7 December 2026 (`rovers-plain`) learnt from IPC's equipment draw, with",
+        "  two rovers only at its corpus's last size. It almost never solves a task that needs both",
+        f"  rovers ({_team_gains(runs, 'rovers-plain', NEEDS_TWO)}), and the loop amplifies only what",
+        "  the base does at least rarely: its commonest first mistake on those tasks is that job",
+        "  given to an unequipped rover (samples,",
+        f"  {_team_gains(runs, 'rovers-plain', NEEDS_TWO, lambda r: r.unequipped)}; where one rover",
+        f"  suffices {_team_gains(runs, 'rovers-plain', ONE_SUFFICES, lambda r: r.unequipped)}), and",
+        "  the loop does not make it rarer. Its pool goes",
+        f"  {_listed(runs, 'rovers-plain')}; continuing the previous generation's adapter",
+        f"  (`rovers-plain-chained`, seed 0: {_listed(runs, 'rovers-plain-chained')}) or replaying",
+        f"  part of its corpus (`rovers-plain-replay`, seed 0: {_listed(runs, 'rovers-plain-replay')})",
+        "  changes little, and neither did a base whose corpus gives half its tasks two rovers at",
+        "  every size without splitting the equipment (docs/model-card.md). The split corpus opens",
+        "  the shared tasks, and its base starts higher (generation 0",
+        f"  {_at_generation(runs, 'rovers', 0)} against {_at_generation(runs, 'rovers-plain', 0)}),",
+        "  so from the higher start the ratio stays where the plain base's was.",
         "- **Sokoban**'s base learnt to push 1-3 boxes from a corpus whose states also hold 0-2",
         "  boxes already on their goals (docs/model-card.md). Its seeds give",
         f"  {sokoban} on the pool, and 4-box tasks {_size_gains(runs, 'sokoban', 'sokoban', 4)}",
@@ -751,7 +773,14 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         "  to every later push, so no amount of pushing practice at 2-3 boxes opens 4. The price is",
         "  a weaker base inside its corpus: pool solved at generation 0",
         f"  {_at_generation(runs, 'sokoban', 0)} against {_at_generation(runs, 'sokoban-unsettled', 0)},",
-        "  so part of the larger ratio is a lower start.",
+        "  so part of the larger ratio is a lower start. Its held-out tasks do not improve",
+        f"  ({_held_out_gains(runs, 'sokoban')}): what the loop gains on Sokoban is the pool's own",
+        "  tasks, trained on again every generation. Continuing the previous generation's adapter",
+        f"  (`sokoban-chained`, seed 0: {_listed(runs, 'sokoban-chained')} on the pool, held-out",
+        f"  {_held_out_gains(runs, 'sokoban-chained')}) and replaying part of the base's corpus",
+        f"  (`sokoban-replay`, seed 0: {_listed(runs, 'sokoban-replay')}, held-out",
+        f"  {_held_out_gains(runs, 'sokoban-replay')}) are the two changes of training that gained",
+        "  most on Blocksworld's pool and held-out tasks.",
         "- **Why the largest tasks stay closed.** The failure table gives the validator's verdict on",
         "  every pool sample. At the largest Blocksworld size",
         f"  {_largest_size_failures(runs, 'quickstart')}. A failure at the first action comes",
