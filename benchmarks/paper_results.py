@@ -666,12 +666,11 @@ def _largest_size_failures(runs: Sequence[ArmRun], arm: str) -> str:
     last = r.rows[-1].generation
     d, size = max({(d, size) for (_, d, size, _) in r.statuses}, key=lambda k: k[1])
     at = {k: n for (g, dd, ss, k), n in r.statuses.items() if (g, dd, ss) == (last, d, size)}
-    total = sum(at.values())
+    total, cut, valid = sum(at.values()), at.get("hit_token_limit", 0), at.get("valid", 0)
     return (f"{at.get(FIRST_STEP, 0) + at.get('invalid_step', 0)} of {total} samples at {size} "
             f"({d}, seed {r.seed}, generation {last}) fail at a step, {at.get(FIRST_STEP, 0)} of "
-            f"them at the plan's first action; {at.get('hit_token_limit', 0)} "
-            f"{'is' if at.get('hit_token_limit', 0) == 1 else 'are'} cut by the token limit, "
-            f"{at.get('valid', 0)} {'is' if at.get('valid', 0) == 1 else 'are'} valid")
+            f"them at the plan's first action; {cut} {'is' if cut == 1 else 'are'} cut by the "
+            f"token limit, {valid} {'is' if valid == 1 else 'are'} valid")
 
 
 def _open_ceiling(runs: Sequence[ArmRun], arm: str) -> str:
