@@ -28,7 +28,6 @@ import itertools
 import json
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from iterdeploy.simulator.cpus import usable_cpus
 from iterdeploy.simulator.errors import IterdeployError, ScenarioError, StoreError
 from iterdeploy.simulator.limits import MAX_SWEEP_SEEDS
 from iterdeploy.simulator.scenario_yaml import parse_yaml
@@ -397,14 +397,6 @@ class SerialExecutor:
             on_done(run, run_one(run, self.cpus_per_run))
 
 
-def local_cpus() -> int:
-    """The CPUs this process may run on (its affinity; the machine's count where unknown)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def import_ray() -> Any:
     """The ``ray`` module.
 
@@ -473,7 +465,7 @@ class RayExecutor:
             if self.address is not None:
                 ray.init(address=self.address, **quiet)
             else:
-                ray.init(num_cpus=self.cpus or local_cpus(), include_dashboard=False,
+                ray.init(num_cpus=self.cpus or usable_cpus(), include_dashboard=False,
                          object_store_memory=256 * 1024**2, **quiet)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"

@@ -97,12 +97,12 @@ def sweep(
     finishes when started again. Exit 0 when every run completed, 1 when any failed, 2 for bad
     input (nothing is started).
     """
+    from iterdeploy.simulator.cpus import usable_cpus
     from iterdeploy.simulator.scenario_files import resolve_scenario
     from iterdeploy.simulator.sweep import (
         Executor,
         RayExecutor,
         SerialExecutor,
-        local_cpus,
         parse_grid,
         pending_runs,
         plan_sweep,
@@ -126,7 +126,7 @@ def sweep(
                                        address=address, cpus=cpus)
             executor = ray_executor
             place = (f"the Ray cluster at {address}" if address else
-                     f"a local Ray instance with {cpus or local_cpus()} CPU(s)")
+                     f"a local Ray instance with {cpus or usable_cpus()} CPU(s)")
             where = f"on {place}, {cpus_per_run} CPU(s) and {gpus_per_run:g} GPU(s) per run"
         files = [resolve_scenario(scenario) for scenario in scenarios]
         runs = plan_sweep(files, parse_seeds(seeds) if seeds is not None else None,

@@ -22,8 +22,6 @@ from iterdeploy.simulator.planning import (
 )
 from iterdeploy.simulator.store import TaskRow, TraceRow, dumps
 
-from .task_supply import optimal_length_of
-
 
 @dataclass
 class Sampled:
@@ -36,14 +34,16 @@ class Sampled:
     n_reasoning_tokens: int
 
 
-def task_row(task: GroundTask, task_id: int, pool: str, g: int | None, prompt: str) -> TaskRow:
+def task_row(
+    task: GroundTask, task_id: int, pool: str, g: int | None, prompt: str, optimal_length: int | None
+) -> TaskRow:
     """The stored task: its PDDL problem, the prompt the model is given, size, parameters and
-    (where cheap) optimal length."""
+    optimal length (where cheap: :func:`iterdeploy.simulator.loop.task_supply.optimal_lengths`)."""
     domain = registry_name(task.domain)
     return TaskRow(
         task_id=task_id, pool=pool, generation=g, domain=domain,  # type: ignore[arg-type]
         name=task.name, size=task.size, params_json=dumps(task.param_dict()),
-        optimal_length=optimal_length_of(task),
+        optimal_length=optimal_length,
         problem_pddl=problem_to_pddl(task, constants=domain_constants(domain_path(domain))),
         prompt=prompt,
     )

@@ -65,8 +65,9 @@ class StageContext:
     def task_rows(self, tasks: Sequence[GroundTask], ids: Sequence[int], pool: str,
                   g: int | None) -> list[TaskRow]:
         """Store rows of ``tasks`` under ``ids``, each with the prompt the model is given."""
-        return [task_row(task, task_id, pool, g, self.fmt.prompt(task))
-                for task, task_id in zip(tasks, ids, strict=True)]
+        optima = task_supply.optimal_lengths(tasks)
+        return [task_row(task, task_id, pool, g, self.fmt.prompt(task), optimum)
+                for task, task_id, optimum in zip(tasks, ids, optima, strict=True)]
 
 
 def sample(

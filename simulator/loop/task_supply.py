@@ -8,9 +8,12 @@ hold too few distinct tasks would therefore be drawn from forever; a draw gives 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
+from iterdeploy.simulator.cpus import usable_cpus
 from iterdeploy.simulator.errors import TaskSupplyError
 from iterdeploy.simulator.models.embedded import ParamRange, draw_params
 from iterdeploy.simulator.planning import (
@@ -34,8 +37,38 @@ TaskKey = tuple[object, ...]
 OPTIMAL_LENGTH_MAX_SIZE = 6
 """Blocksworld tasks up to this size get a proven optimal plan length (breadth-first search)."""
 
-OPTIMAL_LENGTH_TIME_S = 2.0
-"""Other domains: the reference planner's optimal configuration gets this long per task."""
+@dataclass(frozen=True)
+class SearchBudget:
+    """How far the reference planner may search for a task's optimal plan length."""
+
+    expansions: int
+    """The optimum counts when the search proves it expanding at most this many states: a count,
+    not a time, so that the stored ``optimal_length`` is the same on a busy machine as on a quiet
+    one (Fast Downward's search is deterministic)."""
+    cpu_s: float
+    """CPU seconds the search may take. It ends the searches that pass the budget without saying
+    so for long (a progress line comes at each new f-layer, and one layer of a Rovers search can
+    take a minute), and it is three or more times what the budget costs here, so a search within
+    its budget is not cut unless the CPU is that much slower than this machine's."""
+
+
+OPTIMAL_LENGTH_BUDGETS: Mapping[str, SearchBudget] = {"sokoban": SearchBudget(1_000, 5.0)}
+"""Per domain; :data:`OPTIMAL_LENGTH_DEFAULT_BUDGET` for a domain not named. LM-cut costs 0.4-1.4
+ms a state in Sokoban (~900 ground actions a task) and 40-80 us in Rovers on the 2-core
+development machine, so each budget is at most about 1.4 s of search there. Measured on the
+fixed pools of the paper's scenarios (``benchmarks/pool_optima.py``): Rovers' provable optima
+mostly need under 7,000 states, and the rest far more than 20,000; Sokoban's mostly under 800."""
+
+OPTIMAL_LENGTH_DEFAULT_BUDGET = SearchBudget(10_000, 3.0)
+"""The budget of a domain :data:`OPTIMAL_LENGTH_BUDGETS` does not name."""
+
+OPTIMAL_LENGTH_TIME_S = 60.0
+"""A wall-clock safety net behind the CPU limit (a search that waits on a busy machine is not
+cut by it)."""
+
+_optima: dict[TaskKey, int | None] = {}
+"""Optimal lengths already found in this process, by task: the fixed pool meets the same tasks
+every generation, and each would otherwise be searched again."""
 
 MAX_REPEATED_DRAWS = 10_000
 """Draws in a row that may all give tasks already used before a task draw gives up
@@ -133,12 +166,36 @@ def draw_generated(
 
 def optimal_length_of(task: GroundTask) -> int | None:
     """The task's optimal plan length where it can be had cheaply (None elsewhere): proven by
-    breadth-first search for small Blocksworld tasks, the reference planner's optimal
-    configuration within :data:`OPTIMAL_LENGTH_TIME_S` for other domains."""
+    breadth-first search for small Blocksworld tasks, by the reference planner's optimal
+    configuration within the domain's expansion budget (:data:`OPTIMAL_LENGTH_BUDGETS`) for
+    other domains. The same task gets the same answer on every run and machine load."""
+    key = task_key(task)
+    if key not in _optima:
+        _optima[key] = _search_optimal_length(task)
+    return _optima[key]
+
+
+def optimal_lengths(tasks: Sequence[GroundTask]) -> list[int | None]:
+    """:func:`optimal_length_of` for each task, the reference planner's searches run side by
+    side, one per usable CPU (each is a process; the answers do not depend on the order)."""
+    todo = {task_key(task): task for task in tasks if task_key(task) not in _optima}
+    searched = [task for task in todo.values() if registry_name(task.domain) != "blocksworld"]
+    if len(searched) > 1:
+        with ThreadPoolExecutor(max_workers=min(usable_cpus(), len(searched))) as pool:
+            for task, length in zip(searched, pool.map(_search_optimal_length, searched), strict=True):
+                _optima[task_key(task)] = length
+    return [optimal_length_of(task) for task in tasks]
+
+
+def _search_optimal_length(task: GroundTask) -> int | None:
+    """The search behind :func:`optimal_length_of`, without its memory."""
     domain = registry_name(task.domain)
     if domain != "blocksworld":
+        budget = OPTIMAL_LENGTH_BUDGETS.get(domain, OPTIMAL_LENGTH_DEFAULT_BUDGET)
+        # no breadth-first search first: grounding a state's actions in Python takes 70 ms in a
+        # 4-box Sokoban task (200 states: 8 s), and Fast Downward proves small tasks in 0.2 s
         return optimal_length(task, domain_path(domain), time_limit_s=OPTIMAL_LENGTH_TIME_S,
-                              bfs_nodes=200)
+                              cpu_limit_s=budget.cpu_s, bfs_nodes=0, max_expansions=budget.expansions)
     if task.size > OPTIMAL_LENGTH_MAX_SIZE:
         return None
     plan = breadth_first_plan(task, max_nodes=60_000)

@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from iterdeploy.simulator.cpus import usable_cpus
 from iterdeploy.simulator.errors import ModelError
 from iterdeploy.simulator.models.lean_kernel import LeanLayer, LeanLlama, decode, pad_left
 
@@ -59,13 +60,6 @@ _override: int | None = None
 _lock = threading.Lock()
 _pool: tuple[int, ProcessPoolExecutor] | None = None
 _calls = itertools.count()
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def parse_workers(text: str, *, source: str = SAMPLE_WORKERS_ENV) -> int:

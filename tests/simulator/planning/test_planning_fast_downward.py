@@ -121,6 +121,35 @@ def test_optimal_length_and_tagging() -> None:
     assert tag_optimal_length(hard, time_limit_s=0.5).optimal_length is None
 
 
+@needs_fd
+def test_an_expansion_budget_stops_the_search_and_the_count_is_the_same_every_time() -> None:
+    # optimal Childsnack with 8 children expands far more than 200 states (see the timeout test)
+    hard = generate("childsnack", {"n_children": 8}, np.random.default_rng(0))
+    start = time.perf_counter()
+    stopped = plan_task(hard.task, hard.domain_file, optimal=True, time_limit_s=60, max_expansions=200)
+    assert stopped.status == "over_budget" and not stopped.solved, stopped.message
+    assert "200 expanded states" in stopped.message
+    assert stopped.expanded is not None and stopped.expanded > 200
+    assert time.perf_counter() - start < 30.0  # stopped at a progress line, not at the 60 s net
+    # a search is deterministic: the closing count of a solved task repeats exactly
+    task = generate("rovers", {"n_waypoints": 4}, np.random.default_rng(3))
+    counts = {plan_task(task.task, task.domain_file, optimal=True, time_limit_s=30).expanded
+              for _ in range(3)}
+    assert len(counts) == 1 and None not in counts
+
+
+@needs_fd
+def test_optimal_length_counts_only_within_the_budget() -> None:
+    generated = generate("rovers", {"n_waypoints": 4}, np.random.default_rng(3))
+    result = plan_task(generated.task, generated.domain_file, optimal=True, time_limit_s=30)
+    assert result.solved and result.optimal and result.expanded is not None and result.expanded > 1
+    proven = optimal_length(generated.task, generated.domain_file, time_limit_s=30, bfs_nodes=0,
+                            max_expansions=result.expanded)
+    assert proven == result.plan_length
+    assert optimal_length(generated.task, generated.domain_file, time_limit_s=30, bfs_nodes=0,
+                          max_expansions=result.expanded - 1) is None
+
+
 # --------------------------------------------------------------------------- failure modes, no planner needed
 
 
@@ -140,6 +169,29 @@ def test_the_wall_clock_limit_kills_the_planner(ferry_files: tuple[Path, Path], 
     result = fast_downward_plan(*ferry_files, driver=driver, time_limit_s=0.3)
     assert result.status == "timed_out"
     assert time.perf_counter() - start < 5.0
+
+
+def test_a_budget_stops_a_planner_at_its_first_progress_line_past_it(
+    ferry_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    driver = fake_driver(tmp_path, "print('[t=0.1s, 9 KB] f = 7, 12 evaluated, 9 expanded', flush=True)\n"
+                                   "print('[t=0.2s, 9 KB] f = 8, 900 evaluated, 501 expanded', flush=True)\n"
+                                   "time.sleep(60)\n")
+    start = time.perf_counter()
+    result = fast_downward_plan(*ferry_files, driver=driver, optimal=True, time_limit_s=30,
+                                max_expansions=500)
+    assert result.status == "over_budget" and result.expanded == 501
+    assert time.perf_counter() - start < 10.0
+    # without a budget the same planner runs to its time limit
+    assert fast_downward_plan(*ferry_files, driver=driver, time_limit_s=0.5).status == "timed_out"
+
+
+def test_the_planner_runs_with_a_fixed_hash_seed(ferry_files: tuple[Path, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    driver = fake_driver(tmp_path, "import os\nprint('hash seed ' + os.environ.get('PYTHONHASHSEED', '-'))\n"
+                                   "sys.exit(32)\n")
+    assert "hash seed 0" in fast_downward_plan(*ferry_files, driver=driver).message
 
 
 @pytest.mark.parametrize(("code", "status"), [
