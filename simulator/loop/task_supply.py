@@ -178,13 +178,11 @@ def optimal_length_of(task: GroundTask) -> int | None:
 def optimal_lengths(tasks: Sequence[GroundTask]) -> list[int | None]:
     """:func:`optimal_length_of` for each task, the reference planner's searches run side by
     side, one per usable CPU (each is a process; the answers do not depend on the order)."""
-    todo = {task_key(task): task for task in tasks if task_key(task) not in _optima}
-    searched = [task for task in todo.values() if registry_name(task.domain) != "blocksworld"]
-    if len(searched) > 1:
-        with ThreadPoolExecutor(max_workers=min(usable_cpus(), len(searched))) as pool:
-            for task, length in zip(searched, pool.map(_search_optimal_length, searched), strict=True):
-                _optima[task_key(task)] = length
-    return [optimal_length_of(task) for task in tasks]
+    keys = [task_key(task) for task in tasks]
+    todo = {key: task for key, task in zip(keys, tasks, strict=True) if key not in _optima}
+    with ThreadPoolExecutor(max_workers=max(1, min(usable_cpus(), len(todo)))) as pool:
+        _optima.update(zip(todo, pool.map(_search_optimal_length, todo.values()), strict=True))
+    return [_optima[key] for key in keys]
 
 
 def _search_optimal_length(task: GroundTask) -> int | None:
