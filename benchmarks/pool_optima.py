@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     now_runs: list[tuple[list[int | None], float]] = []
     for attempt in range(2):
-        task_supply._optima.clear()
+        task_supply.forget_optima()
         progress(f"now, call {attempt + 1} of 2 (memory cleared)")
         t0 = time.perf_counter()
         now_runs.append((task_supply.optimal_lengths(tasks), time.perf_counter() - t0))

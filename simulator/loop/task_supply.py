@@ -175,6 +175,12 @@ def optimal_length_of(task: GroundTask) -> int | None:
     return _optima[key]
 
 
+def forget_optima() -> None:
+    """Forget every optimal length found in this process, so the next call searches again (a
+    benchmark timing the searches, a test that must not see another test's answers)."""
+    _optima.clear()
+
+
 def optimal_lengths(tasks: Sequence[GroundTask]) -> list[int | None]:
     """:func:`optimal_length_of` for each task, the reference planner's searches run side by
     side, one per usable CPU (each is a process; the answers do not depend on the order)."""

@@ -21,9 +21,9 @@ needs_fd = pytest.mark.skipif(find_fast_downward() is None, reason="Fast Downwar
 @pytest.fixture(autouse=True)
 def no_memory() -> Iterator[None]:
     """Each test starts with no optimum remembered."""
-    task_supply._optima.clear()
+    task_supply.forget_optima()
     yield
-    task_supply._optima.clear()
+    task_supply.forget_optima()
 
 
 def pool(domain: str, low: int, high: int, n: int, seed: int = 0) -> list:
@@ -56,7 +56,7 @@ def test_blocksworld_optima_come_from_breadth_first_search_and_only_for_small_ta
 def test_searches_side_by_side_give_what_one_at_a_time_gives() -> None:
     tasks = pool("rovers", 3, 6, 8, seed=4)
     together = task_supply.optimal_lengths(tasks)
-    task_supply._optima.clear()
+    task_supply.forget_optima()
     alone = [task_supply.optimal_length_of(task) for task in tasks]
     assert together == alone
     assert any(length is not None for length in alone)
@@ -73,7 +73,7 @@ def test_the_answers_do_not_depend_on_how_busy_the_machine_is(monkeypatch: pytes
     spin = [sys.executable, "-c", "while True: pass"]
     spinners = [subprocess.Popen(spin) for _ in range(2 * (os.cpu_count() or 1))]
     try:
-        task_supply._optima.clear()
+        task_supply.forget_optima()
         busy = task_supply.optimal_lengths(tasks)
     finally:
         for spinner in spinners:
