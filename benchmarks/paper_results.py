@@ -414,7 +414,6 @@ def headline_rows(runs: Sequence[ArmRun]) -> list[list[object]]:
         pool = _gain(r, "deploy_solved")
         held_out = _gain(r, "solved")
         longest = _gain(r, "deploy_longest_plan_length", best_later=True)
-        largest = _gain(r, "deploy_largest_solved_size", best_later=True)
         last = r.rows[-1].generation
         valid = (r.valid_samples[0][0], r.valid_samples[last][0])
         rows.append([
@@ -422,7 +421,7 @@ def headline_rows(runs: Sequence[ArmRun]) -> list[list[object]]:
             f"{pool[0]} → {pool[1]} of {r.rows[-1].deploy_tasks}", _ratio(*pool),
             f"{held_out[0]} → {held_out[1]} of {r.rows[-1].evaluated}", _ratio(*held_out),
             f"{longest[0] or '–'} → {longest[1] or '–'}", _ratio(*longest),
-            f"{largest[0] or '–'} → {largest[1] or '–'}",
+            _largest_solved(r),
             f"{valid[0]} → {valid[1]} of {r.valid_samples[last][1]}", _ratio(*valid),
         ])
     return rows
@@ -740,6 +739,31 @@ def _open_ceiling(runs: Sequence[ArmRun], arm: str) -> str:
             f"at most {reachable / solved:.2f}x" if solved else "its base solves nothing")
 
 
+def _lowest_sizes(r: ArmRun) -> dict[str, int]:
+    """Each domain's lowest pool size in ``r`` (blocks, waypoints, boxes: a domain's own unit)."""
+    lowest: dict[str, int] = {}
+    for _, d, size in r.by_size:
+        lowest[d] = min(size, lowest.get(d, size))
+    return lowest
+
+
+def _largest_solved(r: ArmRun) -> str:
+    """The largest pool size solved at generation 0 and in any later generation, per domain
+    when the run has several (``blocksworld 10 → 11, rovers 10 → 10``): sizes of different
+    domains count different things, so one maximum over them would mean nothing."""
+    domains = sorted({d for (_, d, _) in r.by_size})
+
+    def largest(d: str, generations: Callable[[int], bool]) -> int | None:
+        return _max([size for (g, dd, size), (solved, _) in r.by_size.items()
+                     if dd == d and generations(g) and solved > 0])
+
+    each = [(d, largest(d, lambda g: g == 0), largest(d, lambda g: g > 0)) for d in domains]
+    text = [f"{a or '–'} → {b or '–'}" for _, a, b in each]
+    if len(each) == 1:
+        return text[0]
+    return ", ".join(f"{d} {t}" for (d, _, _), t in zip(each, text, strict=True))
+
+
 def _solved_where(r: ArmRun, generation: int, keep: Callable[[str, int], bool]) -> tuple[int, int]:
     """Pool tasks of ``r`` solved at ``generation``, and tasks, over the (domain, size) that
     ``keep`` accepts."""
@@ -749,14 +773,15 @@ def _solved_where(r: ArmRun, generation: int, keep: Callable[[str, int], bool]) 
 
 def _above_floor(runs: Sequence[ArmRun], arm: str) -> str:
     """``21 → 37 (1.76x), 30 → 52 (1.73x)`` over the seeds of ``arm``: its pool tasks above the
-    pool's lowest size solved at generation 0 and at the last generation. Read from the same
-    runs, so the tasks of the lowest size were still deployed and trained on."""
+    pool's lowest size (each domain's own, in its own unit) solved at generation 0 and at the
+    last generation. Read from the same runs, so the tasks of the lowest size were still
+    deployed and trained on."""
     parts = []
     for r in runs:
         if r.arm.name != arm:
             continue
-        floor = min(size for (_, _, size) in r.by_size)
-        (a, _), (b, _) = (_solved_where(r, g, lambda _d, size, f=floor: size > f)
+        floors = _lowest_sizes(r)
+        (a, _), (b, _) = (_solved_where(r, g, lambda d, size, f=floors: size > f[d])
                           for g in (0, r.rows[-1].generation))
         parts.append(f"{a} → {b} ({b / a:.2f}x)" if a else f"{a} → {b}")
     return ", ".join(parts) or "not run"

@@ -21,36 +21,46 @@ def _or_dash(value: float | None, fmt: str = "{}") -> str:
 
 def summary_table(rows: list[GenerationSummary], title: str, fixed_pool: bool = False) -> Group:
     """The summary as rich tables (shared by ``run`` and ``summary``): one row per generation,
-    then, for a run over several domains, solved tasks per domain (a second table, so the first
-    keeps its width on an 80-column terminal).
+    then, for a run over several domains, solved tasks and the largest size solved per domain (a
+    second table, so the first keeps its width on an 80-column terminal). The first table's
+    "largest size" is then left out: blocks, waypoints and boxes have no common maximum.
 
     With ``fixed_pool`` (``deploy.pool: fixed``, the paper's protocol) the deployment pool is the
     same every generation, so its solved count is the headline ("pool solved") and the
     evaluation pool is labelled as what it then is, the held-out check.
     """
     eval_name, deploy_name = ("held-out", "pool") if fixed_pool else ("eval", "deploy")
-    table = Table(title=title,
-                  caption=f"mean len, longest, largest size: valid plans on the {eval_name} tasks")
-    for col in ("gen", f"{eval_name} solved", "mean len", "longest", "largest size", "train size",
-                f"{deploy_name} solved", f"{deploy_name} longest"):
+    domains = sorted({d for r in rows for d in r.evaluated_by_domain})
+    one_domain = len(domains) < 2
+    table = Table(title=title, caption=(
+        f"mean len, longest{', largest size' if one_domain else ''}: valid plans on the "
+        f"{eval_name} tasks"))
+    columns = ["gen", f"{eval_name} solved", "mean len", "longest", "largest size", "train size",
+               f"{deploy_name} solved", f"{deploy_name} longest"]
+    if not one_domain:
+        columns.remove("largest size")
+    for col in columns:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(
-            str(r.generation), f"{r.solved}/{r.evaluated}",
-            _or_dash(r.mean_plan_length, "{:.1f}"), _or_dash(r.longest_plan_length),
-            _or_dash(r.largest_solved_size), str(r.train_size),
-            f"{r.deploy_solved}/{r.deploy_tasks}", _or_dash(r.deploy_longest_plan_length),
-        )
-    domains = sorted({d for r in rows for d in r.evaluated_by_domain})
-    if len(domains) < 2:
+        cells = [str(r.generation), f"{r.solved}/{r.evaluated}",
+                 _or_dash(r.mean_plan_length, "{:.1f}"), _or_dash(r.longest_plan_length),
+                 _or_dash(r.largest_solved_size), str(r.train_size),
+                 f"{r.deploy_solved}/{r.deploy_tasks}", _or_dash(r.deploy_longest_plan_length)]
+        if not one_domain:
+            del cells[4]
+        table.add_row(*cells)
+    if one_domain:
         return Group(table)
-    by_domain = Table(title=f"solved tasks per domain ({deploy_name}; {eval_name})")
+    by_domain = Table(title=f"solved tasks per domain ({deploy_name}; {eval_name})",
+                      caption=f"in brackets: the largest {eval_name} task size solved, in the "
+                              "domain's own unit")
     for col in ("gen", *domains):
         by_domain.add_column(col, justify="right")
     for r in rows:
         by_domain.add_row(str(r.generation), *(
             f"{r.deploy_solved_by_domain.get(d, 0)}/{r.deploy_tasks_by_domain.get(d, 0)}; "
-            f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}" for d in domains))
+            f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)} "
+            f"({_or_dash(r.largest_solved_size_by_domain.get(d))})" for d in domains))
     return Group(table, by_domain)
 
 

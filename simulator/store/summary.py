@@ -58,6 +58,12 @@ class GenerationSummary(BaseModel):
     headline number (solved tasks on the fixed pool, per domain)."""
     deploy_largest_solved_size: int | None = None
     """Largest deployment task size with a valid plan this generation."""
+    largest_solved_size_by_domain: dict[str, int] = {}
+    """Largest evaluation task size with a valid plan, per domain (domains without one left
+    out). A multi-domain run is read here, not in ``largest_solved_size``: sizes of different
+    domains count different things (blocks, waypoints, boxes), so their maximum means nothing."""
+    deploy_largest_solved_size_by_domain: dict[str, int] = {}
+    """Largest deployment task size with a valid plan, per domain."""
 
 
 def _per_domain(
@@ -106,6 +112,8 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
         "SELECT k.generation, k.domain, COUNT(*) AS n, SUM(EXISTS (SELECT 1 FROM traces t "
         "WHERE t.task_id = k.task_id AND t.is_valid)) AS n_solved "
         "FROM tasks k WHERE k.pool = 'deploy' GROUP BY k.generation, k.domain ORDER BY k.domain"))
+    largest = _largest_by_domain(reader, "eval")
+    deploy_largest = _largest_by_domain(reader, "deploy")
     return [
         GenerationSummary(
             generation=r["generation"],
@@ -124,9 +132,22 @@ def summarize(reader: RunReader) -> list[GenerationSummary]:
             deploy_tasks_by_domain=deployed.get(r["generation"], {}),
             deploy_solved_by_domain=deploy_solved.get(r["generation"], {}),
             deploy_largest_solved_size=r["deploy_max_size"],
+            largest_solved_size_by_domain=largest.get(r["generation"], {}),
+            deploy_largest_solved_size_by_domain=deploy_largest.get(r["generation"], {}),
         )
         for r in rows
     ]
+
+
+def _largest_by_domain(reader: RunReader, purpose: str) -> dict[int, dict[str, int]]:
+    """generation → domain → the largest task size with a valid ``purpose`` trace."""
+    largest: dict[int, dict[str, int]] = {}
+    for r in reader.query(
+        "SELECT t.generation AS g, k.domain AS d, MAX(k.size) AS size FROM traces t "
+        "JOIN tasks k ON k.task_id = t.task_id WHERE t.is_valid AND t.purpose = ? "
+        "GROUP BY t.generation, k.domain ORDER BY k.domain", (purpose,)):
+        largest.setdefault(int(r["g"]), {})[str(r["d"])] = int(r["size"])
+    return largest
 
 
 def solved_by_size(reader: RunReader) -> dict[tuple[int, str, int], tuple[int, int]]:

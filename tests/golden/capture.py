@@ -30,6 +30,13 @@ RELATIVE_TOLERANCE = 1e-8
 """How far apart two rounded floats may be and still count as equal (a few units in the ninth
 digit, so rounding either side of a boundary is not a difference)."""
 
+ABSOLUTE_TOLERANCE = 1e-12
+"""How far from each other two floats near zero may be and still count as equal. A bound that
+is zero in exact arithmetic (the interval of a feature that never varies) comes out as rounding
+noise, 1e-22 to 1e-15, whose digits depend on the machine's BLAS: an AMD EPYC and an Intel Xeon
+gave 1.1e-17 and 4.4e-16 for the same bound. The findings' real numbers are weights and
+intervals of order 0.01-10, four orders of magnitude and more above this."""
+
 AUDITORS: tuple[str, ...] = (
     "implicit-reward", "declared-objective", "drift", "reward-drift", "attribution", "blackbox-reward",
 )
@@ -250,12 +257,13 @@ def dashboard_frames(run_dir: Path) -> dict[str, Any]:
 
 # -- comparing -------------------------------------------------------------------------------------
 def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-300)
+    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=ABSOLUTE_TOLERANCE)
 
 
 def differences(expected: Any, actual: Any, path: str = "") -> Iterator[str]:
     """Where ``actual`` departs from ``expected`` (plain JSON values), one line per place: the
-    path to it and both values. Floats compare within :data:`RELATIVE_TOLERANCE`."""
+    path to it and both values. Floats compare within :data:`RELATIVE_TOLERANCE`, or
+    :data:`ABSOLUTE_TOLERANCE` near zero."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         for key in sorted(set(expected) | set(actual)):
             where = f"{path}.{key}" if path else str(key)

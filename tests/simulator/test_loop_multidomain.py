@@ -86,13 +86,28 @@ def test_a_three_domain_scenario_runs_and_stores_every_domain(tmp_path: Path, mo
     assert printed.exit_code == 0, printed.output
     assert "solved tasks per domain (deploy; eval)" in printed.output
     assert all(d in printed.output for d in ("blocksworld", "rovers", "sokoban"))
-    # per domain: deployment tasks solved of brought, then evaluation tasks solved of evaluated
+    # per domain: deployment tasks solved of brought, evaluation tasks solved of evaluated, and
+    # the largest evaluation size solved in the domain's own unit; no maximum across domains
+    assert "largest size" not in printed.output
     first = [line for line in printed.output.splitlines() if line.strip().startswith("│   0")][-1]
     cells = [c.strip() for c in first.strip("│ ").split("│")][1:]
     r = summary[0]
     assert cells == [f"{r.deploy_solved_by_domain.get(d, 0)}/{r.deploy_tasks_by_domain.get(d, 0)}; "
-                     f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)}"
+                     f"{r.solved_by_domain.get(d, 0)}/{r.evaluated_by_domain.get(d, 0)} "
+                     f"({r.largest_solved_size_by_domain.get(d, '-')})"
                      for d in ("blocksworld", "rovers", "sokoban")]
+    # each domain's largest size is its own maximum, and the overall one is the largest of them
+    with RunReader(tmp_path / "run") as reader:
+        for g in summary:
+            valid = [(t, by_id[t.task_id]) for t in reader.traces(g.generation) if t.is_valid]
+            for purpose, field in (("eval", g.largest_solved_size_by_domain),
+                                   ("deploy", g.deploy_largest_solved_size_by_domain)):
+                expected: dict[str, int] = {}
+                for trace, task in valid:
+                    if trace.purpose == purpose:
+                        expected[task.domain] = max(task.size, expected.get(task.domain, 0))
+                assert field == expected
+            assert g.largest_solved_size == max(g.largest_solved_size_by_domain.values(), default=None)
 
 
 def test_a_multi_domain_run_resumes_from_its_store(tmp_path: Path, model_dir: Path) -> None:
