@@ -253,10 +253,12 @@ class ArmRun:
     """Read from its run store on this machine (False: from its summary kept in ``KEPT``)."""
 
     def record(self) -> dict[str, Any]:
-        """This run as a JSON-able record of ``KEPT``."""
+        """This run as a JSON-able record of ``KEPT``. A summary field the kept record predates
+        stays out (``exclude_unset``) rather than being written as its empty default, which
+        would read as "nothing solved" for a run that was never asked."""
         return {
             "arm": self.arm.name, "seed": self.seed, "fixed_pool": self.fixed_pool,
-            "planned": self.planned, "rows": [g.model_dump() for g in self.rows],
+            "planned": self.planned, "rows": [g.model_dump(exclude_unset=True) for g in self.rows],
             "by_size": [[g, d, size, solved, n]
                         for (g, d, size), (solved, n) in sorted(self.by_size.items())],
             "valid_samples": [[g, v, n] for g, (v, n) in sorted(self.valid_samples.items())],
