@@ -1,5 +1,6 @@
-"""docs/results.md's size columns read each domain in its own unit: blocks, waypoints and boxes
-are different things, so a multi-domain run is never summed or maximised across them."""
+"""How docs/results.md reads its runs: each domain's sizes in its own unit (blocks, waypoints and
+boxes are different things, so a multi-domain run is never summed or maximised across them), and
+the seeds run after the recipe was chosen apart from those it was chosen on."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pathlib import Path
 from iterdeploy.simulator.store import GenerationSummary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from paper_results import ARMS, ArmRun, _above_floor, _largest_solved
+from paper_results import ARMS, Arm, ArmRun, _above_floor, _largest_solved, _seed_check
 
 QUICKSTART = next(a for a in ARMS if a.name == "quickstart")
+TOWERS = next(a for a in ARMS if a.name == "generator-towers")
 
 
-def _run(by_size: dict[tuple[int, str, int], tuple[int, int]]) -> ArmRun:
+def _run(by_size: dict[tuple[int, str, int], tuple[int, int]], arm: Arm = QUICKSTART,
+         seed: int = 0) -> ArmRun:
     generations = sorted({g for (g, _, _) in by_size})
     rows = [GenerationSummary(
         generation=g, evaluated=10, solved=1, mean_plan_length=None, longest_plan_length=None,
@@ -22,7 +25,7 @@ def _run(by_size: dict[tuple[int, str, int], tuple[int, int]]) -> ArmRun:
         deploy_solved=sum(s for (gg, _, _), (s, _) in by_size.items() if gg == g), published=0,
         largest_solved_size=None, deploy_longest_plan_length=None,
     ) for g in generations]
-    return ArmRun(arm=QUICKSTART, seed=0, rows=rows, fixed_pool=True, planned=generations[-1],
+    return ArmRun(arm=arm, seed=seed, rows=rows, fixed_pool=True, planned=generations[-1],
                   by_size=by_size, valid_samples={g: (0, 0) for g in generations})
 
 
@@ -60,3 +63,24 @@ def test_above_the_floor_leaves_out_each_domains_own_lowest_size() -> None:
     one_floor_for_all = sum(s for (g, _, size), (s, _) in THREE_DOMAINS.by_size.items()
                             if g == 0 and size > 2)
     assert one_floor_for_all == 14  # 7 blocks and 5 waypoints would have counted as above it
+
+
+def _pool(first: int, last: int, arm: Arm = QUICKSTART, seed: int = 0) -> ArmRun:
+    return _run({(0, "blocksworld", 7): (first, 160), (5, "blocksworld", 7): (last, 160)}, arm, seed)
+
+
+def test_the_seeds_after_the_choice_are_read_apart_and_counted_with_the_rest() -> None:
+    runs = [_pool(41, 89, seed=0), _pool(35, 72, seed=1), _pool(41, 87, seed=2),
+            _pool(47, 80, seed=3), _pool(37, 73, seed=4),
+            _pool(50, 85, TOWERS, 0), _pool(40, 90, TOWERS, 3)]
+    text = " ".join(line.strip() for line in _seed_check(runs))
+    assert "the pool went 2.17x, 2.06x, 2.12x. Seeds 3, 4, run after the choice" in text
+    assert "give 1.70x, 1.97x: over all 5 seeds the pool goes 1.7-2.2x (2.00x on average)" in text
+    assert "2x is met in 3 of 5" in text
+    assert "(`generator-towers`) gives 2.25x on the same later seeds, against 1.70x on seeds 0-2" in text
+
+
+def test_without_later_seeds_there_is_nothing_to_say() -> None:
+    assert _seed_check([_pool(41, 89, seed=0), _pool(35, 72, seed=1)]) == []
+    later_without_towers = " ".join(_seed_check([_pool(41, 89, seed=0), _pool(47, 80, seed=3)]))
+    assert "(`generator-towers`) is not run on them" in later_without_towers
