@@ -333,17 +333,25 @@ def headline(summary: pd.DataFrame) -> Headline | None:
     )
 
 
-def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
+SIZE_COLUMNS: tuple[str, ...] = ("largest_solved_size", "deploy_largest_solved_size")
+"""Summary columns that are task sizes: a domain's own unit (blocks, waypoints, boxes)."""
+
+
+def display_summary(summary: pd.DataFrame, *, several_domains: bool = False) -> pd.DataFrame:
     """The summary with readable headers, indexed by generation, for the page's table.
 
     Count columns that may be missing become nullable integers, so a table shows ``12``, not
-    ``12.0``, and an empty cell where a generation wrote no valid plan.
+    ``12.0``, and an empty cell where a generation wrote no valid plan. With
+    ``several_domains`` the size columns are left out: their maximum over blocks, waypoints and
+    boxes means nothing, and the page gives each domain's sizes in its own table.
     """
     frame = summary.copy()
     for col in SUMMARY_COLUMNS:
         if col != "mean_plan_length":
             frame[col] = frame[col].astype("Int64")
     frame["mean_plan_length"] = frame["mean_plan_length"].astype("Float64").round(2)
+    if several_domains:
+        frame = frame.drop(columns=[c for c in SIZE_COLUMNS if c in frame.columns])
     return frame.rename(columns=SUMMARY_LABELS).set_index(SUMMARY_LABELS["generation"])
 
 

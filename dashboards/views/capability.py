@@ -33,7 +33,8 @@ def render(ctx: PageContext) -> None:
     capability = read("capability", ctx.run_dir)
     if capability is not None:
         right.plotly_chart(capability_figure(capability), key="capability")
-    if data.by_domain is not None and data.by_domain["domain"].nunique() > 1:
+    several_domains = data.by_domain is not None and data.by_domain["domain"].nunique() > 1
+    if several_domains:
         st.plotly_chart(domain_figure(data.by_domain), key="by_domain")
     left, right = st.columns(2)
     left.plotly_chart(plan_length_figure(summary), key="plan_length")
@@ -45,7 +46,8 @@ def render(ctx: PageContext) -> None:
     right.plotly_chart(deployment_figure(summary), key="deployment")
     st.subheader("Summary per generation")
     # numbers only (no store text), so the static table's Markdown cells carry nothing to render
-    st.table(display_summary(summary).style.format(precision=2, na_rep="–"))
+    st.table(display_summary(summary, several_domains=several_domains)
+             .style.format(precision=2, na_rep="–"))
     if capability is not None and not capability.empty:
         with st.expander("Solved per generation, domain and size (with 95% Wilson intervals)"):
             st.dataframe(capability, hide_index=True)

@@ -183,6 +183,12 @@ def test_domain_frame_counts_each_domain_and_the_page_charts_it(make_run: Callab
     figure = domain_figure(frame)
     assert sorted(trace.name for trace in figure.data) == ["blocksworld", "rovers"]
     assert load_run(run).by_domain is not None
+    # blocks and waypoints have no common maximum: the table leaves the size columns out
+    shown = display_summary(summary, several_domains=True)
+    assert "largest solved size (eval)" in display_summary(summary).columns
+    assert "largest solved size (eval)" not in shown.columns
+    assert not any("largest" in str(c) for c in shown.columns)
+    assert shown["eval solved"].tolist() == summary["solved"].tolist()
 
 
 def test_group_frame_counts_decisions_and_published_traces_per_group(make_run) -> None:  # type: ignore[no-untyped-def]
