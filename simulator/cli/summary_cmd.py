@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -35,20 +36,22 @@ def summary_table(rows: list[GenerationSummary], title: str, fixed_pool: bool = 
     table = Table(title=title, caption=(
         f"mean len, longest{', largest size' if one_domain else ''}: valid plans on the "
         f"{eval_name} tasks"))
-    columns = ["gen", f"{eval_name} solved", "mean len", "longest", "largest size", "train size",
-               f"{deploy_name} solved", f"{deploy_name} longest"]
+    columns: dict[str, Callable[[GenerationSummary], str]] = {
+        "gen": lambda r: str(r.generation),
+        f"{eval_name} solved": lambda r: f"{r.solved}/{r.evaluated}",
+        "mean len": lambda r: _or_dash(r.mean_plan_length, "{:.1f}"),
+        "longest": lambda r: _or_dash(r.longest_plan_length),
+        "largest size": lambda r: _or_dash(r.largest_solved_size),
+        "train size": lambda r: str(r.train_size),
+        f"{deploy_name} solved": lambda r: f"{r.deploy_solved}/{r.deploy_tasks}",
+        f"{deploy_name} longest": lambda r: _or_dash(r.deploy_longest_plan_length),
+    }
     if not one_domain:
-        columns.remove("largest size")
+        del columns["largest size"]
     for col in columns:
         table.add_column(col, justify="right")
     for r in rows:
-        cells = [str(r.generation), f"{r.solved}/{r.evaluated}",
-                 _or_dash(r.mean_plan_length, "{:.1f}"), _or_dash(r.longest_plan_length),
-                 _or_dash(r.largest_solved_size), str(r.train_size),
-                 f"{r.deploy_solved}/{r.deploy_tasks}", _or_dash(r.deploy_longest_plan_length)]
-        if not one_domain:
-            del cells[4]
-        table.add_row(*cells)
+        table.add_row(*(cell(r) for cell in columns.values()))
     if one_domain:
         return Group(table)
     by_domain = Table(title=f"solved tasks per domain ({deploy_name}; {eval_name})",
