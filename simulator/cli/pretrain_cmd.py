@@ -2,7 +2,10 @@
 
 The default base ships inside the package so a first run does not wait for it; this command is
 how anyone rebuilds it from the recipe (the same code a run uses) and checks, bit for bit, that
-the shipped weights are what the recipe produces.
+the shipped weights are what the recipe produces. Bit for bit holds on the kind of CPU a base was
+built on, with the same torch thread count: the shipped base (one thread, an Intel Xeon with
+AVX-512) rebuilt on one thread on an AMD EPYC with AVX2 differed in its weights, as kernels for
+another instruction set round differently (docs/model-card.md); ``--check`` says so when it sees it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ def pretrain(
         "inside it."),
     threads: int | None = typer.Option(
         None, min=1, max=256, help="Torch threads (default: torch's own, one per core). The "
-        "shipped base was pretrained and rebuilt bit for bit on 1 thread (--threads 1); other "
-        "thread counts may round differently, and --check names the count a base records."),
+        "shipped base was pretrained and rebuilt bit for bit on 1 thread (--threads 1) on an "
+        "AVX-512 CPU; other thread counts, and CPUs with other instruction sets, may round "
+        "differently, and --check names what a base records."),
 ) -> None:
     """Pretrain the embedded base model of a scenario's recipe (or --check a shipped one)."""
     from iterdeploy.simulator.scenario import load_scenario
@@ -115,7 +119,7 @@ def _compare(console: Console, name: str, reference: Path, built: Path) -> bool:
     console.print(table)
     console.print(f"{name}: {'reproduced bit for bit' if same else 'NOT reproduced'}")
     if not same:
-        hint = _thread_hint(reference, built)
+        hint = _thread_hint(reference, built) or _cpu_hint(reference, built)
         if hint:
             console.print(hint)
     return same
@@ -134,6 +138,22 @@ def _thread_hint(reference: Path, built: Path) -> str | None:
         return None
     return (f"the reference was pretrained on {was} torch thread{'s' * (was != 1)}, this rebuild "
             f"on {now}: rerun with --threads {was} (thread counts change floating-point rounding)")
+
+
+def _cpu_hint(reference: Path, built: Path) -> str | None:
+    """Why a rebuild on the same thread count may still differ: torch's CPU kernels for
+    another instruction set (AVX2 against AVX-512) sum in another order. Measured: the shipped
+    base, rebuilt on one thread on an AVX2 machine, differed in its weights (docs/model-card.md).
+    No hint where both bases record the same instruction set: then the cause is elsewhere."""
+    from iterdeploy.simulator.models.embedded import recorded_cpu
+
+    was, now = recorded_cpu(reference), recorded_cpu(built)
+    if now is None or was == now:
+        return None
+    return (f"the reference was pretrained with torch's CPU kernels for "
+            f"{was or 'an instruction set it does not record'}, this rebuild with those for {now}: "
+            "kernels for different instruction sets round differently, so a base is rebuilt bit "
+            "for bit only on the kind of CPU it was built on")
 
 
 def register(app: typer.Typer) -> None:

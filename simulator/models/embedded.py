@@ -553,22 +553,39 @@ def pretraining_provenance(seconds: float) -> dict[str, object]:
     count, so one recipe pretrained on one thread and on two gives different weights (over the
     6,000 steps of the Sokoban recipe, bases of visibly different reach, docs/model-card.md). The
     hash stays as it is (adding the count would orphan every cached and shipped base); the file
-    records the count so that a base's reach can be traced to how it was made.
+    records the count so that a base's reach can be traced to how it was made. The instruction
+    set torch's CPU kernels use (``cpu``: ``AVX2``, ``AVX512``, ...) is recorded for the same
+    reason: kernels for another one round differently, so the same recipe on the same thread
+    count gave other weights on an AVX2 machine than on the AVX-512 one the shipped base was
+    built on (docs/model-card.md).
     """
     import torch
 
     return {"torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "seconds": round(seconds, 1)}
+            "cpu": torch.backends.cpu.get_cpu_capability(), "seconds": round(seconds, 1)}
+
+
+def recorded_cpu(directory: Path) -> str | None:
+    """The instruction set torch's CPU kernels used when a base was pretrained (None:
+    unrecorded, as in bases written before 8 December 2026, the shipped one included)."""
+    cpu = _provenance(directory).get("cpu")
+    return cpu if isinstance(cpu, str) else None
+
+
+def _provenance(directory: Path) -> dict[str, Any]:
+    """A base directory's ``pretrained_with`` record; empty when missing or unreadable."""
+    try:
+        record = json.loads((directory / "iterdeploy_spec.json").read_text(encoding="utf-8"))
+        provenance = record["pretrained_with"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return provenance if isinstance(provenance, dict) else {}
 
 
 def recorded_threads(directory: Path) -> int | None:
     """The torch thread count a base directory says it was pretrained with (None: unrecorded,
     as in bases written before 7 December 2026, or unreadable)."""
-    try:
-        record = json.loads((directory / "iterdeploy_spec.json").read_text(encoding="utf-8"))
-        threads = record["pretrained_with"]["torch_threads"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    threads = _provenance(directory).get("torch_threads")
     return threads if isinstance(threads, int) else None
 
 

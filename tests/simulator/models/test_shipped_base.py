@@ -25,6 +25,7 @@ from iterdeploy.simulator.models.embedded import (
     ensure_base,
     file_digest,
     read_digests,
+    recorded_cpu,
     recorded_threads,
     verified_shipped,
 )
@@ -126,6 +127,7 @@ def test_a_pretrained_base_records_the_thread_count_it_was_built_with(
     assert recorded_threads(built) == threads
     record = json.loads((built / "iterdeploy_spec.json").read_text())["pretrained_with"]
     assert record["torch"] == torch.__version__ and record["seconds"] >= 0
+    assert record["cpu"] == torch.backends.cpu.get_cpu_capability() == recorded_cpu(built)
     assert "iterdeploy_spec.json" not in read_digests(built)  # provenance, not reproduced content
 
 
@@ -157,6 +159,33 @@ def test_pretrain_check_gives_no_thread_hint_when_the_counts_agree(built: Path) 
     check = _pretrain("--check")
     assert check.exit_code == 1, check.output
     assert "--threads" not in check.output
+    assert "kind of CPU" not in check.output  # the same instruction set too: the cause is elsewhere
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["another-recorded", "unrecorded"])
+def test_pretrain_check_names_the_instruction_sets_when_the_thread_counts_agree(
+    built: Path, recorded: bool
+) -> None:
+    """The shipped base (built on an AVX-512 machine, recording no instruction set) rebuilt on
+    one thread on an AVX2 machine differed: the hint says why, rather than nothing."""
+    import torch
+
+    here = torch.backends.cpu.get_cpu_capability()
+    reference_cpu = ("AVX2" if here == "AVX512" else "AVX512") if recorded else None
+    spec_file = built / "iterdeploy_spec.json"
+    record = json.loads(spec_file.read_text())
+    if reference_cpu is None:
+        del record["pretrained_with"]["cpu"]
+    else:
+        record["pretrained_with"]["cpu"] = reference_cpu
+    spec_file.write_text(json.dumps(record))
+    (built / "config.json").write_text((built / "config.json").read_text() + " ")
+    check = _pretrain("--check")
+    assert check.exit_code == 1, check.output
+    said = " ".join(check.output.split())
+    assert f"with those for {here}" in said
+    assert (reference_cpu or "an instruction set it does not record") in said
+    assert "only on the kind of CPU it was built on" in said and "--threads" not in said
 
 
 def test_pretrain_refuses_a_scenario_without_the_embedded_model(tmp_path: Path) -> None:
