@@ -695,6 +695,23 @@ def _listed(runs: Sequence[ArmRun], arm: str) -> str:
     return ", ".join(parts) or "not run"
 
 
+def _paired(runs: Sequence[ArmRun], arm: str, recipe: str = "quickstart") -> str:
+    """``arm``'s pool ratios against ``recipe``'s on the same seeds, and on how many of them it
+    is ahead: ``2.34x, 1.70x (seeds 0, 3) against 2.17x, 1.70x, ahead on 1 of 2``. Paired by
+    seed, since the seeds differ more than most changes of training do."""
+    ours = {r.seed: ratio[0] for r in runs if r.arm.name == arm and not r.short_of
+            and (ratio := _pool_ratios([r], arm))}
+    theirs = {r.seed: ratio[0] for r in runs if r.arm.name == recipe and not r.short_of
+              and (ratio := _pool_ratios([r], recipe))}
+    seeds = sorted(set(ours) & set(theirs))
+    if not seeds:
+        return "not run"
+    ahead = sum(ours[s] > theirs[s] for s in seeds)
+    return (f"{', '.join(f'{ours[s]:.2f}x' for s in seeds)} (seed{'s' * (len(seeds) > 1)} "
+            f"{', '.join(map(str, seeds))}) against {', '.join(f'{theirs[s]:.2f}x' for s in seeds)} "
+            f"for the recipe, ahead on {ahead} of {len(seeds)}")
+
+
 def _by_generation(runs: Sequence[ArmRun], arm: str) -> str:
     """Each seed of ``arm``'s pool solved per generation (``41, 38, 39 (seed 0); 35, 30 (seed
     1)``); ``not run``."""
@@ -930,10 +947,10 @@ def reading(runs: Sequence[ArmRun]) -> list[str]:
         f"  {_span(_valid_ratios(runs, 'no-curation'))} in the generations the arm without "
         "curation ran.",
         "- **Training from the previous generation** (`chained`, as self-improvement rounds on small",
-        f"  transformers are run): {_span(_pool_ratios(runs, 'chained'))} and, with the newest "
-        f"data weighted three times, {_span(_pool_ratios(runs, 'chained-newest-x3'))} on the pool,",
-        f"  against {_span(_pool_ratios(runs, 'quickstart')[:1])} for a fresh adapter on the base "
-        "each generation (seed 0).",
+        f"  transformers are run): {_paired(runs, 'chained')}; with the newest data weighted three",
+        f"  times, {_paired(runs, 'chained-newest-x3')}. Replaying part of the base's corpus",
+        f"  (`replay`): {_paired(runs, 'replay')}. The recipe is a fresh adapter on the base each",
+        "  generation, without replay.",
         "- **Longest plan.** The pool's longest valid plan is a maximum over one generation's valid",
         "  plans; it grows only when a larger size opens, which is the slowest part of the effect.",
         "  And the pool must hold tasks that need plans that long: the reference planner's plan",
