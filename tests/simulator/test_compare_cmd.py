@@ -172,3 +172,26 @@ def test_the_same_run_twice_exits_2_in_one_line(seeds: list[Path]) -> None:
     result = runner.invoke(app, ["compare", str(seeds[0]), str(seeds[1]), str(seeds[0])])
     assert result.exit_code == 2
     assert "are the same run" in error_line(result.stderr)
+
+
+def test_over_several_domains_sizes_are_compared_per_domain_only() -> None:
+    """Blocks and waypoints have no common maximum; a domain with no valid plan has no size
+    (not size 0), while its solved count is 0."""
+    from iterdeploy.simulator.store import GenerationSummary
+    from iterdeploy.simulator.studies.compare import _quantities, _value
+
+    row = GenerationSummary(
+        generation=0, evaluated=4, solved=1, mean_plan_length=None, longest_plan_length=None,
+        train_size=0, deploy_tasks=4, deploy_solved=1, published=1, largest_solved_size=9,
+        deploy_longest_plan_length=None, evaluated_by_domain={"blocksworld": 2, "rovers": 2},
+        solved_by_domain={"blocksworld": 1}, largest_solved_size_by_domain={"blocksworld": 9},
+        deploy_largest_solved_size=9, deploy_largest_solved_size_by_domain={"blocksworld": 9},
+    )
+    names = _quantities([row])
+    assert "largest_solved_size" not in names and "deploy_largest_solved_size" not in names
+    assert "largest_solved_size_by_domain.rovers" in names
+    assert _value(row, "largest_solved_size_by_domain.blocksworld") == 9
+    assert _value(row, "largest_solved_size_by_domain.rovers") is None
+    assert _value(row, "solved_by_domain.rovers") == 0
+    one_domain = row.model_copy(update={"evaluated_by_domain": {"blocksworld": 4}})
+    assert "largest_solved_size" in _quantities([one_domain])
