@@ -699,10 +699,11 @@ def _paired(runs: Sequence[ArmRun], arm: str, recipe: str = "quickstart") -> str
     """``arm``'s pool ratios against ``recipe``'s on the same seeds, and on how many of them it
     is ahead: ``2.34x, 1.70x (seeds 0, 3) against 2.17x, 1.70x, ahead on 1 of 2``. Paired by
     seed, since the seeds differ more than most changes of training do."""
-    ours = {r.seed: ratio[0] for r in runs if r.arm.name == arm and not r.short_of
-            and (ratio := _pool_ratios([r], arm))}
-    theirs = {r.seed: ratio[0] for r in runs if r.arm.name == recipe and not r.short_of
-              and (ratio := _pool_ratios([r], recipe))}
+    def by_seed(name: str) -> dict[int, float]:
+        return {r.seed: ratio[0] for r in runs if r.arm.name == name and not r.short_of
+                and (ratio := _pool_ratios([r], name))}
+
+    ours, theirs = by_seed(arm), by_seed(recipe)
     seeds = sorted(set(ours) & set(theirs))
     if not seeds:
         return "not run"

@@ -25,6 +25,7 @@ from iterdeploy.auditors.payloads import ImplicitRewardNumbers, payload_or_none
 from iterdeploy.simulator.errors import StoreError
 from iterdeploy.simulator.store import (
     DB_NAME,
+    SIZE_FIELDS,
     FindingRow,
     GenerationSummary,
     RunReader,
@@ -333,10 +334,6 @@ def headline(summary: pd.DataFrame) -> Headline | None:
     )
 
 
-SIZE_COLUMNS: tuple[str, ...] = ("largest_solved_size", "deploy_largest_solved_size")
-"""Summary columns that are task sizes: a domain's own unit (blocks, waypoints, boxes)."""
-
-
 def display_summary(summary: pd.DataFrame, *, several_domains: bool = False) -> pd.DataFrame:
     """The summary with readable headers, indexed by generation, for the page's table.
 
@@ -351,7 +348,7 @@ def display_summary(summary: pd.DataFrame, *, several_domains: bool = False) -> 
             frame[col] = frame[col].astype("Int64")
     frame["mean_plan_length"] = frame["mean_plan_length"].astype("Float64").round(2)
     if several_domains:
-        frame = frame.drop(columns=[c for c in SIZE_COLUMNS if c in frame.columns])
+        frame = frame.drop(columns=[c for c in SIZE_FIELDS if c in frame.columns])
     return frame.rename(columns=SUMMARY_LABELS).set_index(SUMMARY_LABELS["generation"])
 
 

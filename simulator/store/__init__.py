@@ -33,6 +33,7 @@ from iterdeploy.simulator.store.schema import (
 )
 from iterdeploy.simulator.store.summary import (
     FIRST_STEP,
+    SIZE_FIELDS,
     GenerationSummary,
     deploy_status_by_size,
     solved_by_size,
@@ -45,6 +46,7 @@ __all__ = [
     "FIRST_STEP",
     "LOCK_NAME",
     "SCHEMA_VERSION",
+    "SIZE_FIELDS",
     "CurationRow",
     "EvaluationRow",
     "FindingRow",

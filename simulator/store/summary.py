@@ -66,6 +66,16 @@ class GenerationSummary(BaseModel):
     """Largest deployment task size with a valid plan, per domain."""
 
 
+SIZE_FIELDS: dict[str, str] = {
+    "largest_solved_size": "largest_solved_size_by_domain",
+    "deploy_largest_solved_size": "deploy_largest_solved_size_by_domain",
+}
+"""The summary fields that are task sizes, each with its per-domain mapping. A size is in its
+domain's own unit (blocks, waypoints, boxes), so over several domains only the per-domain ones
+mean something, and a domain missing from one has no valid plan: no size, where a missing count
+is 0. Every reader of the summary that treats sizes apart reads them here."""
+
+
 def _per_domain(
     reader: RunReader, sql: str
 ) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from iterdeploy.simulator.errors import IterdeployError
-from iterdeploy.simulator.store import GenerationSummary, RunReader, ShownStatus, summarize
+from iterdeploy.simulator.store import SIZE_FIELDS, GenerationSummary, RunReader, ShownStatus, summarize
 
 INTERVAL = "95% Student-t interval for the mean over runs (mean ± t(0.975, n-1)·sd/√n); none for n < 2"
 """What :attr:`Spread.ci95_low` and :attr:`Spread.ci95_high` are."""
@@ -259,15 +259,6 @@ def _label(name: str, differs: dict[str, Any], most: int = 3) -> str:
     return f"{name} [{', '.join(parts)}]"
 
 
-SIZES: dict[str, str] = {
-    "largest_solved_size": "largest_solved_size_by_domain",
-    "deploy_largest_solved_size": "deploy_largest_solved_size_by_domain",
-}
-"""Summary fields that are task sizes, and their per-domain mappings. Over several domains only
-the per-domain ones are compared (blocks, waypoints and boxes have no common maximum), and a
-domain missing from one means no valid plan there: no size, where a missing count is 0."""
-
-
 def _quantities(rows: Sequence[GenerationSummary]) -> list[str]:
     """The numeric summary fields, then (for runs over several domains) the per-domain ones,
     the sizes read per domain only."""
@@ -275,7 +266,7 @@ def _quantities(rows: Sequence[GenerationSummary]) -> list[str]:
              if f != "generation" and not str(info.annotation).startswith("dict")]
     domains = sorted({d for r in rows for d in r.evaluated_by_domain})
     if len(domains) > 1:
-        names = [n for n in names if n not in SIZES]
+        names = [n for n in names if n not in SIZE_FIELDS]
         names += [f"{f}.{d}" for f, info in GenerationSummary.model_fields.items()
                   if str(info.annotation).startswith("dict") for d in domains]
     return names
@@ -285,7 +276,7 @@ def _value(row: GenerationSummary, quantity: str) -> float | None:
     field, _, domain = quantity.partition(".")
     value = getattr(row, field)
     if domain:
-        value = value.get(domain, None if field in SIZES.values() else 0)
+        value = value.get(domain, None if field in SIZE_FIELDS.values() else 0)
     return None if value is None else float(value)
 
 
