@@ -43,16 +43,69 @@ valid plans to choose from."""
 os.environ.setdefault("ITERDEPLOY_SAMPLE_WORKERS", "1")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``scripts/test.sh`` runs ``-n auto --dist loadgroup``), a test file's
-    tests run on one worker, so a module's fixture (often a real run) is built once; and every
-    dashboard test runs on one worker, since they share the session's real run, the Streamlit
-    servers and the browser, and two browsers at once on two cores time out."""
-    dashboards = Path(__file__).parent / "dashboards"
+def scheduling_group(nodeid: str) -> str:
+    """The unit of scheduling under pytest-xdist: a test's file, or for every dashboard test the
+    dashboards folder (they share the session's real run, the Streamlit servers and the browser,
+    and two browsers at once on two cores are slow)."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    return "/".join(parts[: parts.index("dashboards") + 1]) if "dashboards" in parts[:-1] else path
+
+
+LONGEST_FIRST = (
+    "tests/dashboards",
+    "tests/test_types.py",
+    "tests/simulator/test_loop_three_domain_embedded.py",
+    "tests/simulator/test_kill_resume.py",
+    "tests/auditors/test_drift.py",
+    "tests/simulator/test_sweep.py",
+)
+"""The groups that take longest (docs/benchmarks.md, "The test suite"), handed out first: a long
+group started last leaves the other worker idle at the end (mypy, one test of about a minute,
+came last when the groups went out largest first by number of tests)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker under ``loadgroup``, order the tests by group as the scheduler hands the
+    groups out: :data:`LONGEST_FIRST`, then the others by number of tests, largest first (what
+    xdist does by default)."""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "loadgroup", False)):
+        return
+    sizes: dict[str, int] = {}
     for item in items:
-        path = Path(str(item.fspath))
-        group = "dashboards" if dashboards in path.parents else str(path)
-        item.add_marker(pytest.mark.xdist_group(group))
+        group = scheduling_group(item.nodeid)
+        sizes[group] = sizes.get(group, 0) + 1
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        group = scheduling_group(item.nodeid)
+        if group in LONGEST_FIRST:
+            return LONGEST_FIRST.index(group), 0
+        return len(LONGEST_FIRST), -sizes[group]
+
+    items.sort(key=rank)  # stable: a group's tests keep their order, and groups stay together
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under ``-n auto --dist loadgroup`` (``scripts/test.sh``) schedule by :func:`scheduling_group`, so
+    that a module's fixture (often a real run) is built once, on one worker.
+
+    Why a scheduler of our own rather than ``xdist_group`` marks: with pytest 9.2, pytest-xdist
+    3.8 can no longer append the group to a test's node id, so ``loadgroup`` silently schedules
+    every test on its own (pytest-dev/pytest-xdist#1386): both workers built the same real runs
+    and ran two browsers at once. The scope hook of xdist's own per-file scheduler reads no node
+    id suffix (tests/test_xdist_groups.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # hand the groups out in the workers' collection order
+
+    class ByTestGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_group(nodeid)
+
+    return ByTestGroup(config, log)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session", autouse=True)
