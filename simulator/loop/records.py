@@ -14,10 +14,9 @@ from iterdeploy.simulator.models.protocol import Completion
 from iterdeploy.simulator.planning import (
     GroundTask,
     Verdict,
-    domain_constants,
-    domain_path,
     problem_to_pddl,
     registry_name,
+    shipped_domain_constants,
     validate_plan,
 )
 from iterdeploy.simulator.store import TaskRow, TraceRow, dumps
@@ -44,7 +43,7 @@ def task_row(
         task_id=task_id, pool=pool, generation=g, domain=domain,  # type: ignore[arg-type]
         name=task.name, size=task.size, params_json=dumps(task.param_dict()),
         optimal_length=optimal_length,
-        problem_pddl=problem_to_pddl(task, constants=domain_constants(domain_path(domain))),
+        problem_pddl=problem_to_pddl(task, constants=shipped_domain_constants(domain)),
         prompt=prompt,
     )
 

@@ -51,13 +51,13 @@ from iterdeploy.simulator.planning import (
     TYPE_PREFIX,
     GroundTask,
     breadth_first_plan,
-    domain_constants,
     domain_path,
     domain_spec,
     generate,
     load_domain_schemas,
     plan_task,
     problem_to_pddl,
+    shipped_domain_constants,
     task_rng,
 )
 from iterdeploy.simulator.planning.plan_text import (
@@ -140,7 +140,7 @@ def domain_pddl_text(domain: str) -> str:
 
 def problem_pddl_of(domain: str, task: GroundTask) -> str:
     """The problem PDDL of a task the loop holds as a :class:`GroundTask` (comments stripped)."""
-    return strip_pddl_comments(problem_to_pddl(task, constants=domain_constants(domain_path(domain))))
+    return strip_pddl_comments(problem_to_pddl(task, constants=shipped_domain_constants(domain)))
 
 
 def _same_task(a: GroundTask, b: GroundTask) -> bool:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         load_task,
         normalised_pddl,
         problem_to_pddl,
+        shipped_domain_constants,
     )
     from iterdeploy.simulator.planning._search import breadth_first_plan
     from iterdeploy.simulator.planning._task import ActionSchema, Atom, GroundAction, GroundTask, State
@@ -88,6 +89,7 @@ _LAZY: dict[str, str] = {
     "load_stored_task": "iterdeploy.simulator.planning._pddl",
     "load_task": "iterdeploy.simulator.planning._pddl",
     "main_param": "iterdeploy.simulator.planning.generators",
+    "shipped_domain_constants": "iterdeploy.simulator.planning._pddl",
     "normalised_pddl": "iterdeploy.simulator.planning._pddl",
     "optimal_length": "iterdeploy.simulator.planning._fast_downward",
     "parse_action_line": "iterdeploy.simulator.planning.plan_text",
@@ -154,6 +156,7 @@ __all__ = [
     "problem_to_pddl",
     "registry_name",
     "resolve_params",
+    "shipped_domain_constants",
     "split_plan_lines",
     "tag_optimal_length",
     "task_rng",

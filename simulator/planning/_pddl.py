@@ -36,8 +36,17 @@ from iterdeploy.simulator.planning._sexpr import MAX_DEPTH, SList, Sym, read_sex
 from iterdeploy.simulator.planning._task import ActionSchema, Atom, GroundTask
 
 __all__ = [
-    "MAX_DEPTH", "TYPE_PREFIX", "build_task", "domain_constants", "domain_path", "load_domain_schemas",
-    "load_stored_task", "load_task", "normalised_pddl", "problem_to_pddl",
+    "MAX_DEPTH",
+    "TYPE_PREFIX",
+    "build_task",
+    "domain_constants",
+    "domain_path",
+    "load_domain_schemas",
+    "load_stored_task",
+    "load_task",
+    "normalised_pddl",
+    "problem_to_pddl",
+    "shipped_domain_constants",
 ]
 
 _PARAMS_COMMENT = re.compile(r"^;+\s*iterdeploy-params:(.*)$", re.MULTILINE)
@@ -47,8 +56,12 @@ TYPE_PREFIX = "type:"
 ``("type:man", "bob")``. Not a legal PDDL name, so it cannot clash with a domain predicate."""
 
 
+@functools.cache
 def domain_path(domain: str) -> Path:
-    """Path of a PDDL domain file shipped with the package (e.g. ``"blocksworld"``)."""
+    """Path of a PDDL domain file shipped with the package (e.g. ``"blocksworld"``).
+
+    Cached per process (an unknown name raises every time): every generated task and every
+    stored task asks for it, and the package's files do not move while it runs."""
     path = Path(str(resources.files("iterdeploy.simulator.planning") / "domains" / f"{domain}.pddl"))
     if not path.exists():
         shipped = sorted(p.stem for p in path.parent.glob("*.pddl"))
@@ -142,8 +155,23 @@ def _parse_domain(path: str, text: str) -> DomainInfo:
 
 def load_domain_schemas(domain: str) -> tuple[ActionSchema, ...]:
     """Action schemas of a shipped domain (parsed once per process)."""
+    return shipped_domain(domain).schemas
+
+
+@functools.cache
+def shipped_domain(domain: str) -> DomainInfo:
+    """A shipped domain (registry name), read and parsed once per process.
+
+    A user's domain file is read again at every load (it may have changed); the package's own are
+    not, so that drawing a task or rebuilding a stored one, thousands of times a run or a
+    pretraining corpus, reads no file."""
     path = str(domain_path(domain))
-    return _parse_domain(path, read_text(path)).schemas
+    return _parse_domain(path, read_text(path))
+
+
+def shipped_domain_constants(domain: str) -> tuple[str, ...]:
+    """The constants a shipped domain declares (registry name)."""
+    return shipped_domain(domain).constants
 
 
 def _domain_of(domain_file: str | Path) -> DomainInfo:
@@ -197,11 +225,11 @@ def load_stored_task(domain: str, problem_pddl: str) -> GroundTask:
     """A task from the problem text a run store keeps with it, for the shipped domain ``domain``
     (registry name). The store is the source of truth for every task of a run: a resumed loop and
     an auditor that re-scores traces rebuild tasks this way, never by re-drawing them."""
-    return _problem(_domain_of(domain_path(domain)), problem_pddl, f"stored {domain} problem")
+    return _problem(shipped_domain(domain), problem_pddl, f"stored {domain} problem")
 
 
 def build_task(
-    domain_file: str | Path,
+    domain_file: str | Path | DomainInfo,
     name: str,
     typed_objects: list[tuple[str, str]],
     init: set[Atom] | frozenset[Atom],
@@ -215,7 +243,8 @@ def build_task(
     ``load_task(domain_file, file_with(problem_to_pddl(task)))`` equals the result.
 
     Args:
-        domain_file: the domain the task belongs to (parsed once per process).
+        domain_file: the domain the task belongs to, a file or, for the shipped domains,
+            the parsed domain itself (:func:`shipped_domain`: no file is read).
         name: problem name.
         typed_objects: ``(object, type)`` pairs (type ``object`` for untyped domains); domain
             constants are added here and need not be listed.
@@ -223,7 +252,7 @@ def build_task(
         goal: goal atoms (positive).
         params: generator parameters to tag the task with.
     """
-    domain = _domain_of(domain_file)
+    domain = domain_file if isinstance(domain_file, DomainInfo) else _domain_of(domain_file)
     typed = list(typed_objects) + list(domain.constant_types)
     objects = tuple(sorted({o for o, _ in typed}))
     atoms = frozenset(init) | domain.type_atoms(typed)

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from iterdeploy.simulator.planning._fast_downward import optimal_length
-from iterdeploy.simulator.planning._pddl import domain_constants, domain_path, problem_to_pddl
+from iterdeploy.simulator.planning._pddl import domain_path, problem_to_pddl, shipped_domain_constants
 from iterdeploy.simulator.planning.generators import (
     blocksworld,
     childsnack,
@@ -163,7 +163,7 @@ def generate(
     witness(builder)
     if not task.goal_reached(builder.state):  # a generator bug, never a user error
         raise RuntimeError(f"{domain} {resolved}: the witness plan does not reach the goal")
-    text = problem_to_pddl(task, constants=domain_constants(domain_path(domain)))
+    text = problem_to_pddl(task, constants=shipped_domain_constants(domain))
     return GeneratedTask(domain, task, text, resolved, tuple(builder.actions))
 
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from iterdeploy.simulator.planning._pddl import build_task, domain_path
+from iterdeploy.simulator.planning._pddl import build_task, shipped_domain
 from iterdeploy.simulator.planning._task import Atom, GroundTask
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ def new_task(
     params: Mapping[str, int],
 ) -> GroundTask:
     """The task for the shipped domain ``domain``, tagged with ``params`` (in their order)."""
-    return build_task(domain_path(domain), name, objects, init, goal, tuple(params.items()))
+    return build_task(shipped_domain(domain), name, objects, init, goal, tuple(params.items()))
 
 
 def random_connected_graph(nodes: Sequence[str], rng: np.random.Generator) -> set[tuple[str, str]]:

@@ -170,3 +170,29 @@ def test_a_mistyped_problem_section_is_refused_naming_its_line(tmp_path: Path) -
 def test_a_stored_problem_that_is_malformed_is_refused_in_one_line() -> None:
     with pytest.raises(PddlError, match=r"^stored ferry problem:1: '\(' opened here is never closed"):
         load_stored_task("ferry", "(define (problem p)")
+
+
+def test_a_shipped_domain_is_read_once_and_a_users_file_at_every_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawing tasks and rebuilding stored ones read no file once the domain is parsed; a
+    user's domain file may change between loads, so it is read again each time."""
+    import numpy as np
+
+    from iterdeploy.simulator.planning import _pddl, generate, load_stored_task, load_task
+
+    first = generate("rovers", {"n_waypoints": 4}, np.random.default_rng(0))
+    reads: list[str] = []
+    real_read = _pddl.read_text
+    monkeypatch.setattr(_pddl, "read_text", lambda path: reads.append(str(path)) or real_read(path))
+    for seed in range(3):
+        task = generate("rovers", {"n_waypoints": 4}, np.random.default_rng(seed))
+        load_stored_task("rovers", task.problem_pddl)
+    assert reads == []
+    assert generate("rovers", {"n_waypoints": 4}, np.random.default_rng(0)).problem_pddl == first.problem_pddl
+    domain = tmp_path / "domain.pddl"
+    domain.write_text(_pddl.domain_path("rovers").read_text())
+    problem = tmp_path / "p.pddl"
+    problem.write_text(first.problem_pddl)
+    load_task(domain, problem)
+    load_task(domain, problem)
+    assert reads.count(str(domain.resolve())) == 2
