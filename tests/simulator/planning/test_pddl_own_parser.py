@@ -176,8 +176,6 @@ def test_a_shipped_domain_is_read_once_and_a_users_file_at_every_load(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Drawing tasks and rebuilding stored ones read no file once the domain is parsed; a
     user's domain file may change between loads, so it is read again each time."""
-    import numpy as np
-
     from iterdeploy.simulator.planning import _pddl, generate, load_stored_task, load_task
 
     first = generate("rovers", {"n_waypoints": 4}, np.random.default_rng(0))
