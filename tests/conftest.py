@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,9 +61,9 @@ LONGEST_FIRST = (
     "tests/auditors/test_drift.py",
     "tests/simulator/test_sweep.py",
 )
-"""The groups that take longest (docs/benchmarks.md, "The test suite"), handed out first: a long
-group started last leaves the other worker idle at the end (mypy, one test of about a minute,
-came last when the groups went out largest first by number of tests)."""
+"""The groups that take longest, handed out first (docs/benchmarks.md, "The suite's groups had
+stopped working"): a long group started last leaves the other worker idle at the end (mypy, one
+test of about a minute, came last when the groups went out largest first by number of tests)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -71,16 +72,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     xdist does by default)."""
     if not (os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "loadgroup", False)):
         return
-    sizes: dict[str, int] = {}
-    for item in items:
-        group = scheduling_group(item.nodeid)
-        sizes[group] = sizes.get(group, 0) + 1
+    group = {item.nodeid: scheduling_group(item.nodeid) for item in items}
+    sizes = Counter(group.values())
 
     def rank(item: pytest.Item) -> tuple[int, int]:
-        group = scheduling_group(item.nodeid)
-        if group in LONGEST_FIRST:
-            return LONGEST_FIRST.index(group), 0
-        return len(LONGEST_FIRST), -sizes[group]
+        own = group[item.nodeid]
+        if own in LONGEST_FIRST:
+            return LONGEST_FIRST.index(own), 0
+        return len(LONGEST_FIRST), -sizes[own]
 
     items.sort(key=rank)  # stable: a group's tests keep their order, and groups stay together
 
